@@ -1,0 +1,139 @@
+/**
+ * `scidex-run`: argv and environment to a RunConfig, then launch. No logic of its own: bad input
+ * becomes one line on stderr and exit status 125, before anything is spawned.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { UsageError } from '../config/errors.js';
+import { buildRunConfig, RUN_DEFAULTS, type RawRunOptions } from '../config/run-config.js';
+import { EXIT_INTERNAL } from '../supervise/exit-status.js';
+import { launch } from '../supervise/launch.js';
+import { messagesFor, printLine } from './output.js';
+import { packageVersion } from './version.js';
+
+const PROGRAM = 'scidex-run';
+
+/** Each option, its environment variable and its help; defaults live in RUN_DEFAULTS. */
+const OPTIONS = {
+  'analysis-id': {
+    env: 'SCIDEX_RUN_ANALYSIS_ID',
+    describe:
+      'The analysis this run belongs to (text, at most 256 characters); stored with every record and given to the command as SCIDEX_ANALYSIS_ID. Defaults to an inherited SCIDEX_ANALYSIS_ID.',
+  },
+  timeout: {
+    env: 'SCIDEX_RUN_TIMEOUT',
+    describe: `Wall-clock limit: 90s, 30m, 1h30m, or seconds; 0 disables. Exceeding it ends the run with status 124. [default: ${RUN_DEFAULTS.timeout}]`,
+  },
+  'memory-limit': {
+    env: 'SCIDEX_RUN_MEMORY_LIMIT',
+    describe: `Memory limit of the whole process tree, on the sum of PSS: 512MiB, 2GiB, 2G (binary), 2GB (decimal), or bytes; 0 disables. Exceeding it ends the run with status 137. [default: ${RUN_DEFAULTS.memoryLimit}]`,
+  },
+  grace: {
+    env: 'SCIDEX_RUN_GRACE',
+    describe: `Grace period between the first signal and SIGKILL, a duration. [default: ${RUN_DEFAULTS.grace}]`,
+  },
+  orphans: {
+    env: 'SCIDEX_RUN_ORPHANS',
+    describe: `What to do with processes still alive when the command exits: kill (first signal, grace, SIGKILL), wait (for them, under the same limits), ignore (record them and leave them running). [default: ${RUN_DEFAULTS.orphans}]`,
+  },
+  'poll-interval': {
+    env: 'SCIDEX_RUN_POLL_INTERVAL',
+    describe: `How often the tree is scanned: a fixed duration (500ms) or a range (100ms..1s) within which it adapts: faster near the memory limit or while memory grows fast. [default: ${RUN_DEFAULTS.pollInterval}]`,
+  },
+  'kill-signal': {
+    env: 'SCIDEX_RUN_KILL_SIGNAL',
+    describe: `First signal of the termination sequence on timeout, memory or orphans: a name (SIGTERM, TERM) or number. [default: ${RUN_DEFAULTS.killSignal}]`,
+  },
+  'database-url': {
+    env: 'SCIDEX_RUN_DATABASE_URL',
+    describe:
+      'PostgreSQL to record into (postgresql://user@host:5432/db). Also read from DATABASE_URL or the libpq PG* variables; with none, the journal alone keeps the records.',
+  },
+  'state-dir': {
+    env: 'SCIDEX_RUN_STATE_DIR',
+    describe:
+      'Directory for journals (created 0700). [default: $XDG_STATE_HOME/scidex-run, ~/.local/state/scidex-run, or /var/lib/scidex-run for root]',
+  },
+} as const;
+
+const FLAGS = {
+  'preserve-status': {
+    env: 'SCIDEX_RUN_PRESERVE_STATUS',
+    describe: "Exit with the command's own status even when scidex-run killed it (128+signal after a kill).",
+  },
+  quiet: { env: 'SCIDEX_RUN_QUIET', describe: 'Print nothing of our own but errors.' },
+} as const;
+
+const EPILOGUE = `Exit status (as timeout(1), tini and Kubernetes):
+  N        the command exited with N          124  killed for the wall-clock timeout
+  128+S    the command died of signal S       137  killed for the memory limit
+  128+S    cancelled by signal S to us (130 for Ctrl-C)
+  125      scidex-run failed or bad usage     126  command not executable   127  command not found
+
+Signals INT, TERM, HUP, QUIT, USR1, USR2 sent to scidex-run are forwarded to every process of the run;
+INT, TERM and HUP also cancel it (SIGKILL after the grace period; a second one kills at once).
+The command's environment gains SCIDEX_RUN_ID (a UUID) and SCIDEX_ANALYSIS_ID.`;
+
+function envFlag(value: string | undefined): boolean {
+  return value !== undefined && /^(1|true|yes|on)$/i.test(value);
+}
+
+/** Parses argv and the environment into raw options. @throws UsageError */
+function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions {
+  const parser = yargs(args)
+    .scriptName(PROGRAM)
+    .usage('Usage: $0 [options] -- command [args...]\n\nRuns command as a supervised analysis: its whole process tree is tracked, limited, killed when it must be, and recorded.')
+    .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false, 'halt-at-non-option': true })
+    .strictOptions()
+    .version(packageVersion())
+    .help()
+    .alias('help', 'h')
+    .epilogue(EPILOGUE)
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, error) => {
+      throw new UsageError(message ?? error?.message ?? 'invalid arguments');
+    });
+  for (const [name, option] of Object.entries(OPTIONS)) {
+    parser.option(name, { type: 'string', requiresArg: true, describe: `${option.describe} [env: ${option.env}]` });
+  }
+  for (const [name, flag] of Object.entries(FLAGS)) {
+    parser.option(name, { type: 'boolean', describe: `${flag.describe} [env: ${flag.env}]` });
+  }
+  const argv = parser.parseSync() as Record<string, unknown> & { _: (string | number)[]; '--'?: (string | number)[] };
+  const pick = (name: keyof typeof OPTIONS): string | undefined => {
+    const value = argv[name];
+    if (Array.isArray(value)) throw new UsageError(`--${name} was given more than once`);
+    return (value as string | undefined) ?? env[OPTIONS[name].env];
+  };
+  if (argv['--'] !== undefined && argv._.length > 0) {
+    throw new UsageError(`unexpected argument '${argv._[0]}' before --: options take one value each (quote '5 minutes')`);
+  }
+  const flag = (name: keyof typeof FLAGS): boolean => (argv[name] as boolean | undefined) ?? envFlag(env[FLAGS[name].env]);
+  return {
+    command: [...argv._, ...(argv['--'] ?? [])].map(String),
+    analysisId: pick('analysis-id') ?? env.SCIDEX_ANALYSIS_ID,
+    timeout: pick('timeout') ?? RUN_DEFAULTS.timeout,
+    memoryLimit: pick('memory-limit') ?? RUN_DEFAULTS.memoryLimit,
+    grace: pick('grace') ?? RUN_DEFAULTS.grace,
+    orphans: pick('orphans') ?? RUN_DEFAULTS.orphans,
+    pollInterval: pick('poll-interval') ?? RUN_DEFAULTS.pollInterval,
+    killSignal: pick('kill-signal') ?? RUN_DEFAULTS.killSignal,
+    databaseUrl: pick('database-url'),
+    stateDir: pick('state-dir'),
+    preserveStatus: flag('preserve-status'),
+    quiet: flag('quiet'),
+  };
+}
+
+/** Entry point of bin/scidex-run. Sets process.exitCode and exits. */
+export async function main(args: string[] = hideBin(process.argv), env: NodeJS.ProcessEnv = process.env): Promise<never> {
+  let status: number;
+  try {
+    const config = buildRunConfig(parseArgs(args, env), env);
+    status = await launch(config, messagesFor(PROGRAM, config.quiet));
+  } catch (error) {
+    printLine(PROGRAM, error instanceof UsageError ? `${error.message}` : `internal error: ${(error as Error).message}`);
+    status = EXIT_INTERNAL;
+  }
+  process.exit(status);
+}

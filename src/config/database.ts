@@ -1,0 +1,47 @@
+/**
+ * Where the records go. Standard PostgreSQL configuration, in this order: --database-url,
+ * SCIDEX_RUN_DATABASE_URL, DATABASE_URL, then the libpq variables (PGHOST, PGDATABASE, PGSERVICE,
+ * ...; node-postgres reads them itself). Nothing configured means the embedded default: the local
+ * journal is the only store.
+ */
+import { UsageError } from './errors.js';
+
+/** A configured database: `url` when given as a URL, undefined when libpq variables alone describe it. */
+export interface DatabaseConfig {
+  url?: string;
+  /** What to print: the URL without its password, or `PGHOST=... PGDATABASE=...`. */
+  display: string;
+}
+
+const LIBPQ_VARIABLES = ['PGHOST', 'PGHOSTADDR', 'PGDATABASE', 'PGSERVICE', 'PGPORT', 'PGUSER'];
+
+/**
+ * Resolves the database from the flag and the environment.
+ * @returns the configuration, or undefined when none is configured
+ * @throws UsageError for a URL that is not a postgres:// or postgresql:// URL
+ */
+export function resolveDatabase(flag: string | undefined, env: NodeJS.ProcessEnv): DatabaseConfig | undefined {
+  const url = flag ?? env.SCIDEX_RUN_DATABASE_URL ?? env.DATABASE_URL;
+  if (url !== undefined) return { url: validateUrl(url), display: redactUrl(url) };
+  const present = LIBPQ_VARIABLES.filter((name) => env[name]);
+  if (present.length === 0) return undefined;
+  return { display: present.map((name) => `${name}=${env[name]}`).join(' ') };
+}
+
+function validateUrl(text: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    throw new UsageError(`invalid database URL '${redactUrl(text)}': expected postgresql://user@host:port/database`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new UsageError(`invalid database URL '${redactUrl(text)}': the scheme must be postgresql:// or postgres://`);
+  }
+  return text;
+}
+
+/** The URL with any password replaced by `***`; never throws. */
+export function redactUrl(text: string): string {
+  return text.replace(/(\/\/[^/:@\s]*:)[^@\s]*@/, '$1***@');
+}

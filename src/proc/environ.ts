@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * Whether /proc/PID/environ holds the exact entry `NAME=VALUE`.
+ *
+ * environ shows the environment the process was exec'd with (proc(5)); later setenv() calls do
+ * not change it, and it is readable only by the owner (ptrace access mode read) or root.
+ * @returns true or false; false too when the process is gone or its environ is unreadable.
+ */
+export function hasEnvEntry(pid: number, entry: string): boolean {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(`/proc/${pid}/environ`);
+  } catch {
+    return false;
+  }
+  const needle = Buffer.from(entry + '\0');
+  const at = raw.indexOf(needle);
+  return at === 0 || (at > 0 && raw[at - 1] === 0);
+}
+

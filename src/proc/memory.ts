@@ -1,0 +1,25 @@
+/**
+ * Proportional set size from /proc/PID/smaps_rollup (Linux >= 4.14).
+ *
+ * PSS divides every shared page among the processes that map it, so the PSS of a tree sums to
+ * what the tree really holds; RSS counts a shared page once per process. smaps_rollup walks every
+ * mapping of the process: it costs hundreds of times more than /proc/PID/stat, which is why
+ * callers read it only when the cheap RSS sum says a limit may be exceeded.
+ */
+import { readFileSync } from 'node:fs';
+
+/**
+ * Reads the PSS of one process.
+ * @returns bytes, or undefined when the process is gone or its smaps_rollup is unreadable
+ *          (another user's process, or a zombie whose memory is already released).
+ */
+export function readPssBytes(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const match = /^Pss:\s+(\d+) kB/m.exec(text);
+  return match ? Number(match[1]) * 1024 : undefined;
+}

@@ -1,0 +1,32 @@
+/**
+ * Host-wide facts the readers need to turn /proc numbers into units.
+ */
+import { readFileSync } from 'node:fs';
+
+/**
+ * Clock ticks per second (USER_HZ) in which /proc reports times.
+ * It is 100 on every Linux ABI Node runs on: the kernel exports USER_HZ, not its internal HZ
+ * (see time(7), "The software clock, HZ, and jiffies"; getconf CLK_TCK prints it).
+ */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
+const AT_PAGESZ = 6n;
+let pageSize: number | undefined;
+
+/** Page size in bytes, from the AT_PAGESZ entry of our own ELF auxiliary vector (getauxval(3)). */
+export function pageSizeBytes(): number {
+  if (pageSize !== undefined) return pageSize;
+  const auxv = readFileSync('/proc/self/auxv');
+  for (let at = 0; at + 16 <= auxv.length; at += 16) {
+    if (auxv.readBigUInt64LE(at) === AT_PAGESZ) return (pageSize = Number(auxv.readBigUInt64LE(at + 8)));
+  }
+  return (pageSize = 4096);
+}
+
+/**
+ * The kernel's boot id (random per boot, /proc/sys/kernel/random/boot_id): with the host name it
+ * identifies one boot of one host, so a record from before a reboot cannot name a live process.
+ */
+export function bootId(): string {
+  return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+}

@@ -1,0 +1,40 @@
+/**
+ * Connections to PostgreSQL. A connection is opened for one piece of work and closed after it: a
+ * wrapper must not hold a server connection for the hours its analysis runs.
+ */
+import pg from 'pg';
+import type { DatabaseConfig } from '../config/database.js';
+
+/** How long a connection attempt may take before the database counts as unreachable, milliseconds. */
+export const CONNECT_TIMEOUT_MS = 3000;
+/** Upper bound for one statement, milliseconds (a wedged server must not wedge the wrapper). */
+const STATEMENT_TIMEOUT_MS = 10_000;
+
+/**
+ * Opens a client, runs `work` with it, and closes it whatever happens.
+ * @throws whatever connecting or `work` throws (pg errors carry `code`)
+ */
+export async function withClient<T>(database: DatabaseConfig, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    connectionString: database.url,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    application_name: 'scidex-run',
+  });
+  client.on('error', () => {
+    // A server that goes away between queries surfaces as the next query's rejection.
+  });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A one-line description of a database error, without secrets. */
+export function describeDatabaseError(error: unknown): string {
+  const err = error as NodeJS.ErrnoException & { errors?: Error[] };
+  if (err.errors?.length) return err.errors.map((inner) => inner.message).join('; ');
+  return err.message || err.code || String(error);
+}

@@ -1,0 +1,71 @@
+/**
+ * The per-run journal: an append-only file of JSON lines, the first store of every record. It is
+ * the outbox PostgreSQL is fed from, so a database outage loses nothing: whatever was not shipped
+ * stays here, keyed by UUIDs, for whoever ships next. fsync happens at lifecycle points (start,
+ * limit exceeded, end), not on every line: a crash of the host may lose the lines of the last
+ * seconds, never a finished run.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError } from '../config/errors.js';
+import type { JournalEntry } from './types.js';
+
+export class Journal {
+  private constructor(
+    /** Absolute path of the journal file. */
+    readonly path: string,
+    private fd: number,
+  ) {}
+
+  /**
+   * Creates `<journalDir>/<runId>.jsonl`, mode 0600; it must not exist yet.
+   * @throws UsageError when it cannot be created
+   */
+  static create(journalDir: string, runId: string): Journal {
+    const path = join(journalDir, `${runId}.jsonl`);
+    try {
+      return new Journal(path, openSync(path, 'wx', 0o600));
+    } catch (error) {
+      throw new UsageError(`cannot create journal '${path}': ${(error as NodeJS.ErrnoException).code ?? error}`);
+    }
+  }
+
+  /** Appends one entry as one line; with `sync`, fsyncs it to disk before returning. */
+  append(entry: JournalEntry, sync = false): void {
+    writeSync(this.fd, JSON.stringify(entry) + '\n');
+    if (sync) fsyncSync(this.fd);
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** A line of a journal that could not be read back. */
+export interface BadJournalLine {
+  line: number;
+  text: string;
+}
+
+/**
+ * Reads a journal file. Lines that are not JSON (a torn last line after a crash) are returned
+ * apart, with their 1-based line numbers, never thrown.
+ */
+export function readJournal(path: string): { entries: JournalEntry[]; bad: BadJournalLine[] } {
+  const entries: JournalEntry[] = [];
+  const bad: BadJournalLine[] = [];
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((text, index) => {
+      if (text === '') return;
+      try {
+        entries.push(JSON.parse(text) as JournalEntry);
+      } catch {
+        bad.push({ line: index + 1, text: text.slice(0, 200) });
+      }
+    });
+  return { entries, bad };
+}

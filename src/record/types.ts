@@ -1,0 +1,114 @@
+/**
+ * What happened, as plain data. Field names are the column names of the tables in migrations/, so
+ * a record is stored as it is. Times are ISO-8601 strings (UTC), durations milliseconds, memory bytes.
+ */
+
+/** Run status, after Slurm's job states. */
+export type RunStatus = 'running' | 'completed' | 'failed' | 'timeout' | 'out_of_memory' | 'cancelled' | 'failed_to_start' | 'lost';
+
+/** One row of watchdog_runs. Written at start and rewritten at the end; `revision` orders the versions. */
+export interface RunRecord {
+  id: string;
+  revision: number;
+  analysis_id: string | null;
+  /** The run this one is nested in (SCIDEX_RUN_ID inherited by the wrapper), if any. */
+  parent_run_id: string | null;
+  host: string;
+  boot_id: string;
+  wrapper_pid: number;
+  /** Clock ticks after boot (proc(5) stat field 22). */
+  wrapper_starttime: number;
+  /** The leader: the process we spawned; also the PGID and SID of the run. Null when the spawn failed. */
+  pid: number | null;
+  pgid: number | null;
+  leader_starttime: number | null;
+  argv: string[];
+  cwd: string;
+  username: string;
+  timeout_ms: number;
+  memory_limit_bytes: number;
+  grace_ms: number;
+  orphan_policy: string;
+  tracking_backend: string;
+  journal_path: string;
+  started_at: string;
+  heartbeat_at: string;
+  ended_at: string | null;
+  status: RunStatus;
+  /** What scidex-run exited with. */
+  exit_status: number | null;
+  /** What the command exited with, when it exited by itself. */
+  exit_code: number | null;
+  /** The signal the command died of (`SIGKILL`), when it died of one. */
+  signal: string | null;
+  /** Why the run was stopped: timeout, memory, cancelled:SIGINT, spawn error text. */
+  reason: string | null;
+  peak_rss_bytes: number;
+  peak_pss_bytes: number | null;
+  cpu_seconds: number;
+  peak_process_count: number;
+  process_count: number;
+}
+
+export type EventKind =
+  | 'run_started'
+  | 'failed_to_start'
+  | 'limit_exceeded'
+  | 'cancel_requested'
+  | 'signal_forwarded'
+  | 'signal_sent'
+  | 'process_killed'
+  | 'orphan_found'
+  | 'run_finished';
+
+/** One row of watchdog_events: a lifecycle or kill event with its full context. */
+export interface EventRecord {
+  id: string;
+  run_id: string;
+  analysis_id: string | null;
+  at: string;
+  kind: EventKind;
+  /** timeout, memory, orphans, cancelled, ... */
+  reason: string | null;
+  /** The process the event is about, when one. */
+  pid: number | null;
+  /** The processes a signal pass went to. */
+  pids: number[];
+  signal: string | null;
+  /** Tree RSS at the event, bytes. */
+  rss_bytes: number | null;
+  /** Tree PSS at the event, bytes, when it was read. */
+  pss_bytes: number | null;
+  /** RSS of `pid` when last seen, bytes. */
+  process_rss_bytes: number | null;
+  /** Time since the run started, milliseconds. */
+  elapsed_ms: number;
+  detail: Record<string, unknown>;
+}
+
+/** How a process of the run ended. */
+export type ProcessFate = 'exited' | 'terminated' | 'killed' | 'left_running';
+
+/** One row of watchdog_processes: a process seen in the run, written when the run ends. */
+export interface ProcessRecord {
+  run_id: string;
+  pid: number;
+  starttime: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  comm: string;
+  argv: string[];
+  found_by: string;
+  first_seen_at: string;
+  last_seen_at: string;
+  peak_rss_bytes: number;
+  cpu_seconds: number;
+  fate: ProcessFate;
+}
+
+/** One line of a journal file. */
+export type JournalEntry =
+  | { table: 'runs'; record: RunRecord }
+  | { table: 'events'; record: EventRecord }
+  | { table: 'processes'; record: ProcessRecord };

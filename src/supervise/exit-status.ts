@@ -1,0 +1,57 @@
+/**
+ * The exit-status contract (DESIGN section 2), after timeout(1), tini and Kubernetes, so scripts
+ * can branch on why a run ended.
+ */
+import { constants } from 'node:os';
+import type { RunStatus } from '../record/types.js';
+
+export const EXIT_TIMEOUT = 124;
+export const EXIT_INTERNAL = 125;
+export const EXIT_NOT_EXECUTABLE = 126;
+export const EXIT_NOT_FOUND = 127;
+/** 128 + SIGKILL, what Kubernetes reports for OOMKilled. */
+export const EXIT_OUT_OF_MEMORY = 137;
+
+/** Why we stopped a run, if we did. */
+export type StopReason =
+  | { kind: 'timeout' }
+  | { kind: 'memory'; rssBytes: number; pssBytes: number }
+  | { kind: 'cancelled'; signal: NodeJS.Signals };
+
+/** How the leader ended, as Node's 'exit' event reports it: exactly one of the two is set. */
+export interface LeaderExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The leader's own status as a shell would report it: N, or 128 + signal number. */
+export function leaderStatus(exit: LeaderExit): number {
+  if (exit.code !== null) return exit.code;
+  return 128 + (exit.signal ? (constants.signals[exit.signal] ?? 0) : 0);
+}
+
+/**
+ * The run's status and scidex-run's exit status.
+ * @param preserveStatus --preserve-status: the leader's own status even after a kill
+ */
+export function runOutcome(
+  exit: LeaderExit,
+  stop: StopReason | undefined,
+  preserveStatus: boolean,
+): { status: RunStatus; exitStatus: number } {
+  const own = leaderStatus(exit);
+  if (!stop) return { status: own === 0 ? 'completed' : 'failed', exitStatus: own };
+  switch (stop.kind) {
+    case 'timeout':
+      return { status: 'timeout', exitStatus: preserveStatus ? own : EXIT_TIMEOUT };
+    case 'memory':
+      return { status: 'out_of_memory', exitStatus: preserveStatus ? own : EXIT_OUT_OF_MEMORY };
+    case 'cancelled':
+      return { status: 'cancelled', exitStatus: preserveStatus ? own : 128 + constants.signals[stop.signal] };
+  }
+}
+
+/** 127 for a command that does not exist, 126 for one that exists but cannot be executed. */
+export function spawnFailureStatus(errorCode: string | undefined): number {
+  return errorCode === 'ENOENT' ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE;
+}

@@ -1,0 +1,60 @@
+/**
+ * Spawning the leader. It gets a session and process group of its own (Node's `detached` calls
+ * setsid(2)), so a terminal's Ctrl-C reaches only us and we decide what the tree receives, and the
+ * PGID and SID of the whole tree are the leader's pid. stdio is inherited, never piped through us:
+ * a grandchild holding a pipe must not keep the wrapper waiting (execa's promise would), so the run
+ * ends on the leader's 'exit' event. The command is executed directly, never through a shell.
+ */
+import { execa, type ResultPromise } from 'execa';
+import type { LeaderExit } from './exit-status.js';
+
+/** A spawned leader. */
+export interface Leader {
+  pid: number;
+  /** Resolves when the leader has exited and been reaped. */
+  exited: Promise<LeaderExit>;
+}
+
+/** A spawn that failed: there is no process, and there must be no signal. */
+export interface SpawnFailure {
+  /** errno name: ENOENT, EACCES, ... */
+  code: string | undefined;
+  message: string;
+}
+
+/**
+ * Spawns `command` with `env` in a new session.
+ * @returns the leader, or the failure when exec did not happen
+ */
+export async function spawnLeader(command: string[], env: NodeJS.ProcessEnv): Promise<Leader | SpawnFailure> {
+  const subprocess: ResultPromise = execa(command[0], command.slice(1), {
+    stdio: 'inherit',
+    detached: true,
+    cleanup: false,
+    reject: false,
+    env,
+    extendEnv: false,
+  });
+  if (subprocess.pid === undefined) {
+    const result = await subprocess;
+    const code = (result.cause as NodeJS.ErrnoException | undefined)?.code ?? (result as { code?: string }).code;
+    return { code, message: `cannot run '${command[0]}': ${describeSpawnError(code)}` };
+  }
+  const exited = new Promise<LeaderExit>((resolve) => {
+    subprocess.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  // The result promise settles once stdio closes; nothing waits for it, so it must not reject unhandled.
+  subprocess.catch(() => undefined);
+  return { pid: subprocess.pid, exited };
+}
+
+function describeSpawnError(code: string | undefined): string {
+  switch (code) {
+    case 'ENOENT':
+      return 'command not found';
+    case 'EACCES':
+      return 'permission denied (not an executable file)';
+    default:
+      return code ?? 'unknown error';
+  }
+}

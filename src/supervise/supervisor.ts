@@ -1,0 +1,392 @@
+/**
+ * One run's life, and the only state machine of the product:
+ *
+ *   spawn -> monitor (ticks: track, peaks, memory) -> leader exits | limit | cancel
+ *         -> [termination sequence] -> [orphans: kill | wait (monitor on) | ignore] -> records -> status
+ *
+ * The wall-clock limit is a timer armed at the spawn, not a poll, so the tree gets its first
+ * signal within milliseconds of the deadline. Memory is checked every tick on the cheap RSS sum;
+ * the dear PSS sum is read only when RSS is over the limit, and the kill decision is made on PSS
+ * (forked workers share pages that RSS counts once per process).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunConfig } from '../config/run-config.js';
+import { formatDuration } from '../config/duration.js';
+import { formatSize } from '../config/size.js';
+import { readPssBytes } from '../proc/memory.js';
+import { readStat } from '../proc/stat.js';
+import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
+import type { ProcessFate } from '../record/types.js';
+import { signalMember } from '../terminate/guard.js';
+import { terminateTree } from '../terminate/sequence.js';
+import type { Member } from '../track/member.js';
+import { PgroupTracker } from '../track/pgroup.js';
+import type { Tracker, TreeSnapshot } from '../track/tracker.js';
+import { deferred } from './deferred.js';
+import { leaderStatus, runOutcome, spawnFailureStatus, type LeaderExit, type StopReason } from './exit-status.js';
+import { CANCELLING_SIGNALS, onWrapperSignals } from './forward.js';
+import { nextPollDelay } from './poll.js';
+import type { RunLog } from './run-log.js';
+import { spawnLeader, type Leader } from './spawn.js';
+
+/** Where the supervisor's one-line messages go; `info` is silenced by --quiet, `error` never. */
+export interface Messages {
+  info(line: string): void;
+  error(line: string): void;
+}
+
+export class Supervisor {
+  private tracker: Tracker | undefined;
+  private leader: Leader | undefined;
+  private stop: StopReason | undefined;
+  private readonly stopRequested = deferred();
+  private readonly hurry = deferred();
+  private terminating = false;
+  private readonly lastSignal = new Map<Member, NodeJS.Signals>();
+  private peakRssBytes = 0;
+  private peakPssBytes: number | null = null;
+  private lastPssBytes: number | null = null;
+  private peakProcessCount = 0;
+
+  constructor(
+    private readonly config: RunConfig,
+    private readonly log: RunLog,
+    private readonly messages: Messages,
+  ) {}
+
+  /**
+   * Runs the command to the end and returns scidex-run's exit status (DESIGN section 2).
+   * The wrapper's signal handlers are installed for the duration of the call.
+   */
+  async run(env: NodeJS.ProcessEnv): Promise<number> {
+    const removeHandlers = onWrapperSignals((signal) => this.onWrapperSignal(signal));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const spawned = await spawnLeader(this.config.command, env);
+      if (!('pid' in spawned)) return this.failedToStart(spawned.code, spawned.message);
+      this.leader = spawned;
+      // Still before any libuv callback: the leader is alive or an unreaped zombie, so the first
+      // scan knows its starttime.
+      this.tracker = new PgroupTracker({
+        leaderPid: spawned.pid,
+        cookie: `SCIDEX_RUN_ID=${this.log.identity.id}`,
+        wrapperPid: process.pid,
+        minStarttime: this.log.identity.wrapper_starttime,
+      });
+      this.observe(this.tracker.scan());
+      this.recordStart();
+      if (this.config.timeoutMs > 0) timer = setTimeout(() => this.requestStop({ kind: 'timeout' }), this.config.timeoutMs);
+      if (this.stop) this.stopRequested.resolve();
+
+      await this.monitor(spawned.exited, () => false);
+      if (!this.stop) await this.handleOrphans();
+      if (this.stop) await this.terminate(this.stopReasonText(this.stop), this.firstSignal(this.stop));
+      return this.finish(await spawned.exited);
+    } catch (error) {
+      this.messages.error(`internal error: ${(error as Error).message}; killing the run`);
+      if (this.tracker) await this.terminate('internal_error', 'SIGKILL').catch(() => undefined);
+      return 125;
+    } finally {
+      clearTimeout(timer);
+      removeHandlers();
+    }
+  }
+
+  /** Ticks until `done` settles, `until` holds for a scan, or a stop is requested. */
+  private async monitor(done: Promise<unknown>, until: (snapshot: TreeSnapshot) => boolean): Promise<void> {
+    const tracker = this.tracker!;
+    let finished = false;
+    void done.then(() => (finished = true));
+    let delay = this.config.pollMinMs;
+    let previous = { rssBytes: 0, atMs: Date.now() };
+    while (!finished && !this.stop) {
+      await Promise.race([sleep(delay), done, this.stopRequested.promise]);
+      if (finished || this.stop) break;
+      const snapshot = tracker.scan();
+      this.observe(snapshot);
+      if (until(snapshot) || this.overMemoryLimit(snapshot)) break;
+      delay = nextPollDelay({
+        minMs: this.config.pollMinMs,
+        maxMs: this.config.pollMaxMs,
+        previousMs: delay,
+        limitBytes: this.config.memoryLimitBytes,
+        rssBytes: snapshot.rssBytes,
+        previousRssBytes: previous.rssBytes,
+        elapsedMs: snapshot.atMs - previous.atMs,
+      });
+      previous = snapshot;
+    }
+  }
+
+  /** The leader has exited by itself: whatever of the tree is still alive is an orphan. */
+  private async handleOrphans(): Promise<void> {
+    const tracker = this.tracker!;
+    const snapshot = tracker.scan();
+    this.observe(snapshot);
+    if (snapshot.alive.length === 0) return;
+    for (const orphan of snapshot.alive) {
+      this.log.event('orphan_found', {
+        reason: 'orphans',
+        pid: orphan.pid,
+        process_rss_bytes: orphan.rssBytes,
+        rss_bytes: snapshot.rssBytes,
+        detail: { argv: orphan.argv, found_by: orphan.foundBy, policy: this.config.orphans },
+      });
+    }
+    const pids = snapshot.alive.map((member) => member.pid).join(', ');
+    const count = `${snapshot.alive.length} process${snapshot.alive.length === 1 ? '' : 'es'}`;
+    switch (this.config.orphans) {
+      case 'ignore':
+        this.messages.info(`orphans: ${count} outlived the command and are left running (--orphans ignore): pids ${pids}`);
+        return;
+      case 'wait':
+        this.messages.info(`orphans: waiting for ${count} that outlived the command (--orphans wait): pids ${pids}`);
+        await this.monitor(new Promise(() => undefined), (next) => next.alive.length === 0);
+        return;
+      case 'kill':
+        this.messages.info(
+          `orphans: ${count} outlived the command (pids ${pids}); sending ${this.config.killSignal.name}, SIGKILL after ${formatDuration(this.config.graceMs)}`,
+        );
+        if (!this.stop) await this.terminate('orphans', this.config.killSignal.name);
+    }
+  }
+
+  /** Stops the run for `reason`; ignored once a stop or the orphans' termination is under way. */
+  private requestStop(reason: StopReason): void {
+    if (this.stop || this.terminating) return;
+    this.stop = reason;
+    const tree = this.tracker?.scan();
+    if (tree) this.observe(tree);
+    const rss = tree?.rssBytes ?? 0;
+    const processes = `${tree?.alive.length ?? 0} processes`;
+    const escalation = `SIGKILL after ${formatDuration(this.config.graceMs)}`;
+    const elapsed = formatDuration(this.log.elapsedMs());
+    if (reason.kind === 'cancelled') {
+      this.log.event('cancel_requested', { reason: 'cancelled', signal: reason.signal, rss_bytes: rss }, true);
+      this.messages.info(`cancelled by ${reason.signal}: forwarding it to ${processes}, ${escalation}`);
+    } else if (reason.kind === 'timeout') {
+      this.log.event(
+        'limit_exceeded',
+        { reason: 'timeout', rss_bytes: rss, pss_bytes: this.lastPssBytes, detail: { timeout_ms: this.config.timeoutMs } },
+        true,
+      );
+      this.messages.info(
+        `timeout: the run exceeded its ${formatDuration(this.config.timeoutMs)} limit; sending ${this.config.killSignal.name} to ${processes} (tree RSS ${formatSize(rss)}, elapsed ${elapsed}), ${escalation}`,
+      );
+    } else {
+      this.log.event(
+        'limit_exceeded',
+        {
+          reason: 'memory',
+          rss_bytes: reason.rssBytes,
+          pss_bytes: reason.pssBytes,
+          detail: { memory_limit_bytes: this.config.memoryLimitBytes, per_process: this.memoryBreakdown(tree) },
+        },
+        true,
+      );
+      this.messages.info(
+        `memory: tree PSS ${formatSize(reason.pssBytes)} exceeds the ${formatSize(this.config.memoryLimitBytes)} limit (RSS ${formatSize(reason.rssBytes)}); sending ${this.config.killSignal.name} to ${processes} (elapsed ${elapsed}), ${escalation}`,
+      );
+    }
+    this.stopRequested.resolve();
+  }
+
+  private onWrapperSignal(signal: NodeJS.Signals): void {
+    if (CANCELLING_SIGNALS.has(signal)) {
+      if (this.terminating) {
+        this.messages.info(`${signal} again: skipping the rest of the grace period`);
+        this.stop ??= { kind: 'cancelled', signal };
+        this.hurry.resolve();
+      } else {
+        this.requestStop({ kind: 'cancelled', signal });
+      }
+      return;
+    }
+    const tracker = this.tracker;
+    if (!tracker) return;
+    const snapshot = tracker.scan();
+    const reached = snapshot.alive.filter((member) => signalMember(member, signal) === 'sent');
+    this.log.event('signal_forwarded', { signal, pids: reached.map((member) => member.pid), rss_bytes: snapshot.rssBytes });
+  }
+
+  private async terminate(reason: string, firstSignal: NodeJS.Signals): Promise<void> {
+    this.terminating = true;
+    const result = await terminateTree(this.tracker!, {
+      signal: firstSignal,
+      graceMs: this.config.graceMs,
+      hurry: this.hurry.promise,
+      hooks: {
+        onSignal: (signal, reached, snapshot) => {
+          this.observe(snapshot);
+          for (const member of reached) this.lastSignal.set(member, signal);
+          if (reached.length === 0) return;
+          this.log.event(
+            'signal_sent',
+            {
+              reason,
+              signal,
+              pid: this.leader?.pid ?? null,
+              pids: reached.map((member) => member.pid),
+              rss_bytes: snapshot.rssBytes,
+              pss_bytes: this.lastPssBytes,
+              detail: { processes: this.memoryBreakdown(snapshot) },
+            },
+            true,
+          );
+        },
+        onEnded: (member) => {
+          const signal = this.lastSignal.get(member);
+          if (!signal) return;
+          this.log.event('process_killed', {
+            reason,
+            signal,
+            pid: member.pid,
+            process_rss_bytes: member.rssBytes,
+            detail: { argv: member.argv, starttime: member.starttime, found_by: member.foundBy },
+          });
+        },
+      },
+    });
+    if (result.survivors.length > 0) {
+      this.messages.error(
+        `could not kill ${result.survivors.length} processes (uninterruptible?): pids ${result.survivors.map((m) => m.pid).join(', ')}`,
+      );
+    }
+    this.terminating = false;
+  }
+
+  private overMemoryLimit(snapshot: TreeSnapshot): boolean {
+    const limit = this.config.memoryLimitBytes;
+    if (limit === 0 || snapshot.rssBytes <= limit) return false;
+    const pss = snapshot.alive.reduce((sum, member) => sum + (readPssBytes(member.pid) ?? member.rssBytes), 0);
+    this.lastPssBytes = pss;
+    this.peakPssBytes = Math.max(this.peakPssBytes ?? 0, pss);
+    if (pss <= limit) return false;
+    this.requestStop({ kind: 'memory', rssBytes: snapshot.rssBytes, pssBytes: pss });
+    return true;
+  }
+
+  private observe(snapshot: TreeSnapshot): void {
+    this.peakRssBytes = Math.max(this.peakRssBytes, snapshot.rssBytes);
+    this.peakProcessCount = Math.max(this.peakProcessCount, snapshot.alive.length);
+  }
+
+  /** The largest members by RSS, for the context of a kill event. */
+  private memoryBreakdown(snapshot: TreeSnapshot | undefined): { pid: number; comm: string; rss_bytes: number }[] {
+    return (snapshot?.alive ?? [])
+      .slice()
+      .sort((a, b) => b.rssBytes - a.rssBytes)
+      .slice(0, 20)
+      .map((member) => ({ pid: member.pid, comm: member.comm, rss_bytes: member.rssBytes }));
+  }
+
+  private recordStart(): void {
+    const leaderPid = this.leader!.pid;
+    const leaderStat = readStat(leaderPid);
+    this.log.run({
+      ...this.progress(),
+      pid: leaderPid,
+      pgid: leaderPid,
+      leader_starttime: leaderStat?.starttime ?? null,
+      ended_at: null,
+      status: 'running',
+      exit_status: null,
+      exit_code: null,
+      signal: null,
+      reason: null,
+    });
+    this.log.event('run_started', { pid: leaderPid, detail: { argv: this.log.identity.argv } }, true);
+  }
+
+  private finish(exit: LeaderExit): number {
+    const tracker = this.tracker!;
+    this.observe(tracker.scan());
+    const { status, exitStatus } = runOutcome(exit, this.stop, this.config.preserveStatus);
+    const reason = this.stop ? this.stopReasonText(this.stop) : null;
+    const fate = (member: Member): ProcessFate => {
+      if (member.alive) return 'left_running';
+      const signal = this.lastSignal.get(member);
+      return signal === 'SIGKILL' ? 'killed' : signal ? 'terminated' : 'exited';
+    };
+    this.log.processes(tracker.members(), fate);
+    const leaderPid = this.leader!.pid;
+    const record = {
+      ...this.progress(),
+      pid: leaderPid,
+      pgid: leaderPid,
+      leader_starttime: tracker.members().find((member) => member.foundBy === 'leader')?.starttime ?? null,
+      ended_at: new Date().toISOString(),
+      status,
+      exit_status: exitStatus,
+      exit_code: exit.code,
+      signal: exit.signal,
+      reason,
+    };
+    this.log.run(record);
+    this.log.event(
+      'run_finished',
+      {
+        reason,
+        pid: leaderPid,
+        signal: exit.signal,
+        rss_bytes: this.peakRssBytes,
+        pss_bytes: this.peakPssBytes,
+        detail: { status, exit_status: exitStatus, exit_code: exit.code, command_status: leaderStatus(exit) },
+      },
+      true,
+    );
+    const pss = this.peakPssBytes === null ? '' : ` (PSS ${formatSize(this.peakPssBytes)})`;
+    this.messages.info(
+      `run ${this.log.identity.id} ${status}: exit status ${exitStatus} after ${formatDuration(this.log.elapsedMs())}; ` +
+        `peak tree RSS ${formatSize(this.peakRssBytes)}${pss}, ${record.peak_process_count} processes at once, ` +
+        `${record.process_count} in all, CPU ${record.cpu_seconds.toFixed(1)}s`,
+    );
+    return exitStatus;
+  }
+
+  private failedToStart(code: string | undefined, message: string): number {
+    const exitStatus = spawnFailureStatus(code);
+    this.log.run({
+      ...this.progress(),
+      pid: null,
+      pgid: null,
+      leader_starttime: null,
+      ended_at: new Date().toISOString(),
+      status: 'failed_to_start',
+      exit_status: exitStatus,
+      exit_code: null,
+      signal: null,
+      reason: message,
+    });
+    this.log.event('failed_to_start', { reason: message, detail: { errno: code ?? null, exit_status: exitStatus } }, true);
+    this.messages.error(message);
+    return exitStatus;
+  }
+
+  /** The run-row fields that summarise the tree so far. */
+  private progress(): {
+    peak_rss_bytes: number;
+    peak_pss_bytes: number | null;
+    cpu_seconds: number;
+    peak_process_count: number;
+    process_count: number;
+  } {
+    const members = this.tracker?.members() ?? [];
+    const ticks = members.reduce((sum, member) => sum + member.cpuTicks, 0);
+    return {
+      peak_rss_bytes: this.peakRssBytes,
+      peak_pss_bytes: this.peakPssBytes,
+      cpu_seconds: ticks / CLOCK_TICKS_PER_SECOND,
+      peak_process_count: this.peakProcessCount,
+      process_count: members.length,
+    };
+  }
+
+  private stopReasonText(stop: StopReason): string {
+    return stop.kind === 'cancelled' ? 'cancelled' : stop.kind;
+  }
+
+  private firstSignal(stop: StopReason): NodeJS.Signals {
+    return stop.kind === 'cancelled' ? stop.signal : this.config.killSignal.name;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The termination sequence for a tracked tree (DESIGN section 5), systemd's KillMode=control-group
+ * semantics without a cgroup:
+ *   1. the first signal (SIGTERM by default) to every member, then SIGCONT: a stopped process
+ *      would never act on the TERM, and resuming it first would let it fork before the TERM lands;
+ *   2. the grace period, ending early when the tree is empty;
+ *   3. freeze: SIGSTOP every member and re-scan until a scan finds no member we have not stopped
+ *      (a stopped process cannot fork, so the set is closed), then SIGKILL them all;
+ *   4. repeat 3 until the tree is empty: a snapshot-then-kill pass alone misses what was forked
+ *      during the pass (the GitHub runner's bug).
+ * Zombies count as dead. A process in uninterruptible sleep can outlive SIGKILL for a while; after
+ * UNKILLABLE_AFTER_MS of futile passes the survivors are reported instead of looping forever.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Member } from '../track/member.js';
+import type { Tracker, TreeSnapshot } from '../track/tracker.js';
+import { signalMember } from './guard.js';
+
+const POLL_MS = 50;
+const KILL_SETTLE_MS = 20;
+const MAX_FREEZE_ROUNDS = 50;
+const UNKILLABLE_AFTER_MS = 30_000;
+
+/** Callbacks through which the sequence reports what it does; the caller turns them into records. */
+export interface TerminationHooks {
+  /** After each pass of the first signal or SIGKILL: the members it reached (not the ones already gone). */
+  onSignal(signal: NodeJS.Signals, reached: Member[], snapshot: TreeSnapshot): void;
+  /** For each member found gone or dead during the sequence. */
+  onEnded(member: Member): void;
+}
+
+export interface TerminationOptions {
+  /** The first signal, usually SIGTERM. */
+  signal: NodeJS.Signals;
+  /** How long members get to exit after the first signal, milliseconds. */
+  graceMs: number;
+  hooks: TerminationHooks;
+  /** When it resolves, the rest of the grace period is skipped (a second Ctrl-C). */
+  hurry?: Promise<unknown>;
+}
+
+/** How the sequence ended. */
+export interface TerminationResult {
+  /** Members that received SIGKILL. */
+  killed: number;
+  /** Members still alive when the sequence gave up (should be empty). */
+  survivors: Member[];
+}
+
+/**
+ * Runs the sequence until the tree is empty or the survivors are unkillable.
+ * Never throws for processes that vanish; throws only UnsafePidError (a bug).
+ */
+export async function terminateTree(tracker: Tracker, options: TerminationOptions): Promise<TerminationResult> {
+  const scan = (): TreeSnapshot => {
+    const snapshot = tracker.scan();
+    for (const member of snapshot.died) options.hooks.onEnded(member);
+    return snapshot;
+  };
+  const send = (targets: Member[], signal: NodeJS.Signals, snapshot: TreeSnapshot): void => {
+    const reached = targets.filter((member) => signalMember(member, signal) === 'sent');
+    options.hooks.onSignal(signal, reached, snapshot);
+  };
+
+  let snapshot = scan();
+  if (snapshot.alive.length === 0) return { killed: 0, survivors: [] };
+  send(snapshot.alive, options.signal, snapshot);
+  if (options.signal !== 'SIGKILL') for (const member of snapshot.alive) signalMember(member, 'SIGCONT');
+
+  let hurried = false;
+  const hurry = options.hurry ?? new Promise<never>(() => undefined);
+  void hurry.then(() => (hurried = true));
+  const graceEnd = Date.now() + options.graceMs;
+  while (!hurried && Date.now() < graceEnd) {
+    await Promise.race([sleep(Math.min(POLL_MS, Math.max(1, graceEnd - Date.now()))), hurry]);
+    snapshot = scan();
+    if (snapshot.alive.length === 0) return { killed: 0, survivors: [] };
+  }
+
+  const killed = new Set<Member>();
+  const killStart = Date.now();
+  for (;;) {
+    snapshot = freeze(scan);
+    if (snapshot.alive.length === 0) break;
+    send(snapshot.alive, 'SIGKILL', snapshot);
+    for (const member of snapshot.alive) killed.add(member);
+    await sleep(KILL_SETTLE_MS);
+    snapshot = scan();
+    if (snapshot.alive.length === 0) break;
+    if (Date.now() - killStart > UNKILLABLE_AFTER_MS) return { killed: killed.size, survivors: snapshot.alive };
+  }
+  return { killed: killed.size, survivors: [] };
+}
+
+/** Stops every member until a scan finds none that was not stopped; returns that last scan. */
+function freeze(scan: () => TreeSnapshot): TreeSnapshot {
+  const stopped = new Set<Member>();
+  let snapshot = scan();
+  for (let round = 0; round < MAX_FREEZE_ROUNDS; round++) {
+    const fresh = snapshot.alive.filter((member) => !stopped.has(member));
+    if (fresh.length === 0) break;
+    for (const member of fresh) {
+      signalMember(member, 'SIGSTOP');
+      stopped.add(member);
+    }
+    snapshot = scan();
+  }
+  return snapshot;
+}
