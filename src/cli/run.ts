@@ -105,12 +105,15 @@ function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions {
     if (Array.isArray(value)) throw new UsageError(`--${name} was given more than once`);
     return (value as string | undefined) ?? env[OPTIONS[name].env];
   };
-  if (argv['--'] !== undefined && argv._.length > 0) {
-    throw new UsageError(`unexpected argument '${argv._[0]}' before --: options take one value each (quote '5 minutes')`);
+  // halt-at-non-option puts the first word that is not an option, and all after it, in argv['--'].
+  const command = [...argv._, ...(argv['--'] ?? [])].map(String);
+  const separator = args.indexOf('--');
+  if (separator >= 0 && command.length > args.length - separator - 1) {
+    throw new UsageError(`unexpected argument '${command[0]}' before --: an option takes one value (quote '5 minutes')`);
   }
   const flag = (name: keyof typeof FLAGS): boolean => (argv[name] as boolean | undefined) ?? envFlag(env[FLAGS[name].env]);
   return {
-    command: [...argv._, ...(argv['--'] ?? [])].map(String),
+    command,
     analysisId: pick('analysis-id') ?? env.SCIDEX_ANALYSIS_ID,
     timeout: pick('timeout') ?? RUN_DEFAULTS.timeout,
     memoryLimit: pick('memory-limit') ?? RUN_DEFAULTS.memoryLimit,

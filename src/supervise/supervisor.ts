@@ -43,6 +43,7 @@ export class Supervisor {
   private readonly hurry = deferred();
   private terminating = false;
   private readonly lastSignal = new Map<Member, NodeJS.Signals>();
+  private treeRssBytes = 0;
   private peakRssBytes = 0;
   private peakPssBytes: number | null = null;
   private lastPssBytes: number | null = null;
@@ -242,6 +243,7 @@ export class Supervisor {
             signal,
             pid: member.pid,
             process_rss_bytes: member.rssBytes,
+            rss_bytes: this.treeRssBytes,
             detail: { argv: member.argv, starttime: member.starttime, found_by: member.foundBy },
           });
         },
@@ -267,6 +269,7 @@ export class Supervisor {
   }
 
   private observe(snapshot: TreeSnapshot): void {
+    this.treeRssBytes = snapshot.rssBytes;
     this.peakRssBytes = Math.max(this.peakRssBytes, snapshot.rssBytes);
     this.peakProcessCount = Math.max(this.peakProcessCount, snapshot.alive.length);
   }

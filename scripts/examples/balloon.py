@@ -1,0 +1,16 @@
+"""Grows its memory until something stops it: a run that exceeds its memory limit.
+
+Every step adds STEP_MIB of written (so resident) memory, up to MAX_MIB, then sleeps.
+Usage: python3 balloon.py [STEP_MIB] [MAX_MIB]
+"""
+import sys
+import time
+
+step_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 64
+max_mib = int(sys.argv[2]) if len(sys.argv) > 2 else 8192
+held = []
+while len(held) * step_mib < max_mib:
+    held.append(b"\x01" * (step_mib << 20))
+    print(f"holding {len(held) * step_mib} MiB", flush=True)
+    time.sleep(0.05)
+time.sleep(3600)
