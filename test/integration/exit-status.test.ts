@@ -1,0 +1,49 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { killSurvivors, newTag } from '../helpers/processes.js';
+import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
+
+let tag = newTag();
+afterEach(async () => {
+  expect(await killSurvivors(tag)).toEqual([]);
+  tag = newTag();
+});
+
+const run = (args: string[], stateDir?: string) => startWrapper(['--quiet', ...args], { tag, stateDir });
+
+describe('exit status contract', () => {
+  it('passes through 0 and N', async () => {
+    expect((await run(['--', 'true'])).exitCode).toBe(0);
+    expect((await run(['--', 'sh', '-c', 'exit 7'])).exitCode).toBe(7);
+  });
+
+  it('reports 128+S when the command dies of a signal', async () => {
+    const stateDir = newStateDir();
+    expect((await run(['--', 'sh', '-c', 'kill -KILL $$'], stateDir)).exitCode).toBe(137);
+    const { runs } = journalOf(stateDir);
+    expect(runs.at(-1)).toMatchObject({ status: 'failed', signal: 'SIGKILL', exit_status: 137, exit_code: null });
+  });
+
+  it('returns 124 on timeout, the command status with --preserve-status', async () => {
+    expect((await run(['--timeout', '300ms', '--grace', '1s', '--', 'sleep', '30'])).exitCode).toBe(124);
+    expect((await run(['--timeout', '300ms', '--preserve-status', '--', 'sleep', '30'])).exitCode).toBe(143);
+  });
+
+  it('returns 127 for a missing command and 126 for one that cannot be executed, and records it', async () => {
+    const stateDir = newStateDir();
+    expect((await run(['--', 'no-such-command-scidex'], stateDir)).exitCode).toBe(127);
+    expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'failed_to_start', exit_status: 127, pid: null });
+    expect((await run(['--', '/etc/hostname'])).exitCode).toBe(126);
+  });
+
+  it('passes stdout through untouched and never reads it', async () => {
+    const result = await run(['--', 'sh', '-c', 'printf "a b\\n"; printf err >&2']);
+    expect(result.stdout).toBe('a b');
+    expect(result.stderr).toBe('err');
+  });
+
+  it('does not wait for a grandchild that holds stdout (only for its own tree rules)', async () => {
+    const result = await run(['--orphans', 'kill', '--grace', '1s', '--', 'sh', '-c', 'sleep 30 & echo started']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe('started');
+  });
+});

@@ -1,0 +1,93 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { killSurvivors, newTag } from '../helpers/processes.js';
+import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
+
+let tag = newTag();
+const databaseUrl = inject('databaseUrl');
+let db: pg.Client;
+
+beforeAll(async () => {
+  db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+});
+afterAll(async () => {
+  await db.end();
+});
+afterEach(async () => {
+  expect(await killSurvivors(tag)).toEqual([]);
+  tag = newTag();
+});
+
+describe('records in PostgreSQL', () => {
+  it('match what happened: run row, kill events with full context, processes', async () => {
+    const analysisId = `records-${tag}`;
+    const args = ['--quiet', '--analysis-id', analysisId, '--timeout', '1s', '--grace', '1s', '--database-url', databaseUrl,
+      '--', 'sh', '-c', 'sleep 300 & sleep 300'];
+    const result = await startWrapper(args, { tag });
+    expect(result.exitCode).toBe(124);
+    const runs = await db.query('SELECT * FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
+    expect(runs.rows).toHaveLength(1);
+    const run = runs.rows[0];
+    expect(run).toMatchObject({ status: 'timeout', exit_status: 124, reason: 'timeout', tracking_backend: 'pgroup' });
+    expect(run.ended_at).not.toBeNull();
+    expect(run.pid).toBe(run.pgid);
+    const events = await db.query('SELECT * FROM watchdog_events WHERE run_id = $1 ORDER BY at', [run.id]);
+    const kinds = events.rows.map((event) => event.kind);
+    expect(kinds[0]).toBe('run_started');
+    expect(kinds).toContain('limit_exceeded');
+    expect(kinds.at(-1)).toBe('run_finished');
+    const sent = events.rows.find((event) => event.kind === 'signal_sent');
+    expect(sent).toMatchObject({ analysis_id: analysisId, reason: 'timeout', signal: 'SIGTERM', pid: run.pid });
+    expect(sent.pids).toHaveLength(3);
+    expect(Number(sent.rss_bytes)).toBeGreaterThan(0);
+    expect(Number(sent.elapsed_ms)).toBeGreaterThanOrEqual(1000);
+    const killed = events.rows.filter((event) => event.kind === 'process_killed');
+    expect(killed).toHaveLength(3);
+    const processes = await db.query('SELECT * FROM watchdog_processes WHERE run_id = $1', [run.id]);
+    expect(processes.rows).toHaveLength(3);
+  });
+
+  it('stores a hostile analysis id verbatim and harms nothing', async () => {
+    const analysisId = "x'); drop table watchdog_runs; --";
+    const result = await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', databaseUrl, '--', 'true'], { tag });
+    expect(result.exitCode).toBe(0);
+    const runs = await db.query('SELECT analysis_id FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
+    expect(runs.rows).toEqual([{ analysis_id: analysisId }]);
+  });
+
+  it('redacts secrets in argv before storing them', async () => {
+    const analysisId = `secret-${tag}`;
+    const args = ['--quiet', '--analysis-id', analysisId, '--database-url', databaseUrl, '--', 'sh', '-c', 'true',
+      '--password=hunter2', 'postgresql://u:pw@h/db', '--token', 'abc'];
+    await startWrapper(args, { tag });
+    const runs = await db.query('SELECT argv FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
+    expect(runs.rows[0].argv).toEqual(['sh', '-c', 'true', '--password=***', 'postgresql://u:***@h/db', '--token', '***']);
+  });
+});
+
+describe('without a reachable database', () => {
+  it('keeps the journal alone when no database is configured, files 0600 in a 0700 directory', async () => {
+    const stateDir = newStateDir();
+    const result = await startWrapper(['--analysis-id', 'journal-only', '--', 'sh', '-c', 'exit 5'], { tag, stateDir });
+    expect(result.exitCode).toBe(5);
+    expect(result.stderr).toMatch(/no database configured: records are kept in the journal/);
+    const { runs, events } = journalOf(stateDir);
+    expect(runs.at(-1)).toMatchObject({ status: 'failed', exit_status: 5, analysis_id: 'journal-only' });
+    expect(events.map((event) => event.kind)).toEqual(['run_started', 'run_finished']);
+    const journalDir = join(stateDir, 'journal');
+    expect(statSync(journalDir).mode & 0o777).toBe(0o700);
+    for (const name of readdirSync(journalDir)) expect(statSync(join(journalDir, name)).mode & 0o777).toBe(0o600);
+  });
+
+  it('does not change the exit status when the database is unreachable, and says where the records wait', async () => {
+    const stateDir = newStateDir();
+    const args = ['--database-url', 'postgresql://postgres@127.0.0.1:1/none', '--', 'sh', '-c', 'exit 4'];
+    const result = await startWrapper(args, { tag, stateDir });
+    expect(result.exitCode).toBe(4);
+    expect(result.stderr).toMatch(/warning: database .* unavailable .*records wait in the journal/);
+    expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'failed', exit_status: 4 });
+  });
+});

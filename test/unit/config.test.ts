@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { redactUrl, resolveDatabase } from '../../src/config/database.js';
+import { parseDurationMs } from '../../src/config/duration.js';
+import { UsageError } from '../../src/config/errors.js';
+import { parseSignal } from '../../src/config/signal.js';
+import { parseSizeBytes } from '../../src/config/size.js';
+
+describe('durations', () => {
+  it.each([
+    ['90s', 90_000], ['30m', 1_800_000], ['1h30m', 5_400_000], ['250ms', 250], ['10', 10_000], ['0', 0], ['1.5h', 5_400_000],
+  ])('%s is %i ms', (text, ms) => expect(parseDurationMs(text, '--timeout')).toBe(ms));
+  it.each(['5 parsecs', '', '-1', '-1s', 'soon'])('%j is refused', (text) => {
+    expect(() => parseDurationMs(text, '--timeout')).toThrow(UsageError);
+  });
+});
+
+describe('sizes', () => {
+  it.each([
+    ['512MiB', 512 * 1024 ** 2], ['2GiB', 2 * 1024 ** 3], ['2G', 2 * 1024 ** 3], ['2GB', 2e9], ['4096', 4096], ['0', 0],
+  ])('%s is %i bytes', (text, bytes) => expect(parseSizeBytes(text, '--memory-limit')).toBe(bytes));
+  it.each(['', '-1GiB', 'lots', '2 parsecs'])('%j is refused', (text) => {
+    expect(() => parseSizeBytes(text, '--memory-limit')).toThrow(UsageError);
+  });
+});
+
+describe('signals', () => {
+  it('reads names and numbers', () => {
+    expect(parseSignal('SIGTERM', 'x')).toEqual({ name: 'SIGTERM', number: 15 });
+    expect(parseSignal('int', 'x')).toEqual({ name: 'SIGINT', number: 2 });
+    expect(parseSignal('9', 'x')).toEqual({ name: 'SIGKILL', number: 9 });
+    expect(() => parseSignal('SIGFOO', 'x')).toThrow(UsageError);
+    expect(() => parseSignal('0', 'x')).toThrow(UsageError);
+  });
+});
+
+describe('database configuration', () => {
+  it('prefers the flag, then DATABASE_URL, then libpq variables', () => {
+    expect(resolveDatabase('postgresql://a@h/d', { DATABASE_URL: 'postgresql://b@h/d' })?.url).toBe('postgresql://a@h/d');
+    expect(resolveDatabase(undefined, { DATABASE_URL: 'postgresql://b@h/d' })?.url).toBe('postgresql://b@h/d');
+    expect(resolveDatabase(undefined, { PGHOST: 'db' })).toEqual({ display: 'PGHOST=db' });
+    expect(resolveDatabase(undefined, {})).toBeUndefined();
+  });
+  it('never shows a password', () => {
+    expect(redactUrl('postgresql://user:s3cret@host/db')).toBe('postgresql://user:***@host/db');
+  });
+});

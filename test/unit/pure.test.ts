@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { parseStat } from '../../src/proc/stat.js';
+import { redactArgv } from '../../src/record/redact.js';
+import { runOutcome } from '../../src/supervise/exit-status.js';
+import { nextPollDelay } from '../../src/supervise/poll.js';
+import { signalMember, UnsafePidError } from '../../src/terminate/guard.js';
+
+describe('parseStat', () => {
+  it('survives a comm with spaces and parentheses', () => {
+    const line = '4242 (evil ) (name) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 123456 1000000 250 18446744073709551615';
+    expect(parseStat(line)).toMatchObject({ pid: 4242, comm: 'evil ) (name', state: 'S', ppid: 1, pgid: 4242, sid: 4242, utimeTicks: 7, stimeTicks: 3, starttime: 123456, rssPages: 250 });
+  });
+});
+
+describe('runOutcome', () => {
+  it('follows the DESIGN table', () => {
+    expect(runOutcome({ code: 0, signal: null }, undefined, false)).toEqual({ status: 'completed', exitStatus: 0 });
+    expect(runOutcome({ code: 2, signal: null }, undefined, false)).toEqual({ status: 'failed', exitStatus: 2 });
+    expect(runOutcome({ code: null, signal: 'SIGSEGV' }, undefined, false)).toEqual({ status: 'failed', exitStatus: 139 });
+    expect(runOutcome({ code: null, signal: 'SIGTERM' }, { kind: 'timeout' }, false)).toEqual({ status: 'timeout', exitStatus: 124 });
+    expect(runOutcome({ code: null, signal: 'SIGTERM' }, { kind: 'timeout' }, true)).toEqual({ status: 'timeout', exitStatus: 143 });
+    expect(runOutcome({ code: null, signal: 'SIGKILL' }, { kind: 'memory', rssBytes: 1, pssBytes: 1 }, false).exitStatus).toBe(137);
+    expect(runOutcome({ code: 1, signal: null }, { kind: 'cancelled', signal: 'SIGINT' }, false)).toEqual({ status: 'cancelled', exitStatus: 130 });
+  });
+});
+
+describe('nextPollDelay', () => {
+  const base = { minMs: 100, maxMs: 1000, previousMs: 100, limitBytes: 1000, rssBytes: 100, previousRssBytes: 100, elapsedMs: 100 };
+  it('relaxes towards the maximum when far below the limit', () => {
+    expect(nextPollDelay(base)).toBe(150);
+    expect(nextPollDelay({ ...base, previousMs: 900 })).toBe(1000);
+  });
+  it('polls at the minimum near the limit or when growing fast', () => {
+    expect(nextPollDelay({ ...base, previousMs: 1000, rssBytes: 950 })).toBe(100);
+    expect(nextPollDelay({ ...base, previousMs: 1000, rssBytes: 500, previousRssBytes: 100 })).toBe(100);
+  });
+});
+
+describe('redactArgv', () => {
+  it('hides values of secret-looking keys and URL passwords', () => {
+    expect(redactArgv(['--password=x', 'token=y', '--api-key', 'z', 'https://u:p@h/', 'plain', '--verbose', 'v'])).toEqual([
+      '--password=***', 'token=***', '--api-key', '***', 'https://u:***@h/', 'plain', '--verbose', 'v',
+    ]);
+  });
+});
+
+describe('signalMember', () => {
+  it('refuses pid 0, 1, -1 and non-integers', () => {
+    for (const pid of [0, 1, -1, 1.5]) expect(() => signalMember({ pid, starttime: 0 }, 'SIGTERM')).toThrow(UnsafePidError);
+  });
+  it('does not signal a pid whose starttime differs', () => {
+    expect(signalMember({ pid: process.pid, starttime: 1 }, 'SIGTERM')).toBe('gone');
+  });
+});
