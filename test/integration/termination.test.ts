@@ -73,7 +73,7 @@ describe('termination of the whole tree', () => {
 
   it('leaves orphans alone under --orphans ignore, and records them', async () => {
     const stateDir = newStateDir();
-    const result = await startWrapper(['--quiet', '--orphans', 'ignore', '--', 'sh', '-c', 'sleep 300 & exit 0'], { tag, stateDir });
+    const result = await startWrapper(['--quiet', '--orphans', 'ignore', '--', 'sh', '-c', 'sleep 300 >/dev/null 2>&1 & exit 0'], { tag, stateDir });
     expect(result.exitCode).toBe(0);
     expect(tagged(tag)).toHaveLength(1);
     const { events, processes } = journalOf(stateDir);

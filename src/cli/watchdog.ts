@@ -1,0 +1,82 @@
+/**
+ * `scidex-watchdog`: the operator's side. This build has `migrate`, `runs` and `events`; each
+ * opens one connection for its work and closes it.
+ */
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { resolveDatabase, type DatabaseConfig } from '../config/database.js';
+import { UsageError } from '../config/errors.js';
+import { describeDatabaseError, withClient } from '../record/connect.js';
+import { migrate } from '../record/migrate.js';
+import { selectEvents, selectRuns, type ListFilter } from '../record/sql.js';
+import { EXIT_INTERNAL } from '../supervise/exit-status.js';
+import { printLine } from './output.js';
+import { renderTable } from './table.js';
+import { packageVersion } from './version.js';
+
+const PROGRAM = 'scidex-watchdog';
+
+function database(flag: string | undefined): DatabaseConfig {
+  const config = resolveDatabase(flag, process.env);
+  if (!config) throw new UsageError('no database configured: give --database-url, or set DATABASE_URL or the PG* variables');
+  return config;
+}
+
+function listOptions(parser: Argv) {
+  return parser
+    .option('analysis-id', { type: 'string', describe: 'Only this analysis' })
+    .option('run', { type: 'string', describe: 'Only this run (UUID)' })
+    .option('limit', { type: 'number', default: 50, describe: 'At most this many rows, newest first' });
+}
+
+function filterOf(argv: { analysisId?: string; run?: string; limit: number }): ListFilter {
+  if (argv.run !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(argv.run)) {
+    throw new UsageError(`invalid --run '${argv.run}': expected a run id (UUID)`);
+  }
+  if (!Number.isInteger(argv.limit) || argv.limit < 1) throw new UsageError('invalid --limit: expected a whole number >= 1');
+  return { analysisId: argv.analysisId, runId: argv.run, limit: argv.limit };
+}
+
+/** Entry point of bin/scidex-watchdog. */
+export async function main(args: string[] = hideBin(process.argv)): Promise<never> {
+  let status = 0;
+  try {
+    await yargs(args)
+      .scriptName(PROGRAM)
+      .usage('Usage: $0 <command> [options]\n\nThe operator side of scidex-run: the schema, and what was recorded.')
+      .option('database-url', { type: 'string', describe: 'PostgreSQL URL [env: DATABASE_URL, SCIDEX_RUN_DATABASE_URL, PG*]' })
+      .command('migrate', 'Apply the schema migrations (idempotent; safe from several hosts at once)', (parser) =>
+        parser.option('down', { type: 'boolean', describe: 'Undo the last migration instead' }), async (argv) => {
+        const applied = await withClient(database(argv.databaseUrl as string | undefined), (client) => migrate(client, argv.down ? 'down' : 'up'));
+        printLine(PROGRAM, applied.length === 0 ? 'schema is up to date' : `${argv.down ? 'undid' : 'applied'} ${applied.join(', ')}`);
+      })
+      .command('runs', 'List runs, newest first', listOptions, async (argv) => {
+        const rows = await withClient(database(argv.databaseUrl as string | undefined), async (client) => {
+          await migrate(client);
+          return selectRuns(client, filterOf(argv as Parameters<typeof filterOf>[0]));
+        });
+        process.stdout.write(renderTable(rows) + '\n');
+      })
+      .command('events', 'List lifecycle and kill events, newest first', listOptions, async (argv) => {
+        const rows = await withClient(database(argv.databaseUrl as string | undefined), async (client) => {
+          await migrate(client);
+          return selectEvents(client, filterOf(argv as Parameters<typeof filterOf>[0]));
+        });
+        process.stdout.write(renderTable(rows) + '\n');
+      })
+      .demandCommand(1, 'give a command: migrate, runs or events')
+      .strict()
+      .version(packageVersion())
+      .help()
+      .alias('help', 'h')
+      .fail((message, error) => {
+        throw error ?? new UsageError(message);
+      })
+      .parseAsync();
+  } catch (error) {
+    const usage = error instanceof UsageError;
+    printLine(PROGRAM, usage ? error.message : `database error: ${describeDatabaseError(error)}`);
+    status = usage ? EXIT_INTERNAL : 1;
+  }
+  process.exit(status);
+}

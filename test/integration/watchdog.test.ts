@@ -1,0 +1,47 @@
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { killSurvivors, newTag } from '../helpers/processes.js';
+import { startWrapper } from '../helpers/wrapper.js';
+
+const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
+const databaseUrl = inject('databaseUrl');
+let tag = newTag();
+afterEach(async () => {
+  expect(await killSurvivors(tag)).toEqual([]);
+  tag = newTag();
+});
+
+const watchdog = (args: string[]) => execa(WATCHDOG, [...args, '--database-url', databaseUrl], { reject: false });
+
+describe('scidex-watchdog', () => {
+  it('migrate is idempotent', async () => {
+    const first = await watchdog(['migrate']);
+    expect(first.exitCode).toBe(0);
+    const second = await watchdog(['migrate']);
+    expect(second.exitCode).toBe(0);
+    expect(second.stderr).toMatch(/up to date/);
+  });
+
+  it('runs and events print what was recorded as psql-style tables', async () => {
+    const analysisId = `table-${tag}`;
+    await startWrapper(['--quiet', '--analysis-id', analysisId, '--timeout', '500ms', '--grace', '1s', '--database-url', databaseUrl, '--', 'sleep', '30'], { tag });
+    const runs = await watchdog(['runs', '--analysis-id', analysisId]);
+    expect(runs.exitCode).toBe(0);
+    expect(runs.stdout).toMatch(/^ id +\| analysis_id/);
+    expect(runs.stdout).toContain('timeout');
+    expect(runs.stdout).toMatch(/\(1 row\)$/);
+    const events = await watchdog(['events', '--analysis-id', analysisId]);
+    expect(events.stdout).toContain('limit_exceeded');
+    expect(events.stdout).toContain('signal_sent');
+    expect(events.stdout).toContain('SIGTERM');
+  });
+
+  it('says so in one line when the database is missing or down', async () => {
+    const down = await execa(WATCHDOG, ['runs', '--database-url', 'postgresql://postgres@127.0.0.1:1/none'], { reject: false });
+    expect(down.exitCode).toBe(1);
+    expect(down.stderr.trim().split('\n')).toHaveLength(1);
+    const bad = await watchdog(['runs', '--run', 'not-a-uuid']);
+    expect(bad.exitCode).toBe(125);
+  });
+});
