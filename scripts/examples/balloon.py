@@ -11,6 +11,6 @@ max_mib = int(sys.argv[2]) if len(sys.argv) > 2 else 8192
 held = []
 while len(held) * step_mib < max_mib:
     held.append(b"\x01" * (step_mib << 20))
-    print(f"holding {len(held) * step_mib} MiB", flush=True)
+    print(f"holding {len(held) * step_mib} MiB at {time.time():.3f}", flush=True)
     time.sleep(0.05)
 time.sleep(3600)

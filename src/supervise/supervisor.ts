@@ -9,7 +9,6 @@
  * the dear PSS sum is read only when RSS is over the limit, and the kill decision is made on PSS
  * (forked workers share pages that RSS counts once per process).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../config/run-config.js';
 import { formatDuration } from '../config/duration.js';
 import { formatSize } from '../config/size.js';
@@ -39,7 +38,8 @@ export class Supervisor {
   private tracker: Tracker | undefined;
   private leader: Leader | undefined;
   private stop: StopReason | undefined;
-  private readonly stopRequested = deferred();
+  /** Ends the monitor's current sleep early: set while it sleeps. */
+  private wake: (() => void) | undefined;
   private readonly hurry = deferred();
   private terminating = false;
   private readonly lastSignal = new Map<Member, NodeJS.Signals>();
@@ -77,9 +77,9 @@ export class Supervisor {
       this.observe(this.tracker.scan());
       this.recordStart();
       if (this.config.timeoutMs > 0) timer = setTimeout(() => this.requestStop({ kind: 'timeout' }), this.config.timeoutMs);
-      if (this.stop) this.stopRequested.resolve();
+      void spawned.exited.then(() => this.wake?.());
 
-      await this.monitor(spawned.exited, () => false);
+      await this.monitor(true, () => false);
       if (!this.stop) await this.handleOrphans();
       if (this.stop) await this.terminate(this.stopReasonText(this.stop), this.firstSignal(this.stop));
       return this.finish(await spawned.exited);
@@ -93,16 +93,16 @@ export class Supervisor {
     }
   }
 
-  /** Ticks until `done` settles, `until` holds for a scan, or a stop is requested. */
-  private async monitor(done: Promise<unknown>, until: (snapshot: TreeSnapshot) => boolean): Promise<void> {
+  /** Ticks until the leader has exited (with `untilLeaderExit`), `until` holds for a scan, or a stop is requested. */
+  private async monitor(untilLeaderExit: boolean, until: (snapshot: TreeSnapshot) => boolean): Promise<void> {
     const tracker = this.tracker!;
-    let finished = false;
-    void done.then(() => (finished = true));
+    let exited = false;
+    if (untilLeaderExit) void this.leader!.exited.then(() => (exited = true));
     let delay = this.config.pollMinMs;
     let previous = { rssBytes: 0, atMs: Date.now() };
-    while (!finished && !this.stop) {
-      await Promise.race([sleep(delay), done, this.stopRequested.promise]);
-      if (finished || this.stop) break;
+    while (!exited && !this.stop) {
+      await this.sleep(delay);
+      if (exited || this.stop) break;
       const snapshot = tracker.scan();
       this.observe(snapshot);
       if (until(snapshot) || this.overMemoryLimit(snapshot)) break;
@@ -117,6 +117,21 @@ export class Supervisor {
       });
       previous = snapshot;
     }
+  }
+
+  /** Sleeps `ms`, or less when the leader exits or a stop is requested. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
   }
 
   /** The leader has exited by itself: whatever of the tree is still alive is an orphan. */
@@ -142,7 +157,7 @@ export class Supervisor {
         return;
       case 'wait':
         this.messages.info(`orphans: waiting for ${count} that outlived the command (--orphans wait): pids ${pids}`);
-        await this.monitor(new Promise(() => undefined), (next) => next.alive.length === 0);
+        await this.monitor(false, (next) => next.alive.length === 0);
         return;
       case 'kill':
         this.messages.info(
@@ -189,7 +204,7 @@ export class Supervisor {
         `memory: tree PSS ${formatSize(reason.pssBytes)} exceeds the ${formatSize(this.config.memoryLimitBytes)} limit (RSS ${formatSize(reason.rssBytes)}); sending ${this.config.killSignal.name} to ${processes} (elapsed ${elapsed}), ${escalation}`,
       );
     }
-    this.stopRequested.resolve();
+    this.wake?.();
   }
 
   private onWrapperSignal(signal: NodeJS.Signals): void {

@@ -1,0 +1,149 @@
+// Benchmarks of issue 2, each side by side with its peer in one process so the ratio holds on a
+// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15]. Prints a Markdown report.
+// Every process started here is ended here and checked by pid; nothing is killed by name.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import pidusage from 'pidusage';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin/scidex-run');
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? Number(args[at + 1]) : fallback;
+};
+const SECONDS = option('seconds', 60);
+const RUNS = option('runs', 15);
+const stateDir = mkdtempSync(join(tmpdir(), 'scidex-bench-'));
+const env = { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined };
+const started = new Set();
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const ms = (value) => `${value.toFixed(1)} ms`;
+
+async function timed(file, argv) {
+  const start = performance.now();
+  const child = execa(file, argv, { env, reject: false, stdio: 'ignore' });
+  started.add(child.pid);
+  await child;
+  return performance.now() - start;
+}
+
+function latestJournal() {
+  const dir = join(stateDir, 'journal');
+  return readdirSync(dir).filter((name) => name.endsWith('.jsonl')).map((name) => join(dir, name))
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs).at(-1);
+}
+
+function eventsOf(journalText) {
+  return journalText.trim().split('\n').map((line) => JSON.parse(line)).filter((entry) => entry.table === 'events').map((entry) => entry.record);
+}
+
+async function startup() {
+  const ours = [], node = [], timeout = [];
+  for (let i = 0; i < RUNS; i++) {
+    ours.push(await timed(BIN, ['--quiet', '--', 'true']));
+    node.push(await timed(process.execPath, ['-e', '0']));
+    timeout.push(await timed('timeout', ['10', 'true']));
+  }
+  const [a, b, c] = [median(ours), median(node), median(timeout)];
+  return [
+    `| start-up, \`scidex-run -- true\` | ${ms(a)} | \`node -e 0\`: ${ms(b)} | ${(a / b).toFixed(2)}x (target <= 1.5x) |`,
+    `| start-up, peer \`timeout 10 true\` | | ${ms(c)} | |`,
+  ];
+}
+
+function cpuTicks(pid) {
+  const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+async function supervising() {
+  const tree = 'for i in $(seq 19); do sleep 100000 & done; wait';
+  const child = execa(BIN, ['--quiet', '--orphans', 'kill', '--grace', '1s', '--', 'sh', '-c', tree], { env, reject: false, stdio: 'ignore' });
+  started.add(child.pid);
+  await sleep(2000);
+  const ticks0 = cpuTicks(child.pid);
+  const t0 = performance.now();
+  const rss = [];
+  while (performance.now() - t0 < SECONDS * 1000) {
+    rss.push((await pidusage(child.pid)).memory);
+    await sleep(1000);
+  }
+  const cpuPercent = ((cpuTicks(child.pid) - ticks0) / 100 / ((performance.now() - t0) / 1000)) * 100;
+  pidusage.clear();
+  child.kill('SIGTERM');
+  await child;
+  const mib = (bytes) => (bytes / 1024 ** 2).toFixed(1);
+  return [
+    `| wrapper RSS supervising a 20-process tree, ${SECONDS} s | median ${mib(median(rss))} MiB, max ${mib(Math.max(...rss))} MiB | | target <= 60 MiB |`,
+    `| wrapper CPU supervising a 20-process tree, ${SECONDS} s | ${cpuPercent.toFixed(2)} % of one core | | target < 1 % |`,
+  ];
+}
+
+async function timeoutPrecision() {
+  const ours = [], peer = [];
+  for (let i = 0; i < Math.min(RUNS, 10); i++) {
+    const child = execa(BIN, ['--quiet', '--timeout', '1s', '--grace', '1s', '--', 'sleep', '30'], { env, reject: false, stdio: 'ignore' });
+    started.add(child.pid);
+    await child;
+    const events = eventsOf(readFileSync(latestJournal(), 'utf8'));
+    const start = Date.parse(events.find((event) => event.kind === 'run_started').at);
+    const signal = Date.parse(events.find((event) => event.kind === 'signal_sent').at);
+    ours.push(signal - start - 1000);
+    peer.push((await timed('timeout', ['1', 'sleep', '30'])) - 1000);
+  }
+  return [
+    `| timeout: first signal after the deadline (journal: signal_sent - run_started - 1 s) | median ${ms(median(ours))}, max ${ms(Math.max(...ours))} | \`timeout 1 sleep 30\` wall time past 1 s: ${ms(median(peer))} | target <= 50 ms |`,
+  ];
+}
+
+async function memoryBreach() {
+  const lags = [];
+  for (let i = 0; i < 5; i++) {
+    const child = execa(BIN, ['--quiet', '--memory-limit', '256MiB', '--grace', '1s', '--', 'python3', join(ROOT, 'scripts/examples/balloon.py'), '16', '2048'], {
+      env, reject: false, stdin: 'ignore', stderr: 'ignore',
+    });
+    started.add(child.pid);
+    const result = await child;
+    const crossed = result.stdout.split('\n').map((line) => /^holding (\d+) MiB at ([\d.]+)/.exec(line)).find((match) => match && Number(match[1]) > 256);
+    const events = eventsOf(readFileSync(latestJournal(), 'utf8'));
+    const signal = Date.parse(events.find((event) => event.kind === 'signal_sent').at);
+    if (crossed) lags.push(signal - Number(crossed[2]) * 1000);
+  }
+  return [
+    `| memory: limit crossed (balloon's own clock) to first signal, 16 MiB per 50 ms | median ${ms(median(lags))}, max ${ms(Math.max(...lags))} | one tick: 100 ms near the limit | target <= one tick |`,
+  ];
+}
+
+function survivors() {
+  return [...started].filter((pid) => {
+    try {
+      return !readFileSync(`/proc/${pid}/stat`, 'latin1').includes(') Z ');
+    } catch {
+      return false;
+    }
+  });
+}
+
+const rows = ['| measure | scidex-run | peer | ratio / target |', '|---|---|---|---|'];
+rows.push(...(await startup()));
+rows.push(...(await timeoutPrecision()));
+rows.push(...(await memoryBreach()));
+rows.push(...(await supervising()));
+console.log(rows.join('\n'));
+const left = survivors();
+rmSync(stateDir, { recursive: true, force: true });
+if (left.length > 0) {
+  console.error(`bench: processes survived: ${left.join(', ')}`);
+  process.exit(1);
+}
