@@ -5,6 +5,7 @@
  * name, never pid <= 1) and reported, so the test fails.
  */
 import { randomUUID } from 'node:crypto';
+import { afterEach, expect } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hasEnvEntry } from '../../src/proc/environ.js';
 import { listPids } from '../../src/proc/list.js';
@@ -50,4 +51,16 @@ export async function killSurvivors(tag: string): Promise<number[]> {
     if (pid > 1 && stat && hasEnvEntry(pid, `SCIDEX_TEST_TAG=${tag}`)) process.kill(pid, 'SIGKILL');
   }
   return survivors;
+}
+
+/**
+ * A tag for the processes of one test file, with an afterEach that fails the test when any of
+ * them survived it (and kills them by pid).
+ */
+export function ownedTag(): string {
+  const tag = newTag();
+  afterEach(async () => {
+    expect(await killSurvivors(tag)).toEqual([]);
+  });
+  return tag;
 }

@@ -1,15 +1,11 @@
 import { chmodSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { killSurvivors, newTag } from '../helpers/processes.js';
+import { describe, expect, it } from 'vitest';
+import { ownedTag } from '../helpers/processes.js';
 import { startWrapper } from '../helpers/wrapper.js';
 
-let tag = newTag();
-afterEach(async () => {
-  expect(await killSurvivors(tag)).toEqual([]);
-  tag = newTag();
-});
+const tag = ownedTag();
 
 const marker = () => join(mkdtempSync(join(tmpdir(), 'scidex-marker-')), 'spawned');
 

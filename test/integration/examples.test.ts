@@ -1,13 +1,9 @@
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { killSurvivors, newTag } from '../helpers/processes.js';
+import { describe, expect, it } from 'vitest';
+import { ownedTag } from '../helpers/processes.js';
 import { EXAMPLES, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
-let tag = newTag();
-afterEach(async () => {
-  expect(await killSurvivors(tag)).toEqual([]);
-  tag = newTag();
-});
+const tag = ownedTag();
 
 describe('the example analyses', () => {
   it('word frequencies over the standard library with a pool of workers', async () => {

@@ -1,12 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { killSurvivors, newTag } from '../helpers/processes.js';
+import { describe, expect, it } from 'vitest';
+import { ownedTag } from '../helpers/processes.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
-let tag = newTag();
-afterEach(async () => {
-  expect(await killSurvivors(tag)).toEqual([]);
-  tag = newTag();
-});
+const tag = ownedTag();
 
 const run = (args: string[], stateDir?: string) => startWrapper(['--quiet', ...args], { tag, stateDir });
 

@@ -1,25 +1,13 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { killSurvivors, newTag } from '../helpers/processes.js';
+import { describe, expect, it } from 'vitest';
+import { sharedClient } from '../helpers/database.js';
+import { ownedTag } from '../helpers/processes.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
-let tag = newTag();
-const databaseUrl = inject('databaseUrl');
-let db: pg.Client;
-
-beforeAll(async () => {
-  db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-});
-afterAll(async () => {
-  await db.end();
-});
-afterEach(async () => {
-  expect(await killSurvivors(tag)).toEqual([]);
-  tag = newTag();
-});
+const tag = ownedTag();
+const database = sharedClient();
+const databaseUrl = database.url;
 
 describe('records in PostgreSQL', () => {
   it('match what happened: run row, kill events with full context, processes', async () => {
@@ -28,13 +16,13 @@ describe('records in PostgreSQL', () => {
       '--', 'sh', '-c', 'sleep 300 & sleep 300'];
     const result = await startWrapper(args, { tag });
     expect(result.exitCode).toBe(124);
-    const runs = await db.query('SELECT * FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
+    const runs = await database.client().query('SELECT * FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
     expect(runs.rows).toHaveLength(1);
     const run = runs.rows[0];
     expect(run).toMatchObject({ status: 'timeout', exit_status: 124, reason: 'timeout', tracking_backend: 'pgroup' });
     expect(run.ended_at).not.toBeNull();
     expect(run.pid).toBe(run.pgid);
-    const events = await db.query('SELECT * FROM watchdog_events WHERE run_id = $1 ORDER BY at', [run.id]);
+    const events = await database.client().query('SELECT * FROM watchdog_events WHERE run_id = $1 ORDER BY at', [run.id]);
     const kinds = events.rows.map((event) => event.kind);
     expect(kinds[0]).toBe('run_started');
     expect(kinds).toContain('limit_exceeded');
@@ -46,7 +34,7 @@ describe('records in PostgreSQL', () => {
     expect(Number(sent.elapsed_ms)).toBeGreaterThanOrEqual(1000);
     const killed = events.rows.filter((event) => event.kind === 'process_killed');
     expect(killed).toHaveLength(3);
-    const processes = await db.query('SELECT * FROM watchdog_processes WHERE run_id = $1', [run.id]);
+    const processes = await database.client().query('SELECT * FROM watchdog_processes WHERE run_id = $1', [run.id]);
     expect(processes.rows).toHaveLength(3);
   });
 
@@ -54,7 +42,7 @@ describe('records in PostgreSQL', () => {
     const analysisId = "x'); drop table watchdog_runs; --";
     const result = await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', databaseUrl, '--', 'true'], { tag });
     expect(result.exitCode).toBe(0);
-    const runs = await db.query('SELECT analysis_id FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
+    const runs = await database.client().query('SELECT analysis_id FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
     expect(runs.rows).toEqual([{ analysis_id: analysisId }]);
   });
 
@@ -63,7 +51,7 @@ describe('records in PostgreSQL', () => {
     const args = ['--quiet', '--analysis-id', analysisId, '--database-url', databaseUrl, '--', 'sh', '-c', 'true',
       '--password=hunter2', 'postgresql://u:pw@h/db', '--token', 'abc'];
     await startWrapper(args, { tag });
-    const runs = await db.query('SELECT argv FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
+    const runs = await database.client().query('SELECT argv FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
     expect(runs.rows[0].argv).toEqual(['sh', '-c', 'true', '--password=***', 'postgresql://u:***@h/db', '--token', '***']);
   });
 });

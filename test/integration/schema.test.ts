@@ -1,26 +1,20 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { sharedClient } from '../helpers/database.js';
 import { migrate, MIGRATIONS_TABLE, SchemaTooNewError } from '../../src/record/migrate.js';
 
-const databaseUrl = inject('databaseUrl');
-let db: pg.Client;
-beforeAll(async () => {
-  db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-});
-afterAll(async () => {
-  await db.end();
-});
+const database = sharedClient();
+const databaseUrl = database.url;
 
 describe('schema migrations', () => {
   it('refuses, with a clear error, a database migrated by a newer scidex-run', async () => {
-    await migrate(db);
-    await db.query(`INSERT INTO ${MIGRATIONS_TABLE} (name, run_on) VALUES ('9999999999999_from-the-future', now())`);
+    await migrate(database.client());
+    await database.client().query(`INSERT INTO ${MIGRATIONS_TABLE} (name, run_on) VALUES ('9999999999999_from-the-future', now())`);
     try {
-      await expect(migrate(db)).rejects.toThrow(SchemaTooNewError);
-      await expect(migrate(db)).rejects.toThrow(/newer than this scidex-run.*9999999999999_from-the-future/);
+      await expect(migrate(database.client())).rejects.toThrow(SchemaTooNewError);
+      await expect(migrate(database.client())).rejects.toThrow(/newer than this scidex-run.*9999999999999_from-the-future/);
     } finally {
-      await db.query(`DELETE FROM ${MIGRATIONS_TABLE} WHERE name = '9999999999999_from-the-future'`);
+      await database.client().query(`DELETE FROM ${MIGRATIONS_TABLE} WHERE name = '9999999999999_from-the-future'`);
     }
   });
 

@@ -1,12 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { killSurvivors, newTag, tagged, waitForTagged } from '../helpers/processes.js';
+import { describe, expect, it } from 'vitest';
+import { killSurvivors, ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
-let tag = newTag();
-afterEach(async () => {
-  expect(await killSurvivors(tag)).toEqual([]);
-  tag = newTag();
-});
+const tag = ownedTag();
 
 describe('termination of the whole tree', () => {
   it('kills a tree of several levels on timeout, leaving nothing', async () => {

@@ -1,16 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { killSurvivors, newTag } from '../helpers/processes.js';
+import { describe, expect, inject, it } from 'vitest';
+import { ownedTag } from '../helpers/processes.js';
 import { startWrapper } from '../helpers/wrapper.js';
 
 const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
 const databaseUrl = inject('databaseUrl');
-let tag = newTag();
-afterEach(async () => {
-  expect(await killSurvivors(tag)).toEqual([]);
-  tag = newTag();
-});
+const tag = ownedTag();
 
 const watchdog = (args: string[]) => execa(WATCHDOG, [...args, '--database-url', databaseUrl], { reject: false });
 
