@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -47,11 +47,12 @@ describe('bad input: one line, exit status 125, nothing spawned', () => {
   it('a state directory that cannot be written', async () => {
     const file = marker();
     const parent = mkdtempSync(join(tmpdir(), 'scidex-ro-'));
-    chmodSync(parent, 0o500);
     const stateDir = join(parent, 'state');
-    const runAsRoot = process.getuid?.() === 0;
-    // root ignores directory modes: use a path below a regular file instead.
-    const unwritable = runAsRoot ? join('/etc/hostname', 'state') : stateDir;
+    // root ignores directory modes: a path below a regular file cannot be created by anyone.
+    const file2 = join(parent, 'a-file');
+    writeFileSync(file2, '');
+    const unwritable = process.getuid?.() === 0 ? join(file2, 'state') : stateDir;
+    chmodSync(parent, 0o500);
     const result = await startWrapper(['--', 'touch', file], { tag, stateDir: unwritable });
     expect(result.exitCode).toBe(125);
     expect(result.stderr).toMatch(/state directory .* cannot be written/);

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ownedTag } from '../helpers/processes.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
@@ -28,7 +31,9 @@ describe('exit status contract', () => {
     const stateDir = newStateDir();
     expect((await run(['--', 'no-such-command-scidex'], stateDir)).exitCode).toBe(127);
     expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'failed_to_start', exit_status: 127, pid: null });
-    expect((await run(['--', '/etc/hostname'])).exitCode).toBe(126);
+    const notExecutable = join(mkdtempSync(join(tmpdir(), 'scidex-noexec-')), 'data.txt');
+    writeFileSync(notExecutable, 'not a program\n', { mode: 0o644 });
+    expect((await run(['--', notExecutable])).exitCode).toBe(126);
   });
 
   it('passes stdout through untouched and never reads it', async () => {
