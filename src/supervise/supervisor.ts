@@ -13,8 +13,8 @@ import type { RunConfig } from '../config/run-config.js';
 import { formatDuration } from '../config/duration.js';
 import { formatSize } from '../config/size.js';
 import { readPssBytes } from '../proc/memory.js';
-import { readStat } from '../proc/stat.js';
-import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
+import { isDead, readStat } from '../proc/stat.js';
+import { CLOCK_TICKS_PER_SECOND, pageSizeBytes } from '../proc/system.js';
 import type { ProcessFate } from '../record/types.js';
 import { signalMember } from '../terminate/guard.js';
 import { terminateTree } from '../terminate/sequence.js';
@@ -27,6 +27,21 @@ import { CANCELLING_SIGNALS, onWrapperSignals } from './forward.js';
 import { nextPollDelay } from './poll.js';
 import type { RunLog } from './run-log.js';
 import { spawnLeader, type Leader } from './spawn.js';
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A member's PSS in bytes; where smaps_rollup has no PSS, its RSS re-read now. The re-read matters:
+ * a process that exited since the scan has no memory left, and counting its stale RSS would add
+ * every exiting worker's shared pages back to the sum.
+ */
+function pssOrFreshRss(member: Member): number {
+  const pss = readPssBytes(member.pid);
+  if (pss !== undefined) return pss;
+  const stat = readStat(member.pid);
+  if (!stat || stat.starttime !== member.starttime || isDead(stat)) return 0;
+  return stat.rssPages * pageSizeBytes();
+}
 
 /** Where the supervisor's one-line messages go; `info` is silenced by --quiet, `error` never. */
 export interface Messages {
@@ -76,7 +91,16 @@ export class Supervisor {
       });
       this.observe(this.tracker.scan());
       this.recordStart();
-      if (this.config.timeoutMs > 0) timer = setTimeout(() => this.requestStop({ kind: 'timeout' }), this.config.timeoutMs);
+      if (this.config.timeoutMs > 0) {
+        // setTimeout fires at once beyond 2^31-1 ms (24.8 days): re-arm until the monotonic deadline.
+        const deadline = performance.now() + this.config.timeoutMs;
+        const arm = (): void => {
+          const left = deadline - performance.now();
+          if (left <= 0) this.requestStop({ kind: 'timeout' });
+          else timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+        };
+        arm();
+      }
       void spawned.exited.then(() => this.wake?.());
 
       await this.monitor(true, () => false);
@@ -275,7 +299,7 @@ export class Supervisor {
   private overMemoryLimit(snapshot: TreeSnapshot): boolean {
     const limit = this.config.memoryLimitBytes;
     if (limit === 0 || snapshot.rssBytes <= limit) return false;
-    const pss = snapshot.alive.reduce((sum, member) => sum + (readPssBytes(member.pid) ?? member.rssBytes), 0);
+    const pss = snapshot.alive.reduce((sum, member) => sum + pssOrFreshRss(member), 0);
     this.lastPssBytes = pss;
     this.peakPssBytes = Math.max(this.peakPssBytes ?? 0, pss);
     if (pss <= limit) return false;

@@ -27,6 +27,10 @@ describe('exit status contract', () => {
     expect((await run(['--timeout', '300ms', '--preserve-status', '--', 'sleep', '30'])).exitCode).toBe(143);
   });
 
+  it('keeps a timeout longer than 24.8 days (beyond setTimeout range) instead of firing at once', async () => {
+    expect((await run(['--timeout', '30d', '--', 'sleep', '0.5'])).exitCode).toBe(0);
+  });
+
   it('returns 127 for a missing command and 126 for one that cannot be executed, and records it', async () => {
     const stateDir = newStateDir();
     expect((await run(['--', 'no-such-command-scidex'], stateDir)).exitCode).toBe(127);
