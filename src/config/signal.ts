@@ -27,13 +27,3 @@ export function parseSignal(text: string, what: string): Signal {
   }
   throw new UsageError(`invalid ${what} '${text}': expected a signal name such as SIGTERM or a number such as 15`);
 }
-
-/** The signal called `name` (`SIGKILL`). */
-export function signalByName(name: NodeJS.Signals): Signal {
-  return { name, number: names[name] };
-}
-
-/** The name of signal `number`, or `signal N` when Node does not know it. */
-export function signalName(number: number): string {
-  return Object.keys(names).find((candidate) => names[candidate] === number) ?? `signal ${number}`;
-}
