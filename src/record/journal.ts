@@ -30,11 +30,24 @@ export class Journal {
     }
   }
 
-  /** Appends one entry as one line; with `sync`, fsyncs it to disk before returning. */
+  /**
+   * Appends one entry as one line; with `sync`, fsyncs it to disk before returning. A failed write
+   * (a full disk) is reported once through `onError` and never thrown: losing a record must not
+   * cost the analysis its supervisor.
+   */
   append(entry: JournalEntry, sync = false): void {
-    writeSync(this.fd, JSON.stringify(entry) + '\n');
-    if (sync) fsyncSync(this.fd);
+    try {
+      writeSync(this.fd, JSON.stringify(entry) + '\n');
+      if (sync) fsyncSync(this.fd);
+    } catch (error) {
+      if (!this.failed) this.onError(`cannot write the journal ${this.path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+      this.failed = true;
+    }
   }
+
+  /** Where a failed write is reported; set by the owner. */
+  onError: (message: string) => void = () => undefined;
+  private failed = false;
 
   close(): void {
     if (this.fd < 0) return;

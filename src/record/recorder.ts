@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { DatabaseConfig } from '../config/database.js';
+import { describeDatabaseError } from './db-error.js';
 import type { Journal } from './journal.js';
 import type { EventRecord, ProcessRecord, RunRecord } from './types.js';
 
@@ -25,7 +26,9 @@ export class Recorder {
     readonly journal: Journal,
     private readonly database: DatabaseConfig | undefined,
     private readonly warn: (line: string) => void,
-  ) {}
+  ) {
+    journal.onError = warn;
+  }
 
   /** Journals a version of the run row; lifecycle versions are fsynced and shipped. */
   run(record: RunRecord): void {
@@ -73,13 +76,13 @@ export class Recorder {
     if (!database) return;
     this.shipping = this.shipping.then(async () => {
       if (this.shippedEntries === this.appendedEntries) return;
-      // Loaded here, not at the top: a run without a database never pays for pg.
-      const [{ describeDatabaseError, withClient }, { migrate }, { shipJournal }] = await Promise.all([
-        import('./connect.js'),
-        import('./migrate.js'),
-        import('./ship.js'),
-      ]);
       try {
+        // Loaded here, not at the top: a run without a database never pays for pg.
+        const [{ withClient }, { migrate }, { shipJournal }] = await Promise.all([
+          import('./connect.js'),
+          import('./migrate.js'),
+          import('./ship.js'),
+        ]);
         await withClient(database, async (client) => {
           if (!this.migrated) {
             await migrate(client);

@@ -8,12 +8,9 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'
 export const CANCELLING_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set(['SIGINT', 'SIGTERM', 'SIGHUP']);
 
 /**
- * Installs `handler` for every forwarded signal (replacing Node's default of dying on them).
- * @returns a function that removes the handlers
+ * Installs `handler` for every forwarded signal, replacing Node's default of dying on them, for the
+ * rest of the process's life: a signal while the last records are shipped must not kill us either.
  */
-export function onWrapperSignals(handler: (signal: NodeJS.Signals) => void): () => void {
+export function onWrapperSignals(handler: (signal: NodeJS.Signals) => void): void {
   for (const signal of FORWARDED_SIGNALS) process.on(signal, handler);
-  return () => {
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, handler);
-  };
 }

@@ -9,6 +9,7 @@
  * the dear PSS sum is read only when RSS is over the limit, and the kill decision is made on PSS
  * (forked workers share pages that RSS counts once per process).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../config/run-config.js';
 import { formatDuration } from '../config/duration.js';
 import { formatSize } from '../config/size.js';
@@ -22,13 +23,15 @@ import type { Member } from '../track/member.js';
 import { PgroupTracker } from '../track/pgroup.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 import { deferred } from './deferred.js';
-import { leaderStatus, runOutcome, spawnFailureStatus, type LeaderExit, type StopReason } from './exit-status.js';
+import { EXIT_INTERNAL, leaderStatus, runOutcome, spawnFailureStatus, type LeaderExit, type StopReason } from './exit-status.js';
 import { CANCELLING_SIGNALS, onWrapperSignals } from './forward.js';
 import { nextPollDelay } from './poll.js';
 import type { RunLog } from './run-log.js';
 import { spawnLeader, type Leader } from './spawn.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long to wait for the leader's exit after a sequence that could not kill everything. */
+const LEADER_EXIT_WAIT_MS = 5000;
 
 /**
  * A member's PSS in bytes; where smaps_rollup has no PSS, its RSS re-read now. The re-read matters:
@@ -57,6 +60,8 @@ export class Supervisor {
   private wake: (() => void) | undefined;
   private readonly hurry = deferred();
   private terminating = false;
+  private unkillable = false;
+  private finished = false;
   private readonly lastSignal = new Map<Member, NodeJS.Signals>();
   private treeRssBytes = 0;
   private peakRssBytes = 0;
@@ -75,7 +80,7 @@ export class Supervisor {
    * The wrapper's signal handlers are installed for the duration of the call.
    */
   async run(env: NodeJS.ProcessEnv): Promise<number> {
-    const removeHandlers = onWrapperSignals((signal) => this.onWrapperSignal(signal));
+    onWrapperSignals((signal) => this.guarded(() => this.onWrapperSignal(signal)));
     let timer: NodeJS.Timeout | undefined;
     try {
       const spawned = await spawnLeader(this.config.command, env);
@@ -96,7 +101,7 @@ export class Supervisor {
         const deadline = performance.now() + this.config.timeoutMs;
         const arm = (): void => {
           const left = deadline - performance.now();
-          if (left <= 0) this.requestStop({ kind: 'timeout' });
+          if (left <= 0) this.guarded(() => this.requestStop({ kind: 'timeout' }));
           else timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
         };
         arm();
@@ -106,14 +111,34 @@ export class Supervisor {
       await this.monitor(true, () => false);
       if (!this.stop) await this.handleOrphans();
       if (this.stop) await this.terminate(this.stopReasonText(this.stop), this.firstSignal(this.stop));
-      return this.finish(await spawned.exited);
+      return this.finish(await this.leaderExit(spawned));
     } catch (error) {
       this.messages.error(`internal error: ${(error as Error).message}; killing the run`);
       if (this.tracker) await this.terminate('internal_error', 'SIGKILL').catch(() => undefined);
       return 125;
     } finally {
       clearTimeout(timer);
-      removeHandlers();
+      this.finished = true;
+    }
+  }
+
+  /**
+   * The leader's exit. After a termination sequence that left survivors (a leader stuck in
+   * uninterruptible sleep, or one we may not signal) it may never come: then we stop waiting.
+   */
+  private async leaderExit(leader: Leader): Promise<LeaderExit> {
+    if (!this.unkillable) return leader.exited;
+    const gaveUp: LeaderExit = { code: EXIT_INTERNAL, signal: null };
+    return Promise.race([leader.exited, sleep(LEADER_EXIT_WAIT_MS).then(() => gaveUp)]);
+  }
+
+  /** Runs a callback of a timer or signal handler; what it throws is reported, never fatal. */
+  private guarded(callback: () => void): void {
+    if (this.finished) return;
+    try {
+      callback();
+    } catch (error) {
+      this.messages.error(`internal error: ${(error as Error).message}`);
     }
   }
 
@@ -233,20 +258,20 @@ export class Supervisor {
 
   private onWrapperSignal(signal: NodeJS.Signals): void {
     if (CANCELLING_SIGNALS.has(signal)) {
-      if (this.terminating) {
+      if (!this.terminating) return this.requestStop({ kind: 'cancelled', signal });
+      if (this.stop) {
         this.messages.info(`${signal} again: skipping the rest of the grace period`);
-        this.stop ??= { kind: 'cancelled', signal };
         this.hurry.resolve();
-      } else {
-        this.requestStop({ kind: 'cancelled', signal });
+        return;
       }
-      return;
+      // The orphans' termination is under way: this is the first cancel of the run.
+      this.stop = { kind: 'cancelled', signal };
+      this.log.event('cancel_requested', { reason: 'cancelled', signal }, true);
     }
-    const tracker = this.tracker;
-    if (!tracker) return;
-    const snapshot = tracker.scan();
-    const reached = snapshot.alive.filter((member) => signalMember(member, signal) === 'sent');
-    this.log.event('signal_forwarded', { signal, pids: reached.map((member) => member.pid), rss_bytes: snapshot.rssBytes });
+    // Forward to the members as last scanned: a scan here would take deaths the sequence reports.
+    const alive = this.tracker?.members().filter((member) => member.alive) ?? [];
+    const reached = alive.filter((member) => signalMember(member, signal) === 'sent');
+    this.log.event('signal_forwarded', { signal, pids: reached.map((member) => member.pid), rss_bytes: this.treeRssBytes });
   }
 
   private async terminate(reason: string, firstSignal: NodeJS.Signals): Promise<void> {
@@ -289,6 +314,7 @@ export class Supervisor {
       },
     });
     if (result.survivors.length > 0) {
+      this.unkillable = true;
       this.messages.error(
         `could not kill ${result.survivors.length} processes (uninterruptible?): pids ${result.survivors.map((m) => m.pid).join(', ')}`,
       );

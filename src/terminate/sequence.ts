@@ -70,15 +70,15 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
   let hurried = false;
   const hurry = options.hurry ?? new Promise<never>(() => undefined);
   void hurry.then(() => (hurried = true));
-  const graceEnd = Date.now() + options.graceMs;
-  while (!hurried && Date.now() < graceEnd) {
-    await Promise.race([sleep(Math.min(POLL_MS, Math.max(1, graceEnd - Date.now()))), hurry]);
+  const graceEnd = performance.now() + options.graceMs;
+  while (!hurried && performance.now() < graceEnd) {
+    await Promise.race([sleep(Math.min(POLL_MS, Math.max(1, graceEnd - performance.now()))), hurry]);
     snapshot = scan();
     if (snapshot.alive.length === 0) return { killed: 0, survivors: [] };
   }
 
   const killed = new Set<Member>();
-  const killStart = Date.now();
+  const killStart = performance.now();
   for (;;) {
     snapshot = freeze(scan);
     if (snapshot.alive.length === 0) break;
@@ -87,7 +87,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
     await sleep(KILL_SETTLE_MS);
     snapshot = scan();
     if (snapshot.alive.length === 0) break;
-    if (Date.now() - killStart > UNKILLABLE_AFTER_MS) return { killed: killed.size, survivors: snapshot.alive };
+    if (performance.now() - killStart > UNKILLABLE_AFTER_MS) return { killed: killed.size, survivors: snapshot.alive };
   }
   return { killed: killed.size, survivors: [] };
 }

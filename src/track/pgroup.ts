@@ -97,6 +97,8 @@ export class PgroupTracker implements Tracker {
       if (present.get(Number(key.slice(0, key.indexOf(':')))) !== key) this.cookieVerdicts.delete(key);
     }
 
+    this.checkGroupReleased(present);
+
     const alive = this.ordered.filter((member) => member.alive);
     const rssBytes = alive.reduce((sum, member) => sum + member.rssBytes, 0);
     return { alive, born, died, rssBytes, atMs };
@@ -115,6 +117,17 @@ export class PgroupTracker implements Tracker {
     } else if (leaderKey && leaderKey !== memberKey(this.options.leaderPid, this.leaderStarttime)) {
       this.groupReused = true;
     }
+  }
+
+  /**
+   * Once no process uses the leader's number as pid, PGID or SID, the kernel may hand the number
+   * out again, and a newcomer that calls setsid would carry it: stop matching on it for good.
+   */
+  private checkGroupReleased(present: Map<number, string>): void {
+    if (this.groupReused || present.has(this.options.leaderPid)) return;
+    const leader = this.options.leaderPid;
+    const inUse = this.ordered.some((member) => member.alive && (member.pgid === leader || member.sid === leader));
+    if (!inUse) this.groupReused = true;
   }
 
   private classify(stat: ProcStat, present: Map<number, string>): FoundBy | undefined {
