@@ -102,6 +102,20 @@ describe('termination of the whole tree', () => {
     }
   });
 
+  it('treats the first Ctrl-C during the orphans\' grace period as a cancel, not as a second Ctrl-C', async () => {
+    const stateDir = newStateDir();
+    const script = '(trap "" TERM INT; exec sleep 300) >/dev/null 2>&1 & exit 0';
+    const wrapper = startWrapper(['--quiet', '--grace', '2s', '--', 'sh', '-c', script], { tag, stateDir });
+    await waitForTagged(tag, 2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    wrapper.kill('SIGINT');
+    const result = await wrapper;
+    expect(result.exitCode).toBe(130);
+    const { events, processes } = journalOf(stateDir);
+    expect(events.some((event) => event.kind === 'signal_forwarded' && event.signal === 'SIGINT')).toBe(true);
+    expect(processes.find((process) => process.comm === 'sleep')).toMatchObject({ fate: 'killed' });
+  });
+
   it('forwards SIGUSR1 without cancelling the run', async () => {
     const script = 'trap "echo got-usr1; exit 0" USR1; while :; do sleep 0.05; done';
     const wrapper = startWrapper(['--quiet', '--', 'sh', '-c', script], { tag });
