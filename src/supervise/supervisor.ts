@@ -13,38 +13,26 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../config/run-config.js';
 import { formatDuration } from '../config/duration.js';
 import { formatSize } from '../config/size.js';
-import { readPssBytes } from '../proc/memory.js';
-import { isDead, readStat } from '../proc/stat.js';
-import { CLOCK_TICKS_PER_SECOND, pageSizeBytes } from '../proc/system.js';
+import { readStat } from '../proc/stat.js';
+import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
 import type { ProcessFate } from '../record/types.js';
 import { signalMember } from '../terminate/guard.js';
 import { terminateTree } from '../terminate/sequence.js';
 import type { Member } from '../track/member.js';
 import { PgroupTracker } from '../track/pgroup.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
+import { announceStop } from './announce.js';
 import { deferred } from './deferred.js';
 import { EXIT_INTERNAL, leaderStatus, runOutcome, spawnFailureStatus, type LeaderExit, type StopReason } from './exit-status.js';
 import { CANCELLING_SIGNALS, onWrapperSignals } from './forward.js';
 import { nextPollDelay } from './poll.js';
 import type { RunLog } from './run-log.js';
 import { spawnLeader, type Leader } from './spawn.js';
+import { largestMembers, treePssBytes } from './tree-memory.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long to wait for the leader's exit after a sequence that could not kill everything. */
 const LEADER_EXIT_WAIT_MS = 5000;
-
-/**
- * A member's PSS in bytes; where smaps_rollup has no PSS, its RSS re-read now. The re-read matters:
- * a process that exited since the scan has no memory left, and counting its stale RSS would add
- * every exiting worker's shared pages back to the sum.
- */
-function pssOrFreshRss(member: Member): number {
-  const pss = readPssBytes(member.pid);
-  if (pss !== undefined) return pss;
-  const stat = readStat(member.pid);
-  if (!stat || stat.starttime !== member.starttime || isDead(stat)) return 0;
-  return stat.rssPages * pageSizeBytes();
-}
 
 /** Where the supervisor's one-line messages go; `info` is silenced by --quiet, `error` never. */
 export interface Messages {
@@ -222,37 +210,7 @@ export class Supervisor {
     this.stop = reason;
     const tree = this.tracker?.scan();
     if (tree) this.observe(tree);
-    const rss = tree?.rssBytes ?? 0;
-    const processes = `${tree?.alive.length ?? 0} processes`;
-    const escalation = `SIGKILL after ${formatDuration(this.config.graceMs)}`;
-    const elapsed = formatDuration(this.log.elapsedMs());
-    if (reason.kind === 'cancelled') {
-      this.log.event('cancel_requested', { reason: 'cancelled', signal: reason.signal, rss_bytes: rss }, true);
-      this.messages.info(`cancelled by ${reason.signal}: forwarding it to ${processes}, ${escalation}`);
-    } else if (reason.kind === 'timeout') {
-      this.log.event(
-        'limit_exceeded',
-        { reason: 'timeout', rss_bytes: rss, pss_bytes: this.lastPssBytes, detail: { timeout_ms: this.config.timeoutMs } },
-        true,
-      );
-      this.messages.info(
-        `timeout: the run exceeded its ${formatDuration(this.config.timeoutMs)} limit; sending ${this.config.killSignal.name} to ${processes} (tree RSS ${formatSize(rss)}, elapsed ${elapsed}), ${escalation}`,
-      );
-    } else {
-      this.log.event(
-        'limit_exceeded',
-        {
-          reason: 'memory',
-          rss_bytes: reason.rssBytes,
-          pss_bytes: reason.pssBytes,
-          detail: { memory_limit_bytes: this.config.memoryLimitBytes, per_process: this.memoryBreakdown(tree) },
-        },
-        true,
-      );
-      this.messages.info(
-        `memory: tree PSS ${formatSize(reason.pssBytes)} exceeds the ${formatSize(this.config.memoryLimitBytes)} limit (RSS ${formatSize(reason.rssBytes)}); sending ${this.config.killSignal.name} to ${processes} (elapsed ${elapsed}), ${escalation}`,
-      );
-    }
+    announceStop(reason, tree, { config: this.config, log: this.log, messages: this.messages, lastPssBytes: this.lastPssBytes });
     this.wake?.();
   }
 
@@ -294,7 +252,7 @@ export class Supervisor {
               pids: reached.map((member) => member.pid),
               rss_bytes: snapshot.rssBytes,
               pss_bytes: this.lastPssBytes,
-              detail: { processes: this.memoryBreakdown(snapshot) },
+              detail: { processes: largestMembers(snapshot) },
             },
             true,
           );
@@ -325,7 +283,7 @@ export class Supervisor {
   private overMemoryLimit(snapshot: TreeSnapshot): boolean {
     const limit = this.config.memoryLimitBytes;
     if (limit === 0 || snapshot.rssBytes <= limit) return false;
-    const pss = snapshot.alive.reduce((sum, member) => sum + pssOrFreshRss(member), 0);
+    const pss = treePssBytes(snapshot);
     this.lastPssBytes = pss;
     this.peakPssBytes = Math.max(this.peakPssBytes ?? 0, pss);
     if (pss <= limit) return false;
@@ -337,15 +295,6 @@ export class Supervisor {
     this.treeRssBytes = snapshot.rssBytes;
     this.peakRssBytes = Math.max(this.peakRssBytes, snapshot.rssBytes);
     this.peakProcessCount = Math.max(this.peakProcessCount, snapshot.alive.length);
-  }
-
-  /** The largest members by RSS, for the context of a kill event. */
-  private memoryBreakdown(snapshot: TreeSnapshot | undefined): { pid: number; comm: string; rss_bytes: number }[] {
-    return (snapshot?.alive ?? [])
-      .slice()
-      .sort((a, b) => b.rssBytes - a.rssBytes)
-      .slice(0, 20)
-      .map((member) => ({ pid: member.pid, comm: member.comm, rss_bytes: member.rssBytes }));
   }
 
   private recordStart(): void {

@@ -1,0 +1,59 @@
+/**
+ * Saying why a run is being stopped: one event with its full context in the records, and one line
+ * for the user with the limit, the tree's memory, the elapsed time and what comes next.
+ */
+import { formatDuration } from '../config/duration.js';
+import type { RunConfig } from '../config/run-config.js';
+import { formatSize } from '../config/size.js';
+import type { TreeSnapshot } from '../track/tracker.js';
+import type { StopReason } from './exit-status.js';
+import type { RunLog } from './run-log.js';
+import { largestMembers } from './tree-memory.js';
+
+/** What an announcement needs from the supervisor. */
+export interface AnnounceContext {
+  config: RunConfig;
+  log: RunLog;
+  messages: { info(line: string): void };
+  /** The tree PSS last read, bytes, or null when it never was. */
+  lastPssBytes: number | null;
+}
+
+/** Records and prints the stop of a run; `tree` is the scan made at the decision. */
+export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined, context: AnnounceContext): void {
+  const { config, log, messages } = context;
+  const rss = tree?.rssBytes ?? 0;
+  const processes = `${tree?.alive.length ?? 0} processes`;
+  const escalation = `SIGKILL after ${formatDuration(config.graceMs)}`;
+  const elapsed = formatDuration(log.elapsedMs());
+  switch (reason.kind) {
+    case 'cancelled':
+      log.event('cancel_requested', { reason: 'cancelled', signal: reason.signal, rss_bytes: rss }, true);
+      messages.info(`cancelled by ${reason.signal}: forwarding it to ${processes}, ${escalation}`);
+      return;
+    case 'timeout':
+      log.event(
+        'limit_exceeded',
+        { reason: 'timeout', rss_bytes: rss, pss_bytes: context.lastPssBytes, detail: { timeout_ms: config.timeoutMs } },
+        true,
+      );
+      messages.info(
+        `timeout: the run exceeded its ${formatDuration(config.timeoutMs)} limit; sending ${config.killSignal.name} to ${processes} (tree RSS ${formatSize(rss)}, elapsed ${elapsed}), ${escalation}`,
+      );
+      return;
+    case 'memory':
+      log.event(
+        'limit_exceeded',
+        {
+          reason: 'memory',
+          rss_bytes: reason.rssBytes,
+          pss_bytes: reason.pssBytes,
+          detail: { memory_limit_bytes: config.memoryLimitBytes, per_process: largestMembers(tree) },
+        },
+        true,
+      );
+      messages.info(
+        `memory: tree PSS ${formatSize(reason.pssBytes)} exceeds the ${formatSize(config.memoryLimitBytes)} limit (RSS ${formatSize(reason.rssBytes)}); sending ${config.killSignal.name} to ${processes} (elapsed ${elapsed}), ${escalation}`,
+      );
+  }
+}
