@@ -8,6 +8,7 @@ import { UsageError } from '../config/errors.js';
 import { buildRunConfig, RUN_DEFAULTS, type RawRunOptions } from '../config/run-config.js';
 import { EXIT_INTERNAL } from '../supervise/exit-status.js';
 import { launch } from '../supervise/launch.js';
+import { printExplanation } from './explain.js';
 import { messagesFor, printLine } from './output.js';
 import { packageVersion } from './version.js';
 
@@ -44,6 +45,10 @@ const OPTIONS = {
     env: 'SCIDEX_RUN_KILL_SIGNAL',
     describe: `First signal of the termination sequence on timeout, memory or orphans: a name (SIGTERM, TERM) or number. [default: ${RUN_DEFAULTS.killSignal}]`,
   },
+  tracking: {
+    env: 'SCIDEX_RUN_TRACKING',
+    describe: `How the process tree is tracked: cgroup (a cgroup v2 per run), subreaper (orphans re-parent to scidex-run), pgroup (group, session, ancestry and cookie), or auto, the strongest this host supports (see --explain-tracking). [default: ${RUN_DEFAULTS.tracking}]`,
+  },
   'database-url': {
     env: 'SCIDEX_RUN_DATABASE_URL',
     describe:
@@ -62,6 +67,11 @@ const FLAGS = {
     describe: "Exit with the command's own status even when scidex-run killed it (128+signal after a kill).",
   },
   quiet: { env: 'SCIDEX_RUN_QUIET', describe: 'Print nothing of our own but errors.' },
+  'explain-tracking': {
+    env: 'SCIDEX_RUN_EXPLAIN_TRACKING',
+    describe: 'Say which tracking backends this host supports and why, which one auto picks, and exit (no command needed).',
+  },
+  json: { env: 'SCIDEX_RUN_JSON', describe: 'With --explain-tracking: print it as JSON.' },
 } as const;
 
 const EPILOGUE = `Exit status (as timeout(1), tini and Kubernetes):
@@ -79,7 +89,7 @@ function envFlag(value: string | undefined): boolean {
 }
 
 /** Parses argv and the environment into raw options. @throws UsageError */
-function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions {
+function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions & { explainTracking: boolean; json: boolean } {
   const parser = yargs(args)
     .scriptName(PROGRAM)
     .usage('Usage: $0 [options] -- command [args...]\n\nRuns command as a supervised analysis: its whole process tree is tracked, limited, killed when it must be, and recorded.')
@@ -124,7 +134,10 @@ function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions {
     databaseUrl: pick('database-url'),
     stateDir: pick('state-dir'),
     preserveStatus: flag('preserve-status'),
+    tracking: pick('tracking') ?? RUN_DEFAULTS.tracking,
     quiet: flag('quiet'),
+    explainTracking: flag('explain-tracking'),
+    json: flag('json'),
   };
 }
 
@@ -132,7 +145,12 @@ function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions {
 export async function main(args: string[] = hideBin(process.argv), env: NodeJS.ProcessEnv = process.env): Promise<never> {
   let status: number;
   try {
-    const config = buildRunConfig(parseArgs(args, env), env);
+    const raw = parseArgs(args, env);
+    if (raw.explainTracking) {
+      printExplanation(raw.json);
+      process.exit(0);
+    }
+    const config = buildRunConfig(raw, env);
     status = await launch(config, messagesFor(PROGRAM, config.quiet));
   } catch (error) {
     printLine(PROGRAM, error instanceof UsageError ? `${error.message}` : `internal error: ${(error as Error).message}`);

@@ -1,6 +1,6 @@
 /**
- * `scidex-watchdog`: the operator's side. This build has `migrate`, `runs` and `events`; each
- * opens one connection for its work and closes it.
+ * `scidex-watchdog`: the operator's side. This build has `migrate`, `runs`, `events` and `reap`;
+ * each opens one connection for its work and closes it.
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -12,6 +12,7 @@ import { migrate } from '../record/migrate.js';
 import { selectEvents, selectRuns, type ListFilter } from '../record/sql.js';
 import { EXIT_INTERNAL } from '../supervise/exit-status.js';
 import { printLine } from './output.js';
+import { describeOutcome, reapCommand } from './reap.js';
 import { renderTable } from './table.js';
 import { packageVersion } from './version.js';
 
@@ -65,7 +66,29 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
         });
         process.stdout.write(renderTable(rows) + '\n');
       })
-      .demandCommand(1, 'give a command: migrate, runs or events')
+      .command(
+        'reap',
+        'One sweep: finish the runs of this host whose wrapper is gone (kill what is left of them after checking identity and cookie, mark them lost)',
+        (parser) =>
+          parser
+            .option('run', { type: 'string', describe: 'Only this run (UUID)' })
+            .option('state-dir', { type: 'string', describe: 'State directory whose markers to sweep [env: SCIDEX_RUN_STATE_DIR]' })
+            .option('json', { type: 'boolean', describe: 'One JSON object per run on stdout' })
+            .option('quiet', { type: 'boolean', describe: 'Print nothing but errors' }),
+        async (argv) => {
+          const outcomes = await reapCommand({
+            runId: argv.run,
+            stateDir: argv.stateDir,
+            databaseUrl: argv.databaseUrl as string | undefined,
+            quiet: argv.quiet === true,
+          });
+          for (const outcome of outcomes) {
+            if (argv.json) process.stdout.write(JSON.stringify(outcome) + '\n');
+            else if (!argv.quiet) printLine(PROGRAM, describeOutcome(outcome));
+          }
+        },
+      )
+      .demandCommand(1, 'give a command: migrate, runs, events or reap')
       .strict()
       .version(packageVersion())
       .help()

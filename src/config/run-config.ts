@@ -9,6 +9,7 @@ import { parseDurationMs } from './duration.js';
 import { UsageError } from './errors.js';
 import { parseSignal, type Signal } from './signal.js';
 import { parseSizeBytes } from './size.js';
+import { TRACKING_BACKENDS, type TrackingBackend } from '../track/tracker.js';
 
 /** What happens to processes still alive when the leader exits. */
 export type OrphanPolicy = 'kill' | 'wait' | 'ignore';
@@ -26,6 +27,8 @@ export interface RunConfig {
   pollMaxMs: number;
   killSignal: Signal;
   preserveStatus: boolean;
+  /** The tracking backend asked for; `auto` takes the strongest this host supports. */
+  tracking: TrackingBackend | 'auto';
   database?: DatabaseConfig;
   stateDir: string;
   quiet: boolean;
@@ -42,6 +45,7 @@ export interface RawRunOptions {
   pollInterval: string;
   killSignal: string;
   preserveStatus: boolean;
+  tracking: string;
   databaseUrl?: string;
   stateDir?: string;
   quiet: boolean;
@@ -55,6 +59,7 @@ export const RUN_DEFAULTS = {
   orphans: 'kill',
   pollInterval: '100ms..1s',
   killSignal: 'SIGTERM',
+  tracking: 'auto',
 } as const;
 
 const MAX_ANALYSIS_ID_LENGTH = 256;
@@ -80,6 +85,7 @@ export function buildRunConfig(raw: RawRunOptions, env: NodeJS.ProcessEnv): RunC
     pollMaxMs,
     killSignal: parseSignal(raw.killSignal, '--kill-signal'),
     preserveStatus: raw.preserveStatus,
+    tracking: parseTracking(raw.tracking),
     database: resolveDatabase(raw.databaseUrl, env),
     stateDir: raw.stateDir ?? defaultStateDir(env),
     quiet: raw.quiet,
@@ -100,6 +106,13 @@ function validateAnalysisId(id: string | undefined): string | undefined {
 function parseOrphanPolicy(text: string): OrphanPolicy {
   if (text === 'kill' || text === 'wait' || text === 'ignore') return text;
   throw new UsageError(`invalid --orphans '${text}': expected kill, wait or ignore`);
+}
+
+function parseTracking(text: string): TrackingBackend | 'auto' {
+  if (text === 'auto') return text;
+  const backend = TRACKING_BACKENDS.find((name) => name === text);
+  if (backend) return backend;
+  throw new UsageError(`invalid --tracking '${text}': expected auto, ${TRACKING_BACKENDS.join(', ')}`);
 }
 
 /** `1s` is a fixed interval; `100ms..1s` lets the monitor adapt between the two. */

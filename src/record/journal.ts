@@ -31,6 +31,18 @@ export class Journal {
   }
 
   /**
+   * Opens an existing journal to append to it (the reaper finishing a run whose wrapper died).
+   * @throws UsageError when it cannot be opened
+   */
+  static reopen(path: string): Journal {
+    try {
+      return new Journal(path, openSync(path, 'a', 0o600));
+    } catch (error) {
+      throw new UsageError(`cannot open journal '${path}': ${(error as NodeJS.ErrnoException).code ?? error}`);
+    }
+  }
+
+  /**
    * Appends one entry as one line; with `sync`, fsyncs it to disk before returning. A failed write
    * (a full disk) is reported once through `onError` and never thrown: losing a record must not
    * cost the analysis its supervisor.

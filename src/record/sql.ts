@@ -9,7 +9,7 @@ import type { EventRecord, ProcessRecord, RunRecord } from './types.js';
 const RUN_COLUMNS = [
   'id', 'revision', 'analysis_id', 'parent_run_id', 'host', 'boot_id', 'wrapper_pid', 'wrapper_starttime', 'pid', 'pgid',
   'leader_starttime', 'argv', 'cwd', 'username', 'timeout_ms', 'memory_limit_bytes', 'grace_ms', 'orphan_policy',
-  'tracking_backend', 'journal_path', 'started_at', 'heartbeat_at', 'ended_at', 'status', 'exit_status', 'exit_code',
+  'tracking_backend', 'cgroup_path', 'journal_path', 'started_at', 'heartbeat_at', 'ended_at', 'status', 'exit_status', 'exit_code',
   'signal', 'reason', 'peak_rss_bytes', 'peak_pss_bytes', 'cpu_seconds', 'peak_process_count', 'process_count',
 ] as const satisfies readonly (keyof RunRecord)[];
 
@@ -98,4 +98,16 @@ export async function selectEvents(client: ClientBase, filter: ListFilter): Prom
     [filter.analysisId ?? null, filter.runId ?? null, filter.limit],
   );
   return result.rows;
+}
+
+/**
+ * The rows of runs on `host` still `running`, whatever their wrapper's state: the reaper checks.
+ * Through row_to_json, so bigint and timestamp columns come back as JSON numbers and ISO strings.
+ */
+export async function selectRunningRuns(client: ClientBase, host: string): Promise<RunRecord[]> {
+  const result = await client.query<{ run: RunRecord }>(
+    `SELECT row_to_json(r) AS run FROM watchdog_runs r WHERE host = $1 AND status = 'running' ORDER BY started_at`,
+    [host],
+  );
+  return result.rows.map((row) => row.run);
 }

@@ -30,6 +30,8 @@ export interface RunRecord {
   grace_ms: number;
   orphan_policy: string;
   tracking_backend: string;
+  /** The run's cgroup v2 directory (absolute path) under the cgroup backend, else null. */
+  cgroup_path: string | null;
   journal_path: string;
   started_at: string;
   heartbeat_at: string;
@@ -59,7 +61,9 @@ export type EventKind =
   | 'signal_sent'
   | 'process_killed'
   | 'orphan_found'
-  | 'run_finished';
+  | 'run_finished'
+  | 'run_lost'
+  | 'kill_refused';
 
 /** One row of watchdog_events: a lifecycle or kill event with its full context. */
 export interface EventRecord {

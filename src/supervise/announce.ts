@@ -7,7 +7,7 @@ import type { RunConfig } from '../config/run-config.js';
 import { formatSize } from '../config/size.js';
 import type { TreeSnapshot } from '../track/tracker.js';
 import type { StopReason } from './exit-status.js';
-import type { RunLog } from './run-log.js';
+import type { RunLog } from '../record/run-log.js';
 import { largestMembers } from './tree-memory.js';
 
 /** What an announcement needs from the supervisor. */

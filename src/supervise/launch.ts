@@ -1,18 +1,26 @@
 /**
- * Everything a run needs before its first process exists: the run id, the journal (which must be
- * writable, or nothing is spawned), the recorder, the identity of the run, and the child's
- * environment with its cookie. Then the supervisor runs, and the records are shipped within a bound.
+ * Everything a run needs before its first process exists, in this order:
+ *   1. the run id and the journal (which must be writable, or nothing is spawned);
+ *   2. the sweep: runs of this host whose wrapper died are handed to a background reaper;
+ *   3. the tracking backend (the cgroup made, or the subreaper flag set) and the kernel memory backstop;
+ *   4. the run marker and the lifeline, so that from the spawn on a dead wrapper's run gets finished;
+ * then the supervisor runs, the records are shipped within a bound, the marker is removed.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
+import { UsageError } from '../config/errors.js';
 import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
 import { bootId } from '../proc/system.js';
 import { Journal } from '../record/journal.js';
+import { removeMarker, writeMarker } from '../record/markers.js';
 import { Recorder } from '../record/recorder.js';
 import { redactArgv } from '../record/redact.js';
+import { RunLog, runIdentity } from '../record/run-log.js';
 import { prepareJournalDir } from '../record/state-dir.js';
-import { RunLog, runIdentity } from './run-log.js';
+import { BackendUnavailableError, setUpTracking, type TrackingSetup } from '../track/select.js';
+import { startLifeline } from './lifeline.js';
+import { sweepDeadRuns } from './sweep.js';
 import { Supervisor, type Messages } from './supervisor.js';
 
 /** How long the wrapper may wait, after the run, for its last records to reach PostgreSQL. */
@@ -21,11 +29,28 @@ const FINAL_SHIP_TIMEOUT_MS = 5000;
 /**
  * Prepares, runs and records one analysis.
  * @returns scidex-run's exit status
- * @throws UsageError when the state directory or journal cannot be written (nothing spawned)
+ * @throws UsageError when the state directory or journal cannot be written, or the tracking
+ *         backend asked for is not available here (nothing spawned)
  */
 export async function launch(config: RunConfig, messages: Messages & { warn(line: string): void }): Promise<number> {
   const runId = randomUUID();
-  const journal = Journal.create(prepareJournalDir(config.stateDir), runId);
+  const journalDir = prepareJournalDir(config.stateDir);
+  sweepDeadRuns(config.stateDir, messages.info);
+  let tracking: TrackingSetup;
+  try {
+    tracking = setUpTracking(config.tracking, runId);
+  } catch (error) {
+    if (error instanceof BackendUnavailableError) throw new UsageError(error.message);
+    throw error;
+  }
+  tracking.cgroup?.setMemoryBackstop(config.memoryLimitBytes);
+  let journal: Journal;
+  try {
+    journal = Journal.create(journalDir, runId);
+  } catch (error) {
+    tracking.cgroup?.remove();
+    throw error;
+  }
   const recorder = new Recorder(journal, config.database, messages.warn);
   if (!config.database) messages.info(`no database configured: records are kept in the journal ${journal.path}`);
 
@@ -41,13 +66,20 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
     cwd: process.cwd(),
     username: currentUser(),
     journal_path: journal.path,
-    tracking_backend: 'pgroup',
+    tracking_backend: tracking.backend,
+    cgroup_path: tracking.cgroup?.path ?? null,
   });
+  writeMarker(config.stateDir, identity);
+  const lifeline = startLifeline(runId, config.stateDir, config.database?.url);
   const env: NodeJS.ProcessEnv = { ...process.env, SCIDEX_RUN_ID: runId };
   if (config.analysisId !== undefined) env.SCIDEX_ANALYSIS_ID = config.analysisId;
 
-  const status = await new Supervisor(config, new RunLog(identity, recorder), messages).run(env);
+  const log = new RunLog(identity, recorder);
+  const supervisor = new Supervisor(config, log, messages, tracking, lifeline?.pid);
+  const status = await supervisor.run(env);
   await recorder.close(FINAL_SHIP_TIMEOUT_MS);
+  removeMarker(config.stateDir, runId);
+  lifeline?.release();
   return status;
 }
 

@@ -22,19 +22,32 @@ export interface SpawnFailure {
   message: string;
 }
 
+/** Run synchronously around the fork: the cgroup backend moves the wrapper in and back out. */
+export interface SpawnBracket {
+  enter(): void;
+  leave(): void;
+}
+
 /**
- * Spawns `command` with `env` in a new session.
+ * Spawns `command` with `env` in a new session, inside `bracket` when given.
  * @returns the leader, or the failure when exec did not happen
+ * @throws what `bracket` throws
  */
-export async function spawnLeader(command: string[], env: NodeJS.ProcessEnv): Promise<Leader | SpawnFailure> {
-  const subprocess: ResultPromise = execa(command[0], command.slice(1), {
-    stdio: 'inherit',
-    detached: true,
-    cleanup: false,
-    reject: false,
-    env,
-    extendEnv: false,
-  });
+export async function spawnLeader(command: string[], env: NodeJS.ProcessEnv, bracket?: SpawnBracket): Promise<Leader | SpawnFailure> {
+  bracket?.enter();
+  let subprocess: ResultPromise;
+  try {
+    subprocess = execa(command[0], command.slice(1), {
+      stdio: 'inherit',
+      detached: true,
+      cleanup: false,
+      reject: false,
+      env,
+      extendEnv: false,
+    });
+  } finally {
+    bracket?.leave();
+  }
   if (subprocess.pid === undefined) {
     const result = await subprocess;
     const code = (result.cause as NodeJS.ErrnoException | undefined)?.code ?? (result as { code?: string }).code;

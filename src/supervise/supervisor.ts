@@ -16,17 +16,19 @@ import { formatSize } from '../config/size.js';
 import { readStat } from '../proc/stat.js';
 import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
 import type { ProcessFate } from '../record/types.js';
-import { signalMember } from '../terminate/guard.js';
+import { signalMember, signalsUsePidfd } from '../terminate/guard.js';
 import { terminateTree } from '../terminate/sequence.js';
 import type { Member } from '../track/member.js';
-import { PgroupTracker } from '../track/pgroup.js';
+import { openTracker, type TrackingSetup } from '../track/select.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
+import { reapAdoptedZombies } from './adopted.js';
 import { announceStop } from './announce.js';
 import { deferred } from './deferred.js';
 import { EXIT_INTERNAL, leaderStatus, runOutcome, spawnFailureStatus, type LeaderExit, type StopReason } from './exit-status.js';
 import { CANCELLING_SIGNALS, onWrapperSignals } from './forward.js';
 import { nextPollDelay } from './poll.js';
-import type { RunLog } from './run-log.js';
+import type { RunLog } from '../record/run-log.js';
+import { recordTermination } from '../record/termination-records.js';
 import { spawnLeader, type Leader } from './spawn.js';
 import { largestMembers, treePssBytes } from './tree-memory.js';
 
@@ -57,10 +59,17 @@ export class Supervisor {
   private lastPssBytes: number | null = null;
   private peakProcessCount = 0;
 
+  /**
+   * @param tracking the backend set up for this run (before the spawn: the cgroup exists, the
+   *                 subreaper flag is set)
+   * @param lifelinePid our child that is not part of the run, when there is one
+   */
   constructor(
     private readonly config: RunConfig,
     private readonly log: RunLog,
     private readonly messages: Messages,
+    private readonly tracking: TrackingSetup,
+    private readonly lifelinePid?: number,
   ) {}
 
   /**
@@ -71,16 +80,16 @@ export class Supervisor {
     onWrapperSignals((signal) => this.guarded(() => this.onWrapperSignal(signal)));
     let timer: NodeJS.Timeout | undefined;
     try {
-      const spawned = await spawnLeader(this.config.command, env);
+      const spawned = await spawnLeader(this.config.command, env, this.tracking.cgroup);
       if (!('pid' in spawned)) return this.failedToStart(spawned.code, spawned.message);
       this.leader = spawned;
       // Still before any libuv callback: the leader is alive or an unreaped zombie, so the first
       // scan knows its starttime.
-      this.tracker = new PgroupTracker({
+      this.tracker = openTracker(this.tracking, {
         leaderPid: spawned.pid,
         cookie: `SCIDEX_RUN_ID=${this.log.identity.id}`,
-        wrapperPid: process.pid,
         minStarttime: this.log.identity.wrapper_starttime,
+        excludePids: this.lifelinePid === undefined ? [] : [this.lifelinePid],
       });
       this.observe(this.tracker.scan());
       this.recordStart();
@@ -107,7 +116,14 @@ export class Supervisor {
     } finally {
       clearTimeout(timer);
       this.finished = true;
+      if (this.tracker) this.tracker.release();
+      else this.tracking.cgroup?.remove();
     }
+  }
+
+  /** Children of ours that libuv waits for: never reaped by us, never members. */
+  private ourChildren(): number[] {
+    return [this.leader?.pid, this.lifelinePid].filter((pid): pid is number => pid !== undefined);
   }
 
   /**
@@ -238,38 +254,12 @@ export class Supervisor {
       signal: firstSignal,
       graceMs: this.config.graceMs,
       hurry: this.hurry.promise,
-      hooks: {
-        onSignal: (signal, reached, snapshot) => {
-          this.observe(snapshot);
-          for (const member of reached) this.lastSignal.set(member, signal);
-          if (reached.length === 0) return;
-          this.log.event(
-            'signal_sent',
-            {
-              reason,
-              signal,
-              pid: this.leader?.pid ?? null,
-              pids: reached.map((member) => member.pid),
-              rss_bytes: snapshot.rssBytes,
-              pss_bytes: this.lastPssBytes,
-              detail: { processes: largestMembers(snapshot) },
-            },
-            true,
-          );
-        },
-        onEnded: (member) => {
-          const signal = this.lastSignal.get(member);
-          if (!signal) return;
-          this.log.event('process_killed', {
-            reason,
-            signal,
-            pid: member.pid,
-            process_rss_bytes: member.rssBytes,
-            rss_bytes: this.treeRssBytes,
-            detail: { argv: member.argv, starttime: member.starttime, found_by: member.foundBy },
-          });
-        },
-      },
+      hooks: recordTermination(this.log, reason, this.lastSignal, {
+        leaderPid: this.leader?.pid,
+        pssBytes: () => this.lastPssBytes,
+        observe: (snapshot) => this.observe(snapshot),
+        detail: (snapshot) => ({ processes: largestMembers(snapshot) }),
+      }),
     });
     if (result.survivors.length > 0) {
       this.unkillable = true;
@@ -292,6 +282,7 @@ export class Supervisor {
   }
 
   private observe(snapshot: TreeSnapshot): void {
+    if (this.tracker?.backend === 'subreaper' || process.pid === 1) reapAdoptedZombies(this.ourChildren());
     this.treeRssBytes = snapshot.rssBytes;
     this.peakRssBytes = Math.max(this.peakRssBytes, snapshot.rssBytes);
     this.peakProcessCount = Math.max(this.peakProcessCount, snapshot.alive.length);
@@ -312,7 +303,13 @@ export class Supervisor {
       signal: null,
       reason: null,
     });
-    this.log.event('run_started', { pid: leaderPid, detail: { argv: this.log.identity.argv } }, true);
+    const tracking = {
+      backend: this.tracking.backend,
+      probes: this.tracking.reports,
+      memory_backstop_bytes: this.tracking.cgroup?.backstopBytes ?? null,
+      signals_through_pidfd: signalsUsePidfd(),
+    };
+    this.log.event('run_started', { pid: leaderPid, detail: { argv: this.log.identity.argv, tracking } }, true);
   }
 
   private finish(exit: LeaderExit): number {

@@ -1,13 +1,18 @@
 /**
- * The only function in the product that calls kill(2).
+ * The only function in the product that calls kill(2) or pidfd_send_signal(2).
  *
  * Rules (DESIGN section 8): never a pid <= 1 (0 and -1 mean "my group" and "everyone" to kill(2),
  * 1 is init), never a negative pid (a whole group by number: its members cannot be identity-checked),
- * and never a process whose starttime no longer matches the member we mean. The check and the
- * kill are two syscalls, so a PID could in principle be reused between them; pidfd signalling,
- * which closes that window, is a later backend.
+ * and never a process whose starttime no longer matches the member we mean.
+ *
+ * Where the kernel has pidfds (Linux 5.3) and koffi loads, the pidfd is opened first and the
+ * starttime read after it: a member started before the open, so if /proc/PID still shows its
+ * starttime, the pidfd refers to that very process and the signal cannot reach a successor that
+ * reused the number. Without pidfds, the re-check and kill(2) are two syscalls, and a PID reused
+ * in between (pid_max 32768 makes it rare, not impossible) could be hit.
  */
 import { readStat } from '../proc/stat.js';
+import { libc, SyscallError, type Libc } from '../sys/libc.js';
 import type { Member } from '../track/member.js';
 
 /** What became of one signal. */
@@ -18,6 +23,21 @@ export class UnsafePidError extends Error {
   override name = 'UnsafePidError';
 }
 
+let pidfds: Libc | null | undefined;
+
+/** Whether signals go through pidfds on this host (koffi loaded and pidfd_open works). */
+export function signalsUsePidfd(): boolean {
+  if (pidfds === undefined) {
+    pidfds = libc();
+    try {
+      if (pidfds) pidfds.close(pidfds.pidfdOpen(process.pid));
+    } catch {
+      pidfds = null;
+    }
+  }
+  return pidfds !== null;
+}
+
 /**
  * Sends `signal` to one member after re-reading its identity.
  * @returns 'sent'; 'gone' when the process exited or its pid now belongs to another process;
@@ -26,12 +46,41 @@ export class UnsafePidError extends Error {
  */
 export function signalMember(member: Pick<Member, 'pid' | 'starttime'>, signal: NodeJS.Signals): SignalOutcome {
   if (!Number.isInteger(member.pid) || member.pid <= 1) throw new UnsafePidError(`refusing to signal pid ${member.pid}`);
+  return signalsUsePidfd() ? signalThroughPidfd(pidfds!, member, signal) : signalByPid(member, signal);
+}
+
+function signalThroughPidfd(calls: Libc, member: Pick<Member, 'pid' | 'starttime'>, signal: NodeJS.Signals): SignalOutcome {
+  let pidfd: number;
+  try {
+    pidfd = calls.pidfdOpen(member.pid);
+  } catch (error) {
+    return outcomeOf(error);
+  }
+  try {
+    if (readStat(member.pid)?.starttime !== member.starttime) return 'gone';
+    calls.pidfdSendSignal(pidfd, signal);
+    return 'sent';
+  } catch (error) {
+    return outcomeOf(error);
+  } finally {
+    calls.close(pidfd);
+  }
+}
+
+function signalByPid(member: Pick<Member, 'pid' | 'starttime'>, signal: NodeJS.Signals): SignalOutcome {
   const stat = readStat(member.pid);
   if (!stat || stat.starttime !== member.starttime) return 'gone';
   try {
     process.kill(member.pid, signal);
     return 'sent';
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM' ? 'refused' : 'gone';
+    return outcomeOf(error);
   }
+}
+
+function outcomeOf(error: unknown): SignalOutcome {
+  const code = error instanceof SyscallError ? error.code : (error as NodeJS.ErrnoException).code;
+  if (code === 'EPERM') return 'refused';
+  if (code === 'ESRCH') return 'gone';
+  throw error;
 }

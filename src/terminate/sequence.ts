@@ -1,11 +1,12 @@
 /**
  * The termination sequence for a tracked tree (DESIGN section 5), systemd's KillMode=control-group
- * semantics without a cgroup:
+ * semantics:
  *   1. the first signal (SIGTERM by default) to every member, then SIGCONT: a stopped process
  *      would never act on the TERM, and resuming it first would let it fork before the TERM lands;
  *   2. the grace period, ending early when the tree is empty;
- *   3. freeze: SIGSTOP every member and re-scan until a scan finds no member we have not stopped
- *      (a stopped process cannot fork, so the set is closed), then SIGKILL them all;
+ *   3. freeze, so the set of members is closed: with a cgroup, cgroup.freeze; without, SIGSTOP every
+ *      member and re-scan until a scan finds no member we have not stopped. Then SIGKILL them all
+ *      (with a cgroup, cgroup.kill: one kernel operation for the whole subtree);
  *   4. repeat 3 until the tree is empty: a snapshot-then-kill pass alone misses what was forked
  *      during the pass (the GitHub runner's bug).
  * Zombies count as dead. A process in uninterruptible sleep can outlive SIGKILL for a while; after
@@ -14,12 +15,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Member } from '../track/member.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
+import { freezeCgroup, killCgroup, thawCgroup } from './cgroup-kill.js';
 import { signalMember } from './guard.js';
 
 const POLL_MS = 50;
 const KILL_SETTLE_MS = 20;
 const MAX_FREEZE_ROUNDS = 50;
 const UNKILLABLE_AFTER_MS = 30_000;
+/** How long to wait for cgroup.events to say `frozen 1`. */
+const CGROUP_FREEZE_WAIT_MS = 500;
 
 /** Callbacks through which the sequence reports what it does; the caller turns them into records. */
 export interface TerminationHooks {
@@ -79,15 +83,28 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
 
   const killed = new Set<Member>();
   const killStart = performance.now();
-  for (;;) {
-    snapshot = freeze(scan);
-    if (snapshot.alive.length === 0) break;
-    send(snapshot.alive, 'SIGKILL', snapshot);
-    for (const member of snapshot.alive) killed.add(member);
-    await sleep(KILL_SETTLE_MS);
-    snapshot = scan();
-    if (snapshot.alive.length === 0) break;
-    if (performance.now() - killStart > UNKILLABLE_AFTER_MS) return { killed: killed.size, survivors: snapshot.alive };
+  const cgroup = tracker.cgroupPath;
+  try {
+    for (;;) {
+      if (cgroup) {
+        await freezeCgroup(cgroup, CGROUP_FREEZE_WAIT_MS);
+        snapshot = scan();
+        if (snapshot.alive.length === 0) break;
+        killCgroup(cgroup);
+        options.hooks.onSignal('SIGKILL', snapshot.alive, snapshot);
+      } else {
+        snapshot = freeze(scan);
+        if (snapshot.alive.length === 0) break;
+        send(snapshot.alive, 'SIGKILL', snapshot);
+      }
+      for (const member of snapshot.alive) killed.add(member);
+      await sleep(KILL_SETTLE_MS);
+      snapshot = scan();
+      if (snapshot.alive.length === 0) break;
+      if (performance.now() - killStart > UNKILLABLE_AFTER_MS) return { killed: killed.size, survivors: snapshot.alive };
+    }
+  } finally {
+    if (cgroup) thawCgroup(cgroup);
   }
   return { killed: killed.size, survivors: [] };
 }

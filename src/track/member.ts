@@ -1,5 +1,5 @@
 /** How a member was recognised as belonging to the run. */
-export type FoundBy = 'leader' | 'group' | 'session' | 'ancestry' | 'cookie';
+export type FoundBy = 'leader' | 'group' | 'session' | 'ancestry' | 'cookie' | 'cgroup' | 'subreaper';
 
 /**
  * One process of the run, identified by (pid, starttime): PIDs are reused (pid_max is 32768 on

@@ -13,108 +13,83 @@
  * parent's thread-group id, so a child forked from any thread is found without walking the per-thread
  * task/TID/children files. Processes older than the wrapper are skipped on their starttime alone.
  * Limit: a process that cleared its environment, then daemonized between two scans, escapes this
- * backend (a cgroup or subreaper backend catches it).
+ * backend (the cgroup and subreaper backends catch it).
  *
  * PID reuse: the kernel keeps a PID number allocated while any process uses it as PGID or SID, so a
  * number is reused only after our group is empty. Once /proc/<leader> shows a different starttime,
- * group and session matches are switched off for good.
+ * or no process uses the number any more, group and session matches are switched off for good.
+ * The reaper (`strict`) never matches by group: it cannot know whether the group ever emptied.
  */
-import { readCmdline } from '../proc/cmdline.js';
 import { hasEnvEntry } from '../proc/environ.js';
 import { listPids } from '../proc/list.js';
-import { isDead, readStat, type ProcStat } from '../proc/stat.js';
-import { pageSizeBytes } from '../proc/system.js';
-import { memberKey, type FoundBy, type Member } from './member.js';
+import { readStat, type ProcStat } from '../proc/stat.js';
+import { memberKey, type FoundBy } from './member.js';
+import { MemberTable } from './member-table.js';
 import type { Tracker, TreeSnapshot } from './tracker.js';
 
 export interface PgroupTrackerOptions {
   /** The spawned process; also the PGID and SID of the run (it was started with setsid). */
   leaderPid: number;
+  /** The leader's starttime when known (the reaper); otherwise read at the first scan. */
+  leaderStarttime?: number;
   /** The exact environment entry every process of the run inherits: `SCIDEX_RUN_ID=<uuid>`. */
   cookie: string;
-  /** Our own pid: never a member. */
-  wrapperPid: number;
-  /** Our own starttime (clock ticks): a process started before it cannot be ours. */
+  /** Processes that are never members: our own pid, the lifeline. */
+  excludePids: readonly number[];
+  /** The wrapper's starttime (clock ticks): a process started before it cannot be ours. */
   minStarttime: number;
+  /**
+   * The reaper's mode, for a run whose wrapper is gone: only the cookie, and ppid ancestry from a
+   * member that has it, make a member. Group and session need proof the group never emptied, and a
+   * pid and starttime read from a file are no proof at all.
+   */
+  strict?: boolean;
 }
 
 /** See the file comment. Construct it right after spawn, before yielding to the event loop. */
 export class PgroupTracker implements Tracker {
   readonly backend = 'pgroup' as const;
-  private readonly byKey = new Map<string, Member>();
-  private readonly ordered: Member[] = [];
+  private readonly table = new MemberTable();
   private readonly cookieVerdicts = new Map<string, boolean>();
   private leaderStarttime: number | undefined;
-  private groupReused = false;
-  private readonly pageSize = pageSizeBytes();
+  private groupReused: boolean;
 
-  constructor(private readonly options: PgroupTrackerOptions) {}
+  constructor(private readonly options: PgroupTrackerOptions) {
+    this.leaderStarttime = options.leaderStarttime;
+    this.groupReused = options.strict === true;
+  }
 
   scan(): TreeSnapshot {
-    const atMs = Date.now();
-    const present = new Map<number, string>();
-    const candidates: ProcStat[] = [];
-    const born: Member[] = [];
-    const died: Member[] = [];
-
+    const stats: ProcStat[] = [];
     for (const pid of listPids()) {
-      if (pid === this.options.wrapperPid) continue;
+      if (this.options.excludePids.includes(pid)) continue;
       const stat = readStat(pid);
-      if (!stat || stat.starttime < this.options.minStarttime) continue;
-      const key = memberKey(pid, stat.starttime);
-      present.set(pid, key);
-      const member = this.byKey.get(key);
-      if (member) this.update(member, stat, atMs, died);
-      else candidates.push(stat);
+      if (stat && stat.starttime >= this.options.minStarttime) stats.push(stat);
     }
+    const present = new Map(stats.map((stat) => [stat.pid, stat.starttime]));
     this.checkLeaderIdentity(present);
-
-    // A child may be listed before its parent: resolve to a fixed point.
-    let pending = candidates;
-    for (let progress = true; progress && pending.length > 0; ) {
-      progress = false;
-      const unresolved: ProcStat[] = [];
-      for (const stat of pending) {
-        const foundBy = this.classify(stat, present);
-        if (!foundBy) {
-          unresolved.push(stat);
-          continue;
-        }
-        const member = this.admit(stat, foundBy, atMs);
-        if (member.alive) born.push(member);
-        progress = true;
-      }
-      pending = unresolved;
-    }
-
-    for (const member of this.ordered) {
-      if (member.alive && present.get(member.pid) !== memberKey(member.pid, member.starttime)) {
-        member.alive = false;
-        died.push(member);
-      }
-    }
+    const snapshot = this.table.apply(stats, (stat, isMember) => this.classify(stat, isMember));
     for (const key of this.cookieVerdicts.keys()) {
-      if (present.get(Number(key.slice(0, key.indexOf(':')))) !== key) this.cookieVerdicts.delete(key);
+      const [pid, starttime] = key.split(':').map(Number);
+      if (present.get(pid) !== starttime) this.cookieVerdicts.delete(key);
     }
-
     this.checkGroupReleased(present);
-
-    const alive = this.ordered.filter((member) => member.alive);
-    const rssBytes = alive.reduce((sum, member) => sum + member.rssBytes, 0);
-    return { alive, born, died, rssBytes, atMs };
+    return snapshot;
   }
 
-  members(): Member[] {
-    return this.ordered;
+  members() {
+    return this.table.members();
   }
 
-  private checkLeaderIdentity(present: Map<number, string>): void {
-    const leaderKey = present.get(this.options.leaderPid);
+  release(): void {}
+
+  private checkLeaderIdentity(present: Map<number, number>): void {
+    const starttime = present.get(this.options.leaderPid);
     if (this.leaderStarttime === undefined) {
       // First scan, synchronously after spawn: the leader is alive or an unreaped zombie, so present.
-      if (leaderKey) this.leaderStarttime = Number(leaderKey.slice(leaderKey.indexOf(':') + 1));
+      if (starttime !== undefined) this.leaderStarttime = starttime;
       else this.groupReused = true;
-    } else if (leaderKey && leaderKey !== memberKey(this.options.leaderPid, this.leaderStarttime)) {
+    } else if (starttime !== undefined && starttime !== this.leaderStarttime) {
       this.groupReused = true;
     }
   }
@@ -123,22 +98,21 @@ export class PgroupTracker implements Tracker {
    * Once no process uses the leader's number as pid, PGID or SID, the kernel may hand the number
    * out again, and a newcomer that calls setsid would carry it: stop matching on it for good.
    */
-  private checkGroupReleased(present: Map<number, string>): void {
-    if (this.groupReused || present.has(this.options.leaderPid)) return;
+  private checkGroupReleased(present: Map<number, number>): void {
     const leader = this.options.leaderPid;
-    const inUse = this.ordered.some((member) => member.alive && (member.pgid === leader || member.sid === leader));
+    if (this.groupReused || present.has(leader)) return;
+    const inUse = this.table.members().some((member) => member.alive && (member.pgid === leader || member.sid === leader));
     if (!inUse) this.groupReused = true;
   }
 
-  private classify(stat: ProcStat, present: Map<number, string>): FoundBy | undefined {
+  private classify(stat: ProcStat, isMember: (pid: number) => boolean): FoundBy | undefined {
     const { leaderPid } = this.options;
-    if (stat.pid === leaderPid && stat.starttime === this.leaderStarttime) return 'leader';
+    if (stat.pid === leaderPid && stat.starttime === this.leaderStarttime && !this.options.strict) return 'leader';
     if (!this.groupReused && this.leaderStarttime !== undefined && stat.starttime >= this.leaderStarttime) {
       if (stat.pgid === leaderPid) return 'group';
       if (stat.sid === leaderPid) return 'session';
     }
-    const parentKey = present.get(stat.ppid);
-    if (parentKey && this.byKey.has(parentKey)) return 'ancestry';
+    if (isMember(stat.ppid)) return 'ancestry';
     const key = memberKey(stat.pid, stat.starttime);
     let verdict = this.cookieVerdicts.get(key);
     if (verdict === undefined) {
@@ -146,46 +120,5 @@ export class PgroupTracker implements Tracker {
       this.cookieVerdicts.set(key, verdict);
     }
     return verdict ? 'cookie' : undefined;
-  }
-
-  private admit(stat: ProcStat, foundBy: FoundBy, atMs: number): Member {
-    const rssBytes = stat.rssPages * this.pageSize;
-    const member: Member = {
-      pid: stat.pid,
-      starttime: stat.starttime,
-      ppid: stat.ppid,
-      pgid: stat.pgid,
-      sid: stat.sid,
-      state: stat.state,
-      comm: stat.comm,
-      argv: readCmdline(stat.pid),
-      foundBy,
-      firstSeenMs: atMs,
-      lastSeenMs: atMs,
-      rssBytes,
-      peakRssBytes: rssBytes,
-      cpuTicks: stat.utimeTicks + stat.stimeTicks,
-      alive: !isDead(stat),
-    };
-    this.byKey.set(memberKey(stat.pid, stat.starttime), member);
-    this.ordered.push(member);
-    return member;
-  }
-
-  private update(member: Member, stat: ProcStat, atMs: number, died: Member[]): void {
-    member.ppid = stat.ppid;
-    member.pgid = stat.pgid;
-    member.sid = stat.sid;
-    member.state = stat.state;
-    member.comm = stat.comm;
-    member.lastSeenMs = atMs;
-    if (isDead(stat)) {
-      if (member.alive) died.push(member);
-      member.alive = false;
-      return;
-    }
-    member.rssBytes = stat.rssPages * this.pageSize;
-    member.peakRssBytes = Math.max(member.peakRssBytes, member.rssBytes);
-    member.cpuTicks = stat.utimeTicks + stat.stimeTicks;
   }
 }

@@ -1,7 +1,15 @@
 import type { Member } from './member.js';
 
-/** The tracking backends, strongest first; this build has `pgroup` (cgroup and subreaper come later). */
-export type TrackingBackend = 'pgroup';
+/**
+ * The tracking backends, strongest first (DESIGN section 4):
+ *   cgroup    — one cgroup v2 per run: membership is the kernel's, nothing can leave it unprivileged;
+ *   subreaper — the wrapper is the child subreaper: orphans re-parent to it, not to init;
+ *   pgroup    — process group + session + ppid ancestry + cookie: works everywhere, but a process
+ *               that clears its environment and daemonizes between two scans escapes it.
+ */
+export type TrackingBackend = 'cgroup' | 'subreaper' | 'pgroup';
+
+export const TRACKING_BACKENDS: readonly TrackingBackend[] = ['cgroup', 'subreaper', 'pgroup'];
 
 /** The live part of the tree after one scan. */
 export interface TreeSnapshot {
@@ -23,8 +31,12 @@ export interface TreeSnapshot {
  */
 export interface Tracker {
   readonly backend: TrackingBackend;
+  /** The run's cgroup directory (absolute path) when the backend is `cgroup`: terminate/ freezes and kills through it. */
+  readonly cgroupPath?: string;
   /** Re-reads the tree. Never throws for processes that vanish mid-scan. */
   scan(): TreeSnapshot;
   /** Every member ever seen, alive or not, in order of discovery. */
   members(): Member[];
+  /** Gives back what the backend holds (the cgroup directory) once the tree is empty; never throws. */
+  release(): void;
 }

@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RunConfig } from '../config/run-config.js';
-import type { Recorder } from '../record/recorder.js';
-import type { EventKind, EventRecord, ProcessFate, ProcessRecord, RunRecord } from '../record/types.js';
+import type { Recorder } from './recorder.js';
+import type { EventKind, EventRecord, ProcessFate, ProcessRecord, RunRecord } from './types.js';
 import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
 import type { Member } from '../track/member.js';
 
@@ -23,12 +23,13 @@ export type RunProgress = Omit<RunRecord, keyof RunIdentity | 'revision' | 'hear
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 export class RunLog {
-  private revision = 0;
   readonly startedAtMs: number;
 
+  /** @param revision the revision of the run row already journaled (the reaper continues a run's journal) */
   constructor(
     readonly identity: RunIdentity,
     private readonly recorder: Recorder,
+    private revision = 0,
   ) {
     this.startedAtMs = Date.parse(identity.started_at);
   }
@@ -96,7 +97,7 @@ export class RunLog {
 /** Builds the fixed facts of a run from its config and the host. */
 export function runIdentity(
   config: RunConfig,
-  facts: Pick<RunIdentity, 'id' | 'parent_run_id' | 'host' | 'boot_id' | 'wrapper_pid' | 'wrapper_starttime' | 'argv' | 'cwd' | 'username' | 'journal_path' | 'tracking_backend'>,
+  facts: Pick<RunIdentity, 'id' | 'parent_run_id' | 'host' | 'boot_id' | 'wrapper_pid' | 'wrapper_starttime' | 'argv' | 'cwd' | 'username' | 'journal_path' | 'tracking_backend' | 'cgroup_path'>,
 ): RunIdentity {
   return {
     ...facts,

@@ -1,0 +1,11 @@
+-- Up Migration
+
+-- The run's cgroup v2 directory when it was tracked by the cgroup backend: the reaper kills what is
+-- left in it after the wrapper died (only a path ending in /scidex-run/<run id> is ever trusted).
+ALTER TABLE watchdog_runs ADD COLUMN cgroup_path text;
+-- Runs whose wrapper is gone are looked up by host and status on every reap.
+CREATE INDEX watchdog_runs_host_running ON watchdog_runs (host) WHERE status = 'running';
+
+-- Down Migration
+DROP INDEX watchdog_runs_host_running;
+ALTER TABLE watchdog_runs DROP COLUMN cgroup_path;

@@ -1,0 +1,95 @@
+/**
+ * Run markers: `<state>/running/<run-id>.json`, one per run whose wrapper has not finished it.
+ * Written before the spawn and removed when the run's records are complete, so the directory is
+ * the cheap index of runs a reaper may have to finish: every scidex-run start lists it.
+ * A marker holds the run's fixed identity (who the wrapper was, where its journal and cgroup are).
+ * It is only a claim: the reaper kills nothing on its word, it verifies every process (DESIGN §8).
+ */
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunRecord } from './types.js';
+
+/** The fixed identity of a run, as the marker stores it: a RunRecord without its changing fields. */
+export type RunMarker = Pick<
+  RunRecord,
+  | 'id' | 'analysis_id' | 'parent_run_id' | 'host' | 'boot_id' | 'wrapper_pid' | 'wrapper_starttime' | 'argv' | 'cwd'
+  | 'username' | 'timeout_ms' | 'memory_limit_bytes' | 'grace_ms' | 'orphan_policy' | 'tracking_backend' | 'cgroup_path'
+  | 'journal_path' | 'started_at'
+>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function markerDir(stateDir: string): string {
+  return join(stateDir, 'running');
+}
+
+/** The marker path of a run. @throws Error for a run id that is not a UUID (it names a file) */
+export function markerPath(stateDir: string, runId: string): string {
+  if (!UUID.test(runId)) throw new Error(`not a run id: '${runId}'`);
+  return join(markerDir(stateDir), `${runId}.json`);
+}
+
+/** Writes (atomically, 0600 in a 0700 directory) the marker of a run. */
+export function writeMarker(stateDir: string, marker: RunMarker): void {
+  mkdirSync(markerDir(stateDir), { recursive: true, mode: 0o700 });
+  const path = markerPath(stateDir, marker.id);
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify(marker) + '\n', { mode: 0o600 });
+  renameSync(temporary, path);
+}
+
+/** Removes a run's marker; never throws. */
+export function removeMarker(stateDir: string, runId: string): void {
+  rmSync(markerPath(stateDir, runId), { force: true });
+  rmSync(`${markerPath(stateDir, runId)}.lock`, { force: true });
+}
+
+/** The run ids with a marker. */
+export function listMarkers(stateDir: string): string[] {
+  try {
+    return readdirSync(markerDir(stateDir))
+      .filter((name) => name.endsWith('.json'))
+      .map((name) => name.slice(0, -'.json'.length))
+      .filter((id) => UUID.test(id));
+  } catch {
+    return [];
+  }
+}
+
+/** A marker's content, or undefined when it is gone or not a marker. */
+export function readMarker(stateDir: string, runId: string): RunMarker | undefined {
+  try {
+    const marker = JSON.parse(readFileSync(markerPath(stateDir, runId), 'utf8')) as RunMarker;
+    return marker.id === runId && Number.isInteger(marker.wrapper_pid) ? marker : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes the lock of a run for one reaper: `<marker>.lock` holding `pid:starttime` of the holder.
+ * A lock whose holder is gone (`isHolderAlive` says so) is taken over.
+ * @returns whether we hold it now
+ */
+export function lockMarker(stateDir: string, runId: string, holder: string, isHolderAlive: (holder: string) => boolean): boolean {
+  const path = `${markerPath(stateDir, runId)}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, holder);
+      closeSync(fd);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+      let current = '';
+      try {
+        current = readFileSync(path, 'utf8');
+      } catch {
+        continue;
+      }
+      if (isHolderAlive(current)) return false;
+      rmSync(path, { force: true });
+    }
+  }
+  return false;
+}

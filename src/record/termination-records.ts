@@ -1,0 +1,66 @@
+/**
+ * The records of a termination sequence: a signal_sent event per pass that reached anyone, a
+ * process_killed event per member that died after a signal of ours. Shared by the supervisor and
+ * the reaper, so both tell a kill the same way.
+ */
+import type { RunLog } from './run-log.js';
+import type { TerminationHooks } from '../terminate/sequence.js';
+import type { Member } from '../track/member.js';
+import type { TreeSnapshot } from '../track/tracker.js';
+
+export interface TerminationRecordOptions {
+  /** The leader's pid, for the signal_sent events. */
+  leaderPid?: number | null;
+  /** Tree PSS at the moment, bytes, when it was read. */
+  pssBytes?: () => number | null;
+  /** Called with each scan the sequence took. */
+  observe?: (snapshot: TreeSnapshot) => void;
+  /** Extra detail for signal_sent events. */
+  detail?: (snapshot: TreeSnapshot) => Record<string, unknown>;
+}
+
+/**
+ * Hooks that journal the sequence under `reason`, and remember in `lastSignal` the last signal
+ * each member received (its fate: SIGKILL means killed, another signal terminated).
+ */
+export function recordTermination(
+  log: RunLog,
+  reason: string,
+  lastSignal: Map<Member, NodeJS.Signals>,
+  options: TerminationRecordOptions = {},
+): TerminationHooks {
+  let treeRssBytes = 0;
+  return {
+    onSignal: (signal, reached, snapshot) => {
+      treeRssBytes = snapshot.rssBytes;
+      options.observe?.(snapshot);
+      for (const member of reached) lastSignal.set(member, signal);
+      if (reached.length === 0) return;
+      log.event(
+        'signal_sent',
+        {
+          reason,
+          signal,
+          pid: options.leaderPid ?? null,
+          pids: reached.map((member) => member.pid),
+          rss_bytes: snapshot.rssBytes,
+          pss_bytes: options.pssBytes?.() ?? null,
+          detail: options.detail?.(snapshot) ?? {},
+        },
+        true,
+      );
+    },
+    onEnded: (member) => {
+      const signal = lastSignal.get(member);
+      if (!signal) return;
+      log.event('process_killed', {
+        reason,
+        signal,
+        pid: member.pid,
+        process_rss_bytes: member.rssBytes,
+        rss_bytes: treeRssBytes,
+        detail: { argv: member.argv, starttime: member.starttime, found_by: member.foundBy },
+      });
+    },
+  };
+}

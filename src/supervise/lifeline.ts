@@ -1,0 +1,54 @@
+/**
+ * The lifeline: a guard process outside the run that outlives a wrapper killed by SIGKILL or the
+ * OOM killer and finishes its run. It is `sh` blocked reading a pipe whose only writer is the
+ * wrapper (Node opens pipes close-on-exec, so the run's processes do not hold it). A wrapper that
+ * finishes kills the guard; a wrapper that dies closes the pipe, `read` sees
+ * end-of-file, and the guard becomes `scidex-watchdog reap --run <id>`, which kills what is left
+ * (identity and cookie checked) and marks the run lost. It costs an idle shell (~1 MiB) per run
+ * and no Node startup until it is needed. It runs in a session of its own, outside the run's
+ * cgroup, and is excluded from the run's members.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { readStat } from '../proc/stat.js';
+import { signalMember } from '../terminate/guard.js';
+
+/** bin/scidex-watchdog, two levels up from this module both in src/supervise and in dist/bin. */
+const WATCHDOG_BIN = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
+
+const SCRIPT = 'read -r _; exec "$1" "$2" reap --quiet --run "$3" --state-dir "$4"';
+
+export interface Lifeline {
+  pid: number;
+  /** The run is finished: the guard is killed (a `done` line written now might not be flushed before we exit). */
+  release(): void;
+}
+
+/**
+ * Starts the guard for run `runId`.
+ * @param databaseUrl where the reaper ships its records (given by environment, never argv: argv is public)
+ * @returns the lifeline, or undefined when /bin/sh cannot be started (the run goes on without one)
+ */
+export function startLifeline(runId: string, stateDir: string, databaseUrl: string | undefined): Lifeline | undefined {
+  const env: NodeJS.ProcessEnv = { ...process.env, SCIDEX_RUN_DATABASE_URL: databaseUrl };
+  if (databaseUrl === undefined) delete env.SCIDEX_RUN_DATABASE_URL;
+  let child: ChildProcess;
+  try {
+    child = spawn('/bin/sh', ['-c', SCRIPT, 'scidex-run-lifeline', process.execPath, WATCHDOG_BIN, runId, stateDir], {
+      stdio: ['pipe', 'ignore', 'inherit'],
+      detached: true,
+      env,
+    });
+  } catch {
+    return undefined;
+  }
+  if (child.pid === undefined) return undefined;
+  child.on('error', () => undefined);
+  child.stdin!.on('error', () => undefined);
+  child.unref();
+  const guard = { pid: child.pid, starttime: readStat(child.pid)?.starttime ?? -1 };
+  return {
+    pid: child.pid,
+    release: () => void signalMember(guard, 'SIGKILL'),
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * The start sweep: every scidex-run start looks for runs of this host whose wrapper is gone, so
+ * safety never depends on a daemon (DESIGN section 7). The check is cheap (one directory listing,
+ * one stat per marker); the reaping itself, which waits out a grace period, is handed to a
+ * detached `scidex-watchdog reap --run <id>` so that this run does not wait for it.
+ */
+import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { listMarkers, readMarker } from '../record/markers.js';
+import { wrapperAlive } from '../proc/liveness.js';
+
+const WATCHDOG_BIN = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
+
+/**
+ * Starts a background reaper for each dead run found in `stateDir`.
+ * @returns the ids of the runs handed over
+ */
+export function sweepDeadRuns(stateDir: string, info: (line: string) => void): string[] {
+  const host = hostname();
+  const dead = listMarkers(stateDir).filter((runId) => {
+    const marker = readMarker(stateDir, runId);
+    return marker !== undefined && marker.host === host && !wrapperAlive(marker);
+  });
+  for (const runId of dead) {
+    info(`run ${runId} lost its wrapper: reaping it in the background`);
+    try {
+      const child = spawn(process.execPath, [WATCHDOG_BIN, 'reap', '--quiet', '--run', runId, '--state-dir', stateDir], {
+        stdio: 'ignore',
+        detached: true,
+      });
+      child.on('error', () => undefined);
+      child.unref();
+    } catch {
+      // The next start, the lifeline or `scidex-watchdog reap` will try again.
+    }
+  }
+  return dead;
+}

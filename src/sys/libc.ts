@@ -1,0 +1,104 @@
+/**
+ * The few Linux system calls Node does not expose, called through koffi (an optional dependency
+ * that ships prebuilt binaries). Everything here degrades: `libc()` returns null when koffi cannot
+ * load, and callers fall back (no subreaper backend, starttime re-checks instead of pidfds).
+ *
+ * Why raw syscall(2) for the pidfd calls: glibc wrappers for pidfd_open and pidfd_send_signal
+ * arrived only in 2.36; the syscall numbers are stable (x86_64 and aarch64 share them since the
+ * calls were added in Linux 5.1 and 5.3).
+ */
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+
+/** prctl(2) option: make this process the subreaper of its descendants (Linux 3.4). */
+const PR_SET_CHILD_SUBREAPER = 36;
+/** include/uapi/asm-generic/unistd.h, shared by x86_64 and aarch64. */
+const SYS_PIDFD_SEND_SIGNAL = 424;
+const SYS_PIDFD_OPEN = 434;
+/** waitpid(2) option. */
+const WNOHANG = 1;
+
+/** An error of a system call, with its errno name (ESRCH, EPERM, ...). */
+export class SyscallError extends Error {
+  override name = 'SyscallError';
+  constructor(
+    readonly syscall: string,
+    readonly code: string,
+  ) {
+    super(`${syscall}: ${code}`);
+  }
+}
+
+/** The system calls, bound. Every method throws SyscallError when the call fails. */
+export interface Libc {
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants re-parent to us instead of init. */
+  setChildSubreaper(): void;
+  /** pidfd_open(2): a file descriptor that refers to this very process, whatever its pid becomes. */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(2): signals the process the pidfd refers to; ESRCH once it has exited. */
+  pidfdSendSignal(pidfd: number, signal: NodeJS.Signals): void;
+  close(fd: number): void;
+  /**
+   * waitpid(pid, WNOHANG) for one child: reaps it when it is a zombie.
+   * @returns true when it was reaped; false when it is still running
+   */
+  reapChild(pid: number): boolean;
+}
+
+let loaded: Libc | null | undefined;
+
+/** The bound calls, or null when koffi or libc cannot be loaded (the reason is in `libcError()`). */
+export function libc(): Libc | null {
+  if (loaded === undefined) loaded = load();
+  return loaded;
+}
+
+let loadError = '';
+
+/** Why `libc()` returned null; empty when it did not. */
+export function libcError(): string {
+  libc();
+  return loadError;
+}
+
+function load(): Libc | null {
+  type Koffi = typeof import('koffi');
+  let koffi: Koffi;
+  try {
+    koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  } catch (error) {
+    loadError = `the optional dependency koffi is not installed (${(error as Error).message.split('\n')[0]})`;
+    return null;
+  }
+  try {
+    const lib = koffi.load('libc.so.6');
+    const prctl = lib.func('int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)');
+    const syscall = lib.func('long syscall(long, ...)');
+    const close = lib.func('int close(int)');
+    const waitpid = lib.func('int waitpid(int, _Out_ int *, int)');
+    const check = (name: string, result: number): number => {
+      if (result < 0) throw new SyscallError(name, errnoName(koffi.errno()));
+      return result;
+    };
+    return {
+      setChildSubreaper: () => void check('prctl(PR_SET_CHILD_SUBREAPER)', prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)),
+      pidfdOpen: (pid) => check('pidfd_open', Number(syscall(SYS_PIDFD_OPEN, 'int', pid, 'uint', 0))),
+      pidfdSendSignal: (pidfd, signal) =>
+        void check(
+          'pidfd_send_signal',
+          Number(syscall(SYS_PIDFD_SEND_SIGNAL, 'int', pidfd, 'int', constants.signals[signal], 'void *', null, 'uint', 0)),
+        ),
+      close: (fd) => void check('close', close(fd)),
+      reapChild: (pid) => check('waitpid', waitpid(pid, [0], WNOHANG)) === pid,
+    };
+  } catch (error) {
+    loadError = `koffi cannot bind libc.so.6 (${(error as Error).message})`;
+    return null;
+  }
+}
+
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
+
+function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}

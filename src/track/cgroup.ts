@@ -1,0 +1,47 @@
+/**
+ * The cgroup v2 tracker: the run's processes are exactly the processes of its cgroup and the
+ * cgroups below it (a nested scidex-run makes one). The kernel puts every child in its parent's
+ * cgroup at fork, and an unprivileged process cannot move itself out, so nothing escapes by
+ * setsid, setpgid, clearing its environment or re-parenting to init. See run-cgroup.ts for how
+ * the cgroup is made and the leader put into it.
+ */
+import { readCgroupProcs } from '../proc/cgroup.js';
+import { readStat, type ProcStat } from '../proc/stat.js';
+import { MemberTable } from './member-table.js';
+import type { Tracker, TreeSnapshot } from './tracker.js';
+import { removeCgroupTree } from './run-cgroup.js';
+
+export class CgroupTracker implements Tracker {
+  readonly backend = 'cgroup' as const;
+  readonly cgroupPath: string;
+  private readonly table = new MemberTable();
+
+  /**
+   * @param cgroupPath the run's cgroup directory, absolute
+   * @param leaderPid the spawned process, when known (the reaper may not know it)
+   */
+  constructor(
+    cgroupPath: string,
+    private readonly leaderPid?: number,
+  ) {
+    this.cgroupPath = cgroupPath;
+  }
+
+  scan(): TreeSnapshot {
+    const stats: ProcStat[] = [];
+    for (const pid of readCgroupProcs(this.cgroupPath)) {
+      if (pid === process.pid) continue;
+      const stat = readStat(pid);
+      if (stat) stats.push(stat);
+    }
+    return this.table.apply(stats, (stat) => (stat.pid === this.leaderPid ? 'leader' : 'cgroup'));
+  }
+
+  members() {
+    return this.table.members();
+  }
+
+  release(): void {
+    removeCgroupTree(this.cgroupPath);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Making, entering and removing the run's cgroup v2.
+ *
+ * Where: `<mount>/scidex-run/<run-id>` when the top of the hierarchy is writable (root), else
+ * `<mount><our cgroup>/scidex-run/<run-id>` when our own cgroup is (a subtree delegated by
+ * systemd). A scidex-run inside another run nests its cgroup under the outer run's, so the outer
+ * run still sees, freezes and kills the inner tree.
+ *
+ * How the leader gets in: Node cannot run code between fork and exec, and clone3's
+ * CLONE_INTO_CGROUP is out of reach, so the wrapper moves itself into the run's cgroup, spawns
+ * (the child inherits the cgroup at fork) and moves itself back, all synchronously, before the
+ * leader can fork anything. The probe does the same move in and out once, so a host where the
+ * move back would fail never gets this backend (the wrapper must never stay in a cgroup it kills).
+ *
+ * The kernel backstop: where the memory controller can be enabled for the run's cgroup,
+ * memory.max is set a little above the limit and memory.oom.group to 1, so an allocation burst
+ * between two polls meets the kernel's OOM killer for the whole tree instead of the host's.
+ */
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cgroup2MountPoint, cgroupOf } from '../proc/cgroup.js';
+
+/** The kernel backstop sits this far above the limit: 1/16 of it, at least 64 MiB. */
+const BACKSTOP_MIN_MARGIN_BYTES = 64 * 1024 * 1024;
+
+/** Why the cgroup backend cannot run here. */
+export class CgroupUnavailableError extends Error {
+  override name = 'CgroupUnavailableError';
+}
+
+/** A cgroup2 path is a run's when it is the mount, any cgroups, then `scidex-run/<run-id>`. */
+export function isRunCgroupPath(path: string, runId: string): boolean {
+  const mount = cgroup2MountPoint();
+  if (!mount || !path.startsWith(mount + '/') || path.split('/').includes('..')) return false;
+  return path.endsWith(`/scidex-run/${runId}`);
+}
+
+export class RunCgroup {
+  /** The memory.max written, bytes; null when no memory controller could be enabled. */
+  backstopBytes: number | null = null;
+
+  private constructor(
+    /** Absolute path of the run's cgroup directory. */
+    readonly path: string,
+    /** Where the wrapper lives: cgroup.procs it moves back to. */
+    private readonly homeProcs: string,
+  ) {}
+
+  /**
+   * Creates the cgroup of run `runId` and proves the wrapper can move in and back out.
+   * @throws CgroupUnavailableError with the reason, leaving nothing behind
+   */
+  static create(runId: string): RunCgroup {
+    const mount = cgroup2MountPoint();
+    if (!mount) throw new CgroupUnavailableError('no cgroup2 hierarchy is mounted');
+    const own = cgroupOf('self');
+    if (own === undefined) throw new CgroupUnavailableError('/proc/self/cgroup has no cgroup v2 entry');
+    const ownDir = join(mount, own);
+    const nested = /\/scidex-run\/[0-9a-f-]{36}$/.test(own);
+    const bases = nested ? [ownDir] : [mount, ownDir];
+    const reasons: string[] = [];
+    for (const base of bases) {
+      const path = join(base, 'scidex-run', runId);
+      try {
+        mkdirSync(path, { recursive: true, mode: 0o755 });
+      } catch (error) {
+        reasons.push(`${path}: ${(error as NodeJS.ErrnoException).code}`);
+        continue;
+      }
+      const cgroup = new RunCgroup(path, join(ownDir, 'cgroup.procs'));
+      if (!existsSync(join(path, 'cgroup.kill'))) {
+        cgroup.remove();
+        throw new CgroupUnavailableError('the kernel has no cgroup.kill (Linux 5.14 or later is needed)');
+      }
+      try {
+        cgroup.enter();
+        cgroup.leave();
+        return cgroup;
+      } catch (error) {
+        cgroup.leave(true);
+        cgroup.remove();
+        reasons.push(`cannot move into ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+    }
+    throw new CgroupUnavailableError(reasons.join('; ') || 'no writable cgroup');
+  }
+
+  /** Moves the wrapper into the run's cgroup: only for the synchronous spawn of the leader. */
+  enter(): void {
+    writeFileSync(join(this.path, 'cgroup.procs'), String(process.pid));
+  }
+
+  /**
+   * Moves the wrapper back home.
+   * @throws Error when it cannot (never with `quiet`)
+   */
+  leave(quiet = false): void {
+    try {
+      writeFileSync(this.homeProcs, String(process.pid));
+    } catch (error) {
+      if (!quiet) throw error;
+    }
+  }
+
+  /** Whether the wrapper is outside the run's cgroup, as it must be before cgroup.kill. */
+  wrapperOutside(): boolean {
+    const own = cgroupOf('self');
+    return own !== undefined && !join(cgroup2MountPoint() ?? '', own).startsWith(this.path);
+  }
+
+  /**
+   * Sets the kernel backstop for a tree memory limit; 0 means no limit. Failures leave no
+   * backstop (a hierarchy without the memory controller, as on hosts with cgroup v1 memory).
+   */
+  setMemoryBackstop(limitBytes: number): void {
+    if (limitBytes <= 0) return;
+    const parent = join(this.path, '..');
+    try {
+      const controllers = readFileSync(join(parent, 'cgroup.controllers'), 'utf8').split(/\s+/);
+      if (!controllers.includes('memory')) return;
+      const enabled = readFileSync(join(parent, 'cgroup.subtree_control'), 'utf8').split(/\s+/);
+      if (!enabled.includes('memory')) writeFileSync(join(parent, 'cgroup.subtree_control'), '+memory');
+      const bytes = limitBytes + Math.max(Math.floor(limitBytes / 16), BACKSTOP_MIN_MARGIN_BYTES);
+      writeFileSync(join(this.path, 'memory.max'), String(bytes));
+      writeFileSync(join(this.path, 'memory.oom.group'), '1');
+      this.backstopBytes = bytes;
+    } catch {
+      this.backstopBytes = null;
+    }
+  }
+
+  /** Removes the run's cgroup (and any left below it by nested runs); only empty cgroups can go. Never throws. */
+  remove(): void {
+    removeCgroupTree(this.path);
+  }
+}
+
+/** rmdir of a cgroup and the cgroups below it, deepest first; a populated one stays. */
+export function removeCgroupTree(path: string): boolean {
+  try {
+    accessSync(path, constants.F_OK);
+  } catch {
+    return true;
+  }
+  try {
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      if (entry.isDirectory()) removeCgroupTree(join(path, entry.name));
+    }
+    rmdirSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The reaper's pass over PostgreSQL: rows of this host still `running` that have no marker here
+ * (the state directory was wiped, or another state directory was used). Each is finished like a
+ * marked run, with a journal of its own for the reaper's records, shipped at once.
+ */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { DatabaseConfig } from '../config/database.js';
+import { wrapperAlive } from '../proc/liveness.js';
+import { withClient } from '../record/connect.js';
+import { Journal } from '../record/journal.js';
+import { markerPath } from '../record/markers.js';
+import { migrate } from '../record/migrate.js';
+import { selectRunningRuns } from '../record/sql.js';
+import { finishLostRun, type ReapOptions, type ReapOutcome } from './reap.js';
+
+/**
+ * Finishes the database's running rows of this host whose wrapper is gone.
+ * @throws the database's error when it cannot be reached
+ */
+export async function reapDatabaseRows(database: DatabaseConfig, options: ReapOptions, onlyRunId?: string): Promise<ReapOutcome[]> {
+  const rows = await withClient(database, async (client) => {
+    await migrate(client);
+    return selectRunningRuns(client, hostname());
+  });
+  const outcomes: ReapOutcome[] = [];
+  for (const row of rows) {
+    if (onlyRunId !== undefined && row.id !== onlyRunId) continue;
+    if (existsSync(markerPath(options.stateDir, row.id))) continue;
+    if (wrapperAlive(row)) {
+      outcomes.push({ runId: row.id, verdict: 'alive', killed: 0, refused: 0, survivors: 0 });
+      continue;
+    }
+    const journal = Journal.create(join(options.stateDir, 'journal'), `${row.id}.reaped-${Date.now()}`);
+    outcomes.push(await finishLostRun(row, row, journal, options));
+  }
+  return outcomes;
+}

@@ -1,0 +1,203 @@
+/**
+ * The reaper: finishes runs whose wrapper is gone (SIGKILL, the OOM killer, a crash). For each run
+ * of this host that is not finished, it
+ *   - decides whether the wrapper is alive: same boot, and /proc/<wrapper_pid> with the recorded
+ *     starttime. After a reboot (another boot id) nothing of the run can be alive: it is only marked;
+ *   - finds what is left of the tree without trusting the record: the run's cgroup (only a path
+ *     ending in /scidex-run/<run id>), or else processes started after the wrapper that carry the
+ *     run's cookie in their environment, and their children (the strict pgroup tracker);
+ *   - logs a kill_refused event for a process the record names that fails those checks (a reused
+ *     pid, or the right pid and starttime without the cookie), and never signals it;
+ *   - terminates the rest (first signal, grace, SIGKILL), marks the run `lost` with its events,
+ *     removes the marker and the cgroup.
+ * A marker is a claim, not a proof: journal and cgroup paths are recomputed from the run id.
+ */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { DatabaseConfig } from '../config/database.js';
+import { readStat } from '../proc/stat.js';
+import { bootId } from '../proc/system.js';
+import { Journal, readJournal } from '../record/journal.js';
+import { listMarkers, lockMarker, readMarker, removeMarker, type RunMarker } from '../record/markers.js';
+import { Recorder } from '../record/recorder.js';
+import { RunLog } from '../record/run-log.js';
+import type { RunRecord } from '../record/types.js';
+import { terminateTree } from '../terminate/sequence.js';
+import { CgroupTracker } from '../track/cgroup.js';
+import type { Member } from '../track/member.js';
+import { PgroupTracker } from '../track/pgroup.js';
+import { isRunCgroupPath, removeCgroupTree } from '../track/run-cgroup.js';
+import type { Tracker } from '../track/tracker.js';
+import { recordTermination } from '../record/termination-records.js';
+import { wrapperAlive } from '../proc/liveness.js';
+
+const SHIP_TIMEOUT_MS = 5000;
+
+/** What the reaper did with one run. */
+export interface ReapOutcome {
+  runId: string;
+  /** alive: the wrapper runs; finished: nothing to do; lost: marked lost; busy: another reaper has it. */
+  verdict: 'alive' | 'finished' | 'lost' | 'busy';
+  /** Processes signalled. */
+  killed: number;
+  /** Processes the record named that failed the identity or cookie check. */
+  refused: number;
+  survivors: number;
+}
+
+export interface ReapOptions {
+  stateDir: string;
+  database?: DatabaseConfig;
+  warn(line: string): void;
+}
+
+/** The holder string of a lock: `pid:starttime` of this process. */
+function holder(): string {
+  return `${process.pid}:${readStat(process.pid)?.starttime ?? 0}`;
+}
+
+function holderAlive(text: string): boolean {
+  const [pid, starttime] = text.split(':').map(Number);
+  return Number.isInteger(pid) && pid > 1 && readStat(pid)?.starttime === starttime;
+}
+
+/** Reaps every run with a marker in the state directory. */
+export async function reapStateDir(options: ReapOptions): Promise<ReapOutcome[]> {
+  const outcomes: ReapOutcome[] = [];
+  for (const runId of listMarkers(options.stateDir)) {
+    const outcome = await reapMarkedRun(runId, options);
+    if (outcome) outcomes.push(outcome);
+  }
+  return outcomes;
+}
+
+/** Reaps one run with a marker; undefined when there is no such marker (or it is another host's). */
+export async function reapMarkedRun(runId: string, options: ReapOptions): Promise<ReapOutcome | undefined> {
+  const marker = readMarker(options.stateDir, runId);
+  if (!marker || marker.host !== hostname()) return undefined;
+  const none = { runId, killed: 0, refused: 0, survivors: 0 };
+  if (wrapperAlive(marker)) return { ...none, verdict: 'alive' };
+  if (!lockMarker(options.stateDir, runId, holder(), holderAlive)) return { ...none, verdict: 'busy' };
+  try {
+    const journalPath = join(options.stateDir, 'journal', `${runId}.jsonl`);
+    const latest = existsSync(journalPath) ? latestRunRecord(journalPath) : undefined;
+    if (latest?.ended_at) {
+      if (latest.cgroup_path && isRunCgroupPath(latest.cgroup_path, runId)) removeCgroupTree(latest.cgroup_path);
+      return { ...none, verdict: 'finished' };
+    }
+    const journal = existsSync(journalPath) ? Journal.reopen(journalPath) : Journal.create(join(options.stateDir, 'journal'), runId);
+    return await finishLostRun(marker, latest, journal, options);
+  } finally {
+    removeMarker(options.stateDir, runId);
+  }
+}
+
+/**
+ * Kills what is left of a run whose wrapper is gone and records it as lost. Also used for a
+ * database row with no marker on this host (`scidex-watchdog reap` over PostgreSQL).
+ * @param latest the newest journaled run row, when there is one (it names the leader)
+ */
+export async function finishLostRun(
+  identity: RunMarker,
+  latest: RunRecord | undefined,
+  journal: Journal,
+  options: ReapOptions,
+): Promise<ReapOutcome> {
+  const recorder = new Recorder(journal, options.database, options.warn);
+  const base: RunRecord = latest ?? {
+    ...identity,
+    revision: 0,
+    pid: null,
+    pgid: null,
+    leader_starttime: null,
+    heartbeat_at: identity.started_at,
+    ended_at: null,
+    status: 'running',
+    exit_status: null,
+    exit_code: null,
+    signal: null,
+    reason: null,
+    peak_rss_bytes: 0,
+    peak_pss_bytes: null,
+    cpu_seconds: 0,
+    peak_process_count: 0,
+    process_count: 0,
+  };
+  const log = new RunLog({ ...identity, journal_path: journal.path }, recorder, base.revision);
+  const rebooted = identity.boot_id !== bootId();
+  const reason = rebooted ? 'host_rebooted' : 'wrapper_gone';
+  let killed = 0;
+  let refused = 0;
+  let survivors: Member[] = [];
+  let members: Member[] = [];
+  if (!rebooted) {
+    const tracker = lostRunTracker(identity);
+    refused = refuseStrangers(base, tracker, log);
+    const lastSignal = new Map<Member, NodeJS.Signals>();
+    const result = await terminateTree(tracker, {
+      signal: 'SIGTERM',
+      graceMs: identity.grace_ms,
+      hooks: recordTermination(log, reason, lastSignal),
+    });
+    killed = lastSignal.size;
+    survivors = result.survivors;
+    members = tracker.members();
+    log.processes(members, (member) => (member.alive ? 'left_running' : lastSignal.get(member) === 'SIGKILL' ? 'killed' : 'terminated'));
+    if (survivors.length === 0) tracker.release();
+  }
+  log.run({
+    ...base,
+    ended_at: new Date().toISOString(),
+    status: 'lost',
+    exit_status: null,
+    reason,
+    process_count: Math.max(base.process_count, members.length),
+  });
+  log.event(
+    'run_lost',
+    { reason, pid: base.pid, pids: members.map((member) => member.pid), detail: { killed, refused, survivors: survivors.map((m) => m.pid), reaper_pid: process.pid } },
+    true,
+  );
+  await recorder.close(SHIP_TIMEOUT_MS);
+  return { runId: identity.id, verdict: 'lost', killed, refused, survivors: survivors.length };
+}
+
+function latestRunRecord(path: string): RunRecord | undefined {
+  const runs = readJournal(path)
+    .entries.filter((entry) => entry.table === 'runs')
+    .map((entry) => entry.record as RunRecord);
+  return runs.sort((a, b) => a.revision - b.revision).at(-1);
+}
+
+/** The run's cgroup when the record names its canonical one and it exists, else the cookie. */
+function lostRunTracker(identity: RunMarker): Tracker {
+  const cgroup = identity.cgroup_path;
+  if (cgroup && isRunCgroupPath(cgroup, identity.id) && existsSync(cgroup)) return new CgroupTracker(cgroup);
+  return new PgroupTracker({
+    leaderPid: 0,
+    cookie: `SCIDEX_RUN_ID=${identity.id}`,
+    minStarttime: identity.wrapper_starttime,
+    excludePids: [process.pid],
+    strict: true,
+  });
+}
+
+/**
+ * The leader the record names, when it is alive but not found by the tracker: its pid was reused
+ * (another starttime) or it lacks the cookie. Logged, never signalled.
+ * @returns how many were refused
+ */
+function refuseStrangers(run: RunRecord, tracker: Tracker, log: RunLog): number {
+  if (run.pid === null) return 0;
+  const members = tracker.scan().alive;
+  const stat = readStat(run.pid);
+  if (!stat || members.some((member) => member.pid === run.pid && member.starttime === stat.starttime)) return 0;
+  const why = stat.starttime !== run.leader_starttime ? 'pid reused: another starttime' : 'no cookie of the run in its environment';
+  log.event('kill_refused', {
+    reason: why,
+    pid: run.pid,
+    detail: { recorded_starttime: run.leader_starttime, found_starttime: stat.starttime, comm: stat.comm },
+  }, true);
+  return 1;
+}
