@@ -12,14 +12,14 @@ const databaseUrl = database.url;
 describe('records in PostgreSQL', () => {
   it('match what happened: run row, kill events with full context, processes', async () => {
     const analysisId = `records-${tag}`;
-    const args = ['--quiet', '--analysis-id', analysisId, '--timeout', '1s', '--grace', '1s', '--database-url', databaseUrl,
+    const args = ['--quiet', '--tracking', 'subreaper', '--analysis-id', analysisId, '--timeout', '1s', '--grace', '1s', '--database-url', databaseUrl,
       '--', 'sh', '-c', 'sleep 300 & sleep 300'];
     const result = await startWrapper(args, { tag });
     expect(result.exitCode).toBe(124);
     const runs = await database.client().query('SELECT * FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
     expect(runs.rows).toHaveLength(1);
     const run = runs.rows[0];
-    expect(run).toMatchObject({ status: 'timeout', exit_status: 124, reason: 'timeout', tracking_backend: 'pgroup' });
+    expect(run).toMatchObject({ status: 'timeout', exit_status: 124, reason: 'timeout', tracking_backend: 'subreaper' });
     expect(run.ended_at).not.toBeNull();
     expect(run.pid).toBe(run.pgid);
     const events = await database.client().query('SELECT * FROM watchdog_events WHERE run_id = $1 ORDER BY at', [run.id]);

@@ -43,10 +43,10 @@ describe('termination of the whole tree', () => {
     expect(processes.some((process) => process.fate === 'killed')).toBe(false);
   });
 
-  it('finds a grandchild that called setsid and re-parented to init by its cookie', async () => {
+  it('finds a grandchild that called setsid and re-parented to init by its cookie (pgroup backend)', async () => {
     const stateDir = newStateDir();
     const script = '(setsid sleep 300 &); sleep 300';
-    const wrapper = startWrapper(['--quiet', '--timeout', '1500ms', '--grace', '1s', '--', 'sh', '-c', script], { tag, stateDir });
+    const wrapper = startWrapper(['--quiet', '--tracking', 'pgroup', '--timeout', '1500ms', '--grace', '1s', '--', 'sh', '-c', script], { tag, stateDir });
     const result = await wrapper;
     expect(result.exitCode).toBe(124);
     const { processes } = journalOf(stateDir);
