@@ -4,6 +4,7 @@
  * its full context (run id, analysis id, elapsed time) without the supervisor repeating them.
  */
 import { randomUUID } from 'node:crypto';
+import { redactArgv } from './redact.js';
 import type { RunConfig } from '../config/run-config.js';
 import type { Recorder } from './recorder.js';
 import type { EventKind, EventRecord, ProcessFate, ProcessRecord, RunRecord } from './types.js';
@@ -81,7 +82,7 @@ export class RunLog {
           pgid: member.pgid,
           sid: member.sid,
           comm: member.comm,
-          argv: member.argv,
+          argv: redactArgv(member.argv),
           found_by: member.foundBy,
           first_seen_at: iso(member.firstSeenMs),
           last_seen_at: iso(member.lastSeenMs),

@@ -3,6 +3,7 @@
  * process_killed event per member that died after a signal of ours. Shared by the supervisor and
  * the reaper, so both tell a kill the same way.
  */
+import { redactArgv } from './redact.js';
 import type { RunLog } from './run-log.js';
 import type { TerminationHooks } from '../terminate/sequence.js';
 import type { Member } from '../track/member.js';
@@ -59,7 +60,7 @@ export function recordTermination(
         pid: member.pid,
         process_rss_bytes: member.rssBytes,
         rss_bytes: treeRssBytes,
-        detail: { argv: member.argv, starttime: member.starttime, found_by: member.foundBy },
+        detail: { argv: redactArgv(member.argv), starttime: member.starttime, found_by: member.foundBy },
       });
     },
   };

@@ -28,6 +28,7 @@ import { EXIT_INTERNAL, leaderStatus, runOutcome, spawnFailureStatus, type Leade
 import { CANCELLING_SIGNALS, onWrapperSignals } from './forward.js';
 import { nextPollDelay } from './poll.js';
 import type { RunLog } from '../record/run-log.js';
+import { redactArgv } from '../record/redact.js';
 import { recordTermination } from '../record/termination-records.js';
 import { spawnLeader, type Leader } from './spawn.js';
 import { largestMembers, treePssBytes } from './tree-memory.js';
@@ -199,7 +200,7 @@ export class Supervisor {
         pid: orphan.pid,
         process_rss_bytes: orphan.rssBytes,
         rss_bytes: snapshot.rssBytes,
-        detail: { argv: orphan.argv, found_by: orphan.foundBy, policy: this.config.orphans },
+        detail: { argv: redactArgv(orphan.argv), found_by: orphan.foundBy, policy: this.config.orphans },
       });
     }
     const pids = snapshot.alive.map((member) => member.pid).join(', ');

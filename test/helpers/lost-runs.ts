@@ -1,0 +1,73 @@
+/**
+ * Helpers for runs whose wrapper dies: a backend list from the real CLI, processes outside any
+ * run (foreign processes a forged record might name), and forged markers.
+ */
+import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { isDead, readStat } from '../../src/proc/stat.js';
+import { bootId } from '../../src/proc/system.js';
+import type { RunMarker } from '../../src/record/markers.js';
+import type { RunRecord } from '../../src/record/types.js';
+import { BIN } from './wrapper.js';
+
+/** The backends `--explain-tracking --json` reports available here. */
+export async function availableBackends(): Promise<string[]> {
+  const { stdout } = await execa(BIN, ['--explain-tracking', '--json']);
+  const report = JSON.parse(stdout) as { backends: { backend: string; available: boolean }[] };
+  return report.backends.filter((entry) => entry.available).map((entry) => entry.backend);
+}
+
+/** A process alive now (not a zombie) with this starttime. */
+export function aliveWith(pid: number, starttime: number): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && stat.starttime === starttime && !isDead(stat);
+}
+
+/** Waits until `check` holds, or `timeoutMs` passes; returns its last answer. */
+export async function eventually(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await sleep(100);
+  }
+  return true;
+}
+
+/** A process that belongs to no run: `sleep 300` with the given extra environment. Kill it with `stop`. */
+export function foreignSleep(env: Record<string, string> = {}): { pid: number; starttime: number; stop(): void } {
+  const child = spawn('sleep', ['300'], { stdio: 'ignore', env: { PATH: process.env.PATH, ...env } });
+  const pid = child.pid!;
+  const starttime = readStat(pid)!.starttime;
+  return {
+    pid,
+    starttime,
+    stop: () => {
+      if (pid > 1 && aliveWith(pid, starttime)) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** A marker (and optionally a journal holding one run row) for a run whose wrapper is long gone. */
+export function forgeRun(stateDir: string, overrides: Partial<RunRecord> = {}): RunMarker & Partial<RunRecord> {
+  const id = randomUUID();
+  const journalPath = join(stateDir, 'journal', `${id}.jsonl`);
+  const run: RunRecord = {
+    id, revision: 1, analysis_id: 'forged', parent_run_id: null, host: hostname(), boot_id: bootId(),
+    wrapper_pid: 999_999, wrapper_starttime: 1, pid: null, pgid: null, leader_starttime: null, argv: ['forged'],
+    cwd: '/', username: 'root', timeout_ms: 0, memory_limit_bytes: 0, grace_ms: 500, orphan_policy: 'kill',
+    tracking_backend: 'pgroup', cgroup_path: null, journal_path: journalPath, started_at: new Date().toISOString(),
+    heartbeat_at: new Date().toISOString(), ended_at: null, status: 'running', exit_status: null, exit_code: null,
+    signal: null, reason: null, peak_rss_bytes: 0, peak_pss_bytes: null, cpu_seconds: 0, peak_process_count: 0,
+    process_count: 0, ...overrides,
+  };
+  mkdirSync(join(stateDir, 'running'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(stateDir, 'journal'), { recursive: true, mode: 0o700 });
+  writeFileSync(join(stateDir, 'running', `${id}.json`), JSON.stringify(run), { mode: 0o600 });
+  writeFileSync(journalPath, JSON.stringify({ table: 'runs', record: run }) + '\n', { mode: 0o600 });
+  return run;
+}

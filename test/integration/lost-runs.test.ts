@@ -1,0 +1,137 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { aliveWith, availableBackends, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
+import { BIN, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
+
+const tag = ownedTag();
+const backends = await availableBackends();
+const WATCHDOG = BIN.replace(/scidex-run$/, 'scidex-watchdog');
+
+/** A tree that ignores SIGTERM at every level and has a setsid daemon. */
+const STUBBORN = 'trap "" TERM; (setsid sh -c "trap \\"\\" TERM; sleep 300" &); sh -c "trap \\"\\" TERM; sleep 300" & sleep 300';
+
+describe.each(backends)('the wrapper SIGKILLed (%s backend)', (backend) => {
+  // Timeout 1.5s, grace 1.5s: the kill lands before the timeout, during the grace period, after it.
+  it.each([
+    ['before the timeout', 700],
+    ['during the grace period', 2200],
+    ['after the grace period', 3100],
+  ])('%s: the run still dies, and is recorded', async (_when, killAfterMs) => {
+    const stateDir = newStateDir();
+    const args = ['--quiet', '--tracking', backend, '--timeout', '1500ms', '--grace', '1500ms', '--', 'sh', '-c', STUBBORN];
+    const wrapper = startWrapper(args, { tag, stateDir });
+    await waitForTagged(tag, 6); // the wrapper, the lifeline, four of the tree
+    await sleep(killAfterMs - 300);
+    wrapper.kill('SIGKILL');
+    await wrapper;
+    // The lifeline's reaper: grace (1.5s, the run's) plus a Node start and a few scans.
+    expect(await eventually(() => tagged(tag).length === 0, 1500 + 8000)).toBe(true);
+    expect(await eventually(() => readdirSync(join(stateDir, 'running')).length === 0, 5000)).toBe(true);
+    const { runs, events } = journalOf(stateDir);
+    const last = runs.at(-1)!;
+    expect(last.tracking_backend).toBe(backend);
+    if (last.status === 'lost') {
+      expect(last.reason).toBe('wrapper_gone');
+      expect(events.some((event) => event.kind === 'run_lost')).toBe(true);
+    } else {
+      expect(last.status).toBe('timeout'); // the wrapper had finished before the SIGKILL landed
+    }
+    if (last.cgroup_path) expect(existsSync(last.cgroup_path)).toBe(false);
+  });
+});
+
+describe('scidex-watchdog reap', () => {
+  it('kills only what carries the run cookie, and refuses a leader without it', async () => {
+    const stateDir = newStateDir();
+    const stranger = foreignSleep();
+    const run = forgeRun(stateDir, { pid: stranger.pid, pgid: stranger.pid, leader_starttime: stranger.starttime });
+    const ours = foreignSleep({ SCIDEX_RUN_ID: run.id, SCIDEX_TEST_TAG: tag });
+    try {
+      const result = await execa(WATCHDOG, ['reap', '--json', '--state-dir', stateDir], { env: { DATABASE_URL: undefined }, reject: false });
+      expect(result.exitCode).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({ runId: run.id, verdict: 'lost', killed: 1, refused: 1 });
+      expect(await eventually(() => !aliveWith(ours.pid, ours.starttime), 3000)).toBe(true);
+      expect(aliveWith(stranger.pid, stranger.starttime)).toBe(true);
+      const { runs, events } = journalOf(stateDir);
+      expect(runs.at(-1)).toMatchObject({ status: 'lost', reason: 'wrapper_gone', revision: 2 });
+      expect(events.find((event) => event.kind === 'kill_refused')).toMatchObject({ pid: stranger.pid, reason: 'no cookie of the run in its environment' });
+      expect(existsSync(join(stateDir, 'running', `${run.id}.json`))).toBe(false);
+    } finally {
+      stranger.stop();
+      ours.stop();
+    }
+  });
+
+  it('refuses a recorded pid whose starttime differs (a reused pid), and a forged cgroup path', async () => {
+    const stateDir = newStateDir();
+    const stranger = foreignSleep();
+    const run = forgeRun(stateDir, {
+      pid: stranger.pid,
+      leader_starttime: stranger.starttime - 1,
+      tracking_backend: 'cgroup',
+      cgroup_path: '/sys/fs/cgroup/unified',
+    });
+    try {
+      const result = await execa(WATCHDOG, ['reap', '--json', '--run', run.id, '--state-dir', stateDir], { env: { DATABASE_URL: undefined } });
+      expect(JSON.parse(result.stdout)).toMatchObject({ verdict: 'lost', killed: 0, refused: 1 });
+      expect(aliveWith(stranger.pid, stranger.starttime)).toBe(true);
+      const refusal = journalOf(stateDir).events.find((event) => event.kind === 'kill_refused');
+      expect(refusal).toMatchObject({ pid: stranger.pid, reason: 'pid reused: another starttime' });
+    } finally {
+      stranger.stop();
+    }
+  });
+
+  it('leaves a run whose wrapper is alive alone, and marks a run of an earlier boot lost without a kill', async () => {
+    const stateDir = newStateDir();
+    const self = { wrapper_pid: process.pid, wrapper_starttime: (await import('../../src/proc/stat.js')).readStat(process.pid)!.starttime };
+    const alive = forgeRun(stateDir, self);
+    const rebooted = forgeRun(stateDir, { boot_id: '00000000-0000-0000-0000-000000000000' });
+    const result = await execa(WATCHDOG, ['reap', '--json', '--state-dir', stateDir], { env: { DATABASE_URL: undefined } });
+    const outcomes = result.stdout.split('\n').map((line) => JSON.parse(line));
+    expect(outcomes).toContainEqual(expect.objectContaining({ runId: alive.id, verdict: 'alive' }));
+    expect(outcomes).toContainEqual(expect.objectContaining({ runId: rebooted.id, verdict: 'lost', killed: 0 }));
+    expect(existsSync(join(stateDir, 'running', `${alive.id}.json`))).toBe(true);
+  });
+
+  it('is run by every scidex-run start: a dead run found there is reaped in the background', async () => {
+    const stateDir = newStateDir();
+    const run = forgeRun(stateDir);
+    const leftover = foreignSleep({ SCIDEX_RUN_ID: run.id, SCIDEX_TEST_TAG: tag });
+    const result = await startWrapper(['--', 'true'], { tag, stateDir });
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toContain(`run ${run.id} lost its wrapper`);
+    expect(await eventually(() => !aliveWith(leftover.pid, leftover.starttime), 8000)).toBe(true);
+    leftover.stop();
+  });
+});
+
+describe('state files', () => {
+  it('are 0600 in 0700 directories, during the run and after', async () => {
+    const stateDir = newStateDir();
+    const wrapper = startWrapper(['--quiet', '--', 'sleep', '2'], { tag, stateDir });
+    // The wrapper and the lifeline carry the tag too: wait for the marker instead.
+    expect(await eventually(() => existsSync(join(stateDir, 'running')) && readdirSync(join(stateDir, 'running')).length === 1, 5000)).toBe(true);
+    const modes = (dir: string) => readdirSync(dir).map((name) => statSync(join(dir, name)).mode & 0o777);
+    for (const dir of ['running', 'journal']) {
+      expect(statSync(join(stateDir, dir)).mode & 0o777).toBe(0o700);
+      expect(modes(join(stateDir, dir)).every((mode) => mode === 0o600)).toBe(true);
+    }
+    await wrapper;
+    expect(modes(join(stateDir, 'journal')).every((mode) => mode === 0o600)).toBe(true);
+    expect(readdirSync(join(stateDir, 'running'))).toEqual([]);
+  });
+
+  it('never hold a secret from the command line or a process argv', async () => {
+    const stateDir = newStateDir();
+    const args = ['--quiet', '--timeout', '1s', '--grace', '500ms', '--', 'sh', '-c', 'sleep 300 --password=hunter2 2>/dev/null; sleep 300', 'x', 'token=abc123', 'postgres://u:pw123@h/db'];
+    await startWrapper(args, { tag, stateDir });
+    const journal = readdirSync(join(stateDir, 'journal'));
+    const text = journal.map((name) => readFileSync(join(stateDir, 'journal', name), 'utf8')).join('');
+    for (const secret of ['hunter2', 'abc123', 'pw123']) expect(text).not.toContain(secret);
+  });
+});
