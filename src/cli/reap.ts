@@ -1,6 +1,6 @@
 /**
- * `scidex-watchdog reap`: the state directory's markers first, then (with a database) the rows of
- * this host still `running`. A database that cannot be reached is reported, and the local sweep
+ * `scidex-watchdog reap`: the state directory's markers first, then stale empty run cgroups, then
+ * (with a database) the rows of this host still `running`. A database that cannot be reached is reported, and the local sweep
  * still counts.
  */
 import { resolveDatabase } from '../config/database.js';
@@ -10,6 +10,7 @@ import { describeDatabaseError } from '../record/db-error.js';
 import { prepareJournalDir } from '../record/state-dir.js';
 import { reapMarkedRun, reapStateDir, type ReapOutcome } from '../watchdog/reap.js';
 import { reapDatabaseRows } from '../watchdog/reap-database.js';
+import { removeStaleCgroups } from '../track/stale-cgroups.js';
 import { messagesFor } from './output.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -39,6 +40,7 @@ export async function reapCommand(request: ReapRequest): Promise<ReapOutcome[]> 
   } else {
     outcomes.push(...(await reapStateDir(options)));
   }
+  removeStaleCgroups();
   if (database) {
     try {
       outcomes.push(...(await reapDatabaseRows(database, options, request.runId)));

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { listMarkers, readMarker } from '../record/markers.js';
+import { removeStaleCgroups } from '../track/stale-cgroups.js';
 import { wrapperAlive } from '../proc/liveness.js';
 
 const WATCHDOG_BIN = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
@@ -22,6 +23,7 @@ export function sweepDeadRuns(stateDir: string, info: (line: string) => void): s
     const marker = readMarker(stateDir, runId);
     return marker !== undefined && marker.host === host && !wrapperAlive(marker);
   });
+  removeStaleCgroups();
   for (const runId of dead) {
     info(`run ${runId} lost its wrapper: reaping it in the background`);
     try {

@@ -1,0 +1,43 @@
+import { hostname } from 'node:os';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { bootId } from '../../src/proc/system.js';
+import { migrate } from '../../src/record/migrate.js';
+import { upsertRun } from '../../src/record/sql.js';
+import { sharedClient } from '../helpers/database.js';
+import { aliveWith, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { ownedTag } from '../helpers/processes.js';
+import { BIN, newStateDir } from '../helpers/wrapper.js';
+
+const tag = ownedTag();
+const database = sharedClient();
+const WATCHDOG = BIN.replace(/scidex-run$/, 'scidex-watchdog');
+
+describe('scidex-watchdog reap over PostgreSQL', () => {
+  it('finishes running rows of this host with no marker: kills by cookie, or only marks after a reboot', async () => {
+    await migrate(database.client());
+    const scratch = newStateDir();
+    const dead = forgeRun(scratch, { host: hostname(), boot_id: bootId() });
+    const rebooted = forgeRun(scratch, { host: hostname(), boot_id: '00000000-0000-0000-0000-000000000000' });
+    const elsewhere = forgeRun(scratch, { host: 'another-host' });
+    for (const run of [dead, rebooted, elsewhere]) await upsertRun(database.client(), run as Parameters<typeof upsertRun>[1]);
+    const leftover = foreignSleep({ SCIDEX_RUN_ID: dead.id, SCIDEX_TEST_TAG: tag });
+    try {
+      const result = await execa(WATCHDOG, ['reap', '--json', '--state-dir', newStateDir(), '--database-url', database.url]);
+      const outcomes = result.stdout.split('\n').map((line) => JSON.parse(line));
+      expect(outcomes).toContainEqual(expect.objectContaining({ runId: dead.id, verdict: 'lost', killed: 1 }));
+      expect(outcomes).toContainEqual(expect.objectContaining({ runId: rebooted.id, verdict: 'lost', killed: 0 }));
+      expect(outcomes.some((outcome) => outcome.runId === elsewhere.id)).toBe(false);
+      expect(await eventually(() => !aliveWith(leftover.pid, leftover.starttime), 3000)).toBe(true);
+      const rows = await database.client().query('SELECT id, status, reason FROM watchdog_runs WHERE id = ANY($1)', [[dead.id, rebooted.id, elsewhere.id]]);
+      const byId = Object.fromEntries(rows.rows.map((row) => [row.id, row]));
+      expect(byId[dead.id]).toMatchObject({ status: 'lost', reason: 'wrapper_gone' });
+      expect(byId[rebooted.id]).toMatchObject({ status: 'lost', reason: 'host_rebooted' });
+      expect(byId[elsewhere.id]).toMatchObject({ status: 'running' });
+      const events = await database.client().query(`SELECT kind FROM watchdog_events WHERE run_id = $1`, [dead.id]);
+      expect(events.rows.map((row) => row.kind)).toEqual(expect.arrayContaining(['signal_sent', 'process_killed', 'run_lost']));
+    } finally {
+      leftover.stop();
+    }
+  });
+});
