@@ -1,11 +1,14 @@
-// Benchmarks of issue 2, each side by side with its peer in one process so the ratio holds on a
-// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15]. Prints a Markdown report.
+// Benchmarks of issues 2 and 3, each side by side with its peer in one process so the ratio holds on a
+// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15] [--only issue2|tracking]
+// [--reps 3 --peer-runs 1 --part ticks,kill,peers --backends cgroup,subreaper,pgroup]. Prints a Markdown report.
+// The tracking part (issue 3) is scripts/bench/tracking.ts, bundled here with esbuild into dist/bench/.
 // Every process started here is ended here and checked by pid; nothing is killed by name.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { execa } from 'execa';
 import pidusage from 'pidusage';
 
@@ -16,6 +19,15 @@ const option = (name, fallback) => {
   const at = args.indexOf(`--${name}`);
   return at >= 0 ? Number(args[at + 1]) : fallback;
 };
+const text = (name, fallback) => {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? args[at + 1] : fallback;
+};
+const ONLY = text('only', 'all');
+if (!['all', 'issue2', 'tracking'].includes(ONLY)) {
+  console.error(`bench: --only takes issue2 or tracking, not ${ONLY}`);
+  process.exit(2);
+}
 const SECONDS = option('seconds', 60);
 const RUNS = option('runs', 15);
 const stateDir = mkdtempSync(join(tmpdir(), 'scidex-bench-'));
@@ -135,15 +147,47 @@ function survivors() {
   });
 }
 
-const rows = ['| measure | scidex-run | peer | ratio / target |', '|---|---|---|---|'];
-rows.push(...(await startup()));
-rows.push(...(await timeoutPrecision()));
-rows.push(...(await memoryBreach()));
-rows.push(...(await supervising()));
-console.log(rows.join('\n'));
+/** Bundles scripts/bench/tracking.ts (it imports src/ directly) and runs it; it checks its own survivors. */
+async function tracking() {
+  const outfile = join(ROOT, 'dist/bench/tracking.mjs');
+  await build({
+    entryPoints: [join(ROOT, 'scripts/bench/tracking.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outfile,
+    external: ['koffi', 'pg', 'node-pg-migrate', 'cli-table3'],
+    banner: { js: "import{createRequire as __createRequire}from'node:module';const require=__createRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  const passOn = ['reps', 'peer-runs', 'part', 'backends'].flatMap((name) => {
+    const value = text(name);
+    return value === undefined ? [] : [`--${name}`, value];
+  });
+  const child = execa(process.execPath, [outfile, ...passOn], { reject: false, stdio: ['ignore', 'inherit', 'inherit'] });
+  started.add(child.pid);
+  const result = await child;
+  return result.exitCode ?? 1;
+}
+
+let failed = false;
+if (ONLY !== 'tracking') {
+  const rows = ['| measure | scidex-run | peer | ratio / target |', '|---|---|---|---|'];
+  rows.push(...(await startup()));
+  rows.push(...(await timeoutPrecision()));
+  rows.push(...(await memoryBreach()));
+  rows.push(...(await supervising()));
+  console.log(rows.join('\n'));
+}
+if (ONLY !== 'issue2') {
+  if (ONLY === 'all') console.log('\n## Tracking backends (issue 3)\n');
+  failed = (await tracking()) !== 0;
+}
 const left = survivors();
 rmSync(stateDir, { recursive: true, force: true });
 if (left.length > 0) {
   console.error(`bench: processes survived: ${left.join(', ')}`);
   process.exit(1);
 }
+if (failed) process.exit(1);
