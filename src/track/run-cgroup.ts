@@ -57,7 +57,7 @@ export class RunCgroup {
     if (own === undefined) throw new CgroupUnavailableError('/proc/self/cgroup has no cgroup v2 entry');
     const ownDir = join(mount, own);
     const nested = /\/scidex-run\/[0-9a-f-]{36}$/.test(own);
-    const bases = nested ? [ownDir] : [mount, ownDir];
+    const bases = nested ? [ownDir] : [...new Set([mount, ownDir])];
     const reasons: string[] = [];
     for (const base of bases) {
       const path = join(base, 'scidex-run', runId);

@@ -1,9 +1,10 @@
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ownedTag } from '../helpers/processes.js';
-import { startWrapper } from '../helpers/wrapper.js';
+import { execa } from 'execa';
+import { BIN, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
 
@@ -19,6 +20,7 @@ describe('bad input: one line, exit status 125, nothing spawned', () => {
     ['negative grace', ['--grace', '-1'], /invalid --grace/],
     ['bad orphan policy', ['--orphans', 'adopt'], /invalid --orphans/],
     ['bad signal', ['--kill-signal', 'SIGFOO'], /invalid --kill-signal/],
+    ['unknown tracking backend', ['--tracking', 'ptrace'], /invalid --tracking 'ptrace': expected auto, cgroup, subreaper, pgroup/],
     ['long analysis id', ['--analysis-id', 'a'.repeat(257)], /at most 256/],
     ['control characters in analysis id', ['--analysis-id', 'a\nb'], /control characters/],
     ['malformed database URL', ['--database-url', 'mysql://x'], /invalid database URL/],
@@ -65,5 +67,22 @@ describe('bad input: one line, exit status 125, nothing spawned', () => {
     for (const text of ['--timeout', '[default: 30m]', '--memory-limit', '[default: 2GiB]', '--grace', '[default: 10s]', '124', '137']) {
       expect(result.stdout).toContain(text);
     }
+  });
+});
+
+describe('a tracking backend this host lacks', () => {
+  const canDropPrivileges = process.getuid?.() === 0 && existsSync('/usr/sbin/runuser');
+  it.skipIf(!canDropPrivileges)('is refused with 125 before anything runs (cgroup as the unprivileged user nobody)', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'scidex-nobody-'));
+    chownSync(stateDir, Number((await execa('id', ['-u', 'nobody'])).stdout), Number((await execa('id', ['-g', 'nobody'])).stdout));
+    const file = join(stateDir, 'spawned');
+    const result = await execa('runuser', ['-u', 'nobody', '--', BIN, '--tracking', 'cgroup', '--state-dir', stateDir, '--', 'touch', file], {
+      reject: false,
+      env: { SCIDEX_TEST_TAG: tag },
+    });
+    expect(result.exitCode).toBe(125);
+    expect(result.stderr).toMatch(/^scidex-run: tracking backend 'cgroup' is not available here: .*EACCES/);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(file)).toBe(false);
   });
 });
