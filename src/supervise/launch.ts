@@ -35,7 +35,7 @@ const FINAL_SHIP_TIMEOUT_MS = 5000;
 export async function launch(config: RunConfig, messages: Messages & { warn(line: string): void }): Promise<number> {
   const runId = randomUUID();
   const journalDir = prepareJournalDir(config.stateDir);
-  sweepDeadRuns(config.stateDir, messages.info);
+  const reapers = sweepDeadRuns(config.stateDir, messages.info);
   let tracking: TrackingSetup;
   try {
     tracking = setUpTracking(config.tracking, runId);
@@ -75,7 +75,8 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
   if (config.analysisId !== undefined) env.SCIDEX_ANALYSIS_ID = config.analysisId;
 
   const log = new RunLog(identity, recorder);
-  const supervisor = new Supervisor(config, log, messages, tracking, lifeline?.pid);
+  const helpers = lifeline ? [...reapers, lifeline.pid] : reapers;
+  const supervisor = new Supervisor(config, log, messages, tracking, helpers);
   const status = await supervisor.run(env);
   await recorder.close(FINAL_SHIP_TIMEOUT_MS);
   removeMarker(config.stateDir, runId);

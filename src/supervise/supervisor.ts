@@ -63,14 +63,14 @@ export class Supervisor {
   /**
    * @param tracking the backend set up for this run (before the spawn: the cgroup exists, the
    *                 subreaper flag is set)
-   * @param lifelinePid our child that is not part of the run, when there is one
+   * @param helperPids our children that are not part of the run: the lifeline, background reapers
    */
   constructor(
     private readonly config: RunConfig,
     private readonly log: RunLog,
     private readonly messages: Messages,
     private readonly tracking: TrackingSetup,
-    private readonly lifelinePid?: number,
+    private readonly helperPids: readonly number[] = [],
   ) {}
 
   /**
@@ -90,10 +90,12 @@ export class Supervisor {
         leaderPid: spawned.pid,
         cookie: `SCIDEX_RUN_ID=${this.log.identity.id}`,
         minStarttime: this.log.identity.wrapper_starttime,
-        excludePids: this.lifelinePid === undefined ? [] : [this.lifelinePid],
+        excludePids: this.helperPids,
       });
       this.observe(this.tracker.scan());
       this.recordStart();
+      // koffi takes ~25 ms to load: pay it now, while the run is young, not at the first kill.
+      setImmediate(() => this.guarded(() => void signalsUsePidfd()));
       if (this.config.timeoutMs > 0) {
         // setTimeout fires at once beyond 2^31-1 ms (24.8 days): re-arm until the monotonic deadline.
         const deadline = performance.now() + this.config.timeoutMs;
@@ -124,7 +126,7 @@ export class Supervisor {
 
   /** Children of ours that libuv waits for: never reaped by us, never members. */
   private ourChildren(): number[] {
-    return [this.leader?.pid, this.lifelinePid].filter((pid): pid is number => pid !== undefined);
+    return this.leader ? [this.leader.pid, ...this.helperPids] : [...this.helperPids];
   }
 
   /**
@@ -308,7 +310,6 @@ export class Supervisor {
       backend: this.tracking.backend,
       probes: this.tracking.reports,
       memory_backstop_bytes: this.tracking.cgroup?.backstopBytes ?? null,
-      signals_through_pidfd: signalsUsePidfd(),
     };
     this.log.event('run_started', { pid: leaderPid, detail: { argv: this.log.identity.argv, tracking } }, true);
   }

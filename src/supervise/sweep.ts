@@ -15,15 +15,16 @@ const WATCHDOG_BIN = fileURLToPath(new URL('../../bin/scidex-watchdog', import.m
 
 /**
  * Starts a background reaper for each dead run found in `stateDir`.
- * @returns the ids of the runs handed over
+ * @returns the pids of the reapers started: our children, never members of the run
  */
-export function sweepDeadRuns(stateDir: string, info: (line: string) => void): string[] {
+export function sweepDeadRuns(stateDir: string, info: (line: string) => void): number[] {
   const host = hostname();
   const dead = listMarkers(stateDir).filter((runId) => {
     const marker = readMarker(stateDir, runId);
     return marker !== undefined && marker.host === host && !wrapperAlive(marker);
   });
   removeStaleCgroups();
+  const reapers: number[] = [];
   for (const runId of dead) {
     info(`run ${runId} lost its wrapper: reaping it in the background`);
     try {
@@ -33,9 +34,10 @@ export function sweepDeadRuns(stateDir: string, info: (line: string) => void): s
       });
       child.on('error', () => undefined);
       child.unref();
+      if (child.pid !== undefined) reapers.push(child.pid);
     } catch {
       // The next start, the lifeline or `scidex-watchdog reap` will try again.
     }
   }
-  return dead;
+  return reapers;
 }
