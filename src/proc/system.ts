@@ -1,7 +1,7 @@
 /**
  * Host-wide facts the readers need to turn /proc numbers into units.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 /**
  * Clock ticks per second (USER_HZ) in which /proc reports times.
@@ -29,4 +29,17 @@ export function pageSizeBytes(): number {
  */
 export function bootId(): string {
   return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+}
+
+/**
+ * Whether /proc shows this process's own PID namespace: /proc/self must name our pid. It does not
+ * after `unshare --pid --fork` without `--mount-proc`, and then every /proc/PID we read would be
+ * another process (/proc/1 the host's init, not us).
+ */
+export function procMatchesOurPidNamespace(): boolean {
+  try {
+    return readlinkSync('/proc/self') === String(process.pid);
+  } catch {
+    return false;
+  }
 }

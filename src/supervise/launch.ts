@@ -11,7 +11,7 @@ import { hostname, userInfo } from 'node:os';
 import { UsageError } from '../config/errors.js';
 import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
-import { bootId } from '../proc/system.js';
+import { bootId, procMatchesOurPidNamespace } from '../proc/system.js';
 import { Journal } from '../record/journal.js';
 import { removeMarker, writeMarker } from '../record/markers.js';
 import { Recorder } from '../record/recorder.js';
@@ -29,10 +29,13 @@ const FINAL_SHIP_TIMEOUT_MS = 5000;
 /**
  * Prepares, runs and records one analysis.
  * @returns scidex-run's exit status
- * @throws UsageError when the state directory or journal cannot be written, or the tracking
- *         backend asked for is not available here (nothing spawned)
+ * @throws UsageError when /proc is another PID namespace's, the state directory or journal cannot be
+ *         written, or the tracking backend asked for is not available here (nothing spawned)
  */
 export async function launch(config: RunConfig, messages: Messages & { warn(line: string): void }): Promise<number> {
+  if (!procMatchesOurPidNamespace()) {
+    throw new UsageError(`/proc belongs to another PID namespace (pid ${process.pid} here): mount this namespace's /proc, as unshare --pid --fork --mount-proc does`);
+  }
   const runId = randomUUID();
   const journalDir = prepareJournalDir(config.stateDir);
   const reapers = sweepDeadRuns(config.stateDir, messages.info);
