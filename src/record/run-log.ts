@@ -23,6 +23,16 @@ export type RunProgress = Omit<RunRecord, keyof RunIdentity | 'revision' | 'hear
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/** The outcome fields of a run row that has not ended. */
+export const NOT_ENDED = {
+  ended_at: null,
+  status: 'running',
+  exit_status: null,
+  exit_code: null,
+  signal: null,
+  reason: null,
+} as const satisfies Partial<RunRecord>;
+
 export class RunLog {
   readonly startedAtMs: number;
 

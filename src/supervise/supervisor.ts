@@ -27,7 +27,7 @@ import { deferred } from './deferred.js';
 import { EXIT_INTERNAL, leaderStatus, runOutcome, spawnFailureStatus, type LeaderExit, type StopReason } from './exit-status.js';
 import { CANCELLING_SIGNALS, onWrapperSignals } from './forward.js';
 import { nextPollDelay } from './poll.js';
-import type { RunLog } from '../record/run-log.js';
+import { NOT_ENDED, type RunLog } from '../record/run-log.js';
 import { redactArgv } from '../record/redact.js';
 import { recordTermination } from '../record/termination-records.js';
 import { spawnLeader, type Leader } from './spawn.js';
@@ -299,12 +299,7 @@ export class Supervisor {
       pid: leaderPid,
       pgid: leaderPid,
       leader_starttime: leaderStat?.starttime ?? null,
-      ended_at: null,
-      status: 'running',
-      exit_status: null,
-      exit_code: null,
-      signal: null,
-      reason: null,
+      ...NOT_ENDED,
     });
     const tracking = {
       backend: this.tracking.backend,

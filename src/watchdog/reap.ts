@@ -21,7 +21,7 @@ import { bootId } from '../proc/system.js';
 import { Journal, readJournal } from '../record/journal.js';
 import { listMarkers, lockMarker, readMarker, removeMarker, type RunMarker } from '../record/markers.js';
 import { Recorder } from '../record/recorder.js';
-import { RunLog } from '../record/run-log.js';
+import { NOT_ENDED, RunLog } from '../record/run-log.js';
 import type { RunRecord } from '../record/types.js';
 import { terminateTree } from '../terminate/sequence.js';
 import { CgroupTracker } from '../track/cgroup.js';
@@ -112,12 +112,7 @@ export async function finishLostRun(
     pgid: null,
     leader_starttime: null,
     heartbeat_at: identity.started_at,
-    ended_at: null,
-    status: 'running',
-    exit_status: null,
-    exit_code: null,
-    signal: null,
-    reason: null,
+    ...NOT_ENDED,
     peak_rss_bytes: 0,
     peak_pss_bytes: null,
     cpu_seconds: 0,
