@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Tests: termination while the tree is still forking. Every process ignores SIGTERM and keeps forking children
-# that do the same, up to ~300 live processes. Processes other than the leader live 1-3 s and exit (their
+# that do the same, up to ~300 live processes. Processes other than the leader live 2-5 s and exit (their
 # children re-parent), and the others fork replacements, so the storm churns forever: only a kill that closes
 # the set (freeze or SIGSTOP everyone, re-scan, SIGKILL, repeat) can end it.
 import multiprocessing
@@ -28,12 +28,12 @@ while end is None or time.monotonic() < end:
         if room and os.fork() == 0:  # the child joins the storm with a lifetime of its own
             zoolib.note()
             random.seed()
-            end = time.monotonic() + random.uniform(1, 3)
+            end = time.monotonic() + random.uniform(2, 5)
             continue
     except OSError:
         with alive.get_lock():
             alive.value -= 1
-    time.sleep(random.uniform(0.1, 0.3))
+    time.sleep(random.uniform(0.2, 0.5))
 with alive.get_lock():
     alive.value -= 1
 os._exit(0)

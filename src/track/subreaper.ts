@@ -14,6 +14,9 @@ import { readStat, type ProcStat } from '../proc/stat.js';
 import { MemberTable } from './member-table.js';
 import type { Tracker, TreeSnapshot } from './tracker.js';
 
+/** Re-walks per scan at most, while members vanish from a walk and new processes turn up. */
+const MAX_REWALKS = 8;
+
 export interface SubreaperTrackerOptions {
   /** The wrapper: the root of the walk, never a member. */
   rootPid: number;
@@ -29,6 +32,31 @@ export class SubreaperTracker implements Tracker {
   constructor(private readonly options: SubreaperTrackerOptions) {}
 
   scan(): TreeSnapshot {
+    let stats = this.walk();
+    // The walk is not atomic: a child whose parent exits mid-walk moves to the wrapper, and a walk
+    // that read the wrapper's children before the move and the parent's after it misses the child.
+    // By the time the parent is seen gone its children hang under the wrapper, so while members
+    // vanish, walk again and keep what is still alive.
+    for (let round = 0; round < MAX_REWALKS; round++) {
+      const seen = new Set(stats.map((stat) => stat.pid));
+      if (!this.table.members().some((member) => member.alive && !seen.has(member.pid))) break;
+      const again = new Map(this.walk().map((stat) => [stat.pid, stat]));
+      let found = false;
+      for (const stat of stats) {
+        if (again.has(stat.pid)) continue;
+        const fresh = readStat(stat.pid);
+        if (fresh && fresh.starttime === stat.starttime) again.set(stat.pid, fresh);
+      }
+      for (const pid of again.keys()) if (!seen.has(pid)) found = true;
+      stats = [...again.values()];
+      if (!found) break;
+    }
+    const { leaderPid, rootPid } = this.options;
+    return this.table.apply(stats, (stat) => (stat.pid === leaderPid && stat.ppid === rootPid ? 'leader' : 'subreaper'));
+  }
+
+  /** Every descendant of the wrapper but the helpers and theirs, depth first through the children files. */
+  private walk(): ProcStat[] {
     const stats: ProcStat[] = [];
     const queue = readChildren(this.options.rootPid).filter((pid) => !this.options.excludePids.includes(pid));
     const seen = new Set<number>();
@@ -41,8 +69,7 @@ export class SubreaperTracker implements Tracker {
       stats.push(stat);
       queue.push(...readChildren(pid));
     }
-    const { leaderPid } = this.options;
-    return this.table.apply(stats, (stat) => (stat.pid === leaderPid && stat.ppid === this.options.rootPid ? 'leader' : 'subreaper'));
+    return stats;
   }
 
   members() {
