@@ -127,7 +127,8 @@ async function memoryBreach() {
     });
     started.add(child.pid);
     const result = await child;
-    const crossed = result.stdout.split('\n').map((line) => /^holding (\d+) MiB at ([\d.]+)/.exec(line)).find((match) => match && Number(match[1]) > 256);
+    // The balloon's own RSS line: the first that is over the limit is the moment the limit was crossed.
+    const crossed = result.stdout.split('\n').map((line) => /^holding \d+ MiB, rss (\d+) MiB at ([\d.]+)/.exec(line)).find((match) => match && Number(match[1]) > 256);
     const events = eventsOf(readFileSync(latestJournal(), 'utf8'));
     const signal = Date.parse(events.find((event) => event.kind === 'signal_sent').at);
     if (crossed) lags.push(signal - Number(crossed[2]) * 1000);

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { execa, type ResultPromise } from 'execa';
+import { execa, execaSync, type ResultPromise } from 'execa';
 import { cgroup2MountPoint } from '../../src/proc/cgroup.js';
 import { readCmdline } from '../../src/proc/cmdline.js';
 import { hasEnvEntry } from '../../src/proc/environ.js';
@@ -38,7 +38,8 @@ import type { Tracker, TrackingBackend } from '../../src/track/tracker.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/scidex-run');
 const ZOO = join(ROOT, 'scripts/zoo');
-const PYTHON = 'python3';
+/** The interpreter itself, not a shim (pyenv's `python3` is a bash script that forks helpers). */
+const PYTHON = execaSync('python3', ['-c', 'import sys; print(sys.executable)']).stdout.trim();
 
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => {
@@ -148,15 +149,36 @@ function describe(proc: Proc): string {
   return `pid ${proc.pid} \`${argv}\` (ppid ${stat.ppid}, ${session}, ${env})`;
 }
 
-/** SIGKILLs each process by (pid, starttime) and waits until none is alive. @returns those still alive after 5 s */
-async function killByPid(procs: readonly Proc[]): Promise<Proc[]> {
-  for (const proc of procs) signalMember(proc, 'SIGKILL');
-  const end = performance.now() + 5000;
-  let left = procs.filter(isAlive);
+/**
+ * Kills `procs` one by one by (pid, starttime), and whatever of `files` and of the tag is alive after
+ * them: a survivor of a fork storm keeps forking, so each round stops (SIGSTOP) every live process
+ * until no new one shows up, then SIGKILLs them all, until none is alive (at most 10 s).
+ * @returns those still alive at the end
+ */
+async function killByPid(procs: readonly Proc[], files: readonly string[] = []): Promise<Proc[]> {
+  const find = (): Proc[] => {
+    const byKey = new Map<string, Proc>();
+    for (const proc of procs) if (isAlive(proc)) byKey.set(`${proc.pid}:${proc.starttime}`, proc);
+    for (const proc of survivorsOf(files)) byKey.set(`${proc.pid}:${proc.starttime}`, proc);
+    return [...byKey.values()];
+  };
+  const end = performance.now() + 10_000;
+  let left = find();
   while (left.length > 0 && performance.now() < end) {
+    const stopped = new Set<string>();
+    for (let round = 0; round < 20; round++) {
+      const fresh = left.filter((proc) => !stopped.has(`${proc.pid}:${proc.starttime}`));
+      if (fresh.length === 0) break;
+      for (const proc of fresh) {
+        signalMember(proc, 'SIGSTOP');
+        stopped.add(`${proc.pid}:${proc.starttime}`);
+      }
+      left = find();
+    }
+    for (const proc of left) signalMember(proc, 'SIGKILL');
+    await sleep(30);
     reap();
-    await sleep(20);
-    left = left.filter(isAlive);
+    left = find();
   }
   return left;
 }
@@ -208,13 +230,13 @@ async function openTree(backend: TrackingBackend, command: string[], label: stri
   return { backend, setup, facts, tracker, leader, pidfile };
 }
 
-/** Waits until the tracker sees at least `count` live members. @returns the count seen */
+/** Waits until the tracker sees at least `count` live members, and the pidfile as many. @returns the count seen */
 async function waitSeen(tree: Tree, count: number, timeoutMs: number): Promise<number> {
   const end = performance.now() + timeoutMs;
   for (;;) {
     reap();
     const alive = tree.tracker.scan().alive.length;
-    if (alive >= count || performance.now() > end) return alive;
+    if ((alive >= count && entries(tree.pidfile).length >= count) || performance.now() > end) return alive;
     await sleep(20);
   }
 }
@@ -227,7 +249,7 @@ async function closeTree(tree: Tree): Promise<Proc[]> {
   await sleep(200);
   reap();
   const left = survivorsOf([tree.pidfile]);
-  if (left.length > 0) await killByPid(left);
+  if (left.length > 0) await killByPid(left, [tree.pidfile]);
   tree.tracker.release();
   return left;
 }
@@ -247,9 +269,13 @@ function timeTicks(tracker: Tracker, count: number, expect: number): number[] {
     const start = performance.now();
     const snapshot = tracker.scan();
     out.push((performance.now() - start) * 1000);
-    if (snapshot.alive.length !== expect) throw new Error(`tick saw ${snapshot.alive.length} members, expected ${expect}`);
+    if (snapshot.alive.length !== expect) throw new Error(`tick saw ${snapshot.alive.length} members, expected ${expect}: ${membersText(snapshot.alive)}`);
   }
   return out;
+}
+
+function membersText(members: readonly { pid: number; ppid: number; argv: string[]; foundBy: string }[]): string {
+  return members.slice(0, 8).map((m) => `${m.pid} (ppid ${m.ppid}, ${m.foundBy}) ${m.argv.join(' ')}`).join('; ');
 }
 
 /** A fresh tracker's first scan: every member admitted (cmdline read) at once. */
@@ -260,13 +286,15 @@ function timeColdScans(tree: Tree, count: number, expect: number): number[] {
     const start = performance.now();
     const snapshot = tracker.scan();
     out.push((performance.now() - start) * 1000);
-    if (snapshot.alive.length !== expect) throw new Error(`cold scan saw ${snapshot.alive.length} members, expected ${expect}`);
+    if (snapshot.alive.length !== expect) throw new Error(`cold scan saw ${snapshot.alive.length} members, expected ${expect}: ${membersText(snapshot.alive)}`);
   }
   return out;
 }
 
 const fanout = (processes: number): string[] => [PYTHON, join(ZOO, 'fanout.py'), String(processes - 1)];
 const STORM = [PYTHON, join(ZOO, 'fork_storm.py')];
+/** How old the storm is at the kill decision (in process): the peers' deadline. */
+const STORM_AGE_MS = 2000;
 
 interface KillVariant {
   signal: NodeJS.Signals;
@@ -311,8 +339,12 @@ async function timeKill(tree: Tree, variant: KillVariant, row: KillRow): Promise
   if (liveAtReturn.length > 0) row.details.push(`${liveAtReturn.length} pidfile processes still alive when terminateTree returned`);
   if (left.length > 0) {
     row.survivors += left.length;
-    row.details.push(...left.map((proc) => `survivor ${describe(proc)}`));
-    const stubborn = await killByPid(left);
+    const adopted = left.filter((proc) => readStat(proc.pid)?.ppid === process.pid).length;
+    const stopped = left.filter((proc) => readStat(proc.pid)?.state === 'T').length;
+    row.details.push(
+      `run ${row.times.length}: ${left.length} survivors after terminateTree returned (${stopped} of them stopped, ${adopted} children of the bench); e.g. ${left.slice(0, 2).map(describe).join('; ')}`,
+    );
+    const stubborn = await killByPid(left, [tree.pidfile]);
     if (stubborn.length > 0) row.details.push(`could not kill ${stubborn.map((p) => p.pid).join(', ')}`);
   }
   tree.tracker.release();
@@ -377,7 +409,15 @@ async function trackerParts(backends: TrackingBackend[]): Promise<{ ticks: TickR
           log(`${backend}: fork storm, ${variant.signal} grace ${variant.graceMs} ms, run ${rep + 1}`);
           const tree = await openTree(backend, STORM, 'storm');
           try {
+            // As old as under the peers' 2 s deadline: its first processes have exited and their
+            // children re-parented (to init, or to us as subreaper), so the tree churns.
+            const born = performance.now();
             await waitSeen(tree, 250, 4000);
+            while (performance.now() - born < STORM_AGE_MS) {
+              reap();
+              tree.tracker.scan();
+              await sleep(100);
+            }
             await timeKill(tree, variant, row);
           } catch (error) {
             await closeTree(tree);
@@ -507,7 +547,6 @@ async function runPeer(peer: Peer, program: Program): Promise<PeerRun> {
   const deadKeys = new Set<string>();
   let lastChange = performance.now();
   let lastLive = -1;
-  let maxSeen = 0;
   const sample = (): number => {
     for (const proc of entries(pidfile)) {
       const key = `${proc.pid}:${proc.starttime}`;
@@ -521,7 +560,6 @@ async function runPeer(peer: Peer, program: Program): Promise<PeerRun> {
         deadKeys.add(key);
       }
     }
-    maxSeen = Math.max(maxSeen, live);
     samples.push({ at: wallMs(), live });
     if (live !== lastLive) {
       lastLive = live;
@@ -564,7 +602,7 @@ async function runPeer(peer: Peer, program: Program): Promise<PeerRun> {
   const stderr = readFileSync(stderrFile, 'utf8').trim();
   if (stderr && peer.kind === 'cli') note = [note, `stderr: ${stderr.split('\n')[0]}`].filter(Boolean).join('; ');
   const descriptions = survivors.map(describe);
-  const stubborn = await killByPid(survivors);
+  const stubborn = await killByPid(survivors, [pidfile]);
   if (stubborn.length > 0) throw new Error(`could not kill ${stubborn.map((p) => p.pid).join(', ')}`);
   return {
     survivors,
@@ -632,10 +670,22 @@ async function main(): Promise<number> {
   if (kills.length > 0) {
     out.push(`Kill decision to empty tree (\`terminateTree\` in process, ${REPS} runs each; survivors from the pidfile and the tag, 300 ms after it returned):`);
     out.push('');
-    out.push(row(['backend', 'tree', 'first signal, grace', 'members at decision (median)', 'to empty: median', 'max', 'SIGKILLed (median)', 'survivors']));
+    out.push(row(['backend', 'tree', 'first signal, grace', 'members at decision (median)', 'to empty: median', 'max', 'SIGKILLed in kill passes (median)', 'survivors']));
     out.push('|---|---|---|---|---|---|---|---|');
     for (const k of kills) {
-      out.push(row([k.backend, k.tree, `${k.variant.signal}, ${k.variant.graceMs} ms`, Math.round(median(k.atDecision)), ms(median(k.times)), ms(Math.max(...k.times)), Math.round(median(k.killed)), k.survivors]));
+      const empty = k.survivors === 0;
+      out.push(
+        row([
+          k.backend,
+          k.tree,
+          `${k.variant.signal}, ${k.variant.graceMs} ms`,
+          Math.round(median(k.atDecision)),
+          empty ? ms(median(k.times)) : `never (returned after ${ms(median(k.times))})`,
+          ms(Math.max(...k.times)),
+          Math.round(median(k.killed)),
+          empty ? '0' : `**${k.survivors}** in ${k.times.length} runs`,
+        ]),
+      );
     }
     const notes = kills.flatMap((k) => k.details.map((d) => `- ${k.backend}, ${k.tree}, ${k.variant.signal}: ${d}`));
     if (notes.length > 0) out.push('', ...notes);
@@ -665,8 +715,9 @@ async function main(): Promise<number> {
           `${program.name}: kill decision to empty`,
           ...peers.map((peer) => {
             const runs = results.get(`${program.name}\t${peerName(peer)}`) ?? [];
-            const times = runs.map((r) => r.toEmptyMs).filter((t): t is number => t !== undefined);
-            return times.length === 0 ? '—' : times.map((t) => ms(t)).join(', ');
+            return runs.length === 0
+              ? '—'
+              : runs.map((r) => (r.survivors.length > 0 ? `never (${r.survivors.length} left)` : ms(r.toEmptyMs))).join(', ');
           }),
         ]),
       );
@@ -690,7 +741,7 @@ async function main(): Promise<number> {
   let left = survivorsOf(pidfiles);
   if (left.length > 0) {
     log(`final check: ${left.length} survivors: ${left.map(describe).join('; ')}; killing them by pid`);
-    await killByPid(left);
+    await killByPid(left, pidfiles);
     left = survivorsOf(pidfiles);
   }
   const mount = cgroup2MountPoint();
@@ -716,7 +767,9 @@ process.exitCode = await main().catch(async (error: unknown) => {
   const left = survivorsOf(pidfiles);
   if (left.length > 0) {
     console.error(`bench(tracking): killing ${left.length} processes by pid after the failure`);
-    await killByPid(left);
+    const stubborn = await killByPid(left, pidfiles);
+    console.error(`bench(tracking): ${stubborn.length} alive after that`);
   }
+  rmSync(WORK, { recursive: true, force: true });
   return 1;
 });

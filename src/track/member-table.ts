@@ -113,6 +113,9 @@ export class MemberTable {
       member.alive = false;
       return;
     }
+    // Alive again: an earlier scan that missed it (a subreaper walk racing a re-parent) was wrong,
+    // since (pid, starttime) names one process; it must be signalled like any member.
+    member.alive = true;
     member.rssBytes = stat.rssPages * this.pageSize;
     member.peakRssBytes = Math.max(member.peakRssBytes, member.rssBytes);
     member.cpuTicks = stat.utimeTicks + stat.stimeTicks;
