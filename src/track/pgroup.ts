@@ -30,8 +30,6 @@ import type { Tracker, TreeSnapshot } from './tracker.js';
 export interface PgroupTrackerOptions {
   /** The spawned process; also the PGID and SID of the run (it was started with setsid). */
   leaderPid: number;
-  /** The leader's starttime when known (the reaper); otherwise read at the first scan. */
-  leaderStarttime?: number;
   /** The exact environment entry every process of the run inherits: `SCIDEX_RUN_ID=<uuid>`. */
   cookie: string;
   /** Processes that are never members: our own pid, the lifeline. */
@@ -55,7 +53,6 @@ export class PgroupTracker implements Tracker {
   private groupReused: boolean;
 
   constructor(private readonly options: PgroupTrackerOptions) {
-    this.leaderStarttime = options.leaderStarttime;
     this.groupReused = options.strict === true;
   }
 

@@ -102,12 +102,6 @@ export class RunCgroup {
     }
   }
 
-  /** Whether the wrapper is outside the run's cgroup, as it must be before cgroup.kill. */
-  wrapperOutside(): boolean {
-    const own = cgroupOf('self');
-    return own !== undefined && !join(cgroup2MountPoint() ?? '', own).startsWith(this.path);
-  }
-
   /**
    * Sets the kernel backstop for a tree memory limit; 0 means no limit. Failures leave no
    * backstop (a hierarchy without the memory controller, as on hosts with cgroup v1 memory).
