@@ -1,7 +1,7 @@
 // Benchmarks of issues 2 and 3, each side by side with its peer in one process so the ratio holds on a
 // noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15] [--only issue2|tracking]
 // [--reps 3 --peer-runs 1 --part ticks,kill,peers --backends cgroup,subreaper,pgroup]. Prints a Markdown report.
-// The tracking part (issue 3) is scripts/bench/tracking.ts, bundled here with esbuild into dist/bench/.
+// The tracking part (issue 3) is scripts/bench/tracking/ (entry main.ts), bundled here with esbuild into dist/bench/.
 // Every process started here is ended here and checked by pid; nothing is killed by name.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -148,11 +148,11 @@ function survivors() {
   });
 }
 
-/** Bundles scripts/bench/tracking.ts (it imports src/ directly) and runs it; it checks its own survivors. */
+/** Bundles scripts/bench/tracking/main.ts (it imports src/ directly) and runs it; it checks its own survivors. */
 async function tracking() {
   const outfile = join(ROOT, 'dist/bench/tracking.mjs');
   await build({
-    entryPoints: [join(ROOT, 'scripts/bench/tracking.ts')],
+    entryPoints: [join(ROOT, 'scripts/bench/tracking/main.ts')],
     bundle: true,
     format: 'esm',
     platform: 'node',
