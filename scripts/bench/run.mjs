@@ -4,6 +4,7 @@
 // The tracking part (issue 3) is scripts/bench/tracking/ (entry main.ts), bundled here with esbuild into dist/bench/.
 // Every process started here is ended here and checked by pid; nothing is killed by name.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,7 +32,9 @@ if (!['all', 'issue2', 'tracking'].includes(ONLY)) {
 const SECONDS = option('seconds', 60);
 const RUNS = option('runs', 15);
 const stateDir = mkdtempSync(join(tmpdir(), 'scidex-bench-'));
-const env = { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined };
+// Every process of the issue-2 part inherits this tag, so the final check sees whole trees, not just wrappers.
+const BENCH_TAG = `SCIDEX_BENCH_TAG=${randomUUID()}`;
+const env = { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, SCIDEX_BENCH_TAG: BENCH_TAG.slice(17) };
 const started = new Set();
 
 const median = (values) => {
@@ -138,14 +141,25 @@ async function memoryBreach() {
   ];
 }
 
+/** Live (non-zombie) processes we started: the wrappers by pid, their trees by the tag. */
 function survivors() {
-  return [...started].filter((pid) => {
+  const alive = (pid) => {
     try {
       return !readFileSync(`/proc/${pid}/stat`, 'latin1').includes(') Z ');
     } catch {
       return false;
     }
-  });
+  };
+  const tagged = (pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(BENCH_TAG);
+    } catch {
+      return false;
+    }
+  };
+  const all = readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
+  const trees = all.filter((pid) => pid > 1 && pid !== process.pid && tagged(pid));
+  return [...new Set([...started, ...trees])].filter(alive);
 }
 
 /** Bundles scripts/bench/tracking/main.ts (it imports src/ directly) and runs it; it checks its own survivors. */
