@@ -43,7 +43,8 @@ export async function reapCommand(request: ReapRequest): Promise<ReapOutcome[]> 
   removeStaleCgroups();
   if (database) {
     try {
-      outcomes.push(...(await reapDatabaseRows(database, options, request.runId)));
+      const handled = new Set(outcomes.map((outcome) => outcome.runId));
+      outcomes.push(...(await reapDatabaseRows(database, options, handled, request.runId)));
     } catch (error) {
       messages.warn(`database ${database.display} unavailable (${describeDatabaseError(error)}): only the state directory was swept`);
     }

@@ -67,3 +67,12 @@ export function cgroupPopulated(dir: string): boolean {
     return false;
   }
 }
+
+/** Whether this process is in the cgroup `dir` (absolute path) or below it; true when that cannot be told. */
+export function selfInsideCgroup(dir: string): boolean {
+  const mount = cgroup2MountPoint();
+  const own = cgroupOf('self');
+  if (mount === undefined || own === undefined) return true;
+  const path = join(mount, own);
+  return path === dir || path.startsWith(dir + '/');
+}

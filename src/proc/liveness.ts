@@ -1,9 +1,11 @@
 import { isDead, readStat } from './stat.js';
-import { bootId } from './system.js';
+import { bootId, pidNamespace } from './system.js';
 
 /** The facts a run record keeps of its wrapper. */
 export interface WrapperFacts {
   boot_id: string;
+  /** Null for records that predate it: judged as in this namespace. */
+  pid_ns: string | null;
   wrapper_pid: number;
   /** Clock ticks after boot. */
   wrapper_starttime: number;
@@ -12,10 +14,13 @@ export interface WrapperFacts {
 /**
  * Whether a run's wrapper is alive: the same boot (/proc/sys/kernel/random/boot_id) and a process
  * at the recorded pid with the recorded starttime (proc(5) stat field 22). Hostname and boot id
- * together identify the host's life: after a reboot nothing of an older run can be alive.
+ * together identify the host's life: after a reboot nothing of an older run can be alive. A run of another
+ * PID namespace (a container sharing the host's hostname and kernel) counts as alive: it is not ours to judge.
  */
 export function wrapperAlive(run: WrapperFacts): boolean {
   if (run.boot_id !== bootId()) return false;
+  // Another PID namespace: its pids are not ours to read, so it is never judged dead from here.
+  if (run.pid_ns !== null && run.pid_ns !== undefined && run.pid_ns !== pidNamespace()) return true;
   if (!Number.isInteger(run.wrapper_pid) || run.wrapper_pid <= 0) return false;
   const stat = readStat(run.wrapper_pid);
   // A wrapper killed a moment ago is a zombie until its parent waits for it: dead all the same.

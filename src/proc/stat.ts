@@ -6,7 +6,7 @@
  * 1-based numbers of proc(5). The comm field (2) may contain spaces and parentheses, so the
  * line is split after the LAST ')'.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** One process as /proc/PID/stat describes it. */
 export interface ProcStat {
@@ -71,7 +71,17 @@ export function readStat(pid: number): ProcStat | undefined {
   return parseStat(text);
 }
 
-/** True for a process that has exited and only waits to be reaped (Z) or is being torn down (X). */
+/**
+ * True for a process that has exited and only waits to be reaped (Z) or is being torn down (X).
+ * The state is the main thread's: a process whose main thread called pthread_exit shows Z while
+ * its other threads run, so a Z with more than one task (/proc/PID/task) is alive.
+ */
 export function isDead(stat: ProcStat): boolean {
-  return stat.state === 'Z' || stat.state === 'X' || stat.state === 'x';
+  if (stat.state === 'X' || stat.state === 'x') return true;
+  if (stat.state !== 'Z') return false;
+  try {
+    return readdirSync(`/proc/${stat.pid}/task`).length <= 1;
+  } catch {
+    return true;
+  }
 }

@@ -43,3 +43,16 @@ export function procMatchesOurPidNamespace(): boolean {
     return false;
   }
 }
+
+/**
+ * The PID namespace of this process, as the kernel names it (`pid:[4026531836]`, the target of
+ * /proc/self/ns/pid, namespaces(7)); null when it cannot be read. Hostname and boot id do not tell a
+ * container sharing the host's network and kernel from the host: its pids mean other processes.
+ */
+export function pidNamespace(): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
+  }
+}

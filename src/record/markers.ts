@@ -12,7 +12,7 @@ import type { RunRecord } from './types.js';
 /** The fixed identity of a run, as the marker stores it: a RunRecord without its changing fields. */
 export type RunMarker = Pick<
   RunRecord,
-  | 'id' | 'analysis_id' | 'parent_run_id' | 'host' | 'boot_id' | 'wrapper_pid' | 'wrapper_starttime' | 'argv' | 'cwd'
+  | 'id' | 'analysis_id' | 'parent_run_id' | 'host' | 'boot_id' | 'pid_ns' | 'wrapper_pid' | 'wrapper_starttime' | 'argv' | 'cwd'
   | 'username' | 'timeout_ms' | 'memory_limit_bytes' | 'grace_ms' | 'orphan_policy' | 'tracking_backend' | 'cgroup_path'
   | 'journal_path' | 'started_at'
 >;
@@ -41,6 +41,11 @@ export function writeMarker(stateDir: string, marker: RunMarker): void {
 /** Removes a run's marker; never throws. */
 export function removeMarker(stateDir: string, runId: string): void {
   rmSync(markerPath(stateDir, runId), { force: true });
+  rmSync(`${markerPath(stateDir, runId)}.lock`, { force: true });
+}
+
+/** Gives up the lock of a run (the marker stays, for the next reaper); never throws. */
+export function unlockMarker(stateDir: string, runId: string): void {
   rmSync(`${markerPath(stateDir, runId)}.lock`, { force: true });
 }
 

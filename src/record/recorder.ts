@@ -59,9 +59,18 @@ export class Recorder {
     await Promise.race([this.shipping, timedOut]);
     clearTimeout(timer);
     const complete = this.shippedEntries === this.appendedEntries;
-    if (complete) writeFileSync(`${this.journal.path.slice(0, -'.jsonl'.length)}.shipped`, '', { mode: 0o600 });
+    if (complete) this.markShipped();
     else this.warnOnce(`records not yet in the database wait in the journal at ${this.journal.path}`);
     return complete;
+  }
+
+  /** `<run>.shipped` beside the journal; a full disk only costs the marker, never the run. */
+  private markShipped(): void {
+    try {
+      writeFileSync(`${this.journal.path.slice(0, -'.jsonl'.length)}.shipped`, '', { mode: 0o600 });
+    } catch (error) {
+      this.warnOnce(`cannot mark ${this.journal.path} shipped: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    }
   }
 
   private append(entry: Parameters<Journal['append']>[0], lifecycle: boolean): void {

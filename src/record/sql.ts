@@ -1,13 +1,14 @@
 /**
  * Every SQL statement of the product, and nothing else. Statements are parameterised; writes are
  * idempotent (records carry UUIDs or natural keys: ON CONFLICT DO NOTHING), so a journal may be
- * shipped any number of times. A run row is replaced only by a higher revision of itself.
+ * shipped any number of times. A run row is replaced only by a higher revision of itself, or, when
+ * it says `lost`, by the wrapper's own ending.
  */
 import type { ClientBase } from 'pg';
 import type { EventRecord, ProcessRecord, RunRecord } from './types.js';
 
 const RUN_COLUMNS = [
-  'id', 'revision', 'analysis_id', 'parent_run_id', 'host', 'boot_id', 'wrapper_pid', 'wrapper_starttime', 'pid', 'pgid',
+  'id', 'revision', 'analysis_id', 'parent_run_id', 'host', 'boot_id', 'pid_ns', 'wrapper_pid', 'wrapper_starttime', 'pid', 'pgid',
   'leader_starttime', 'argv', 'cwd', 'username', 'timeout_ms', 'memory_limit_bytes', 'grace_ms', 'orphan_policy',
   'tracking_backend', 'cgroup_path', 'journal_path', 'started_at', 'heartbeat_at', 'ended_at', 'status', 'exit_status', 'exit_code',
   'signal', 'reason', 'peak_rss_bytes', 'peak_pss_bytes', 'cpu_seconds', 'peak_process_count', 'process_count',
@@ -32,7 +33,9 @@ const UPSERT_RUN = `
   ON CONFLICT (id) DO UPDATE SET ${RUN_COLUMNS.filter((column) => column !== 'id')
     .map((column) => `${column} = EXCLUDED.${column}`)
     .join(', ')}
-  WHERE watchdog_runs.revision < EXCLUDED.revision`;
+  WHERE watchdog_runs.revision < EXCLUDED.revision
+     -- The wrapper's own ending beats a reaper's guess that it was lost (its records arrived late).
+     OR (watchdog_runs.status = 'lost' AND EXCLUDED.status NOT IN ('running', 'lost'))`;
 
 const INSERT_EVENT = `
   INSERT INTO watchdog_events (${EVENT_COLUMNS.join(', ')}) VALUES (${placeholders(EVENT_COLUMNS.length)})

@@ -15,6 +15,8 @@ export interface RunRecord {
   parent_run_id: string | null;
   host: string;
   boot_id: string;
+  /** The wrapper's PID namespace (`pid:[inode]`), null when unknown. */
+  pid_ns: string | null;
   wrapper_pid: number;
   /** Clock ticks after boot (proc(5) stat field 22). */
   wrapper_starttime: number;

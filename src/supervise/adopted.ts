@@ -8,17 +8,20 @@
 import { readChildren } from '../proc/children.js';
 import { readStat } from '../proc/stat.js';
 import { libc } from '../sys/libc.js';
+import { memberKey } from '../track/member.js';
 
 /**
- * Reaps every zombie child of ours except `spawned` (children libuv waits for).
+ * Reaps every zombie child of ours except `spawned`, the `pid:starttime` keys of the children
+ * libuv waits for (by identity: a helper's pid may since have gone to an adopted orphan).
  * @returns how many were reaped
  */
-export function reapAdoptedZombies(spawned: readonly number[]): number {
+export function reapAdoptedZombies(spawned: ReadonlySet<string>): number {
   const calls = libc();
   if (!calls) return 0;
   let reaped = 0;
   for (const pid of readChildren(process.pid)) {
-    if (spawned.includes(pid) || readStat(pid)?.state !== 'Z') continue;
+    const stat = readStat(pid);
+    if (!stat || stat.state !== 'Z' || spawned.has(memberKey(pid, stat.starttime))) continue;
     try {
       if (calls.reapChild(pid)) reaped += 1;
     } catch {

@@ -11,7 +11,7 @@ import { hostname, userInfo } from 'node:os';
 import { UsageError } from '../config/errors.js';
 import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
-import { bootId, procMatchesOurPidNamespace } from '../proc/system.js';
+import { bootId, pidNamespace, procMatchesOurPidNamespace } from '../proc/system.js';
 import { Journal } from '../record/journal.js';
 import { removeMarker, writeMarker } from '../record/markers.js';
 import { Recorder } from '../record/recorder.js';
@@ -63,6 +63,7 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
     parent_run_id: process.env.SCIDEX_RUN_ID ?? null,
     host: hostname(),
     boot_id: bootId(),
+    pid_ns: pidNamespace(),
     wrapper_pid: process.pid,
     wrapper_starttime: wrapperStat?.starttime ?? 0,
     argv: redactArgv(config.command),
@@ -72,13 +73,18 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
     tracking_backend: tracking.backend,
     cgroup_path: tracking.cgroup?.path ?? null,
   });
-  writeMarker(config.stateDir, identity);
+  try {
+    writeMarker(config.stateDir, identity);
+  } catch (error) {
+    tracking.cgroup?.remove();
+    throw new UsageError(`cannot write the run marker in '${config.stateDir}': ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
   const lifeline = startLifeline(runId, config.stateDir, config.database?.url);
   const env: NodeJS.ProcessEnv = { ...process.env, SCIDEX_RUN_ID: runId };
   if (config.analysisId !== undefined) env.SCIDEX_ANALYSIS_ID = config.analysisId;
 
   const log = new RunLog(identity, recorder);
-  const helpers = lifeline ? [...reapers, lifeline.pid] : reapers;
+  const helpers = lifeline ? [...reapers, { pid: lifeline.pid, starttime: lifeline.starttime }] : reapers;
   const supervisor = new Supervisor(config, log, messages, tracking, helpers);
   const status = await supervisor.run(env);
   await recorder.close(FINAL_SHIP_TIMEOUT_MS);

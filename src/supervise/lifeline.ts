@@ -20,6 +20,8 @@ const SCRIPT = 'read -r _; exec "$1" "$2" reap --quiet --run "$3" --state-dir "$
 
 export interface Lifeline {
   pid: number;
+  /** Clock ticks after boot: with pid, the guard's identity. */
+  starttime: number;
   /** The run is finished: the guard is killed (a `done` line written now might not be flushed before we exit). */
   release(): void;
 }
@@ -48,7 +50,7 @@ export function startLifeline(runId: string, stateDir: string, databaseUrl: stri
   child.unref();
   const guard = { pid: child.pid, starttime: readStat(child.pid)?.starttime ?? -1 };
   return {
-    pid: child.pid,
+    ...guard,
     release: () => void signalMember(guard, 'SIGKILL'),
   };
 }

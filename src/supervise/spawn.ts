@@ -6,6 +6,8 @@
  * ends on the leader's 'exit' event. The command is executed directly, never through a shell.
  */
 import { execa, type ResultPromise } from 'execa';
+import { readStat } from '../proc/stat.js';
+import { signalMember } from '../terminate/guard.js';
 import type { LeaderExit } from './exit-status.js';
 
 /** A spawned leader. */
@@ -35,7 +37,7 @@ export interface SpawnBracket {
  */
 export async function spawnLeader(command: string[], env: NodeJS.ProcessEnv, bracket?: SpawnBracket): Promise<Leader | SpawnFailure> {
   bracket?.enter();
-  let subprocess: ResultPromise;
+  let subprocess: ResultPromise | undefined;
   try {
     subprocess = execa(command[0], command.slice(1), {
       stdio: 'inherit',
@@ -46,7 +48,15 @@ export async function spawnLeader(command: string[], env: NodeJS.ProcessEnv, bra
       extendEnv: false,
     });
   } finally {
-    bracket?.leave();
+    try {
+      bracket?.leave();
+    } catch (error) {
+      // Never leave a leader we cannot supervise: it dies before it can fork (it is our unreaped child).
+      const pid = subprocess?.pid;
+      const starttime = pid === undefined ? undefined : readStat(pid)?.starttime;
+      if (pid !== undefined && starttime !== undefined) signalMember({ pid, starttime }, 'SIGKILL');
+      throw error;
+    }
   }
   if (subprocess.pid === undefined) {
     const result = await subprocess;

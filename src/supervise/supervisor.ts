@@ -18,7 +18,7 @@ import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
 import type { ProcessFate } from '../record/types.js';
 import { signalMember, signalsUsePidfd } from '../terminate/guard.js';
 import { terminateTree } from '../terminate/sequence.js';
-import type { Member } from '../track/member.js';
+import { memberKey, type Member } from '../track/member.js';
 import { openTracker, type TrackingSetup } from '../track/select.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 import { reapAdoptedZombies } from './adopted.js';
@@ -63,14 +63,14 @@ export class Supervisor {
   /**
    * @param tracking the backend set up for this run (before the spawn: the cgroup exists, the
    *                 subreaper flag is set)
-   * @param helperPids our children that are not part of the run: the lifeline, background reapers
+   * @param helpers our children that are not part of the run (the lifeline, background reapers), by identity
    */
   constructor(
     private readonly config: RunConfig,
     private readonly log: RunLog,
     private readonly messages: Messages,
     private readonly tracking: TrackingSetup,
-    private readonly helperPids: readonly number[] = [],
+    private readonly helpers: readonly { pid: number; starttime: number }[] = [],
   ) {}
 
   /**
@@ -90,7 +90,7 @@ export class Supervisor {
         leaderPid: spawned.pid,
         cookie: `SCIDEX_RUN_ID=${this.log.identity.id}`,
         minStarttime: this.log.identity.wrapper_starttime,
-        excludePids: this.helperPids,
+        excluded: new Set([memberKey(process.pid, this.log.identity.wrapper_starttime), ...this.helperKeys()]),
       });
       this.observe(this.tracker.scan());
       this.recordStart();
@@ -113,9 +113,11 @@ export class Supervisor {
       if (this.stop) await this.terminate(this.stopReasonText(this.stop), this.firstSignal(this.stop));
       return this.finish(await this.leaderExit(spawned));
     } catch (error) {
-      this.messages.error(`internal error: ${(error as Error).message}; killing the run`);
+      const message = `internal error: ${(error as Error).message}`;
+      this.messages.error(`${message}; killing the run`);
       if (this.tracker) await this.terminate('internal_error', 'SIGKILL').catch(() => undefined);
-      return 125;
+      this.recordInternalError(message);
+      return EXIT_INTERNAL;
     } finally {
       clearTimeout(timer);
       this.finished = true;
@@ -125,8 +127,14 @@ export class Supervisor {
   }
 
   /** Children of ours that libuv waits for: never reaped by us, never members. */
-  private ourChildren(): number[] {
-    return this.leader ? [this.leader.pid, ...this.helperPids] : [...this.helperPids];
+  private helperKeys(): string[] {
+    return this.helpers.map((helper) => memberKey(helper.pid, helper.starttime));
+  }
+
+  /** `pid:starttime` of the children libuv waits for (the leader, the helpers): never reaped by us. */
+  private spawnedKeys(): Set<string> {
+    const leader = this.tracker?.members().find((member) => member.foundBy === 'leader');
+    return new Set(leader ? [memberKey(leader.pid, leader.starttime), ...this.helperKeys()] : this.helperKeys());
   }
 
   /**
@@ -285,7 +293,7 @@ export class Supervisor {
   }
 
   private observe(snapshot: TreeSnapshot): void {
-    if (this.tracker?.backend === 'subreaper' || process.pid === 1) reapAdoptedZombies(this.ourChildren());
+    if (this.tracker?.backend === 'subreaper' || process.pid === 1) reapAdoptedZombies(this.spawnedKeys());
     this.treeRssBytes = snapshot.rssBytes;
     this.peakRssBytes = Math.max(this.peakRssBytes, snapshot.rssBytes);
     this.peakProcessCount = Math.max(this.peakProcessCount, snapshot.alive.length);
@@ -353,6 +361,23 @@ export class Supervisor {
         `${record.process_count} in all, CPU ${record.cpu_seconds.toFixed(1)}s`,
     );
     return exitStatus;
+  }
+
+  /** The run row's last version after an internal error, so that no run stays `running` for ever. */
+  private recordInternalError(reason: string): void {
+    const pid = this.leader?.pid ?? null;
+    this.log.run({
+      ...this.progress(),
+      pid,
+      pgid: pid,
+      leader_starttime: this.tracker?.members().find((member) => member.foundBy === 'leader')?.starttime ?? null,
+      ended_at: new Date().toISOString(),
+      status: 'failed',
+      exit_status: EXIT_INTERNAL,
+      exit_code: null,
+      signal: null,
+      reason,
+    });
   }
 
   private failedToStart(code: string | undefined, message: string): number {

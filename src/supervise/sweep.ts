@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { readStat } from '../proc/stat.js';
 import { listMarkers, readMarker } from '../record/markers.js';
 import { removeStaleCgroups } from '../track/stale-cgroups.js';
 import { wrapperAlive } from '../proc/liveness.js';
@@ -15,16 +16,16 @@ const WATCHDOG_BIN = fileURLToPath(new URL('../../bin/scidex-watchdog', import.m
 
 /**
  * Starts a background reaper for each dead run found in `stateDir`.
- * @returns the pids of the reapers started: our children, never members of the run
+ * @returns the reapers started (pid, starttime): our children, never members of the run
  */
-export function sweepDeadRuns(stateDir: string, info: (line: string) => void): number[] {
+export function sweepDeadRuns(stateDir: string, info: (line: string) => void): { pid: number; starttime: number }[] {
   const host = hostname();
   const dead = listMarkers(stateDir).filter((runId) => {
     const marker = readMarker(stateDir, runId);
     return marker !== undefined && marker.host === host && !wrapperAlive(marker);
   });
   removeStaleCgroups();
-  const reapers: number[] = [];
+  const reapers: { pid: number; starttime: number }[] = [];
   for (const runId of dead) {
     info(`run ${runId} lost its wrapper: reaping it in the background`);
     try {
@@ -34,7 +35,8 @@ export function sweepDeadRuns(stateDir: string, info: (line: string) => void): n
       });
       child.on('error', () => undefined);
       child.unref();
-      if (child.pid !== undefined) reapers.push(child.pid);
+      const starttime = child.pid === undefined ? undefined : readStat(child.pid)?.starttime;
+      if (starttime !== undefined) reapers.push({ pid: child.pid!, starttime });
     } catch {
       // The next start, the lifeline or `scidex-watchdog reap` will try again.
     }

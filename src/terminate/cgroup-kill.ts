@@ -7,16 +7,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cgroup2MountPoint, cgroupOf } from '../proc/cgroup.js';
+import { selfInsideCgroup } from '../proc/cgroup.js';
 import { UnsafePidError } from './guard.js';
 
 const FROZEN_POLL_MS = 5;
 
 /** @throws UnsafePidError when the wrapper is inside `path` (killing it would kill us). */
 function assertOutside(path: string): void {
-  const own = cgroupOf('self');
-  const mount = cgroup2MountPoint();
-  if (own === undefined || mount === undefined || join(mount, own) === path || join(mount, own).startsWith(path + '/')) {
+  if (selfInsideCgroup(path)) {
     throw new UnsafePidError(`refusing to freeze or kill ${path}: the wrapper is in it`);
   }
 }

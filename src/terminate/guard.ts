@@ -54,6 +54,8 @@ function signalThroughPidfd(calls: Libc, member: Pick<Member, 'pid' | 'starttime
   try {
     pidfd = calls.pidfdOpen(member.pid);
   } catch (error) {
+    // EMFILE, ENFILE, ENOSYS under a sandbox: the kill must still happen, the older way.
+    if (!isExpected(error)) return signalByPid(member, signal);
     return outcomeOf(error);
   }
   try {
@@ -61,6 +63,7 @@ function signalThroughPidfd(calls: Libc, member: Pick<Member, 'pid' | 'starttime
     calls.pidfdSendSignal(pidfd, signal);
     return 'sent';
   } catch (error) {
+    if (!isExpected(error)) return signalByPid(member, signal);
     return outcomeOf(error);
   } finally {
     calls.close(pidfd);
@@ -76,6 +79,11 @@ function signalByPid(member: Pick<Member, 'pid' | 'starttime'>, signal: NodeJS.S
   } catch (error) {
     return outcomeOf(error);
   }
+}
+
+function isExpected(error: unknown): boolean {
+  const code = error instanceof SyscallError ? error.code : (error as NodeJS.ErrnoException).code;
+  return code === 'EPERM' || code === 'ESRCH';
 }
 
 function outcomeOf(error: unknown): SignalOutcome {

@@ -15,6 +15,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Member } from '../track/member.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
+import { cgroupPopulated } from '../proc/cgroup.js';
 import { freezeCgroup, killCgroup, thawCgroup } from './cgroup-kill.js';
 import { signalMember } from './guard.js';
 
@@ -66,8 +67,11 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
     options.hooks.onSignal(signal, reached, snapshot);
   };
 
+  const cgroup = tracker.cgroupPath;
+  // With a cgroup, the kernel's word on emptiness counts too: a process the scan could not read is still in it.
+  const empty = (snapshot: TreeSnapshot): boolean => snapshot.alive.length === 0 && !(cgroup && cgroupPopulated(cgroup));
   let snapshot = scan();
-  if (snapshot.alive.length === 0) return { killed: 0, survivors: [] };
+  if (empty(snapshot)) return { killed: 0, survivors: [] };
   send(snapshot.alive, options.signal, snapshot);
   if (options.signal !== 'SIGKILL') for (const member of snapshot.alive) signalMember(member, 'SIGCONT');
 
@@ -78,18 +82,17 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
   while (!hurried && performance.now() < graceEnd) {
     await Promise.race([sleep(Math.min(POLL_MS, Math.max(1, graceEnd - performance.now()))), hurry]);
     snapshot = scan();
-    if (snapshot.alive.length === 0) return { killed: 0, survivors: [] };
+    if (empty(snapshot)) return { killed: 0, survivors: [] };
   }
 
   const killed = new Set<Member>();
   const killStart = performance.now();
-  const cgroup = tracker.cgroupPath;
   try {
     for (;;) {
       if (cgroup) {
         await freezeCgroup(cgroup, CGROUP_FREEZE_WAIT_MS);
         snapshot = scan();
-        if (snapshot.alive.length === 0) break;
+        if (empty(snapshot)) break;
         killCgroup(cgroup);
         options.hooks.onSignal('SIGKILL', snapshot.alive, snapshot);
       } else {
@@ -100,7 +103,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
       for (const member of snapshot.alive) killed.add(member);
       await sleep(KILL_SETTLE_MS);
       snapshot = scan();
-      if (snapshot.alive.length === 0) break;
+      if (empty(snapshot)) break;
       if (performance.now() - killStart > UNKILLABLE_AFTER_MS) return { killed: killed.size, survivors: snapshot.alive };
     }
   } finally {

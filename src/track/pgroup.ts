@@ -32,8 +32,8 @@ export interface PgroupTrackerOptions {
   leaderPid: number;
   /** The exact environment entry every process of the run inherits: `SCIDEX_RUN_ID=<uuid>`. */
   cookie: string;
-  /** Processes that are never members: our own pid, the lifeline. */
-  excludePids: readonly number[];
+  /** `pid:starttime` keys of processes that are never members: the wrapper, its helpers. */
+  excluded: ReadonlySet<string>;
   /** The wrapper's starttime (clock ticks): a process started before it cannot be ours. */
   minStarttime: number;
   /**
@@ -59,9 +59,8 @@ export class PgroupTracker implements Tracker {
   scan(): TreeSnapshot {
     const stats: ProcStat[] = [];
     for (const pid of listPids()) {
-      if (this.options.excludePids.includes(pid)) continue;
       const stat = readStat(pid);
-      if (stat && stat.starttime >= this.options.minStarttime) stats.push(stat);
+      if (stat && stat.starttime >= this.options.minStarttime && !this.options.excluded.has(memberKey(pid, stat.starttime))) stats.push(stat);
     }
     const present = new Map(stats.map((stat) => [stat.pid, stat.starttime]));
     this.checkLeaderIdentity(present);

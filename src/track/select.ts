@@ -103,8 +103,8 @@ export interface RunFacts {
   cookie: string;
   /** The wrapper's starttime, clock ticks. */
   minStarttime: number;
-  /** Our children that are not the run's (the lifeline). */
-  excludePids: readonly number[];
+  /** `pid:starttime` keys of processes that are never members: the wrapper and its helpers. */
+  excluded: ReadonlySet<string>;
 }
 
 /** The tracker of the set-up backend. Call it synchronously after the spawn. */
@@ -113,13 +113,13 @@ export function openTracker(setup: TrackingSetup, facts: RunFacts): Tracker {
     case 'cgroup':
       return new CgroupTracker(setup.cgroup!.path, facts.leaderPid);
     case 'subreaper':
-      return new SubreaperTracker({ rootPid: process.pid, leaderPid: facts.leaderPid, excludePids: facts.excludePids });
+      return new SubreaperTracker({ rootPid: process.pid, leaderPid: facts.leaderPid, excluded: facts.excluded });
     case 'pgroup':
       return new PgroupTracker({
         leaderPid: facts.leaderPid,
         cookie: facts.cookie,
         minStarttime: facts.minStarttime,
-        excludePids: [process.pid, ...facts.excludePids],
+        excluded: facts.excluded,
       });
   }
 }

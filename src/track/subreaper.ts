@@ -10,7 +10,8 @@
  * supervise/ reaps them by pid (never waitpid(-1), which would take the leader's status from libuv).
  */
 import { readChildren } from '../proc/children.js';
-import { readStat, type ProcStat } from '../proc/stat.js';
+import { isDead, readStat, type ProcStat } from '../proc/stat.js';
+import { memberKey } from './member.js';
 import { MemberTable } from './member-table.js';
 import type { Tracker, TreeSnapshot } from './tracker.js';
 
@@ -21,8 +22,8 @@ export interface SubreaperTrackerOptions {
   /** The wrapper: the root of the walk, never a member. */
   rootPid: number;
   leaderPid: number;
-  /** Children of the wrapper that are not the run's (the lifeline). */
-  excludePids: readonly number[];
+  /** `pid:starttime` keys of the wrapper's children that are not the run's (the lifeline, reapers). */
+  excluded: ReadonlySet<string>;
 }
 
 export class SubreaperTracker implements Tracker {
@@ -32,44 +33,50 @@ export class SubreaperTracker implements Tracker {
   constructor(private readonly options: SubreaperTrackerOptions) {}
 
   scan(): TreeSnapshot {
-    let stats = this.walk();
-    // The walk is not atomic: a child whose parent exits mid-walk moves to the wrapper, and a walk
-    // that read the wrapper's children before the move and the parent's after it misses the child.
-    // By the time the parent is seen gone its children hang under the wrapper, so while members
-    // vanish, walk again and keep what is still alive.
+    let walk = this.walk();
+    // The walk is not atomic: a process that exits mid-walk hands its children to the wrapper, and a
+    // walk that read the wrapper's children before that and the process's after it misses them. By
+    // the time a process is seen gone or a zombie, its children hang under the wrapper: while a walk
+    // saw one (or a known member is missing), walk again and keep what is still alive.
     for (let round = 0; round < MAX_REWALKS; round++) {
-      const seen = new Set(stats.map((stat) => stat.pid));
-      if (!this.table.members().some((member) => member.alive && !seen.has(member.pid))) break;
-      const again = new Map(this.walk().map((stat) => [stat.pid, stat]));
-      let found = false;
-      for (const stat of stats) {
-        if (again.has(stat.pid)) continue;
+      const seen = new Set(walk.stats.map((stat) => stat.pid));
+      const vanished = this.table.members().some((member) => member.alive && !seen.has(member.pid));
+      if (!vanished && !walk.unsettled) break;
+      const again = this.walk();
+      const merged = new Map(again.stats.map((stat) => [stat.pid, stat]));
+      for (const stat of walk.stats) {
+        if (merged.has(stat.pid)) continue;
         const fresh = readStat(stat.pid);
-        if (fresh && fresh.starttime === stat.starttime) again.set(stat.pid, fresh);
+        if (fresh && fresh.starttime === stat.starttime) merged.set(stat.pid, fresh);
       }
-      for (const pid of again.keys()) if (!seen.has(pid)) found = true;
-      stats = [...again.values()];
+      const found = [...merged.keys()].some((pid) => !seen.has(pid));
+      walk = { stats: [...merged.values()], unsettled: again.unsettled };
       if (!found) break;
     }
     const { leaderPid, rootPid } = this.options;
-    return this.table.apply(stats, (stat) => (stat.pid === leaderPid && stat.ppid === rootPid ? 'leader' : 'subreaper'));
+    return this.table.apply(walk.stats, (stat) => (stat.pid === leaderPid && stat.ppid === rootPid ? 'leader' : 'subreaper'));
   }
 
-  /** Every descendant of the wrapper but the helpers and theirs, depth first through the children files. */
-  private walk(): ProcStat[] {
+  /**
+   * Every descendant of the wrapper but its helpers, depth first through the children files.
+   * `unsettled`: the walk met a process that exited under it (a zombie, or gone before its stat was read).
+   */
+  private walk(): { stats: ProcStat[]; unsettled: boolean } {
     const stats: ProcStat[] = [];
-    const queue = readChildren(this.options.rootPid).filter((pid) => !this.options.excludePids.includes(pid));
+    const queue = readChildren(this.options.rootPid);
     const seen = new Set<number>();
+    let unsettled = false;
     while (queue.length > 0) {
       const pid = queue.pop()!;
       if (seen.has(pid)) continue;
       seen.add(pid);
       const stat = readStat(pid);
-      if (!stat) continue;
+      if (!stat || isDead(stat)) unsettled = true;
+      if (!stat || this.options.excluded.has(memberKey(pid, stat.starttime))) continue;
       stats.push(stat);
       queue.push(...readChildren(pid));
     }
-    return stats;
+    return { stats, unsettled };
   }
 
   members() {

@@ -9,25 +9,38 @@ import { join } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
 import { wrapperAlive } from '../proc/liveness.js';
 import { withClient } from '../record/connect.js';
-import { Journal } from '../record/journal.js';
+import { Journal, readJournal } from '../record/journal.js';
 import { markerPath } from '../record/markers.js';
 import { migrate } from '../record/migrate.js';
 import { selectRunningRuns } from '../record/sql.js';
+import { shipJournal } from '../record/ship.js';
 import { finishLostRun, type ReapOptions, type ReapOutcome } from './reap.js';
 
 /**
  * Finishes the database's running rows of this host whose wrapper is gone.
  * @throws the database's error when it cannot be reached
  */
-export async function reapDatabaseRows(database: DatabaseConfig, options: ReapOptions, onlyRunId?: string): Promise<ReapOutcome[]> {
+export async function reapDatabaseRows(
+  database: DatabaseConfig,
+  options: ReapOptions,
+  /** Runs to leave out: the ones the marker pass of this sweep already handled. */
+  skip: ReadonlySet<string>,
+  onlyRunId?: string,
+): Promise<ReapOutcome[]> {
   const rows = await withClient(database, async (client) => {
     await migrate(client);
     return selectRunningRuns(client, hostname());
   });
   const outcomes: ReapOutcome[] = [];
   for (const row of rows) {
-    if (onlyRunId !== undefined && row.id !== onlyRunId) continue;
+    if ((onlyRunId !== undefined && row.id !== onlyRunId) || skip.has(row.id)) continue;
     if (existsSync(markerPath(options.stateDir, row.id))) continue;
+    // A run that ended while the database was down: its journal here says so; ship it, do not reap.
+    const journalPath = join(options.stateDir, 'journal', `${row.id}.jsonl`);
+    if (existsSync(journalPath) && endedInJournal(journalPath)) {
+      await withClient(database, (client) => shipJournal(client, journalPath, 0));
+      continue;
+    }
     if (wrapperAlive(row)) {
       outcomes.push({ runId: row.id, verdict: 'alive', killed: 0, refused: 0, survivors: 0 });
       continue;
@@ -36,4 +49,8 @@ export async function reapDatabaseRows(database: DatabaseConfig, options: ReapOp
     outcomes.push(await finishLostRun(row, row, journal, options));
   }
   return outcomes;
+}
+
+function endedInJournal(path: string): boolean {
+  return readJournal(path).entries.some((entry) => entry.table === 'runs' && entry.record.ended_at !== null);
 }

@@ -19,17 +19,18 @@ import type { DatabaseConfig } from '../config/database.js';
 import { readStat } from '../proc/stat.js';
 import { bootId } from '../proc/system.js';
 import { Journal, readJournal } from '../record/journal.js';
-import { listMarkers, lockMarker, readMarker, removeMarker, type RunMarker } from '../record/markers.js';
+import { listMarkers, lockMarker, readMarker, removeMarker, unlockMarker, type RunMarker } from '../record/markers.js';
 import { Recorder } from '../record/recorder.js';
 import { NOT_ENDED, RunLog } from '../record/run-log.js';
 import type { RunRecord } from '../record/types.js';
 import { terminateTree } from '../terminate/sequence.js';
 import { CgroupTracker } from '../track/cgroup.js';
-import type { Member } from '../track/member.js';
+import { memberKey, type Member } from '../track/member.js';
 import { PgroupTracker } from '../track/pgroup.js';
 import { isRunCgroupPath, removeCgroupTree } from '../track/run-cgroup.js';
 import type { Tracker } from '../track/tracker.js';
 import { recordTermination } from '../record/termination-records.js';
+import { selfInsideCgroup } from '../proc/cgroup.js';
 import { wrapperAlive } from '../proc/liveness.js';
 
 const SHIP_TIMEOUT_MS = 5000;
@@ -78,18 +79,27 @@ export async function reapMarkedRun(runId: string, options: ReapOptions): Promis
   if (!marker || marker.host !== hostname()) return undefined;
   const none = { runId, killed: 0, refused: 0, survivors: 0 };
   if (wrapperAlive(marker)) return { ...none, verdict: 'alive' };
+  // A reaper inside the run's own cgroup (started by a scidex-run nested in it) must not freeze or kill it.
+  const cgroup = marker.cgroup_path;
+  if (cgroup && isRunCgroupPath(cgroup, runId) && selfInsideCgroup(cgroup)) return { ...none, verdict: 'busy' };
   if (!lockMarker(options.stateDir, runId, holder(), holderAlive)) return { ...none, verdict: 'busy' };
+  let finished = false;
   try {
     const journalPath = join(options.stateDir, 'journal', `${runId}.jsonl`);
     const latest = existsSync(journalPath) ? latestRunRecord(journalPath) : undefined;
     if (latest?.ended_at) {
       if (latest.cgroup_path && isRunCgroupPath(latest.cgroup_path, runId)) removeCgroupTree(latest.cgroup_path);
+      finished = true;
       return { ...none, verdict: 'finished' };
     }
     const journal = existsSync(journalPath) ? Journal.reopen(journalPath) : Journal.create(join(options.stateDir, 'journal'), runId);
-    return await finishLostRun(marker, latest, journal, options);
+    const outcome = await finishLostRun(marker, latest, journal, options);
+    finished = true;
+    return outcome;
   } finally {
-    removeMarker(options.stateDir, runId);
+    // A reaper that failed leaves the marker for the next one.
+    if (finished) removeMarker(options.stateDir, runId);
+    else unlockMarker(options.stateDir, runId);
   }
 }
 
@@ -173,7 +183,7 @@ function lostRunTracker(identity: RunMarker): Tracker {
     leaderPid: 0,
     cookie: `SCIDEX_RUN_ID=${identity.id}`,
     minStarttime: identity.wrapper_starttime,
-    excludePids: [process.pid],
+    excluded: new Set([memberKey(process.pid, readStat(process.pid)?.starttime ?? -1)]),
     strict: true,
   });
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { isDead, readStat } from '../../src/proc/stat.js';
-import { bootId } from '../../src/proc/system.js';
+import { bootId, pidNamespace } from '../../src/proc/system.js';
 import type { RunMarker } from '../../src/record/markers.js';
 import type { RunRecord } from '../../src/record/types.js';
 import { BIN } from './wrapper.js';
@@ -57,7 +57,7 @@ export function forgeRun(stateDir: string, overrides: Partial<RunRecord> = {}): 
   const id = randomUUID();
   const journalPath = join(stateDir, 'journal', `${id}.jsonl`);
   const run: RunRecord = {
-    id, revision: 1, analysis_id: 'forged', parent_run_id: null, host: hostname(), boot_id: bootId(),
+    id, revision: 1, analysis_id: 'forged', parent_run_id: null, host: hostname(), boot_id: bootId(), pid_ns: pidNamespace(),
     wrapper_pid: 999_999, wrapper_starttime: 1, pid: null, pgid: null, leader_starttime: null, argv: ['forged'],
     cwd: '/', username: 'root', timeout_ms: 0, memory_limit_bytes: 0, grace_ms: 500, orphan_policy: 'kill',
     tracking_backend: 'pgroup', cgroup_path: null, journal_path: journalPath, started_at: new Date().toISOString(),

@@ -86,16 +86,19 @@ describe('scidex-watchdog reap', () => {
     }
   });
 
-  it('leaves a run whose wrapper is alive alone, and marks a run of an earlier boot lost without a kill', async () => {
+  it('leaves a run whose wrapper is alive (or of another PID namespace) alone, and marks a run of an earlier boot lost without a kill', async () => {
     const stateDir = newStateDir();
     const self = { wrapper_pid: process.pid, wrapper_starttime: (await import('../../src/proc/stat.js')).readStat(process.pid)!.starttime };
     const alive = forgeRun(stateDir, self);
     const rebooted = forgeRun(stateDir, { boot_id: '00000000-0000-0000-0000-000000000000' });
+    // A container sharing this host's hostname and kernel: its pids are not ours to judge.
+    const otherNamespace = forgeRun(stateDir, { pid_ns: 'pid:[1]' });
     const result = await execa(WATCHDOG, ['reap', '--json', '--state-dir', stateDir], { env: { DATABASE_URL: undefined } });
     const outcomes = result.stdout.split('\n').map((line) => JSON.parse(line));
     expect(outcomes).toContainEqual(expect.objectContaining({ runId: alive.id, verdict: 'alive' }));
     expect(outcomes).toContainEqual(expect.objectContaining({ runId: rebooted.id, verdict: 'lost', killed: 0 }));
     expect(existsSync(join(stateDir, 'running', `${alive.id}.json`))).toBe(true);
+    expect(outcomes).toContainEqual(expect.objectContaining({ runId: otherNamespace.id, verdict: 'alive' }));
   });
 
   it('is run by every scidex-run start: a dead run found there is reaped in the background', async () => {

@@ -40,4 +40,16 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
       leftover.stop();
     }
   });
+
+  it("lets the wrapper's own ending replace a reaper's `lost`, never the other way round", async () => {
+    await migrate(database.client());
+    const run = forgeRun(newStateDir(), { host: 'elsewhere' });
+    const write = (fields: object) => upsertRun(database.client(), { ...run, ...fields } as Parameters<typeof upsertRun>[1]);
+    const status = async () => (await database.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [run.id])).rows[0].status;
+    await write({ revision: 2, status: 'lost', ended_at: new Date().toISOString() });
+    await write({ revision: 2, status: 'completed', ended_at: new Date().toISOString(), exit_status: 0 });
+    expect(await status()).toBe('completed');
+    await write({ revision: 3, status: 'running', ended_at: null });
+    expect(await status()).toBe('running'); // a higher revision still wins, as before
+  });
 });

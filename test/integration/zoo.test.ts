@@ -42,6 +42,7 @@ const CASES: Case[] = [
   { prog: 'exec_chain', min: 3, allRecorded: true },
   { prog: 'rename', min: 3, allRecorded: true },
   { prog: 'thread_fork', min: 4, allRecorded: true },
+  { prog: 'main_thread_exit', min: 2, allRecorded: true },
 ];
 
 describe.each(backends)('the zoo under --tracking %s', (backend) => {
