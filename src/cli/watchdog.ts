@@ -11,6 +11,8 @@ import { describeDatabaseError } from '../record/db-error.js';
 import { migrate } from '../record/migrate.js';
 import { selectEvents, selectRuns, type ListFilter } from '../record/sql.js';
 import { EXIT_INTERNAL } from '../supervise/exit-status.js';
+import { defaultStateDir } from '../config/run-config.js';
+import { shipStateDir } from '../watchdog/ship.js';
 import { printLine } from './output.js';
 import { describeOutcome, reapCommand } from './reap.js';
 import { renderTable } from './table.js';
@@ -88,7 +90,26 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
           }
         },
       )
-      .demandCommand(1, 'give a command: migrate, runs, events or reap')
+      .command(
+        'ship',
+        'Ship the journals of a state directory that are not yet all in PostgreSQL (records kept while it was down or not configured)',
+        (parser) =>
+          parser
+            .option('state-dir', { type: 'string', describe: 'State directory whose journals to ship [env: SCIDEX_RUN_STATE_DIR]' })
+            .option('json', { type: 'boolean', describe: 'One JSON object per journal on stdout' })
+            .option('quiet', { type: 'boolean', describe: 'Print nothing but errors' }),
+        async (argv) => {
+          const outcomes = await shipStateDir(argv.stateDir ?? defaultStateDir(process.env), database(argv.databaseUrl as string | undefined));
+          for (const outcome of outcomes) {
+            for (const line of outcome.bad) printLine(PROGRAM, `${outcome.journal}:${line.line}: not a record, skipped: ${line.text.slice(0, 80)}`);
+            if (outcome.error) printLine(PROGRAM, `${outcome.journal}: refused by PostgreSQL (${outcome.error}); kept for later`);
+            if (argv.json) process.stdout.write(JSON.stringify(outcome) + '\n');
+            else if (!argv.quiet) printLine(PROGRAM, `${outcome.journal}: ${outcome.shipped} records shipped${outcome.done ? '; marked shipped' : '; run still going'}`);
+          }
+          if (outcomes.some((outcome) => outcome.error)) status = 1;
+        },
+      )
+      .demandCommand(1, 'give a command: migrate, runs, events, reap or ship')
       .strict()
       .version(packageVersion())
       .help()

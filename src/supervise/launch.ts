@@ -20,7 +20,7 @@ import { RunLog, runIdentity } from '../record/run-log.js';
 import { prepareJournalDir } from '../record/state-dir.js';
 import { BackendUnavailableError, setUpTracking, type TrackingSetup } from '../track/select.js';
 import { startLifeline } from './lifeline.js';
-import { sweepDeadRuns } from './sweep.js';
+import { shipLeftovers, sweepDeadRuns } from './sweep.js';
 import { Supervisor, type Messages } from './supervisor.js';
 
 /** How long the wrapper may wait, after the run, for its last records to reach PostgreSQL. */
@@ -39,6 +39,8 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
   const runId = randomUUID();
   const journalDir = prepareJournalDir(config.stateDir);
   const reapers = sweepDeadRuns(config.stateDir, messages.info);
+  const shipper = shipLeftovers(config.stateDir, config.database);
+  if (shipper) reapers.push(shipper);
   let tracking: TrackingSetup;
   try {
     tracking = setUpTracking(config.tracking, runId);

@@ -5,6 +5,10 @@
  * detached `scidex-watchdog reap --run <id>` so that this run does not wait for it.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { DatabaseConfig } from '../config/database.js';
+import { unshippedJournals } from '../record/unshipped.js';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readStat } from '../proc/stat.js';
@@ -28,18 +32,34 @@ export function sweepDeadRuns(stateDir: string, info: (line: string) => void): {
   const reapers: { pid: number; starttime: number }[] = [];
   for (const runId of dead) {
     info(`run ${runId} lost its wrapper: reaping it in the background`);
-    try {
-      const child = spawn(process.execPath, [WATCHDOG_BIN, 'reap', '--quiet', '--run', runId, '--state-dir', stateDir], {
-        stdio: 'ignore',
-        detached: true,
-      });
-      child.on('error', () => undefined);
-      child.unref();
-      const starttime = child.pid === undefined ? undefined : readStat(child.pid)?.starttime;
-      if (starttime !== undefined) reapers.push({ pid: child.pid!, starttime });
-    } catch {
-      // The next start, the lifeline or `scidex-watchdog reap` will try again.
-    }
+    const reaper = startWatchdog(['reap', '--quiet', '--run', runId, '--state-dir', stateDir], process.env);
+    if (reaper) reapers.push(reaper);
   }
   return reapers;
+}
+
+/**
+ * Starts a background `scidex-watchdog ship` when journals of finished runs wait in `stateDir`
+ * (the database was down, or not configured, when they ran).
+ * @returns the shipper started, if one was
+ */
+export function shipLeftovers(stateDir: string, database: DatabaseConfig | undefined): { pid: number; starttime: number } | undefined {
+  if (!database) return undefined;
+  const waiting = unshippedJournals(stateDir).some((journal) => !existsSync(join(stateDir, 'running', `${basename(journal).split('.')[0]}.json`)));
+  if (!waiting) return undefined;
+  const env: NodeJS.ProcessEnv = database.url ? { ...process.env, SCIDEX_RUN_DATABASE_URL: database.url } : process.env;
+  return startWatchdog(['ship', '--quiet', '--state-dir', stateDir], env);
+}
+
+/** A detached scidex-watchdog; undefined when it could not be started (the next start tries again). */
+function startWatchdog(args: string[], env: NodeJS.ProcessEnv): { pid: number; starttime: number } | undefined {
+  try {
+    const child = spawn(process.execPath, [WATCHDOG_BIN, ...args], { stdio: 'ignore', detached: true, env });
+    child.on('error', () => undefined);
+    child.unref();
+    const starttime = child.pid === undefined ? undefined : readStat(child.pid)?.starttime;
+    return starttime === undefined ? undefined : { pid: child.pid!, starttime };
+  } catch {
+    return undefined;
+  }
 }
