@@ -1,5 +1,5 @@
 /**
- * `scidex-watchdog`: the operator's side. This build has `migrate`, `runs`, `events` and `reap`;
+ * `scidex-watchdog`: the operator's side. This build has `migrate`, `runs`, `events`, `reap` and `ship`;
  * each opens one connection for its work and closes it.
  */
 import yargs, { type Argv } from 'yargs';
