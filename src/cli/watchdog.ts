@@ -26,6 +26,14 @@ function database(flag: string | undefined): DatabaseConfig {
   return config;
 }
 
+/** The options of the commands that sweep a state directory (`reap`, `ship`). */
+function sweepOptions(parser: Argv, swept: string, item: string) {
+  return parser
+    .option('state-dir', { type: 'string', describe: `State directory whose ${swept} to sweep [env: SCIDEX_RUN_STATE_DIR]` })
+    .option('json', { type: 'boolean', describe: `One JSON object per ${item} on stdout` })
+    .option('quiet', { type: 'boolean', describe: 'Print nothing but errors' });
+}
+
 function listOptions(parser: Argv) {
   return parser
     .option('analysis-id', { type: 'string', describe: 'Only this analysis' })
@@ -71,12 +79,7 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
       .command(
         'reap',
         'One sweep: finish the runs of this host whose wrapper is gone (kill what is left of them after checking identity and cookie, mark them lost)',
-        (parser) =>
-          parser
-            .option('run', { type: 'string', describe: 'Only this run (UUID)' })
-            .option('state-dir', { type: 'string', describe: 'State directory whose markers to sweep [env: SCIDEX_RUN_STATE_DIR]' })
-            .option('json', { type: 'boolean', describe: 'One JSON object per run on stdout' })
-            .option('quiet', { type: 'boolean', describe: 'Print nothing but errors' }),
+        (parser) => sweepOptions(parser, 'markers', 'run').option('run', { type: 'string', describe: 'Only this run (UUID)' }),
         async (argv) => {
           const outcomes = await reapCommand({
             runId: argv.run,
@@ -93,11 +96,7 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
       .command(
         'ship',
         'Ship the journals of a state directory that are not yet all in PostgreSQL (records kept while it was down or not configured)',
-        (parser) =>
-          parser
-            .option('state-dir', { type: 'string', describe: 'State directory whose journals to ship [env: SCIDEX_RUN_STATE_DIR]' })
-            .option('json', { type: 'boolean', describe: 'One JSON object per journal on stdout' })
-            .option('quiet', { type: 'boolean', describe: 'Print nothing but errors' }),
+        (parser) => sweepOptions(parser, 'journals', 'journal'),
         async (argv) => {
           const outcomes = await shipStateDir(argv.stateDir ?? defaultStateDir(process.env), database(argv.databaseUrl as string | undefined));
           for (const outcome of outcomes) {
