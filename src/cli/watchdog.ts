@@ -5,6 +5,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { resolveDatabase, type DatabaseConfig } from '../config/database.js';
+import { parseDurationMs } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
 import { withClient } from '../record/connect.js';
 import { describeDatabaseError } from '../record/db-error.js';
@@ -38,15 +39,33 @@ function listOptions(parser: Argv) {
   return parser
     .option('analysis-id', { type: 'string', describe: 'Only this analysis' })
     .option('run', { type: 'string', describe: 'Only this run (UUID)' })
+    .option('status', { type: 'string', describe: 'Only runs in this status (running, completed, failed, timeout, out_of_memory, cancelled, lost, failed_to_start)' })
+    .option('host', { type: 'string', describe: 'Only runs of this host' })
+    .option('since', { type: 'string', describe: 'Only the last while (2h, 7d) or since a time (2026-11-21T08:00Z)' })
+    .option('json', { type: 'boolean', describe: 'One JSON object per row instead of a table' })
     .option('limit', { type: 'number', default: 50, describe: 'At most this many rows, newest first' });
 }
 
-function filterOf(argv: { analysisId?: string; run?: string; limit: number }): ListFilter {
+/** `--since`: a duration back from now, or a time Date.parse reads. @throws UsageError */
+function sinceOf(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const absolute = Date.parse(text);
+  if (!Number.isNaN(absolute) && /\d{4}-\d{2}-\d{2}/.test(text)) return new Date(absolute).toISOString();
+  return new Date(Date.now() - parseDurationMs(text, '--since')).toISOString();
+}
+
+/** Rows as a psql-style table, or as JSON lines. */
+function printRows(rows: Record<string, unknown>[], json: boolean | undefined): void {
+  if (json) for (const row of rows) process.stdout.write(JSON.stringify(row) + '\n');
+  else process.stdout.write(renderTable(rows) + '\n');
+}
+
+function filterOf(argv: { analysisId?: string; run?: string; status?: string; host?: string; since?: string; limit: number }): ListFilter {
   if (argv.run !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(argv.run)) {
     throw new UsageError(`invalid --run '${argv.run}': expected a run id (UUID)`);
   }
   if (!Number.isInteger(argv.limit) || argv.limit < 1) throw new UsageError('invalid --limit: expected a whole number >= 1');
-  return { analysisId: argv.analysisId, runId: argv.run, limit: argv.limit };
+  return { analysisId: argv.analysisId, runId: argv.run, status: argv.status, host: argv.host, since: sinceOf(argv.since), limit: argv.limit };
 }
 
 /** Entry point of bin/scidex-watchdog. */
@@ -67,14 +86,14 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
           await migrate(client);
           return selectRuns(client, filterOf(argv as Parameters<typeof filterOf>[0]));
         });
-        process.stdout.write(renderTable(rows) + '\n');
+        printRows(rows, argv.json);
       })
       .command('events', 'List lifecycle and kill events, newest first', listOptions, async (argv) => {
         const rows = await withClient(database(argv.databaseUrl as string | undefined), async (client) => {
           await migrate(client);
           return selectEvents(client, filterOf(argv as Parameters<typeof filterOf>[0]));
         });
-        process.stdout.write(renderTable(rows) + '\n');
+        printRows(rows, argv.json);
       })
       .command(
         'reap',

@@ -69,6 +69,12 @@ export async function appliedMigrations(client: ClientBase, table: string): Prom
 export interface ListFilter {
   analysisId?: string;
   runId?: string;
+  /** Runs in this status (runs only). */
+  status?: string;
+  /** Runs of this host (for events: events of its runs). */
+  host?: string;
+  /** Only what started (runs) or happened (events) at or after this ISO time. */
+  since?: string;
   limit: number;
 }
 
@@ -82,8 +88,10 @@ export async function selectRuns(client: ClientBase, filter: ListFilter): Promis
             round(cpu_seconds::numeric, 1) AS cpu_s, peak_process_count AS peak_procs, array_to_string(argv, ' ') AS command
        FROM watchdog_runs
       WHERE ($1::text IS NULL OR analysis_id = $1) AND ($2::uuid IS NULL OR id = $2)
+        AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR host = $5)
+        AND ($6::timestamptz IS NULL OR started_at >= $6)
       ORDER BY started_at DESC LIMIT $3`,
-    [filter.analysisId ?? null, filter.runId ?? null, filter.limit],
+    [filter.analysisId ?? null, filter.runId ?? null, filter.limit, filter.status ?? null, filter.host ?? null, filter.since ?? null],
   );
   return result.rows;
 }
@@ -97,8 +105,10 @@ export async function selectEvents(client: ClientBase, filter: ListFilter): Prom
             round(elapsed_ms / 1000.0, 3) AS elapsed_s
        FROM watchdog_events
       WHERE ($1::text IS NULL OR analysis_id = $1) AND ($2::uuid IS NULL OR run_id = $2)
+        AND ($4::text IS NULL OR run_id IN (SELECT id FROM watchdog_runs WHERE host = $4))
+        AND ($5::timestamptz IS NULL OR at >= $5)
       ORDER BY at DESC, kind LIMIT $3`,
-    [filter.analysisId ?? null, filter.runId ?? null, filter.limit],
+    [filter.analysisId ?? null, filter.runId ?? null, filter.limit, filter.host ?? null, filter.since ?? null],
   );
   return result.rows;
 }

@@ -41,3 +41,22 @@ describe('scidex-watchdog', () => {
     expect(bad.exitCode).toBe(125);
   });
 });
+
+describe('scidex-watchdog runs and events filters', () => {
+  it('filter by status, host and --since, and print JSON lines with --json', async () => {
+    const analysisId = `filters-${tag}`;
+    await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', databaseUrl, '--', 'sh', '-c', 'exit 2'], { tag });
+    const json = async (args: string[]) => {
+      const result = await watchdog([...args, '--analysis-id', analysisId, '--json']);
+      expect(result.exitCode, result.stderr).toBe(0);
+      return result.stdout === '' ? [] : result.stdout.split('\n').map((line) => JSON.parse(line));
+    };
+    expect(await json(['runs', '--status', 'failed', '--since', '10m'])).toEqual([expect.objectContaining({ status: 'failed', exit_status: 2 })]);
+    expect(await json(['runs', '--status', 'completed'])).toEqual([]);
+    expect(await json(['runs', '--host', 'no-such-host'])).toEqual([]);
+    expect(await json(['runs', '--since', '2999-01-01T00:00Z'])).toEqual([]);
+    const events = await json(['events', '--host', (await import('node:os')).hostname()]);
+    expect(events.map((event) => event.kind)).toEqual(expect.arrayContaining(['run_started', 'run_finished']));
+    expect((await watchdog(['runs', '--since', 'yesterday-ish'])).exitCode).toBe(125);
+  });
+});
