@@ -5,6 +5,7 @@
  */
 import { resolveDatabase } from '../config/database.js';
 import { UsageError } from '../config/errors.js';
+import { isRunId } from '../config/run-id.js';
 import { defaultStateDir } from '../config/run-config.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { prepareJournalDir } from '../record/state-dir.js';
@@ -12,8 +13,6 @@ import { reapMarkedRun, reapStateDir, type ReapOutcome } from '../watchdog/reap.
 import { reapDatabaseRows } from '../watchdog/reap-database.js';
 import { removeStaleCgroups } from '../track/stale-cgroups.js';
 import { messagesFor } from './output.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface ReapRequest {
   runId?: string;
@@ -27,7 +26,7 @@ export interface ReapRequest {
  * @throws UsageError for a bad run id or an unwritable state directory
  */
 export async function reapCommand(request: ReapRequest): Promise<ReapOutcome[]> {
-  if (request.runId !== undefined && !UUID.test(request.runId)) throw new UsageError(`invalid --run '${request.runId}': expected a run id (UUID)`);
+  if (request.runId !== undefined && !isRunId(request.runId)) throw new UsageError(`invalid --run '${request.runId}': expected a run id (UUID)`);
   const stateDir = request.stateDir ?? defaultStateDir(process.env);
   prepareJournalDir(stateDir);
   const messages = messagesFor('scidex-watchdog', request.quiet);

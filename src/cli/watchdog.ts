@@ -7,6 +7,7 @@ import { hideBin } from 'yargs/helpers';
 import { resolveDatabase, type DatabaseConfig } from '../config/database.js';
 import { parseDurationMs } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
+import { isRunId } from '../config/run-id.js';
 import { withClient } from '../record/connect.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { migrate } from '../record/migrate.js';
@@ -61,7 +62,7 @@ function printRows(rows: Record<string, unknown>[], json: boolean | undefined): 
 }
 
 function filterOf(argv: { analysisId?: string; run?: string; status?: string; host?: string; since?: string; limit: number }): ListFilter {
-  if (argv.run !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(argv.run)) {
+  if (argv.run !== undefined && !isRunId(argv.run.toLowerCase())) {
     throw new UsageError(`invalid --run '${argv.run}': expected a run id (UUID)`);
   }
   if (!Number.isInteger(argv.limit) || argv.limit < 1) throw new UsageError('invalid --limit: expected a whole number >= 1');

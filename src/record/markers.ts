@@ -7,6 +7,7 @@
  */
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { isRunId } from '../config/run-id.js';
 import type { RunRecord } from './types.js';
 
 /** The fixed identity of a run, as the marker stores it: a RunRecord without its changing fields. */
@@ -17,7 +18,6 @@ export type RunMarker = Pick<
   | 'journal_path' | 'started_at'
 >;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function markerDir(stateDir: string): string {
   return join(stateDir, 'running');
@@ -25,7 +25,7 @@ function markerDir(stateDir: string): string {
 
 /** The marker path of a run. @throws Error for a run id that is not a UUID (it names a file) */
 export function markerPath(stateDir: string, runId: string): string {
-  if (!UUID.test(runId)) throw new Error(`not a run id: '${runId}'`);
+  if (!isRunId(runId)) throw new Error(`not a run id: '${runId}'`);
   return join(markerDir(stateDir), `${runId}.json`);
 }
 
@@ -55,7 +55,7 @@ export function listMarkers(stateDir: string): string[] {
     return readdirSync(markerDir(stateDir))
       .filter((name) => name.endsWith('.json'))
       .map((name) => name.slice(0, -'.json'.length))
-      .filter((id) => UUID.test(id));
+      .filter((id) => isRunId(id));
   } catch {
     return [];
   }

@@ -5,6 +5,7 @@
  */
 import { redactArgv } from './redact.js';
 import type { RunLog } from './run-log.js';
+import type { ProcessFate } from './types.js';
 import type { TerminationHooks } from '../terminate/sequence.js';
 import type { Member } from '../track/member.js';
 import type { TreeSnapshot } from '../track/tracker.js';
@@ -18,6 +19,13 @@ export interface TerminationRecordOptions {
   observe?: (snapshot: TreeSnapshot) => void;
   /** Extra detail for signal_sent events. */
   detail?: (snapshot: TreeSnapshot) => Record<string, unknown>;
+}
+
+/** How a member ended, from the last signal we sent it: SIGKILL killed, another signal terminated. */
+export function fateOf(member: Member, lastSignal: ReadonlyMap<Member, NodeJS.Signals>): ProcessFate {
+  if (member.alive) return 'left_running';
+  const signal = lastSignal.get(member);
+  return signal === 'SIGKILL' ? 'killed' : signal ? 'terminated' : 'exited';
 }
 
 /**

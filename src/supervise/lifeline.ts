@@ -4,7 +4,7 @@
  * wrapper (Node opens pipes close-on-exec, so the run's processes do not hold it). A wrapper that
  * finishes kills the guard; a wrapper that dies closes the pipe, `read` sees
  * end-of-file, and the guard becomes `scidex-watchdog reap --run <id>`, which kills what is left
- * (identity and cookie checked) and marks the run lost. It costs an idle shell (~1 MiB) per run
+ * (identity and cookie checked) and marks the run lost. It costs an idle shell (~1.7 MiB RSS, BENCHMARKS.md) per run
  * and no Node startup until it is needed. It runs in a session of its own, outside the run's
  * cgroup, and is excluded from the run's members.
  */
@@ -14,7 +14,7 @@ import { readStat } from '../proc/stat.js';
 import { signalMember } from '../terminate/guard.js';
 
 /** bin/scidex-watchdog, two levels up from this module both in src/supervise and in dist/bin. */
-const WATCHDOG_BIN = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
+export const WATCHDOG_BIN = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
 
 const SCRIPT = 'read -r _; exec "$1" "$2" reap --quiet --run "$3" --state-dir "$4"';
 

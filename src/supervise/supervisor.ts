@@ -15,7 +15,6 @@ import { formatDuration } from '../config/duration.js';
 import { formatSize } from '../config/size.js';
 import { readStat } from '../proc/stat.js';
 import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
-import type { ProcessFate } from '../record/types.js';
 import { signalMember, signalsUsePidfd } from '../terminate/guard.js';
 import { terminateTree } from '../terminate/sequence.js';
 import { memberKey, type Member } from '../track/member.js';
@@ -29,7 +28,7 @@ import { CANCELLING_SIGNALS, onWrapperSignals } from './forward.js';
 import { nextPollDelay } from './poll.js';
 import { NOT_ENDED, type RunLog } from '../record/run-log.js';
 import { redactArgv } from '../record/redact.js';
-import { recordTermination } from '../record/termination-records.js';
+import { fateOf, recordTermination } from '../record/termination-records.js';
 import { spawnLeader, type Leader } from './spawn.js';
 import { largestMembers, treePssBytes } from './tree-memory.js';
 
@@ -322,12 +321,7 @@ export class Supervisor {
     this.observe(tracker.scan());
     const { status, exitStatus } = runOutcome(exit, this.stop, this.config.preserveStatus);
     const reason = this.stop ? this.stopReasonText(this.stop) : null;
-    const fate = (member: Member): ProcessFate => {
-      if (member.alive) return 'left_running';
-      const signal = this.lastSignal.get(member);
-      return signal === 'SIGKILL' ? 'killed' : signal ? 'terminated' : 'exited';
-    };
-    this.log.processes(tracker.members(), fate);
+    this.log.processes(tracker.members(), (member) => fateOf(member, this.lastSignal));
     const leaderPid = this.leader!.pid;
     const record = {
       ...this.progress(),

@@ -9,14 +9,13 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
 import { unshippedJournals } from '../record/unshipped.js';
+import { WATCHDOG_BIN } from './lifeline.js';
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { readStat } from '../proc/stat.js';
 import { listMarkers, readMarker } from '../record/markers.js';
 import { removeStaleCgroups } from '../track/stale-cgroups.js';
 import { wrapperAlive } from '../proc/liveness.js';
 
-const WATCHDOG_BIN = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
 
 /**
  * Starts a background reaper for each dead run found in `stateDir`.

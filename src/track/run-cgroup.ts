@@ -18,6 +18,7 @@
  */
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RUN_ID_PATTERN } from '../config/run-id.js';
 import { cgroup2MountPoint, cgroupOf } from '../proc/cgroup.js';
 
 /** The kernel backstop sits this far above the limit: 1/16 of it, at least 64 MiB. */
@@ -56,7 +57,7 @@ export class RunCgroup {
     const own = cgroupOf('self');
     if (own === undefined) throw new CgroupUnavailableError('/proc/self/cgroup has no cgroup v2 entry');
     const ownDir = join(mount, own);
-    const nested = /\/scidex-run\/[0-9a-f-]{36}$/.test(own);
+    const nested = new RegExp(`/scidex-run/${RUN_ID_PATTERN}$`).test(own);
     const bases = nested ? [ownDir] : [...new Set([mount, ownDir])];
     const reasons: string[] = [];
     for (const base of bases) {

@@ -7,9 +7,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroup2MountPoint, cgroupOf, cgroupPopulated } from '../proc/cgroup.js';
+import { isRunId } from '../config/run-id.js';
 import { removeCgroupTree } from './run-cgroup.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Empty run cgroups younger than this are left alone, milliseconds. */
 export const STALE_CGROUP_AGE_MS = 60_000;
@@ -33,7 +32,7 @@ export function removeStaleCgroups(minAgeMs = STALE_CGROUP_AGE_MS): string[] {
     }
     for (const name of names) {
       const path = join(base, name);
-      if (!UUID.test(name) || cgroupPopulated(path)) continue;
+      if (!isRunId(name) || cgroupPopulated(path)) continue;
       try {
         if (Date.now() - statSync(path).ctimeMs < minAgeMs) continue;
       } catch {

@@ -29,7 +29,7 @@ import { memberKey, type Member } from '../track/member.js';
 import { PgroupTracker } from '../track/pgroup.js';
 import { isRunCgroupPath, removeCgroupTree } from '../track/run-cgroup.js';
 import type { Tracker } from '../track/tracker.js';
-import { recordTermination } from '../record/termination-records.js';
+import { fateOf, recordTermination } from '../record/termination-records.js';
 import { selfInsideCgroup } from '../proc/cgroup.js';
 import { wrapperAlive } from '../proc/liveness.js';
 
@@ -148,7 +148,7 @@ export async function finishLostRun(
     killed = lastSignal.size;
     survivors = result.survivors;
     members = tracker.members();
-    log.processes(members, (member) => (member.alive ? 'left_running' : lastSignal.get(member) === 'SIGKILL' ? 'killed' : 'terminated'));
+    log.processes(members, (member) => fateOf(member, lastSignal));
     if (survivors.length === 0) tracker.release();
   }
   log.run({
