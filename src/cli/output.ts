@@ -1,6 +1,7 @@
 /**
  * Our own messages: stderr, one line each, prefixed with the program's name (DESIGN section 2).
  */
+import { messageLine } from '../config/text.js';
 
 // A reader that went away (`scidex-run ... 2>&1 | head -1`) must not crash a supervisor whose
 // tree is still running: write errors on our own stdio are dropped.
@@ -17,4 +18,21 @@ export function messagesFor(program: string, quiet: boolean) {
   const print = (line: string) => printLine(program, line);
   const silent = () => undefined;
   return { info: quiet ? silent : print, warn: quiet ? silent : (line: string) => print(`warning: ${line}`), error: print };
+}
+
+/**
+ * Prints Node's process warnings (a library's `process.emitWarning`, such as pg's multi-line
+ * "SECURITY WARNING" about sslmode) as one line of ours, each text once, instead of Node's
+ * several-line default. Node's default printer is itself a 'warning' listener, so it is removed.
+ * @param quiet whether --quiet is in force (known only once the arguments are parsed)
+ */
+export function printWarningsAsLines(program: string, quiet: () => boolean = () => false): void {
+  const seen = new Set<string>();
+  process.removeAllListeners('warning');
+  process.on('warning', (warning: Error) => {
+    const text = messageLine(warning.name === 'Warning' ? warning.message : `${warning.name}: ${warning.message}`);
+    if (quiet() || seen.has(text)) return;
+    seen.add(text);
+    printLine(program, `warning: ${text}`);
+  });
 }

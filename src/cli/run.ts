@@ -9,7 +9,7 @@ import { buildRunConfig, RUN_DEFAULTS, type RawRunOptions } from '../config/run-
 import { EXIT_INTERNAL } from '../supervise/exit-status.js';
 import { launch } from '../supervise/launch.js';
 import { printExplanation } from './explain.js';
-import { messagesFor, printLine } from './output.js';
+import { messagesFor, printLine, printWarningsAsLines } from './output.js';
 import { packageVersion } from './version.js';
 
 const PROGRAM = 'scidex-run';
@@ -58,6 +58,23 @@ const OPTIONS = {
     env: 'SCIDEX_RUN_STATE_DIR',
     describe:
       'Directory for journals (created 0700). [default: $XDG_STATE_HOME/scidex-run, ~/.local/state/scidex-run, or /var/lib/scidex-run for root]',
+  },
+  'sample-interval': {
+    env: 'SCIDEX_RUN_SAMPLE_INTERVAL',
+    describe: `How often the tree's RSS, PSS, CPU and process count are recorded (watchdog_samples), plus once at each new peak of RSS; 0 disables. [default: ${RUN_DEFAULTS.sampleInterval}]`,
+  },
+  'heartbeat-interval': {
+    env: 'SCIDEX_RUN_HEARTBEAT_INTERVAL',
+    describe: `How often a running run updates heartbeat_at and ships what its journal holds (so other hosts can tell live runs from lost ones); 0 disables. [default: ${RUN_DEFAULTS.heartbeatInterval}]`,
+  },
+  pushgateway: {
+    env: 'SCIDEX_RUN_PUSHGATEWAY',
+    describe:
+      "Prometheus Pushgateway (http://host:9091) to push the run's final metrics to when it ends (job scidex_run, grouped by analysis_id, else instance). A failed push is a warning; it never changes the exit status.",
+  },
+  'journal-retention': {
+    env: 'SCIDEX_RUN_JOURNAL_RETENTION',
+    describe: `How long a journal stays in the state directory once every record of it is in PostgreSQL; journals not yet shipped are never removed. [default: ${RUN_DEFAULTS.journalRetention}]`,
   },
 } as const;
 
@@ -113,7 +130,8 @@ function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions & { ex
   const pick = (name: keyof typeof OPTIONS): string | undefined => {
     const value = argv[name];
     if (Array.isArray(value)) throw new UsageError(`--${name} was given more than once`);
-    return (value as string | undefined) ?? env[OPTIONS[name].env];
+    // An empty variable counts as unset (CI systems set a secret that does not exist to "").
+    return (value as string | undefined) ?? (env[OPTIONS[name].env] || undefined);
   };
   // halt-at-non-option puts the first word that is not an option, and all after it, in argv['--'].
   const command = [...argv._, ...(argv['--'] ?? [])].map(String);
@@ -133,6 +151,10 @@ function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions & { ex
     killSignal: pick('kill-signal') ?? RUN_DEFAULTS.killSignal,
     databaseUrl: pick('database-url'),
     stateDir: pick('state-dir'),
+    sampleInterval: pick('sample-interval') ?? RUN_DEFAULTS.sampleInterval,
+    heartbeatInterval: pick('heartbeat-interval') ?? RUN_DEFAULTS.heartbeatInterval,
+    journalRetention: pick('journal-retention') ?? RUN_DEFAULTS.journalRetention,
+    pushgateway: pick('pushgateway'),
     preserveStatus: flag('preserve-status'),
     tracking: pick('tracking') ?? RUN_DEFAULTS.tracking,
     quiet: flag('quiet'),
@@ -144,8 +166,11 @@ function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions & { ex
 /** Entry point of bin/scidex-run. Sets process.exitCode and exits. */
 export async function main(args: string[] = hideBin(process.argv), env: NodeJS.ProcessEnv = process.env): Promise<never> {
   let status: number;
+  let quiet = false;
+  printWarningsAsLines(PROGRAM, () => quiet);
   try {
     const raw = parseArgs(args, env);
+    quiet = raw.quiet;
     if (raw.explainTracking) {
       printExplanation(raw.json);
       process.exit(0);

@@ -1,23 +1,26 @@
 /**
- * `scidex-watchdog`: the operator's side. This build has `migrate`, `runs`, `events`, `reap` and `ship`;
- * each opens one connection for its work and closes it.
+ * `scidex-watchdog`: the operator's side (DESIGN section 7): `migrate`, `runs`, `events`, `show`,
+ * `prune`, `reap`, `ship`, `cancel`, `serve` (the host daemon) and `status`. Each command but `serve`
+ * opens one connection for its work and closes it; `runs`, `events` and `show` read the journals of
+ * the state directory instead when no database is configured. The handlers live one per file
+ * beside this one.
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { resolveDatabase, type DatabaseConfig } from '../config/database.js';
-import { parseDurationMs } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
-import { isRunId } from '../config/run-id.js';
 import { withClient } from '../record/connect.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { migrate } from '../record/migrate.js';
-import { selectEvents, selectRuns, type ListFilter } from '../record/sql.js';
 import { EXIT_INTERNAL } from '../supervise/exit-status.js';
-import { defaultStateDir } from '../config/run-config.js';
-import { shipStateDir } from '../watchdog/ship.js';
-import { printLine } from './output.js';
+import { RUN_DEFAULTS } from '../config/run-config.js';
+import { printLine, printWarningsAsLines } from './output.js';
+import { pruneCommand, pruneOptions } from './prune.js';
+import { eventsCommand, listOptions, runsCommand, showCommand, showOptions } from './query.js';
 import { describeOutcome, reapCommand } from './reap.js';
-import { renderTable } from './table.js';
+import { shipCommand } from './ship.js';
+import { serveCommand, serveOptions, statusCommand, statusOptions } from './serve.js';
+import { cancelCommand, cancelOptions } from './cancel.js';
 import { packageVersion } from './version.js';
 
 const PROGRAM = 'scidex-watchdog';
@@ -36,42 +39,10 @@ function sweepOptions(parser: Argv, swept: string, item: string) {
     .option('quiet', { type: 'boolean', describe: 'Print nothing but errors' });
 }
 
-function listOptions(parser: Argv) {
-  return parser
-    .option('analysis-id', { type: 'string', describe: 'Only this analysis' })
-    .option('run', { type: 'string', describe: 'Only this run (UUID)' })
-    .option('status', { type: 'string', describe: 'Only runs in this status (running, completed, failed, timeout, out_of_memory, cancelled, lost, failed_to_start)' })
-    .option('host', { type: 'string', describe: 'Only runs of this host' })
-    .option('since', { type: 'string', describe: 'Only the last while (2h, 7d) or since a time (2026-11-21T08:00Z)' })
-    .option('json', { type: 'boolean', describe: 'One JSON object per row instead of a table' })
-    .option('limit', { type: 'number', default: 50, describe: 'At most this many rows, newest first' });
-}
-
-/** `--since`: a duration back from now, or a time Date.parse reads. @throws UsageError */
-function sinceOf(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const absolute = Date.parse(text);
-  if (!Number.isNaN(absolute) && /\d{4}-\d{2}-\d{2}/.test(text)) return new Date(absolute).toISOString();
-  return new Date(Date.now() - parseDurationMs(text, '--since')).toISOString();
-}
-
-/** Rows as a psql-style table, or as JSON lines. */
-function printRows(rows: Record<string, unknown>[], json: boolean | undefined): void {
-  if (json) for (const row of rows) process.stdout.write(JSON.stringify(row) + '\n');
-  else process.stdout.write(renderTable(rows) + '\n');
-}
-
-function filterOf(argv: { analysisId?: string; run?: string; status?: string; host?: string; since?: string; limit: number }): ListFilter {
-  if (argv.run !== undefined && !isRunId(argv.run.toLowerCase())) {
-    throw new UsageError(`invalid --run '${argv.run}': expected a run id (UUID)`);
-  }
-  if (!Number.isInteger(argv.limit) || argv.limit < 1) throw new UsageError('invalid --limit: expected a whole number >= 1');
-  return { analysisId: argv.analysisId, runId: argv.run, status: argv.status, host: argv.host, since: sinceOf(argv.since), limit: argv.limit };
-}
-
 /** Entry point of bin/scidex-watchdog. */
 export async function main(args: string[] = hideBin(process.argv)): Promise<never> {
   let status = 0;
+  printWarningsAsLines(PROGRAM);
   try {
     await yargs(args)
       .scriptName(PROGRAM)
@@ -80,22 +51,17 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
       .command('migrate', 'Apply the schema migrations (idempotent; safe from several hosts at once)', (parser) =>
         parser.option('down', { type: 'boolean', describe: 'Undo the last migration instead' }), async (argv) => {
         const applied = await withClient(database(argv.databaseUrl as string | undefined), (client) => migrate(client, argv.down ? 'down' : 'up'));
-        printLine(PROGRAM, applied.length === 0 ? 'schema is up to date' : `${argv.down ? 'undid' : 'applied'} ${applied.join(', ')}`);
+        if (applied.length > 0) printLine(PROGRAM, `${argv.down ? 'undid' : 'applied'} ${applied.join(', ')}`);
+        else printLine(PROGRAM, argv.down ? 'no migration to undo' : 'schema is up to date');
       })
-      .command('runs', 'List runs, newest first', listOptions, async (argv) => {
-        const rows = await withClient(database(argv.databaseUrl as string | undefined), async (client) => {
-          await migrate(client);
-          return selectRuns(client, filterOf(argv as Parameters<typeof filterOf>[0]));
-        });
-        printRows(rows, argv.json);
+      .command('runs', 'List runs, newest first', listOptions, (argv) => runsCommand(argv))
+      .command('events', 'List lifecycle and kill events, newest first', listOptions, (argv) => eventsCommand(argv))
+      .command('show [run]', 'Show one run (or the latest of --analysis-id): header, processes, samples, events', showOptions, async (argv) => {
+        status = await showCommand(argv);
       })
-      .command('events', 'List lifecycle and kill events, newest first', listOptions, async (argv) => {
-        const rows = await withClient(database(argv.databaseUrl as string | undefined), async (client) => {
-          await migrate(client);
-          return selectEvents(client, filterOf(argv as Parameters<typeof filterOf>[0]));
-        });
-        printRows(rows, argv.json);
-      })
+      .command('prune', 'Delete runs that ended longer ago than --older-than, with their records, and older samples', pruneOptions, (argv) =>
+        pruneCommand(() => database(argv.databaseUrl as string | undefined), argv),
+      )
       .command(
         'reap',
         'One sweep: finish the runs of this host whose wrapper is gone (kill what is left of them after checking identity and cookie, mark them lost)',
@@ -116,19 +82,31 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
       .command(
         'ship',
         'Ship the journals of a state directory that are not yet all in PostgreSQL (records kept while it was down or not configured)',
-        (parser) => sweepOptions(parser, 'journals', 'journal'),
+        (parser) =>
+          sweepOptions(parser, 'journals', 'journal').option('journal-retention', {
+            type: 'string',
+            default: process.env.SCIDEX_RUN_JOURNAL_RETENTION ?? RUN_DEFAULTS.journalRetention,
+            describe: 'Remove journals shipped longer ago than this (unshipped ones are never removed) [env: SCIDEX_RUN_JOURNAL_RETENTION]',
+          }),
         async (argv) => {
-          const outcomes = await shipStateDir(argv.stateDir ?? defaultStateDir(process.env), database(argv.databaseUrl as string | undefined));
-          for (const outcome of outcomes) {
-            for (const line of outcome.bad) printLine(PROGRAM, `${outcome.journal}:${line.line}: not a record, skipped: ${line.text.slice(0, 80)}`);
-            if (outcome.error) printLine(PROGRAM, `${outcome.journal}: refused by PostgreSQL (${outcome.error}); kept for later`);
-            if (argv.json) process.stdout.write(JSON.stringify(outcome) + '\n');
-            else if (!argv.quiet) printLine(PROGRAM, `${outcome.journal}: ${outcome.shipped} records shipped${outcome.done ? '; marked shipped' : '; run still going'}`);
-          }
-          if (outcomes.some((outcome) => outcome.error)) status = 1;
+          status = await shipCommand(argv, database(argv.databaseUrl as string | undefined));
         },
       )
-      .demandCommand(1, 'give a command: migrate, runs, events, reap or ship')
+      .command(
+        'cancel [run]',
+        'Cancel a run (or every running run of --analysis-id) through its wrapper: here directly, on another host through PostgreSQL',
+        cancelOptions,
+        async (argv) => {
+          status = await cancelCommand({ ...argv, databaseUrl: argv.databaseUrl as string | undefined }, (line) => printLine(PROGRAM, line));
+        },
+      )
+      .command('serve', 'The host daemon: reap and ship every --interval, serve /metrics, /status and a live page on --listen', serveOptions, async (argv) => {
+        status = await serveCommand(argv as Parameters<typeof serveCommand>[0]);
+      })
+      .command('status', "Whether this host's serve daemon is up (exit 0) or down (exit 1); with a database, every host's daemon", statusOptions, async (argv) => {
+        status = await statusCommand(argv as Parameters<typeof statusCommand>[0]);
+      })
+      .demandCommand(1, 'give a command: migrate, runs, events, show, prune, reap, ship, cancel, serve or status')
       .strict()
       .version(packageVersion())
       .help()

@@ -1,8 +1,8 @@
 /**
  * Where the records go. Standard PostgreSQL configuration, in this order: --database-url,
  * SCIDEX_RUN_DATABASE_URL, DATABASE_URL, then the libpq variables (PGHOST, PGDATABASE, PGSERVICE,
- * ...; node-postgres reads them itself). Nothing configured means the embedded default: the local
- * journal is the only store.
+ * ...; node-postgres reads them itself). Nothing configured (or only empty variables) means the
+ * embedded default: the local journal is the only store.
  */
 import { UsageError } from './errors.js';
 
@@ -21,7 +21,9 @@ const LIBPQ_VARIABLES = ['PGHOST', 'PGHOSTADDR', 'PGDATABASE', 'PGSERVICE', 'PGP
  * @throws UsageError for a URL that is not a postgres:// or postgresql:// URL
  */
 export function resolveDatabase(flag: string | undefined, env: NodeJS.ProcessEnv): DatabaseConfig | undefined {
-  const url = flag ?? env.SCIDEX_RUN_DATABASE_URL ?? env.DATABASE_URL;
+  // An empty variable counts as unset: CI systems set a secret that does not exist to "". An empty
+  // --database-url is still bad input: someone typed it.
+  const url = flag ?? ([env.SCIDEX_RUN_DATABASE_URL, env.DATABASE_URL].find((value) => value !== undefined && value !== ''));
   if (url !== undefined) return { url: validateUrl(url), display: redactUrl(url) };
   const present = LIBPQ_VARIABLES.filter((name) => env[name]);
   if (present.length === 0) return undefined;

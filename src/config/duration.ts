@@ -6,20 +6,41 @@
 import parse from 'parse-duration';
 import { UsageError } from './errors.js';
 
+/** The longest delay Node's timers keep (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A bare number of seconds, as timeout(1) reads it with strtod: `10`, `1.5`, `1e3`. */
+const BARE_SECONDS = /^\d+(\.\d+)?(e[+-]?\d+)?$/i;
+/**
+ * One or more number-and-unit groups, `1h30m` or `1h 30m`. parse-duration alone reads nearly
+ * anything (a date, `d30`, `1h-30m`) as some number of milliseconds, which for `prune
+ * --older-than` would mean "delete everything": only this grammar reaches it.
+ */
+const GROUPS = /^(\d+(\.\d+)?\s*(ns|us|µs|ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hrs|hours?|d|days?|w|wk|wks|weeks?|y|yr|yrs|years?)\s*)+$/i;
+
 /**
  * Parses a duration.
  * @param text what the user wrote
  * @param what the option's name, for the error message
+ * @param limits maxMs: the largest value accepted (MAX_TIMER_MS for what feeds a timer); minMs: the
+ *        smallest non-zero one
  * @returns milliseconds, >= 0 (0 means "disabled" where the option allows it)
- * @throws UsageError for text that is not a non-negative duration
+ * @throws UsageError for text that is not a non-negative duration, or one outside the limits
  */
-export function parseDurationMs(text: string, what: string): number {
+export function parseDurationMs(text: string, what: string, limits: { maxMs?: number; minMs?: number } = {}): number {
   const trimmed = text.trim();
-  const ms = /^\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) * 1000 : parse(trimmed);
-  if (trimmed === '' || trimmed.startsWith('-') || ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) {
+  const ms = BARE_SECONDS.test(trimmed) ? Number(trimmed) * 1000 : GROUPS.test(trimmed) ? parse(trimmed) : undefined;
+  if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) {
     throw new UsageError(`invalid ${what} '${text}': expected a duration such as 90s, 30m, 1h30m or a number of seconds`);
   }
-  return Math.round(ms);
+  const rounded = Math.round(ms);
+  if (limits.maxMs !== undefined && rounded > limits.maxMs) {
+    throw new UsageError(`invalid ${what} '${text}': at most ${formatDuration(limits.maxMs)}`);
+  }
+  if (limits.minMs !== undefined && rounded > 0 && rounded < limits.minMs) {
+    throw new UsageError(`invalid ${what} '${text}': at least ${formatDuration(limits.minMs)}`);
+  }
+  return rounded;
 }
 
 /** Formats milliseconds for a human: `850ms`, `12.3s`, `30m0s`, `1h30m0s`. */

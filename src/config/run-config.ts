@@ -5,10 +5,14 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { resolveDatabase, type DatabaseConfig } from './database.js';
-import { parseDurationMs } from './duration.js';
+import { MAX_TIMER_MS, parseDurationMs } from './duration.js';
+import { CONTROL_CHARACTER } from './text.js';
 import { UsageError } from './errors.js';
 import { parseSignal, type Signal } from './signal.js';
 import { parseSizeBytes } from './size.js';
+
+/** What drives a timer: the timeout alone is re-armed in steps, so only it may be longer. */
+const TIMER = { maxMs: MAX_TIMER_MS };
 import { TRACKING_BACKENDS, type TrackingBackend } from '../track/tracker.js';
 
 /** What happens to processes still alive when the leader exits. */
@@ -31,6 +35,14 @@ export interface RunConfig {
   tracking: TrackingBackend | 'auto';
   database?: DatabaseConfig;
   stateDir: string;
+  /** How often a sample of the tree goes to watchdog_samples (a new peak of RSS adds one); 0: none. */
+  sampleIntervalMs: number;
+  /** How often a running run re-journals its row (heartbeat_at) and ships what waits; 0: never. */
+  heartbeatIntervalMs: number;
+  /** How long a journal stays on disk once all of it is in PostgreSQL; unshipped ones stay for ever. */
+  journalRetentionMs: number;
+  /** Prometheus Pushgateway to push the run's final metrics to (an http or https URL), if any. */
+  pushgatewayUrl?: string;
   quiet: boolean;
 }
 
@@ -48,6 +60,10 @@ export interface RawRunOptions {
   tracking: string;
   databaseUrl?: string;
   stateDir?: string;
+  sampleInterval: string;
+  heartbeatInterval: string;
+  journalRetention: string;
+  pushgateway?: string;
   quiet: boolean;
 }
 
@@ -60,6 +76,9 @@ export const RUN_DEFAULTS = {
   pollInterval: '100ms..1s',
   killSignal: 'SIGTERM',
   tracking: 'auto',
+  sampleInterval: '10s',
+  heartbeatInterval: '60s',
+  journalRetention: '7d',
 } as const;
 
 const MAX_ANALYSIS_ID_LENGTH = 256;
@@ -73,7 +92,7 @@ export function buildRunConfig(raw: RawRunOptions, env: NodeJS.ProcessEnv): RunC
     throw new UsageError('missing command: give it after --, as in: scidex-run --analysis-id X -- python analyze.py');
   }
   const [pollMinMs, pollMaxMs] = parsePollInterval(raw.pollInterval);
-  const graceMs = parseDurationMs(raw.grace, '--grace');
+  const graceMs = parseDurationMs(raw.grace, '--grace', TIMER);
   return {
     command: raw.command,
     analysisId: validateAnalysisId(raw.analysisId),
@@ -88,6 +107,10 @@ export function buildRunConfig(raw: RawRunOptions, env: NodeJS.ProcessEnv): RunC
     tracking: parseTracking(raw.tracking),
     database: resolveDatabase(raw.databaseUrl, env),
     stateDir: raw.stateDir ?? defaultStateDir(env),
+    sampleIntervalMs: parseDurationMs(raw.sampleInterval, '--sample-interval', TIMER),
+    heartbeatIntervalMs: parseDurationMs(raw.heartbeatInterval, '--heartbeat-interval', TIMER),
+    journalRetentionMs: parseDurationMs(raw.journalRetention, '--journal-retention'),
+    pushgatewayUrl: parsePushgatewayUrl(raw.pushgateway),
     quiet: raw.quiet,
   };
 }
@@ -95,12 +118,28 @@ export function buildRunConfig(raw: RawRunOptions, env: NodeJS.ProcessEnv): RunC
 function validateAnalysisId(id: string | undefined): string | undefined {
   if (id === undefined) return undefined;
   if (id === '') throw new UsageError('invalid --analysis-id: it is empty');
-  if (id.length > MAX_ANALYSIS_ID_LENGTH) {
-    throw new UsageError(`invalid --analysis-id: ${id.length} characters, at most ${MAX_ANALYSIS_ID_LENGTH}`);
+  // Characters as PostgreSQL's char_length counts them (code points), not UTF-16 units.
+  const characters = [...id].length;
+  if (characters > MAX_ANALYSIS_ID_LENGTH) {
+    throw new UsageError(`invalid --analysis-id: ${characters} characters, at most ${MAX_ANALYSIS_ID_LENGTH}`);
   }
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(id)) throw new UsageError('invalid --analysis-id: it contains control characters');
+  if (CONTROL_CHARACTER.test(id)) throw new UsageError('invalid --analysis-id: it contains control characters');
   return id;
+}
+
+/** An http or https URL with a host; anything else is bad input (a push would only fail at the end). */
+function parsePushgatewayUrl(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`invalid --pushgateway '${text}': expected an http:// or https:// URL, as in http://pushgateway:9091`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new UsageError(`invalid --pushgateway '${url.protocol}//...': expected an http:// or https:// URL, as in http://pushgateway:9091`);
+  }
+  return text;
 }
 
 function parseOrphanPolicy(text: string): OrphanPolicy {
@@ -119,8 +158,8 @@ function parseTracking(text: string): TrackingBackend | 'auto' {
 function parsePollInterval(text: string): [number, number] {
   const parts = text.split('..');
   if (parts.length > 2) throw new UsageError(`invalid --poll-interval '${text}': expected 1s or 100ms..1s`);
-  const min = parseDurationMs(parts[0], '--poll-interval');
-  const max = parts.length === 2 ? parseDurationMs(parts[1], '--poll-interval') : min;
+  const min = parseDurationMs(parts[0], '--poll-interval', TIMER);
+  const max = parts.length === 2 ? parseDurationMs(parts[1], '--poll-interval', TIMER) : min;
   if (min < 10 || max < min) {
     throw new UsageError(`invalid --poll-interval '${text}': at least 10ms, and the fastest first (100ms..1s)`);
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 
 /**
  * Whether /proc/PID/environ holds the exact entry `NAME=VALUE`.
@@ -19,3 +19,16 @@ export function hasEnvEntry(pid: number, entry: string): boolean {
   return at === 0 || (at > 0 && raw[at - 1] === 0);
 }
 
+/**
+ * Whether this process may read /proc/PID/environ: the same user, or CAP_SYS_PTRACE (ptrace access
+ * mode PTRACE_MODE_READ_FSCREDS, proc(5)). False too when the process is gone.
+ */
+export function environReadable(pid: number): boolean {
+  try {
+    // The ptrace check is made at open(2), not by the file's mode, so access(2) cannot answer this.
+    closeSync(openSync(`/proc/${pid}/environ`, 'r'));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -7,8 +7,11 @@ import type { DatabaseConfig } from '../config/database.js';
 
 /** How long a connection attempt may take before the database counts as unreachable, milliseconds. */
 export const CONNECT_TIMEOUT_MS = 3000;
-/** Upper bound for one statement, milliseconds (a wedged server must not wedge the wrapper). */
-const STATEMENT_TIMEOUT_MS = 10_000;
+/**
+ * Upper bound for one query, milliseconds (a wedged server must not wedge the wrapper). Kept on the
+ * client side: a `statement_timeout` startup parameter is refused by PgBouncer.
+ */
+const QUERY_TIMEOUT_MS = 10_000;
 
 /**
  * Opens a client, runs `work` with it, and closes it whatever happens.
@@ -18,7 +21,7 @@ export async function withClient<T>(database: DatabaseConfig, work: (client: pg.
   const client = new pg.Client({
     connectionString: database.url,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    statement_timeout: STATEMENT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
     application_name: 'scidex-run',
   });
   client.on('error', () => {

@@ -5,7 +5,8 @@
  * limit exceeded, end), not on every line: a crash of the host may lose the lines of the last
  * seconds, never a finished run.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, openSync, writeSync } from 'node:fs';
+import { readStateFile } from './state-file.js';
 import { join } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import type { JournalEntry } from './types.js';
@@ -15,6 +16,8 @@ export class Journal {
     /** Absolute path of the journal file. */
     readonly path: string,
     private fd: number,
+    /** Entries the file held when it was opened (a reaper continues a dead wrapper's journal). */
+    readonly initialEntries = 0,
   ) {}
 
   /**
@@ -36,7 +39,11 @@ export class Journal {
    */
   static reopen(path: string): Journal {
     try {
-      return new Journal(path, openSync(path, 'a', 0o600));
+      // Read first: readJournal refuses what is not a regular file, and open(2) for writing would
+      // block on a FIFO until some reader came.
+      const initialEntries = readJournal(path).entries.length;
+      const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      return new Journal(path, fd, initialEntries);
     } catch (error) {
       throw new UsageError(`cannot open journal '${path}': ${(error as NodeJS.ErrnoException).code ?? error}`);
     }
@@ -82,7 +89,7 @@ export interface BadJournalLine {
 export function readJournal(path: string): { entries: JournalEntry[]; bad: BadJournalLine[] } {
   const entries: JournalEntry[] = [];
   const bad: BadJournalLine[] = [];
-  readFileSync(path, 'utf8')
+  readStateFile(path)
     .split('\n')
     .forEach((text, index) => {
       if (text === '') return;

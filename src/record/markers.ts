@@ -5,9 +5,11 @@
  * A marker holds the run's fixed identity (who the wrapper was, where its journal and cgroup are).
  * It is only a claim: the reaper kills nothing on its word, it verifies every process (DESIGN §8).
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readStateFile } from './state-file.js';
 import { join } from 'node:path';
 import { isRunId } from '../config/run-id.js';
+import { releaseLock, takeLock } from './lock-file.js';
 import type { RunRecord } from './types.js';
 
 /** The fixed identity of a run, as the marker stores it: a RunRecord without its changing fields. */
@@ -41,12 +43,14 @@ export function writeMarker(stateDir: string, marker: RunMarker): void {
 /** Removes a run's marker; never throws. */
 export function removeMarker(stateDir: string, runId: string): void {
   rmSync(markerPath(stateDir, runId), { force: true });
-  rmSync(`${markerPath(stateDir, runId)}.lock`, { force: true });
+  // A cancel request the wrapper never took (it was finishing, or died): nothing will read it now.
+  rmSync(join(markerDir(stateDir), `${runId}.cancel`), { force: true });
+  releaseLock(`${markerPath(stateDir, runId)}.lock`);
 }
 
 /** Gives up the lock of a run (the marker stays, for the next reaper); never throws. */
 export function unlockMarker(stateDir: string, runId: string): void {
-  rmSync(`${markerPath(stateDir, runId)}.lock`, { force: true });
+  releaseLock(`${markerPath(stateDir, runId)}.lock`);
 }
 
 /** The run ids with a marker. */
@@ -64,7 +68,7 @@ export function listMarkers(stateDir: string): string[] {
 /** A marker's content, or undefined when it is gone or not a marker. */
 export function readMarker(stateDir: string, runId: string): RunMarker | undefined {
   try {
-    const marker = JSON.parse(readFileSync(markerPath(stateDir, runId), 'utf8')) as RunMarker;
+    const marker = JSON.parse(readStateFile(markerPath(stateDir, runId))) as RunMarker;
     return marker.id === runId && Number.isInteger(marker.wrapper_pid) ? marker : undefined;
   } catch {
     return undefined;
@@ -72,29 +76,10 @@ export function readMarker(stateDir: string, runId: string): RunMarker | undefin
 }
 
 /**
- * Takes the lock of a run for one reaper: `<marker>.lock` holding `pid:starttime` of the holder.
- * A lock whose holder is gone (`isHolderAlive` says so) is taken over.
+ * Takes the lock of a run for one reaper (`<marker>.lock`, lock-file.ts); a dead holder's lock is
+ * taken over.
  * @returns whether we hold it now
  */
-export function lockMarker(stateDir: string, runId: string, holder: string, isHolderAlive: (holder: string) => boolean): boolean {
-  const path = `${markerPath(stateDir, runId)}.lock`;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, holder);
-      closeSync(fd);
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return false;
-      let current = '';
-      try {
-        current = readFileSync(path, 'utf8');
-      } catch {
-        continue;
-      }
-      if (isHolderAlive(current)) return false;
-      rmSync(path, { force: true });
-    }
-  }
-  return false;
+export function lockMarker(stateDir: string, runId: string): boolean {
+  return takeLock(`${markerPath(stateDir, runId)}.lock`);
 }

@@ -1,21 +1,40 @@
 /**
  * The recorder: every record goes to the journal first, then to PostgreSQL when one is configured.
- * Shipping runs in the background, one batch at a time, and never fails the run: on the first
- * failure one warning says where the records wait; later attempts retry quietly, and close()
- * bounds the last attempt so that a dead database never holds the wrapper's exit.
+ * Shipping runs in the background, one attempt at a time, and never fails the run. An attempt
+ * opens a connection, writes what the journal holds beyond what is already in, and closes it: a
+ * wrapper holds no connection between attempts. A failed attempt is retried with backoff while the
+ * run goes on (one warning says where the records wait; a server merely out of connection slots
+ * gets no warning), and close() keeps trying until its deadline, so a dead database never holds
+ * the wrapper's exit for long and a busy one still gets every record. The runs of a state
+ * directory share a few connection slots (connection-slots.ts), so many runs never fill the server.
  */
 import { writeFileSync } from 'node:fs';
 import type { DatabaseConfig } from '../config/database.js';
+import { dirname } from 'node:path';
+import { backoffMs, isBusy } from './backoff.js';
+import { takeShippingSlot } from './connection-slots.js';
 import { describeDatabaseError } from './db-error.js';
 import type { Journal } from './journal.js';
-import type { EventRecord, ProcessRecord, RunRecord } from './types.js';
+import type { EventRecord, ProcessRecord, RunRecord, SampleRecord } from './types.js';
+
+/** How an attempt went: everything in, the server busy (try again soon), or the database down. */
+type Attempt = 'done' | 'busy' | 'down';
+
+/** Retries while the run goes on: 1 s, 2 s, 4 s ... up to 30 s between attempts (half of it jitter). */
+const RUNNING_BACKOFF = { baseMs: 1000, capMs: 30_000 };
+/** Retries within close()'s deadline: short, so that a server that is only busy is caught in time. */
+const CLOSING_BACKOFF = { baseMs: 100, capMs: 1000 };
 
 export class Recorder {
   private shippedEntries = 0;
   private appendedEntries = 0;
   private migrated = false;
   private warned = false;
-  private shipping: Promise<void> = Promise.resolve();
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+  /** The attempt under way, or the last one: attempts never overlap. */
+  private shipping: Promise<Attempt> = Promise.resolve('done');
 
   /**
    * @param journal the run's journal, already created
@@ -28,9 +47,12 @@ export class Recorder {
     private readonly warn: (line: string) => void,
   ) {
     journal.onError = warn;
+    // Shipments count the whole file's entries: those already there count as appended, or a
+    // continued journal would never look complete.
+    this.appendedEntries = journal.initialEntries;
   }
 
-  /** Journals a version of the run row; lifecycle versions are fsynced and shipped. */
+  /** Journals a version of the run row (start, heartbeat, end): fsynced and shipped at once. */
   run(record: RunRecord): void {
     this.append({ table: 'runs', record }, true);
   }
@@ -40,6 +62,11 @@ export class Recorder {
     this.append({ table: 'events', record }, lifecycle);
   }
 
+  /** Journals a sample of the tree; it travels with the next shipment (a heartbeat, the end). */
+  sample(record: SampleRecord): void {
+    this.append({ table: 'samples', record }, false);
+  }
+
   /** Journals the process rows of a finished run. */
   processes(records: readonly ProcessRecord[]): void {
     for (const record of records) this.journal.append({ table: 'processes', record });
@@ -47,21 +74,36 @@ export class Recorder {
   }
 
   /**
-   * Ships what is left, waits at most `timeoutMs`, and closes the journal.
+   * Ships what is left and closes the journal. A busy server (out of connection slots) is retried
+   * until `timeoutMs` has passed; a database that is down gets one attempt, so that an outage does
+   * not slow every run's exit.
    * @returns true when every record reached PostgreSQL
    */
   async close(timeoutMs: number): Promise<boolean> {
     this.journal.close();
     if (!this.database) return false;
-    this.ship();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([this.shipping, timedOut]);
-    clearTimeout(timer);
-    const complete = this.shippedEntries === this.appendedEntries;
+    this.closing = true;
+    clearTimeout(this.retryTimer);
+    const deadline = performance.now() + timeoutMs;
+    let outcome: Attempt;
+    for (let attempt = 1; ; attempt++) {
+      outcome = await this.withinDeadline(this.ship(), deadline);
+      const left = deadline - performance.now();
+      if (outcome !== 'busy' || left <= 0) break;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, backoffMs(attempt, CLOSING_BACKOFF))));
+    }
+    const complete = outcome === 'done';
     if (complete) this.markShipped();
-    else this.warnOnce(`records not yet in the database wait in the journal at ${this.journal.path}`);
+    else this.warnOnce(`records not yet in the database wait in the journal at ${this.journal.path}; the next scidex-run or scidex-watchdog ship sends them`);
     return complete;
+  }
+
+  private async withinDeadline(attempt: Promise<Attempt>, deadline: number): Promise<Attempt> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<Attempt>((resolve) => (timer = setTimeout(() => resolve('down'), Math.max(0, deadline - performance.now()))));
+    const result = await Promise.race([attempt, timedOut]);
+    clearTimeout(timer);
+    return result;
   }
 
   /** `<run>.shipped` beside the journal; a full disk only costs the marker, never the run. */
@@ -76,35 +118,74 @@ export class Recorder {
   private append(entry: Parameters<Journal['append']>[0], lifecycle: boolean): void {
     this.journal.append(entry, lifecycle);
     this.appendedEntries += 1;
-    if (lifecycle) this.ship();
+    if (lifecycle) void this.ship();
   }
 
-  /** Queues one shipping attempt of everything not yet shipped. */
-  private ship(): void {
-    const database = this.database;
-    if (!database) return;
+  /**
+   * Queues one shipping attempt of everything not yet shipped; a failure while the run goes on
+   * arms a retry.
+   * @returns how it went ('done': everything appended so far is in PostgreSQL)
+   */
+  private ship(): Promise<Attempt> {
+    if (!this.database) return Promise.resolve('down');
     this.shipping = this.shipping.then(async () => {
-      if (this.shippedEntries === this.appendedEntries) return;
-      try {
-        // Loaded here, not at the top: a run without a database never pays for pg.
-        const [{ withClient }, { migrate }, { shipJournal }] = await Promise.all([
-          import('./connect.js'),
-          import('./migrate.js'),
-          import('./ship.js'),
-        ]);
-        await withClient(database, async (client) => {
-          if (!this.migrated) {
-            await migrate(client);
-            this.migrated = true;
-          }
-          this.shippedEntries = await shipJournal(client, this.journal.path, this.shippedEntries);
-        });
-      } catch (error) {
-        this.warnOnce(
-          `database ${database.display} unavailable (${describeDatabaseError(error)}): records wait in the journal at ${this.journal.path}`,
-        );
+      if (this.shippedEntries >= this.appendedEntries) return 'done';
+      const outcome = await this.attempt();
+      if (outcome === 'done') {
+        this.failures = 0;
+        // Records appended while the batch was under way wait for the next shipment.
+        return this.shippedEntries >= this.appendedEntries ? 'done' : 'busy';
       }
+      this.failures += 1;
+      this.armRetry();
+      return outcome;
     });
+    return this.shipping;
+  }
+
+  private armRetry(): void {
+    if (this.closing || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.ship();
+    }, backoffMs(this.failures, RUNNING_BACKOFF));
+    // The run's end decides when the wrapper exits, never a pending retry.
+    this.retryTimer.unref();
+  }
+
+  /** One connection, one batch, in one of the state directory's shipping slots. */
+  private async attempt(): Promise<Attempt> {
+    const database = this.database!;
+    const release = takeShippingSlot(dirname(this.journal.path));
+    if (!release) return 'busy';
+    try {
+      // Loaded here, not at the top: a run without a database never pays for pg.
+      const [{ withClient }, { migrate }, { shipJournal }] = await Promise.all([
+        import('./connect.js'),
+        import('./migrate.js'),
+        import('./ship.js'),
+      ]);
+      const shipment = await withClient(database, async (client) => {
+        if (!this.migrated) {
+          await migrate(client);
+          this.migrated = true;
+        }
+        return shipJournal(client, this.journal.path, this.shippedEntries);
+      });
+      this.shippedEntries = shipment.next;
+      if (shipment.rejected.length > 0) {
+        this.warn(`${shipment.rejected.length} records refused by PostgreSQL, set aside with the reason in ${shipment.rejectedPath}`);
+      }
+      return 'done';
+    } catch (error) {
+      if (isBusy(error)) return 'busy';
+      this.warnOnce(
+        `database ${database.display} unavailable (${describeDatabaseError(error)}): records wait in the journal at ${this.journal.path}; retrying in the background`,
+      );
+      return 'down';
+    } finally {
+      release();
+    }
   }
 
   private warnOnce(line: string): void {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { redactArgv } from './redact.js';
 import type { RunConfig } from '../config/run-config.js';
 import type { Recorder } from './recorder.js';
-import type { EventKind, EventRecord, ProcessFate, ProcessRecord, RunRecord } from './types.js';
+import type { EventKind, EventRecord, ProcessFate, ProcessRecord, RunRecord, SampleRecord } from './types.js';
 import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
 import type { Member } from '../track/member.js';
 
@@ -35,6 +35,10 @@ export const NOT_ENDED = {
 
 export class RunLog {
   readonly startedAtMs: number;
+  /** The last version of the run row journaled, for what reports the run's end (the Pushgateway, CI annotations). */
+  lastRun: RunRecord | undefined;
+  /** The reasons under which a signal of ours reached a member (signal_sent events): timeout, memory, orphans, cancelled. */
+  readonly signalledFor = new Set<string>();
 
   /** @param revision the revision of the run row already journaled (the reaper continues a run's journal) */
   constructor(
@@ -53,11 +57,13 @@ export class RunLog {
   /** Journals a new version of the run row. */
   run(progress: RunProgress): void {
     this.revision += 1;
-    this.recorder.run({ ...this.identity, ...progress, revision: this.revision, heartbeat_at: iso(Date.now()) });
+    this.lastRun = { ...this.identity, ...progress, revision: this.revision, heartbeat_at: iso(Date.now()) };
+    this.recorder.run(this.lastRun);
   }
 
   /** Journals an event; the fields not given are null/empty. */
   event(kind: EventKind, fields: Partial<Omit<EventRecord, 'id' | 'run_id' | 'analysis_id' | 'kind'>>, lifecycle = false): void {
+    if (kind === 'signal_sent' && fields.reason) this.signalledFor.add(fields.reason);
     this.recorder.event(
       {
         id: randomUUID(),
@@ -78,6 +84,11 @@ export class RunLog {
       },
       lifecycle,
     );
+  }
+
+  /** Journals a sample of the tree taken at `atMs` (milliseconds since the epoch). */
+  sample(atMs: number, figures: Omit<SampleRecord, 'id' | 'run_id' | 'at' | 'elapsed_ms'>): void {
+    this.recorder.sample({ id: randomUUID(), run_id: this.identity.id, at: iso(atMs), elapsed_ms: atMs - this.startedAtMs, ...figures });
   }
 
   /** Journals one row per member ever seen, with how it ended. */

@@ -1,23 +1,35 @@
 /**
- * Shipping: journal lines to PostgreSQL rows, in one transaction per batch. Every write is
- * idempotent, so shipping the same lines twice (a retry after a timeout whose COMMIT did land)
- * changes nothing.
+ * Shipping: journal lines to PostgreSQL rows. A batch is one statement for all tables (sql.ts
+ * writeRecords), so its cost in round trips does not grow with its size. Every write
+ * is idempotent, so shipping the same lines twice (a retry after a timeout whose COMMIT did land)
+ * changes nothing. A record PostgreSQL refuses is set aside with the reason (rejected.ts); only
+ * errors of the database itself (down, overloaded, shutting down) fail a shipment.
  */
 import type pg from 'pg';
-import { readJournal } from './journal.js';
-import { insertEvent, insertProcess, upsertRun } from './sql.js';
-import type { JournalEntry } from './types.js';
+import { readJournal, type BadJournalLine } from './journal.js';
+import { setAside, type Rejection } from './rejected.js';
+import { latestVersions } from './run-version.js';
+import { JOURNAL_TABLES, writeRecords, type RecordsByTable } from './sql.js';
+import type { JournalEntry, RunRecord } from './types.js';
 
-/** Writes the entries; the run rows first, since events and processes reference them. */
-export async function shipEntries(client: pg.Client, entries: readonly JournalEntry[]): Promise<void> {
+/** Rows per statement: bounds the size of one query (a month-long run has ~260,000 samples). */
+const ROWS_PER_STATEMENT = 5000;
+
+/**
+ * Whether an error is about the record, not the database: SQLSTATE class 22 (data exception) or
+ * 23 (integrity constraint violation), PostgreSQL manual appendix A.
+ */
+function isRecordError(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^2[23]/.test(code);
+}
+
+async function inTransaction<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
   await client.query('BEGIN');
   try {
-    for (const entry of entries) if (entry.table === 'runs') await upsertRun(client, entry.record);
-    for (const entry of entries) {
-      if (entry.table === 'events') await insertEvent(client, entry.record);
-      else if (entry.table === 'processes') await insertProcess(client, entry.record);
-    }
+    const result = await work();
     await client.query('COMMIT');
+    return result;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
@@ -25,11 +37,86 @@ export async function shipEntries(client: pg.Client, entries: readonly JournalEn
 }
 
 /**
- * Ships the entries of a journal file from entry index `from` on.
- * @returns the index after the last entry shipped (the new `from`)
+ * Writes a batch: one statement when it is small (its own transaction), else chunks in one
+ * transaction, each chunk's run rows ahead of the rows that reference them.
  */
-export async function shipJournal(client: pg.Client, path: string, from: number): Promise<number> {
-  const { entries } = readJournal(path);
-  if (entries.length > from) await shipEntries(client, entries.slice(from));
-  return entries.length;
+async function writeBatch(client: pg.Client, entries: readonly JournalEntry[]): Promise<void> {
+  const ordered = JOURNAL_TABLES.flatMap((table) => {
+    const records = entries.filter((entry) => entry.table === table).map((entry) => entry.record);
+    return (table === 'runs' ? latestVersions(records as RunRecord[]) : records).map((record) => ({ table, record }));
+  });
+  const chunks: RecordsByTable[] = [];
+  for (let start = 0; start < ordered.length; start += ROWS_PER_STATEMENT) {
+    const chunk: Record<string, object[]> = {};
+    for (const { table, record } of ordered.slice(start, start + ROWS_PER_STATEMENT)) (chunk[table] ??= []).push(record);
+    chunks.push(chunk);
+  }
+  if (chunks.length === 1) await writeRecords(client, chunks[0]);
+  else await inTransaction(client, async () => {
+    for (const chunk of chunks) await writeRecords(client, chunk);
+  });
+}
+
+/** Writes entries one at a time under savepoints, in journal order by table, keeping those refused. */
+async function writeOneByOne(client: pg.Client, entries: readonly JournalEntry[]): Promise<Rejection[]> {
+  const rejections: Rejection[] = [];
+  for (const table of JOURNAL_TABLES) {
+    for (const entry of entries.filter((candidate) => candidate.table === table)) {
+      await client.query('SAVEPOINT record');
+      try {
+        await writeRecords(client, { [table]: [entry.record] });
+        await client.query('RELEASE SAVEPOINT record');
+      } catch (error) {
+        if (!isRecordError(error)) throw error;
+        await client.query('ROLLBACK TO SAVEPOINT record');
+        rejections.push({ entry, code: error.code, reason: error.message });
+      }
+    }
+  }
+  return rejections;
+}
+
+/**
+ * Writes the entries, all or none.
+ * @returns the entries PostgreSQL refused (the rest are in), with why
+ * @throws the database's errors (connection lost, overloaded, shutting down): nothing is in then
+ */
+export async function shipEntries(client: pg.Client, entries: readonly JournalEntry[]): Promise<Rejection[]> {
+  const known = entries.filter((entry) => (JOURNAL_TABLES as readonly string[]).includes(entry?.table) && typeof entry.record === 'object' && entry.record !== null);
+  const strays: Rejection[] = entries
+    .filter((entry) => !known.includes(entry))
+    .map((entry) => ({ entry, code: 'not_a_record', reason: 'a JSON line that is not a {table, record} entry of a known table' }));
+  try {
+    await writeBatch(client, known);
+    return strays;
+  } catch (error) {
+    if (!isRecordError(error)) throw error;
+  }
+  return [...strays, ...(await inTransaction(client, () => writeOneByOne(client, known)))];
+}
+
+/** What one shipment of a journal did. */
+export interface JournalShipment {
+  /** The index after the last entry shipped: the next shipment's `from`. */
+  next: number;
+  /** Entries written (refused ones included: they are handled). */
+  shipped: number;
+  /** Lines that are not JSON, with their line numbers: reported, never shipped. */
+  bad: BadJournalLine[];
+  rejected: Rejection[];
+  /** Where the refused entries were set aside, when there were any. */
+  rejectedPath?: string;
+}
+
+/**
+ * Ships the entries of a journal file from entry index `from` on, and sets aside what PostgreSQL
+ * refuses.
+ * @throws the database's errors; fs errors writing the rejected file
+ */
+export async function shipJournal(client: pg.Client, path: string, from: number): Promise<JournalShipment> {
+  const { entries, bad } = readJournal(path);
+  const batch = entries.slice(from);
+  const rejected = batch.length > 0 ? await shipEntries(client, batch) : [];
+  const rejectedPath = rejected.length > 0 ? setAside(path, rejected) : undefined;
+  return { next: entries.length, shipped: batch.length, bad, rejected, rejectedPath };
 }

@@ -1,11 +1,11 @@
 /**
- * Every SQL statement of the product, and nothing else. Statements are parameterised; writes are
- * idempotent (records carry UUIDs or natural keys: ON CONFLICT DO NOTHING), so a journal may be
- * shipped any number of times. A run row is replaced only by a higher revision of itself, or, when
- * it says `lost`, by the wrapper's own ending.
+ * The SQL that writes records, and the reaper's one read; the queries of `scidex-watchdog` are in
+ * src/query. Statements are parameterised; writes are idempotent (records carry UUIDs or natural
+ * keys: ON CONFLICT DO NOTHING), so a journal may be shipped any number of times. A run row is
+ * replaced only by a higher revision of itself, or, when it says `lost`, by the wrapper's own ending.
  */
 import type { ClientBase } from 'pg';
-import type { EventRecord, ProcessRecord, RunRecord } from './types.js';
+import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord } from './types.js';
 
 const RUN_COLUMNS = [
   'id', 'revision', 'analysis_id', 'parent_run_id', 'host', 'boot_id', 'pid_ns', 'wrapper_pid', 'wrapper_starttime', 'pid', 'pgid',
@@ -24,93 +24,77 @@ const PROCESS_COLUMNS = [
   'peak_rss_bytes', 'cpu_seconds', 'fate',
 ] as const satisfies readonly (keyof ProcessRecord)[];
 
-function placeholders(count: number): string {
-  return Array.from({ length: count }, (_, index) => `$${index + 1}`).join(', ');
+const SAMPLE_COLUMNS = [
+  'id', 'run_id', 'at', 'elapsed_ms', 'rss_bytes', 'pss_bytes', 'cpu_seconds', 'process_count', 'peak',
+] as const satisfies readonly (keyof SampleRecord)[];
+
+/**
+ * Many records in one statement: the rows travel as one JSON array and jsonb_populate_recordset
+ * types them by the table's own columns, so a batch costs one round trip whatever its size. A record
+ * missing a NOT NULL field, or with a value of the wrong type, fails the statement (SQLSTATE class
+ * 22 or 23); ship.ts then finds it by writing the records one at a time.
+ * @param param the placeholder number of the JSON array
+ */
+function insertFromJson(table: string, columns: readonly string[], conflict: string, param = 1): string {
+  const list = columns.join(', ');
+  return `INSERT INTO ${table} (${list}) SELECT ${list} FROM jsonb_populate_recordset(NULL::${table}, $${param}::jsonb) ${conflict}`;
 }
 
-const UPSERT_RUN = `
-  INSERT INTO watchdog_runs (${RUN_COLUMNS.join(', ')}) VALUES (${placeholders(RUN_COLUMNS.length)})
-  ON CONFLICT (id) DO UPDATE SET ${RUN_COLUMNS.filter((column) => column !== 'id')
-    .map((column) => `${column} = EXCLUDED.${column}`)
-    .join(', ')}
-  WHERE watchdog_runs.revision < EXCLUDED.revision
-     -- The wrapper's own ending beats a reaper's guess that it was lost (its records arrived late).
-     OR (watchdog_runs.status = 'lost' AND EXCLUDED.status NOT IN ('running', 'lost'))`;
+/** The idempotent write of each journal table: what it says on conflict with a row already there. */
+const TABLE_WRITES = {
+  runs: {
+    table: 'watchdog_runs',
+    columns: RUN_COLUMNS,
+    conflict: `ON CONFLICT (id) DO UPDATE SET ${RUN_COLUMNS.filter((column) => column !== 'id')
+      .map((column) => `${column} = EXCLUDED.${column}`)
+      .join(', ')}
+      -- run-version.ts supersedes(): a higher revision, or the wrapper's own ending over a reaper's 'lost'.
+      WHERE watchdog_runs.revision < EXCLUDED.revision
+         OR (watchdog_runs.status = 'lost' AND EXCLUDED.status NOT IN ('running', 'lost'))`,
+  },
+  events: { table: 'watchdog_events', columns: EVENT_COLUMNS, conflict: 'ON CONFLICT (id) DO NOTHING' },
+  processes: { table: 'watchdog_processes', columns: PROCESS_COLUMNS, conflict: 'ON CONFLICT (run_id, pid, starttime) DO NOTHING' },
+  samples: { table: 'watchdog_samples', columns: SAMPLE_COLUMNS, conflict: 'ON CONFLICT (id) DO NOTHING' },
+} as const satisfies Record<JournalEntry['table'], { table: string; columns: readonly string[]; conflict: string }>;
 
-const INSERT_EVENT = `
-  INSERT INTO watchdog_events (${EVENT_COLUMNS.join(', ')}) VALUES (${placeholders(EVENT_COLUMNS.length)})
-  ON CONFLICT (id) DO NOTHING`;
+/** The journal tables in the order their rows must be written: run rows first, the others reference them. */
+export const JOURNAL_TABLES = ['runs', 'events', 'processes', 'samples'] as const satisfies readonly JournalEntry['table'][];
 
-const INSERT_PROCESS = `
-  INSERT INTO watchdog_processes (${PROCESS_COLUMNS.join(', ')}) VALUES (${placeholders(PROCESS_COLUMNS.length)})
-  ON CONFLICT (run_id, pid, starttime) DO NOTHING`;
+/**
+ * All four tables in one statement, $1..$4 in JOURNAL_TABLES order. Data-modifying CTEs all run;
+ * the foreign keys are checked at the end of the statement, when the run rows are there.
+ */
+const WRITE_ALL = (() => {
+  const writes = JOURNAL_TABLES.map((name, index) => {
+    const { table, columns, conflict } = TABLE_WRITES[name];
+    return insertFromJson(table, columns, conflict, index + 1);
+  });
+  return `WITH ${writes.slice(0, -1).map((write, index) => `w${index} AS (${write})`).join(', ')} ${writes.at(-1)}`;
+})();
 
-export async function upsertRun(client: ClientBase, run: RunRecord): Promise<void> {
-  await client.query(UPSERT_RUN, RUN_COLUMNS.map((column) => run[column]));
-}
+/** Records by journal table; a table left out writes nothing. */
+export type RecordsByTable = Partial<Record<JournalEntry['table'], readonly object[]>>;
 
-export async function insertEvent(client: ClientBase, event: EventRecord): Promise<void> {
-  await client.query(INSERT_EVENT, EVENT_COLUMNS.map((column) => event[column]));
-}
-
-export async function insertProcess(client: ClientBase, process: ProcessRecord): Promise<void> {
-  await client.query(INSERT_PROCESS, PROCESS_COLUMNS.map((column) => process[column]));
+/**
+ * Writes records of every table in one statement (one round trip, one implicit transaction). Run
+ * rows must be one version per run (an upsert cannot touch a row twice): pass them through
+ * latestVersions() first.
+ * @throws pg errors (class 22/23 when a record is malformed)
+ */
+export async function writeRecords(client: ClientBase, records: RecordsByTable): Promise<void> {
+  await client.query(WRITE_ALL, JOURNAL_TABLES.map((table) => JSON.stringify(records[table] ?? [])));
 }
 
 /** Names of the migrations applied, oldest first; empty when the migrations table does not exist. */
 export async function appliedMigrations(client: ClientBase, table: string): Promise<string[]> {
-  const exists = await client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [table]);
-  if (!exists.rows[0].present) return [];
-  const result = await client.query<{ name: string }>(`SELECT name FROM ${table} ORDER BY run_on, id`);
-  return result.rows.map((row) => row.name);
-}
-
-/** Filters shared by the listing queries; undefined fields do not filter. */
-export interface ListFilter {
-  analysisId?: string;
-  runId?: string;
-  /** Runs in this status (runs only). */
-  status?: string;
-  /** Runs of this host (for events: events of its runs). */
-  host?: string;
-  /** Only what started (runs) or happened (events) at or after this ISO time. */
-  since?: string;
-  limit: number;
-}
-
-/** Runs, newest first, in the columns `scidex-watchdog runs` shows. */
-export async function selectRuns(client: ClientBase, filter: ListFilter): Promise<Record<string, unknown>[]> {
-  const result = await client.query(
-    `SELECT id, analysis_id, host, pid, status, exit_status, reason,
-            to_char(started_at, 'YYYY-MM-DD HH24:MI:SS') AS started,
-            round(extract(epoch FROM coalesce(ended_at, heartbeat_at) - started_at)::numeric, 1) AS seconds,
-            pg_size_pretty(peak_rss_bytes) AS peak_rss, pg_size_pretty(peak_pss_bytes) AS peak_pss,
-            round(cpu_seconds::numeric, 1) AS cpu_s, peak_process_count AS peak_procs, array_to_string(argv, ' ') AS command
-       FROM watchdog_runs
-      WHERE ($1::text IS NULL OR analysis_id = $1) AND ($2::uuid IS NULL OR id = $2)
-        AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR host = $5)
-        AND ($6::timestamptz IS NULL OR started_at >= $6)
-      ORDER BY started_at DESC LIMIT $3`,
-    [filter.analysisId ?? null, filter.runId ?? null, filter.limit, filter.status ?? null, filter.host ?? null, filter.since ?? null],
-  );
-  return result.rows;
-}
-
-/** Events, newest first, in the columns `scidex-watchdog events` shows. */
-export async function selectEvents(client: ClientBase, filter: ListFilter): Promise<Record<string, unknown>[]> {
-  const result = await client.query(
-    `SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS.MS') AS at, run_id, analysis_id, kind, reason, pid,
-            array_length(pids, 1) AS npids, signal, pg_size_pretty(rss_bytes) AS tree_rss,
-            pg_size_pretty(pss_bytes) AS tree_pss, pg_size_pretty(process_rss_bytes) AS proc_rss,
-            round(elapsed_ms / 1000.0, 3) AS elapsed_s
-       FROM watchdog_events
-      WHERE ($1::text IS NULL OR analysis_id = $1) AND ($2::uuid IS NULL OR run_id = $2)
-        AND ($4::text IS NULL OR run_id IN (SELECT id FROM watchdog_runs WHERE host = $4))
-        AND ($5::timestamptz IS NULL OR at >= $5)
-      ORDER BY at DESC, kind LIMIT $3`,
-    [filter.analysisId ?? null, filter.runId ?? null, filter.limit, filter.host ?? null, filter.since ?? null],
-  );
-  return result.rows;
+  try {
+    const result = await client.query<{ name: string }>(`SELECT name FROM ${table} ORDER BY run_on, id`);
+    return result.rows.map((row) => row.name);
+  } catch (error) {
+    // 42P01 undefined_table: a database never migrated. One query in the usual case, not two.
+    if ((error as { code?: string }).code === '42P01') return [];
+    throw error;
+  }
 }
 
 /**

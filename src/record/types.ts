@@ -3,8 +3,9 @@
  * a record is stored as it is. Times are ISO-8601 strings (UTC), durations milliseconds, memory bytes.
  */
 
-/** Run status, after Slurm's job states. */
-export type RunStatus = 'running' | 'completed' | 'failed' | 'timeout' | 'out_of_memory' | 'cancelled' | 'failed_to_start' | 'lost';
+/** Run statuses, after Slurm's job states (DESIGN section 6). */
+export const RUN_STATUSES = ['running', 'completed', 'failed', 'timeout', 'out_of_memory', 'cancelled', 'failed_to_start', 'lost'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** One row of watchdog_runs. Written at start and rewritten at the end; `revision` orders the versions. */
 export interface RunRecord {
@@ -113,8 +114,28 @@ export interface ProcessRecord {
   fate: ProcessFate;
 }
 
+/** One row of watchdog_samples: the tree at one moment of a running run. */
+export interface SampleRecord {
+  id: string;
+  run_id: string;
+  at: string;
+  /** Time since the run started, milliseconds. */
+  elapsed_ms: number;
+  /** Tree RSS, bytes: the sum over the live members (proc(5) statm field 2 times the page size). */
+  rss_bytes: number;
+  /** Tree PSS, bytes (smaps_rollup), when it was read at this sample: only over the limit. */
+  pss_bytes: number | null;
+  /** CPU time of every member so far, user + system, seconds. */
+  cpu_seconds: number;
+  /** Live members. */
+  process_count: number;
+  /** Written because tree RSS reached a new high, not because the sample interval came round. */
+  peak: boolean;
+}
+
 /** One line of a journal file. */
 export type JournalEntry =
   | { table: 'runs'; record: RunRecord }
   | { table: 'events'; record: EventRecord }
-  | { table: 'processes'; record: ProcessRecord };
+  | { table: 'processes'; record: ProcessRecord }
+  | { table: 'samples'; record: SampleRecord };

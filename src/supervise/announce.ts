@@ -8,6 +8,7 @@ import { formatSize } from '../config/size.js';
 import type { TreeSnapshot } from '../track/tracker.js';
 import type { StopReason } from './exit-status.js';
 import type { RunLog } from '../record/run-log.js';
+import { cancelDetail, describeRequester } from '../record/cancel-request.js';
 import { largestMembers } from './tree-memory.js';
 
 /** What an announcement needs from the supervisor. */
@@ -28,8 +29,8 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
   const elapsed = formatDuration(log.elapsedMs());
   switch (reason.kind) {
     case 'cancelled':
-      log.event('cancel_requested', { reason: 'cancelled', signal: reason.signal, rss_bytes: rss }, true);
-      messages.info(`cancelled by ${reason.signal}: forwarding it to ${processes}, ${escalation}`);
+      log.event('cancel_requested', { reason: 'cancelled', signal: reason.signal, rss_bytes: rss, detail: cancelDetail(reason.request) }, true);
+      messages.info(`cancelled by ${reason.signal}${describeRequester(reason.request)}: forwarding it to ${processes}, ${escalation}`);
       return;
     case 'timeout':
       log.event(

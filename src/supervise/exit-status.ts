@@ -3,6 +3,7 @@
  * can branch on why a run ended.
  */
 import { constants } from 'node:os';
+import type { CancelRequest } from '../record/cancel-request.js';
 import type { RunStatus } from '../record/types.js';
 
 export const EXIT_TIMEOUT = 124;
@@ -16,7 +17,8 @@ export const EXIT_OUT_OF_MEMORY = 137;
 export type StopReason =
   | { kind: 'timeout' }
   | { kind: 'memory'; rssBytes: number; pssBytes: number }
-  | { kind: 'cancelled'; signal: NodeJS.Signals };
+  /** `request`: who asked and why, when `scidex-watchdog cancel` sent the signal (record/cancel-request.ts). */
+  | { kind: 'cancelled'; signal: NodeJS.Signals; request?: CancelRequest };
 
 /** How the leader ended, as Node's 'exit' event reports it: exactly one of the two is set. */
 export interface LeaderExit {

@@ -4,7 +4,8 @@
  *   2. the sweep: runs of this host whose wrapper died are handed to a background reaper;
  *   3. the tracking backend (the cgroup made, or the subreaper flag set) and the kernel memory backstop;
  *   4. the run marker and the lifeline, so that from the spawn on a dead wrapper's run gets finished;
- * then the supervisor runs, the records are shipped within a bound, the marker is removed.
+ * then the supervisor runs, the records are shipped within a bound (with, at the same time, the
+ * run's end reported: a GitHub Actions annotation, a Pushgateway push), the marker is removed.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
@@ -18,13 +19,19 @@ import { Recorder } from '../record/recorder.js';
 import { redactArgv } from '../record/redact.js';
 import { RunLog, runIdentity } from '../record/run-log.js';
 import { prepareJournalDir } from '../record/state-dir.js';
+import { annotateKill } from '../report/github-actions.js';
+import { pushRunMetrics } from '../report/pushgateway.js';
+import { runEnd } from '../report/run-end.js';
 import { BackendUnavailableError, setUpTracking, type TrackingSetup } from '../track/select.js';
 import { startLifeline } from './lifeline.js';
 import { shipLeftovers, sweepDeadRuns } from './sweep.js';
 import { Supervisor, type Messages } from './supervisor.js';
 
-/** How long the wrapper may wait, after the run, for its last records to reach PostgreSQL. */
-const FINAL_SHIP_TIMEOUT_MS = 5000;
+/**
+ * How long the wrapper may keep trying, after the run, to get its last records into a busy
+ * PostgreSQL (one that is down gets one attempt), milliseconds.
+ */
+const FINAL_SHIP_TIMEOUT_MS = 10_000;
 
 /**
  * Prepares, runs and records one analysis.
@@ -39,7 +46,7 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
   const runId = randomUUID();
   const journalDir = prepareJournalDir(config.stateDir);
   const reapers = sweepDeadRuns(config.stateDir, messages.info);
-  const shipper = shipLeftovers(config.stateDir, config.database);
+  const shipper = shipLeftovers(config.stateDir, config.database, config.journalRetentionMs);
   if (shipper) reapers.push(shipper);
   let tracking: TrackingSetup;
   try {
@@ -89,10 +96,21 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
   const helpers = lifeline ? [...reapers, { pid: lifeline.pid, starttime: lifeline.starttime }] : reapers;
   const supervisor = new Supervisor(config, log, messages, tracking, helpers);
   const status = await supervisor.run(env);
-  await recorder.close(FINAL_SHIP_TIMEOUT_MS);
+  await Promise.all([recorder.close(FINAL_SHIP_TIMEOUT_MS), reportRunEnd(config, log, messages)]);
   removeMarker(config.stateDir, runId);
   lifeline?.release();
   return status;
+}
+
+/**
+ * The run's end told to the outside: the kill annotation under GitHub Actions, the metrics to the
+ * Pushgateway (bounded, never throws). Both read the run row's last version, as journaled.
+ */
+async function reportRunEnd(config: RunConfig, log: RunLog, messages: { warn(line: string): void }): Promise<void> {
+  if (!log.lastRun) return;
+  const end = runEnd(log.lastRun, log.signalledFor);
+  annotateKill(end, process.env);
+  if (config.pushgatewayUrl) await pushRunMetrics(config.pushgatewayUrl, end, messages.warn);
 }
 
 function currentUser(): string {

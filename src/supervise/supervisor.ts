@@ -11,7 +11,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../config/run-config.js';
-import { formatDuration } from '../config/duration.js';
+import { MAX_TIMER_MS, formatDuration } from '../config/duration.js';
 import { formatSize } from '../config/size.js';
 import { readStat } from '../proc/stat.js';
 import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
@@ -26,13 +26,14 @@ import { deferred } from './deferred.js';
 import { EXIT_INTERNAL, leaderStatus, runOutcome, spawnFailureStatus, type LeaderExit, type StopReason } from './exit-status.js';
 import { CANCELLING_SIGNALS, onWrapperSignals } from './forward.js';
 import { nextPollDelay } from './poll.js';
-import { NOT_ENDED, type RunLog } from '../record/run-log.js';
+import { NOT_ENDED, type RunLog, type RunProgress } from '../record/run-log.js';
+import { cancelDetail, describeRequester, takeCancelRequest } from '../record/cancel-request.js';
 import { redactArgv } from '../record/redact.js';
 import { fateOf, recordTermination } from '../record/termination-records.js';
+import { Sampler, type DueSample } from './sampler.js';
 import { spawnLeader, type Leader } from './spawn.js';
 import { largestMembers, treePssBytes } from './tree-memory.js';
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long to wait for the leader's exit after a sequence that could not kill everything. */
 const LEADER_EXIT_WAIT_MS = 5000;
 
@@ -58,6 +59,10 @@ export class Supervisor {
   private peakPssBytes: number | null = null;
   private lastPssBytes: number | null = null;
   private peakProcessCount = 0;
+  /** When the PSS sum was last read (TreeSnapshot.atMs), so a sample carries it only from that tick. */
+  private lastPssAtMs = -1;
+  private readonly sampler: Sampler;
+  private lastHeartbeatMs = Date.now();
 
   /**
    * @param tracking the backend set up for this run (before the spawn: the cgroup exists, the
@@ -70,7 +75,9 @@ export class Supervisor {
     private readonly messages: Messages,
     private readonly tracking: TrackingSetup,
     private readonly helpers: readonly { pid: number; starttime: number }[] = [],
-  ) {}
+  ) {
+    this.sampler = new Sampler(config.sampleIntervalMs);
+  }
 
   /**
    * Runs the command to the end and returns scidex-run's exit status (DESIGN section 2).
@@ -168,7 +175,9 @@ export class Supervisor {
       if (exited || this.stop) break;
       const snapshot = tracker.scan();
       this.observe(snapshot);
-      if (until(snapshot) || this.overMemoryLimit(snapshot)) break;
+      const over = this.overMemoryLimit(snapshot);
+      this.record(snapshot);
+      if (until(snapshot) || over) break;
       delay = nextPollDelay({
         minMs: this.config.pollMinMs,
         maxMs: this.config.pollMaxMs,
@@ -242,15 +251,17 @@ export class Supervisor {
 
   private onWrapperSignal(signal: NodeJS.Signals): void {
     if (CANCELLING_SIGNALS.has(signal)) {
-      if (!this.terminating) return this.requestStop({ kind: 'cancelled', signal });
+      // `scidex-watchdog cancel` leaves who asked and why beside the marker before it signals.
+      const request = takeCancelRequest(this.config.stateDir, this.log.identity.id, signal);
+      if (!this.terminating) return this.requestStop({ kind: 'cancelled', signal, request });
       if (this.stop) {
-        this.messages.info(`${signal} again: skipping the rest of the grace period`);
+        this.messages.info(`${signal} again${describeRequester(request)}: skipping the rest of the grace period`);
         this.hurry.resolve();
         return;
       }
       // The orphans' termination is under way: this is the first cancel of the run.
-      this.stop = { kind: 'cancelled', signal };
-      this.log.event('cancel_requested', { reason: 'cancelled', signal }, true);
+      this.stop = { kind: 'cancelled', signal, request };
+      this.log.event('cancel_requested', { reason: 'cancelled', signal, detail: cancelDetail(request) }, true);
     }
     // Forward to the members as last scanned: a scan here would take deaths the sequence reports.
     const alive = this.tracker?.members().filter((member) => member.alive) ?? [];
@@ -285,6 +296,7 @@ export class Supervisor {
     if (limit === 0 || snapshot.rssBytes <= limit) return false;
     const pss = treePssBytes(snapshot);
     this.lastPssBytes = pss;
+    this.lastPssAtMs = snapshot.atMs;
     this.peakPssBytes = Math.max(this.peakPssBytes ?? 0, pss);
     if (pss <= limit) return false;
     this.requestStop({ kind: 'memory', rssBytes: snapshot.rssBytes, pssBytes: pss });
@@ -298,16 +310,44 @@ export class Supervisor {
     this.peakProcessCount = Math.max(this.peakProcessCount, snapshot.alive.length);
   }
 
+  /** The periodic records of a tick: a sample when one is due, a heartbeat (run row, shipped) when due. */
+  private record(snapshot: TreeSnapshot): void {
+    const { cpu_seconds } = this.progress();
+    const due = this.sampler.tick({
+      atMs: snapshot.atMs,
+      rssBytes: snapshot.rssBytes,
+      pssBytes: this.lastPssAtMs === snapshot.atMs ? this.lastPssBytes : null,
+      cpuSeconds: cpu_seconds,
+      processCount: snapshot.alive.length,
+    });
+    if (due) this.journalSample(due);
+    const heartbeat = this.config.heartbeatIntervalMs;
+    if (heartbeat > 0 && snapshot.atMs - this.lastHeartbeatMs >= heartbeat) {
+      this.lastHeartbeatMs = snapshot.atMs;
+      this.log.run(this.runningRow());
+    }
+  }
+
+  private journalSample(due: DueSample): void {
+    this.log.sample(due.atMs, {
+      rss_bytes: due.rssBytes,
+      pss_bytes: due.pssBytes,
+      cpu_seconds: due.cpuSeconds,
+      process_count: due.processCount,
+      peak: due.peak,
+    });
+  }
+
+  /** The run row of a run still going: the identity, the progress so far, no outcome. */
+  private runningRow(): RunProgress {
+    const leaderPid = this.leader!.pid;
+    const leader = this.tracker?.members().find((member) => member.foundBy === 'leader');
+    return { ...this.progress(), pid: leaderPid, pgid: leaderPid, leader_starttime: leader?.starttime ?? readStat(leaderPid)?.starttime ?? null, ...NOT_ENDED };
+  }
+
   private recordStart(): void {
     const leaderPid = this.leader!.pid;
-    const leaderStat = readStat(leaderPid);
-    this.log.run({
-      ...this.progress(),
-      pid: leaderPid,
-      pgid: leaderPid,
-      leader_starttime: leaderStat?.starttime ?? null,
-      ...NOT_ENDED,
-    });
+    this.log.run(this.runningRow());
     const tracking = {
       backend: this.tracking.backend,
       probes: this.tracking.reports,
@@ -319,8 +359,10 @@ export class Supervisor {
   private finish(exit: LeaderExit): number {
     const tracker = this.tracker!;
     this.observe(tracker.scan());
+    const peak = this.sampler.flush();
+    if (peak) this.journalSample(peak);
     const { status, exitStatus } = runOutcome(exit, this.stop, this.config.preserveStatus);
-    const reason = this.stop ? this.stopReasonText(this.stop) : null;
+    const reason = this.stop ? this.runReasonText(this.stop) : null;
     this.log.processes(tracker.members(), (member) => fateOf(member, this.lastSignal));
     const leaderPid = this.leader!.pid;
     const record = {
@@ -414,6 +456,14 @@ export class Supervisor {
 
   private stopReasonText(stop: StopReason): string {
     return stop.kind === 'cancelled' ? 'cancelled' : stop.kind;
+  }
+
+  /**
+   * The run row's reason: `cancelled: <reason>` for a cancel asked with --reason. Signal events keep
+   * the bare stopReasonText, which reports (run-end.ts) match on.
+   */
+  private runReasonText(stop: StopReason): string {
+    return stop.kind === 'cancelled' && stop.request?.reason ? `cancelled: ${stop.request.reason}` : this.stopReasonText(stop);
   }
 
   private firstSignal(stop: StopReason): NodeJS.Signals {

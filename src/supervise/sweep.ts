@@ -8,11 +8,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
-import { unshippedJournals } from '../record/unshipped.js';
+import { lockHeld } from '../record/lock-file.js';
+import { removeExpiredJournals, shipLockPath, unshippedJournals } from '../record/journal-files.js';
 import { WATCHDOG_BIN } from './lifeline.js';
 import { hostname } from 'node:os';
 import { readStat } from '../proc/stat.js';
-import { listMarkers, readMarker } from '../record/markers.js';
+import { listMarkers, markerPath, readMarker } from '../record/markers.js';
 import { removeStaleCgroups } from '../track/stale-cgroups.js';
 import { wrapperAlive } from '../proc/liveness.js';
 
@@ -25,7 +26,9 @@ export function sweepDeadRuns(stateDir: string, info: (line: string) => void): {
   const host = hostname();
   const dead = listMarkers(stateDir).filter((runId) => {
     const marker = readMarker(stateDir, runId);
-    return marker !== undefined && marker.host === host && !wrapperAlive(marker);
+    // A wrapper that ends normally removes its marker before it exits: one found dead whose
+    // marker is gone by then finished between the read and the check, and lost nothing.
+    return marker !== undefined && marker.host === host && !wrapperAlive(marker) && existsSync(markerPath(stateDir, runId));
   });
   removeStaleCgroups();
   const reapers: { pid: number; starttime: number }[] = [];
@@ -39,15 +42,17 @@ export function sweepDeadRuns(stateDir: string, info: (line: string) => void): {
 
 /**
  * Starts a background `scidex-watchdog ship` when journals of finished runs wait in `stateDir`
- * (the database was down, or not configured, when they ran).
+ * (the database was down, or not configured, when they ran) and no shipper is at work on them, and
+ * removes the shipped journals past `retentionMs`.
  * @returns the shipper started, if one was
  */
-export function shipLeftovers(stateDir: string, database: DatabaseConfig | undefined): { pid: number; starttime: number } | undefined {
-  if (!database) return undefined;
+export function shipLeftovers(stateDir: string, database: DatabaseConfig | undefined, retentionMs: number): { pid: number; starttime: number } | undefined {
+  removeExpiredJournals(stateDir, retentionMs);
+  if (!database || lockHeld(shipLockPath(stateDir))) return undefined;
   const waiting = unshippedJournals(stateDir).some((journal) => !existsSync(join(stateDir, 'running', `${basename(journal).split('.')[0]}.json`)));
   if (!waiting) return undefined;
   const env: NodeJS.ProcessEnv = database.url ? { ...process.env, SCIDEX_RUN_DATABASE_URL: database.url } : process.env;
-  return startWatchdog(['ship', '--quiet', '--state-dir', stateDir], env);
+  return startWatchdog(['ship', '--quiet', '--state-dir', stateDir, '--journal-retention', `${retentionMs}ms`], env);
 }
 
 /** A detached scidex-watchdog; undefined when it could not be started (the next start tries again). */

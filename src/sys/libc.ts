@@ -17,6 +17,9 @@ const SYS_PIDFD_SEND_SIGNAL = 424;
 const SYS_PIDFD_OPEN = 434;
 /** waitpid(2) option. */
 const WNOHANG = 1;
+/** flock(2) operations (include/uapi/asm-generic/fcntl.h). */
+const LOCK_EX = 2;
+const LOCK_NB = 4;
 
 /** An error of a system call, with its errno name (ESRCH, EPERM, ...). */
 export class SyscallError extends Error {
@@ -43,6 +46,12 @@ export interface Libc {
    * @returns true when it was reaped; false when it is still running
    */
   reapChild(pid: number): boolean;
+  /**
+   * flock(fd, LOCK_EX | LOCK_NB): an exclusive lock on the open file, held until the file
+   * descriptor is closed, by us or by the kernel when we die.
+   * @returns false when another open file description holds it (EWOULDBLOCK)
+   */
+  tryLockExclusive(fd: number): boolean;
 }
 
 let loaded: Libc | null | undefined;
@@ -76,6 +85,7 @@ function load(): Libc | null {
     const syscall = lib.func('long syscall(long, ...)');
     const close = lib.func('int close(int)');
     const waitpid = lib.func('int waitpid(int, _Out_ int *, int)');
+    const flock = lib.func('int flock(int, int)');
     const check = (name: string, result: number): number => {
       if (result < 0) throw new SyscallError(name, errnoName(koffi.errno()));
       return result;
@@ -90,6 +100,12 @@ function load(): Libc | null {
         ),
       close: (fd) => void check('close', close(fd)),
       reapChild: (pid) => check('waitpid', waitpid(pid, [0], WNOHANG)) === pid,
+      tryLockExclusive: (fd) => {
+        if (flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+        const code = errnoName(koffi.errno());
+        if (code === 'EWOULDBLOCK' || code === 'EAGAIN') return false;
+        throw new SyscallError('flock', code);
+      },
     };
   } catch (error) {
     loadError = `koffi cannot bind libc.so.6 (${(error as Error).message})`;

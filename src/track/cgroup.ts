@@ -15,6 +15,7 @@ export class CgroupTracker implements Tracker {
   readonly backend = 'cgroup' as const;
   readonly cgroupPath: string;
   private readonly table = new MemberTable();
+  private scanned = false;
 
   /**
    * @param cgroupPath the run's cgroup directory, absolute
@@ -29,7 +30,12 @@ export class CgroupTracker implements Tracker {
 
   scan(): TreeSnapshot {
     const stats: ProcStat[] = [];
-    for (const pid of readCgroupProcs(this.cgroupPath)) {
+    const pids = new Set(readCgroupProcs(this.cgroupPath));
+    // A leader that exited at once is a zombie, which cgroup.procs no longer lists. The first scan
+    // comes before libuv can reap it, so its pid is still ours; later scans know it as a member.
+    if (!this.scanned && this.leaderPid !== undefined) pids.add(this.leaderPid);
+    this.scanned = true;
+    for (const pid of pids) {
       if (pid === process.pid) continue;
       const stat = readStat(pid);
       if (stat) stats.push(stat);

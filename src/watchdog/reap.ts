@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
+import { environReadable } from '../proc/environ.js';
 import { readStat } from '../proc/stat.js';
 import { bootId } from '../proc/system.js';
 import { Journal, readJournal } from '../record/journal.js';
@@ -53,16 +54,6 @@ export interface ReapOptions {
   warn(line: string): void;
 }
 
-/** The holder string of a lock: `pid:starttime` of this process. */
-function holder(): string {
-  return `${process.pid}:${readStat(process.pid)?.starttime ?? 0}`;
-}
-
-function holderAlive(text: string): boolean {
-  const [pid, starttime] = text.split(':').map(Number);
-  return Number.isInteger(pid) && pid > 1 && readStat(pid)?.starttime === starttime;
-}
-
 /** Reaps every run with a marker in the state directory. */
 export async function reapStateDir(options: ReapOptions): Promise<ReapOutcome[]> {
   const outcomes: ReapOutcome[] = [];
@@ -82,7 +73,7 @@ export async function reapMarkedRun(runId: string, options: ReapOptions): Promis
   // A reaper inside the run's own cgroup (started by a scidex-run nested in it) must not freeze or kill it.
   const cgroup = marker.cgroup_path;
   if (cgroup && isRunCgroupPath(cgroup, runId) && selfInsideCgroup(cgroup)) return { ...none, verdict: 'busy' };
-  if (!lockMarker(options.stateDir, runId, holder(), holderAlive)) return { ...none, verdict: 'busy' };
+  if (!lockMarker(options.stateDir, runId)) return { ...none, verdict: 'busy' };
   let finished = false;
   try {
     const journalPath = join(options.stateDir, 'journal', `${runId}.jsonl`);
@@ -198,7 +189,12 @@ function refuseStrangers(run: RunRecord, tracker: Tracker, log: RunLog): number 
   const members = tracker.scan().alive;
   const stat = readStat(run.pid);
   if (!stat || members.some((member) => member.pid === run.pid && member.starttime === stat.starttime)) return 0;
-  const why = stat.starttime !== run.leader_starttime ? 'pid reused: another starttime' : 'no cookie of the run in its environment';
+  const why =
+    stat.starttime !== run.leader_starttime
+      ? 'pid reused: another starttime'
+      : environReadable(run.pid)
+        ? 'no cookie of the run in its environment'
+        : 'its environment is unreadable here (another user, and no CAP_SYS_PTRACE): the cookie cannot be checked';
   log.event('kill_refused', {
     reason: why,
     pid: run.pid,

@@ -54,7 +54,7 @@ export function foreignSleep(env: Record<string, string> = {}): { pid: number; s
 
 /** A marker (and optionally a journal holding one run row) for a run whose wrapper is long gone. */
 export function forgeRun(stateDir: string, overrides: Partial<RunRecord> = {}): RunMarker & Partial<RunRecord> {
-  const id = randomUUID();
+  const id = overrides.id ?? randomUUID();
   const journalPath = join(stateDir, 'journal', `${id}.jsonl`);
   const run: RunRecord = {
     id, revision: 1, analysis_id: 'forged', parent_run_id: null, host: hostname(), boot_id: bootId(), pid_ns: pidNamespace(),

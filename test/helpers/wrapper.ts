@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { readJournal } from '../../src/record/journal.js';
-import type { EventRecord, JournalEntry, ProcessRecord, RunRecord } from '../../src/record/types.js';
+import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord } from '../../src/record/types.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/scidex-run', import.meta.url));
 export const EXAMPLES = fileURLToPath(new URL('../../scripts/examples/', import.meta.url));
@@ -41,7 +41,7 @@ export function startWrapper(args: string[], options: WrapperOptions): ResultPro
 }
 
 /** The one journal in a state directory, split by table. */
-export function journalOf(stateDir: string): { runs: RunRecord[]; events: EventRecord[]; processes: ProcessRecord[] } {
+export function journalOf(stateDir: string): { runs: RunRecord[]; events: EventRecord[]; processes: ProcessRecord[]; samples: SampleRecord[] } {
   const files = readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.jsonl'));
   if (files.length !== 1) throw new Error(`expected one journal in ${stateDir}, found ${files.length}`);
   const { entries } = readJournal(join(stateDir, 'journal', files[0]));
@@ -51,5 +51,6 @@ export function journalOf(stateDir: string): { runs: RunRecord[]; events: EventR
     runs: of('runs') as RunRecord[],
     events: of('events') as EventRecord[],
     processes: of('processes') as ProcessRecord[],
+    samples: of('samples') as SampleRecord[],
   };
 }

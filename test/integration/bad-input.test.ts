@@ -19,11 +19,20 @@ describe('bad input: one line, exit status 125, nothing spawned', () => {
     ['empty size', ['--memory-limit', ''], /invalid --memory-limit|Not enough arguments/],
     ['negative grace', ['--grace', '-1'], /invalid --grace/],
     ['bad orphan policy', ['--orphans', 'adopt'], /invalid --orphans/],
+    ['bad heartbeat interval', ['--heartbeat-interval', 'often'], /invalid --heartbeat-interval 'often'/],
+    ['bad sample interval', ['--sample-interval', '-5s'], /invalid --sample-interval/],
+    ['bad journal retention', ['--journal-retention', 'forever'], /invalid --journal-retention 'forever'/],
     ['bad signal', ['--kill-signal', 'SIGFOO'], /invalid --kill-signal/],
     ['unknown tracking backend', ['--tracking', 'ptrace'], /invalid --tracking 'ptrace': expected auto, cgroup, subreaper, pgroup/],
     ['long analysis id', ['--analysis-id', 'a'.repeat(257)], /at most 256/],
+    ['long analysis id in characters, not UTF-16 units', ['--analysis-id', '🧪'.repeat(257)], /257 characters, at most 256/],
+    ['grace longer than a timer keeps', ['--grace', '30d'], /invalid --grace '30d': at most/],
+    ['a date for a duration', ['--timeout', '2026-11-21'], /invalid --timeout '2026-11-21'/],
     ['control characters in analysis id', ['--analysis-id', 'a\nb'], /control characters/],
     ['malformed database URL', ['--database-url', 'mysql://x'], /invalid database URL/],
+    // mkdir(2) says ENOENT there although /proc/self exists; Node's recursive mkdir loops on it.
+    ['state directory under /proc', ['--state-dir', '/proc/self/scidex'], /state directory '\/proc\/self\/scidex' cannot be written \(ENOENT\)/],
+    ['state directory that is a file', ['--state-dir', '/etc/hostname'], /state directory '\/etc\/hostname' cannot be written \(ENOTDIR\)/],
     ['malformed database URL', ['--database-url', 'postgresql://u:secret@host:notaport/db'], /invalid database URL/],
   ];
   for (const [name, args, message] of cases) {

@@ -8,7 +8,9 @@ const tag = ownedTag();
 describe('the example analyses', () => {
   it('word frequencies over the standard library with a pool of workers', async () => {
     const stateDir = newStateDir();
-    const result = await startWrapper(['--analysis-id', 'wordfreq', '--', 'python3', join(EXAMPLES, 'wordfreq.py'), '5', '3'], {
+    // The pool may live less than a second: scans at a fixed 50 ms see its workers whatever the load
+    // (the adaptive default may be at 1 s by then, and a tracker only sees what lives at a scan).
+    const result = await startWrapper(['--analysis-id', 'wordfreq', '--poll-interval', '50ms', '--', 'python3', join(EXAMPLES, 'wordfreq.py'), '5', '3'], {
       tag,
       stateDir,
     });

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -63,6 +64,29 @@ describe('scidex-watchdog reap', () => {
     } finally {
       stranger.stop();
       ours.stop();
+    }
+  });
+
+  it('is reaped once by ten reapers at once, even past the lock file of a reaper that crashed', async () => {
+    const stateDir = newStateDir();
+    const run = forgeRun(stateDir, { grace_ms: 1000 });
+    // A leftover that ignores SIGTERM: each reaper that wrongly went on would record its own SIGTERM and SIGKILL.
+    const leftover = spawn('sh', ['-c', 'trap "" TERM; sleep 300'], { stdio: 'ignore', env: { PATH: process.env.PATH, SCIDEX_RUN_ID: run.id, SCIDEX_TEST_TAG: tag } });
+    writeFileSync(join(stateDir, 'running', `${run.id}.json.lock`), '999999:1', { mode: 0o600 });
+    try {
+      await sleep(100);
+      const reaps = await Promise.all(
+        Array.from({ length: 10 }, () => execa(WATCHDOG, ['reap', '--json', '--state-dir', stateDir], { env: { DATABASE_URL: undefined }, reject: false })),
+      );
+      for (const reap of reaps) expect(reap.exitCode, reap.stderr).toBe(0);
+      const verdicts = reaps.flatMap((reap) => reap.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line).verdict));
+      expect(verdicts.filter((verdict) => verdict === 'lost')).toHaveLength(1);
+      const { events } = journalOf(stateDir);
+      expect(events.filter((event) => event.kind === 'run_lost')).toHaveLength(1);
+      expect(events.filter((event) => event.kind === 'signal_sent' && event.signal === 'SIGTERM')).toHaveLength(1);
+      expect(await eventually(() => leftover.exitCode !== null || leftover.signalCode !== null, 5000)).toBe(true);
+    } finally {
+      if (leftover.pid && leftover.pid > 1 && leftover.exitCode === null && leftover.signalCode === null) leftover.kill('SIGKILL');
     }
   });
 

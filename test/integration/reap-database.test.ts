@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { bootId } from '../../src/proc/system.js';
 import { migrate } from '../../src/record/migrate.js';
-import { upsertRun } from '../../src/record/sql.js';
+import { writeRecords } from '../../src/record/sql.js';
 import { sharedClient } from '../helpers/database.js';
 import { aliveWith, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
@@ -20,7 +22,7 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     const dead = forgeRun(scratch, { host: hostname(), boot_id: bootId() });
     const rebooted = forgeRun(scratch, { host: hostname(), boot_id: '00000000-0000-0000-0000-000000000000' });
     const elsewhere = forgeRun(scratch, { host: 'another-host' });
-    for (const run of [dead, rebooted, elsewhere]) await upsertRun(database.client(), run as Parameters<typeof upsertRun>[1]);
+    for (const run of [dead, rebooted, elsewhere]) await writeRecords(database.client(), { runs: [run] });
     const leftover = foreignSleep({ SCIDEX_RUN_ID: dead.id, SCIDEX_TEST_TAG: tag });
     try {
       const result = await execa(WATCHDOG, ['reap', '--json', '--state-dir', newStateDir(), '--database-url', database.url]);
@@ -44,12 +46,26 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
   it("lets the wrapper's own ending replace a reaper's `lost`, never the other way round", async () => {
     await migrate(database.client());
     const run = forgeRun(newStateDir(), { host: 'elsewhere' });
-    const write = (fields: object) => upsertRun(database.client(), { ...run, ...fields } as Parameters<typeof upsertRun>[1]);
+    const write = (fields: object) => writeRecords(database.client(), { runs: [{ ...run, ...fields }] });
     const status = async () => (await database.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [run.id])).rows[0].status;
     await write({ revision: 2, status: 'lost', ended_at: new Date().toISOString() });
     await write({ revision: 2, status: 'completed', ended_at: new Date().toISOString(), exit_status: 0 });
     expect(await status()).toBe('completed');
     await write({ revision: 3, status: 'running', ended_at: null });
     expect(await status()).toBe('running'); // a higher revision still wins, as before
+  });
+
+  it('ships the whole continued journal of a marked run it reaps, marks it shipped, and warns of nothing', async () => {
+    const stateDir = newStateDir();
+    const run = forgeRun(stateDir);
+    const started = performance.now();
+    const result = await execa(WATCHDOG, ['reap', '--json', '--run', run.id, '--state-dir', stateDir, '--database-url', database.url], { reject: false });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).not.toMatch(/warning/);
+    // The grace period of the forged run is 500 ms; a reaper that took its own journal for incomplete waited 5 s more.
+    expect(performance.now() - started).toBeLessThan(4000);
+    expect(existsSync(join(stateDir, 'journal', `${run.id}.shipped`))).toBe(true);
+    const rows = await database.client().query('SELECT status, revision FROM watchdog_runs WHERE id = $1', [run.id]);
+    expect(rows.rows).toEqual([{ status: 'lost', revision: 2 }]);
   });
 });

@@ -1,7 +1,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { sharedClient } from '../helpers/database.js';
+import { availableBackends } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
@@ -22,7 +24,9 @@ describe('records in PostgreSQL', () => {
     expect(run).toMatchObject({ status: 'timeout', exit_status: 124, reason: 'timeout', tracking_backend: 'subreaper' });
     expect(run.ended_at).not.toBeNull();
     expect(run.pid).toBe(run.pgid);
-    const events = await database.client().query('SELECT * FROM watchdog_events WHERE run_id = $1 ORDER BY at', [run.id]);
+    // `at` has millisecond resolution: the start and the end may share theirs with another event.
+    const events = await database.client().query(
+      `SELECT * FROM watchdog_events WHERE run_id = $1 ORDER BY at, kind = 'run_finished', kind <> 'run_started'`, [run.id]);
     const kinds = events.rows.map((event) => event.kind);
     expect(kinds[0]).toBe('run_started');
     expect(kinds).toContain('limit_exceeded');
@@ -46,6 +50,14 @@ describe('records in PostgreSQL', () => {
     expect(runs.rows).toEqual([{ analysis_id: analysisId }]);
   });
 
+  it('takes an analysis id of 256 characters outside the BMP (512 UTF-16 units), as PostgreSQL counts them', async () => {
+    const analysisId = `${tag.slice(0, 8)}${'🧪'.repeat(248)}`;
+    const result = await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', databaseUrl, '--', 'true'], { tag });
+    expect(result.exitCode, result.stderr).toBe(0);
+    const runs = await database.client().query('SELECT char_length(analysis_id) AS length FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
+    expect(runs.rows).toEqual([{ length: 256 }]);
+  });
+
   it('redacts secrets in argv before storing them', async () => {
     const analysisId = `secret-${tag}`;
     const args = ['--quiet', '--analysis-id', analysisId, '--database-url', databaseUrl, '--', 'sh', '-c', 'true',
@@ -56,7 +68,44 @@ describe('records in PostgreSQL', () => {
   });
 });
 
+describe('a running run', () => {
+  it('updates heartbeat_at while it goes on and ships its samples, every one of them once', async () => {
+    const stateDir = newStateDir();
+    const analysisId = `heartbeat-${tag}`;
+    const args = ['--quiet', '--analysis-id', analysisId, '--heartbeat-interval', '400ms', '--sample-interval', '300ms',
+      '--poll-interval', '100ms', '--database-url', databaseUrl, '--', 'sleep', '6'];
+    const run = startWrapper(args, { tag, stateDir });
+    const heartbeats = new Set<string>();
+    let ended = false;
+    void run.then(() => (ended = true));
+    for (; !ended; await sleep(150)) {
+      const rows = await database.client().query(`SELECT heartbeat_at FROM watchdog_runs WHERE analysis_id = $1 AND status = 'running'`, [analysisId]);
+      for (const row of rows.rows) heartbeats.add((row.heartbeat_at as Date).toISOString());
+    }
+    expect((await run).exitCode).toBe(0);
+    // Seen while the run went on: the start's row and at least two heartbeats after it.
+    expect(heartbeats.size).toBeGreaterThanOrEqual(3);
+    const { samples } = journalOf(stateDir);
+    expect(samples.length).toBeGreaterThanOrEqual(5);
+    const stored = await database.client().query(
+      'SELECT s.id FROM watchdog_samples s JOIN watchdog_runs r ON r.id = s.run_id WHERE r.analysis_id = $1 ORDER BY s.at', [analysisId]);
+    expect(stored.rows.map((row) => row.id)).toEqual(samples.map((sample) => sample.id));
+    expect(samples.every((sample) => sample.process_count === 1 && sample.rss_bytes > 0)).toBe(true);
+  });
+});
+
 describe('without a reachable database', () => {
+  it('records a leader that exits at once, under every backend (a zombie is no longer in cgroup.procs)', async () => {
+    for (const backend of await availableBackends()) {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const stateDir = newStateDir();
+        const result = await startWrapper(['--quiet', '--tracking', backend, '--', 'sh', '-c', 'exit 3'], { tag, stateDir });
+        expect(result.exitCode).toBe(3);
+        expect(journalOf(stateDir).processes.map((process) => [process.found_by, process.fate])).toEqual([['leader', 'exited']]);
+      }
+    }
+  });
+
   it('keeps the journal alone when no database is configured, files 0600 in a 0700 directory', async () => {
     const stateDir = newStateDir();
     const result = await startWrapper(['--analysis-id', 'journal-only', '--', 'sh', '-c', 'exit 5'], { tag, stateDir });
@@ -77,5 +126,15 @@ describe('without a reachable database', () => {
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toMatch(/warning: database .* unavailable .*records wait in the journal/);
     expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'failed', exit_status: 4 });
+  });
+
+  it("prints a library's process warning (pg on sslmode=require) as one line of its own", async () => {
+    const url = new URL(databaseUrl);
+    url.searchParams.set('sslmode', 'require');
+    const result = await startWrapper(['--database-url', url.toString(), '--', 'sh', '-c', 'exit 4'], { tag, stateDir: newStateDir() });
+    expect(result.exitCode).toBe(4);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines.every((line) => line.startsWith('scidex-run: ')), result.stderr).toBe(true);
+    expect(lines.filter((line) => line.includes('SECURITY WARNING'))).toHaveLength(1);
   });
 });

@@ -1,11 +1,13 @@
-import { appendFileSync, existsSync, readdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { sharedClient } from '../helpers/database.js';
 import { eventually } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
-import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { releaseLock, takeLock } from '../../src/record/lock-file.js';
+import { BIN, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
 const database = sharedClient();
@@ -50,5 +52,72 @@ describe('records kept while PostgreSQL was down', () => {
     await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });
     expect(await eventually(() => readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.shipped')).length === 2, 15_000)).toBe(true);
     expect(await eventCount(analysisId)).toBeGreaterThanOrEqual(2);
+  });
+
+  it('sets aside, with the reason, records PostgreSQL refuses; the rest ship, and shipping again repeats nothing', async () => {
+    const stateDir = newStateDir();
+    const analysisId = `refused-${tag}`;
+    await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', DOWN, '--', 'true'], { tag, stateDir });
+    const name = readdirSync(join(stateDir, 'journal')).find((file) => file.endsWith('.jsonl'))!;
+    const journal = join(stateDir, 'journal', name);
+    const finished = journalOf(stateDir).events.at(-1)!;
+    appendFileSync(journal, JSON.stringify({ table: 'events', record: { ...finished, id: randomUUID(), elapsed_ms: 'soon' } }) + '\n');
+    appendFileSync(journal, JSON.stringify({ table: 'gossip', record: {} }) + '\n');
+
+    const ship = () => execa(WATCHDOG, ['ship', '--state-dir', stateDir, '--database-url', database.url], { reject: false });
+    const first = await ship();
+    expect(first.exitCode).toBe(0);
+    const rejectedFile = join(stateDir, 'rejected', name);
+    expect(first.stderr).toContain(`2 records refused by PostgreSQL, set aside with the reason in ${rejectedFile}`);
+    const rejected = () => readFileSync(rejectedFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    expect(rejected().map((line) => line.code).sort()).toEqual(['22P02', 'not_a_record']);
+    expect(rejected()[0]).toMatchObject({ journal, reason: expect.any(String), entry: expect.any(Object) });
+    expect(await eventCount(analysisId)).toBe(2);
+
+    rmSync(journal.replace('.jsonl', '.shipped'));
+    expect((await ship()).exitCode).toBe(0);
+    expect(rejected()).toHaveLength(2);
+    expect(await eventCount(analysisId)).toBe(2);
+  });
+
+  it('removes shipped journals past their retention, never unshipped ones', async () => {
+    const stateDir = newStateDir();
+    await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });
+    await startWrapper(['--quiet', '--database-url', DOWN, '--', 'true'], { tag, stateDir });
+    const dir = join(stateDir, 'journal');
+    const lastWeek = new Date(Date.now() - 8 * 24 * 3600_000);
+    for (const name of readdirSync(dir)) utimesSync(join(dir, name), lastWeek, lastWeek);
+    const [shipped] = readdirSync(dir).filter((name) => name.endsWith('.shipped'));
+    const [unshipped] = readdirSync(dir).filter((name) => name.endsWith('.jsonl') && name !== shipped.replace('.shipped', '.jsonl'));
+
+    // Any start sweeps: this one has no database, so nothing new gets shipped behind our back.
+    await startWrapper(['--quiet', '--journal-retention', '7d', '--', 'true'], { tag, stateDir });
+    const left = readdirSync(dir);
+    expect(left).not.toContain(shipped);
+    expect(left).not.toContain(shipped.replace('.shipped', '.jsonl'));
+    expect(left).toContain(unshipped);
+  });
+
+  it('leaves a state directory to the one shipper at work on it', async () => {
+    const stateDir = newStateDir();
+    await startWrapper(['--quiet', '--database-url', DOWN, '--', 'true'], { tag, stateDir });
+    const lock = join(stateDir, 'journal', '.ship.lock');
+    // This test process stands in for a live shipper: it takes the lock as a shipper does.
+    expect(takeLock(lock)).toBe(true);
+    try {
+      const busy = await execa(WATCHDOG, ['ship', '--state-dir', stateDir, '--database-url', database.url], { reject: false });
+      expect(busy.exitCode).toBe(0);
+      expect(busy.stderr).toContain('another scidex-watchdog ship is at work');
+      expect(readdirSync(join(stateDir, 'journal')).some((name) => name.endsWith('.shipped'))).toBe(false);
+    } finally {
+      releaseLock(lock);
+    }
+
+    // A lock whose holder is gone is taken over.
+    writeFileSync(lock, '999999999:1');
+    const free = await execa(WATCHDOG, ['ship', '--state-dir', stateDir, '--database-url', database.url], { reject: false });
+    expect(free.exitCode).toBe(0);
+    expect(readdirSync(join(stateDir, 'journal')).some((name) => name.endsWith('.shipped'))).toBe(true);
+    expect(existsSync(lock)).toBe(false);
   });
 });

@@ -51,12 +51,22 @@ describe('scidex-watchdog runs and events filters', () => {
       expect(result.exitCode, result.stderr).toBe(0);
       return result.stdout === '' ? [] : result.stdout.split('\n').map((line) => JSON.parse(line));
     };
-    expect(await json(['runs', '--status', 'failed', '--since', '10m'])).toEqual([expect.objectContaining({ status: 'failed', exit_status: 2 })]);
+    // --json prints the raw records (src/record/types.ts), not the table's display columns.
+    const [run, ...others] = await json(['runs', '--status', 'failed', '--since', '10m']);
+    expect(others).toEqual([]);
+    expect(run).toMatchObject({ status: 'failed', exit_status: 2, exit_code: 2, argv: ['sh', '-c', 'exit 2'], peak_rss_bytes: expect.any(Number) });
+    expect(run).not.toHaveProperty('peak_rss');
     expect(await json(['runs', '--status', 'completed'])).toEqual([]);
     expect(await json(['runs', '--host', 'no-such-host'])).toEqual([]);
     expect(await json(['runs', '--since', '2999-01-01T00:00Z'])).toEqual([]);
     const events = await json(['events', '--host', (await import('node:os')).hostname()]);
     expect(events.map((event) => event.kind)).toEqual(expect.arrayContaining(['run_started', 'run_finished']));
+    expect(events[0]).toMatchObject({ run_id: run.id, pids: expect.any(Array), elapsed_ms: expect.any(Number), detail: expect.any(Object) });
     expect((await watchdog(['runs', '--since', 'yesterday-ish'])).exitCode).toBe(125);
+    expect((await json(['events', '--status', 'failed'])).length).toBe(events.length);
+    expect(await json(['events', '--status', 'timeout'])).toEqual([]);
+    const bogus = await watchdog(['runs', '--status', 'finished']);
+    expect(bogus.exitCode).toBe(125);
+    expect(bogus.stderr).toContain("invalid --status 'finished': expected running, completed");
   });
 });

@@ -3,6 +3,10 @@ import { parseStat } from '../../src/proc/stat.js';
 import { redactArgv } from '../../src/record/redact.js';
 import { runOutcome } from '../../src/supervise/exit-status.js';
 import { nextPollDelay } from '../../src/supervise/poll.js';
+import { Sampler } from '../../src/supervise/sampler.js';
+import { backoffMs } from '../../src/record/backoff.js';
+import { latestVersions, supersedes } from '../../src/record/run-version.js';
+import type { RunRecord } from '../../src/record/types.js';
 import { signalMember, UnsafePidError } from '../../src/terminate/guard.js';
 
 describe('parseStat', () => {
@@ -50,5 +54,48 @@ describe('signalMember', () => {
   });
   it('does not signal a pid whose starttime differs', () => {
     expect(signalMember({ pid: process.pid, starttime: 1 }, 'SIGTERM')).toBe('gone');
+  });
+});
+
+describe('Sampler', () => {
+  const figures = (atMs: number, rssBytes: number) => ({ atMs, rssBytes, pssBytes: null, cpuSeconds: 0, processCount: 1 });
+
+  it('samples every interval, a new peak at most once a second, and flushes the highest peak left', () => {
+    const sampler = new Sampler(10_000);
+    expect(sampler.tick(figures(0, 100))).toMatchObject({ peak: false, rssBytes: 100 });
+    expect(sampler.tick(figures(500, 200))).toBeUndefined();
+    expect(sampler.tick(figures(1000, 300))).toMatchObject({ peak: true, rssBytes: 300 });
+    expect(sampler.tick(figures(1200, 400))).toBeUndefined();
+    expect(sampler.tick(figures(1500, 350))).toBeUndefined();
+    expect(sampler.tick(figures(10_000, 50))).toBeUndefined();
+    expect(sampler.tick(figures(11_000, 50))).toMatchObject({ peak: false, atMs: 11_000 });
+    expect(sampler.flush()).toMatchObject({ peak: true, rssBytes: 400, atMs: 1200 });
+    expect(sampler.flush()).toBeUndefined();
+  });
+
+  it('writes nothing with interval 0', () => {
+    const sampler = new Sampler(0);
+    expect(sampler.tick(figures(0, 100))).toBeUndefined();
+    expect(sampler.flush()).toBeUndefined();
+  });
+});
+
+describe('backoffMs', () => {
+  it('doubles from the base up to the cap, half of it jitter', () => {
+    const bounds = { baseMs: 1000, capMs: 30_000 };
+    expect(backoffMs(1, bounds, () => 0)).toBe(500);
+    expect(backoffMs(1, bounds, () => 1)).toBe(1000);
+    expect(backoffMs(3, bounds, () => 1)).toBe(4000);
+    expect(backoffMs(20, bounds, () => 0)).toBe(15_000);
+  });
+});
+
+describe('supersedes / latestVersions', () => {
+  const run = (revision: number, status: RunRecord['status']) => ({ id: 'a', revision, status }) as RunRecord;
+
+  it('keeps the highest revision, and the wrapper’s own ending over a reaper’s lost', () => {
+    expect(latestVersions([run(2, 'completed'), run(1, 'running')])).toEqual([run(2, 'completed')]);
+    expect(latestVersions([run(3, 'lost'), run(2, 'completed')])).toEqual([run(2, 'completed')]);
+    expect(supersedes(run(2, 'running'), run(3, 'lost'))).toBe(false);
   });
 });

@@ -12,6 +12,7 @@ import { hasEnvEntry } from '../../../src/proc/environ.js';
 import { listPids } from '../../../src/proc/list.js';
 import { isDead, readStat } from '../../../src/proc/stat.js';
 import { reapAdoptedZombies } from '../../../src/supervise/adopted.js';
+import { memberKey } from '../../../src/track/member.js';
 import { signalMember } from '../../../src/terminate/guard.js';
 import { TAG, WORK } from './context.js';
 import { ZOO } from './zoo.js';
@@ -74,18 +75,19 @@ export function survivorsOf(files: readonly string[]): Proc[] {
   return unique([...files.flatMap((file) => entries(file).filter(isAlive)), ...taggedAlive()]);
 }
 
-/** Children libuv waits for (execa/spawnLeader leaders not yet seen exiting): never reaped by us. */
-const spawned = new Set<number>();
+/** Children libuv waits for (execa/spawnLeader leaders not yet seen exiting), pid to `pid:starttime`: never reaped by us. */
+const spawned = new Map<number, string>();
 let subreaper = false;
 /** Once this process is a child subreaper (for good), orphans re-parent to it and it reaps them. */
 export function markSubreaper(): void {
   subreaper = true;
 }
 export function reap(): void {
-  if (subreaper) reapAdoptedZombies([...spawned]);
+  if (subreaper) reapAdoptedZombies(new Set(spawned.values()));
 }
 export function track<T extends { pid?: number }>(child: T): T {
-  if (child.pid !== undefined) spawned.add(child.pid);
+  // Read before any libuv callback can reap it: the child is alive or an unreaped zombie.
+  if (child.pid !== undefined) spawned.set(child.pid, memberKey(child.pid, readStat(child.pid)?.starttime ?? -1));
   return child;
 }
 export function untrack(pid: number | undefined): void {

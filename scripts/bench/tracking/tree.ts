@@ -38,7 +38,7 @@ export async function openTree(backend: TrackingBackend, command: string[], labe
   }
   track(leader);
   void leader.exited.then(() => untrack(leader.pid));
-  const facts: RunFacts = { leaderPid: leader.pid, cookie: `SCIDEX_RUN_ID=${runId}`, minStarttime: OWN_STARTTIME, excludePids: [] };
+  const facts: RunFacts = { leaderPid: leader.pid, cookie: `SCIDEX_RUN_ID=${runId}`, minStarttime: OWN_STARTTIME, excluded: new Set<string>() };
   const tracker = openTracker(setup, facts);
   tracker.scan();
   return { backend, setup, facts, tracker, leader, pidfile };

@@ -1,0 +1,50 @@
+/**
+ * `scidex-watchdog prune --older-than D`: removes from PostgreSQL the runs that ended longer ago
+ * than D, with everything recorded about them, and every sample older than D.
+ */
+import type { Argv } from 'yargs';
+import type { DatabaseConfig } from '../config/database.js';
+import { parseDurationMs } from '../config/duration.js';
+import { UsageError } from '../config/errors.js';
+import { prune } from '../query/prune.js';
+import { withClient } from '../record/connect.js';
+import { migrate } from '../record/migrate.js';
+import { printLine } from './output.js';
+
+export function pruneOptions(parser: Argv) {
+  return parser
+    .option('older-than', { type: 'string', demandOption: true, describe: 'Remove runs that ended, and samples taken, longer ago than this (30d, 12h)' })
+    .option('dry-run', { type: 'boolean', describe: 'Only count what would be removed' })
+    .option('json', { type: 'boolean', describe: 'One JSON object on stdout: {cutoff, dry_run, runs, events, processes, samples}' });
+}
+
+/**
+ * `--older-than`, in milliseconds. A bare number is refused here, though durations elsewhere take
+ * it as seconds: `--older-than 30` meant as days would delete nearly everything.
+ * @throws UsageError
+ */
+function olderThanMs(text: string): number {
+  if (/^\s*\d+(\.\d+)?\s*$/.test(text)) throw new UsageError(`invalid --older-than '${text}': give a unit, as in 30d or 12h`);
+  return parseDurationMs(text, '--older-than');
+}
+
+/**
+ * Prunes, or with `dryRun` only counts, and prints the rows per table: one line on stderr, or one
+ * JSON object on stdout.
+ * @param database resolves the configured database; throws UsageError when there is none
+ * @throws UsageError for a bad --older-than or no database; database errors
+ */
+export async function pruneCommand(database: () => DatabaseConfig, argv: { olderThan: string; dryRun?: boolean; json?: boolean }): Promise<void> {
+  // The arguments first: a bad --older-than is reported as such even where no database is configured.
+  const cutoff = new Date(Date.now() - olderThanMs(argv.olderThan)).toISOString();
+  const dryRun = argv.dryRun === true;
+  const counts = await withClient(database(), async (client) => {
+    await migrate(client);
+    return prune(client, cutoff, dryRun);
+  });
+  if (argv.json) process.stdout.write(JSON.stringify({ cutoff, dry_run: dryRun, ...counts }) + '\n');
+  else {
+    const rows = Object.entries(counts).map(([table, count]) => `${table} ${count}`).join(', ');
+    printLine('scidex-watchdog', `${dryRun ? 'would remove' : 'removed'} rows: ${rows} (runs ended and samples taken before ${cutoff})`);
+  }
+}

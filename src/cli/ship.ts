@@ -1,0 +1,45 @@
+/**
+ * `scidex-watchdog ship`: one sweep of a state directory's journals into PostgreSQL, reported one
+ * line per journal (or one JSON object with --json). Bad lines and refused records are reported
+ * even with --quiet: they need an operator.
+ */
+import { defaultStateDir } from '../config/run-config.js';
+import type { DatabaseConfig } from '../config/database.js';
+import { parseDurationMs } from '../config/duration.js';
+import { shipStateDir } from '../watchdog/ship.js';
+import { printLine } from './output.js';
+
+const PROGRAM = 'scidex-watchdog';
+
+/** Options of `ship`, as yargs hands them over. */
+export interface ShipArgs {
+  stateDir?: string;
+  journalRetention: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/**
+ * Runs one ship sweep and prints its outcome.
+ * @returns the exit status: 0, or 1 when a journal could not be shipped
+ * @throws UsageError for a bad --journal-retention; the database's error when it cannot be reached
+ */
+export async function shipCommand(argv: ShipArgs, database: DatabaseConfig): Promise<number> {
+  const retentionMs = parseDurationMs(argv.journalRetention, '--journal-retention');
+  const stateDir = argv.stateDir ?? defaultStateDir(process.env);
+  const sweep = await shipStateDir(stateDir, database, retentionMs);
+  if (sweep.busy && !argv.quiet) printLine(PROGRAM, `${stateDir}: another scidex-watchdog ship is at work; nothing to do`);
+  for (const outcome of sweep.outcomes) {
+    for (const line of outcome.bad) printLine(PROGRAM, `${outcome.journal}:${line.line}: not a record, skipped: ${line.text.slice(0, 80)}`);
+    if (outcome.rejected > 0) {
+      printLine(PROGRAM, `${outcome.journal}: ${outcome.rejected} records refused by PostgreSQL, set aside with the reason in ${outcome.rejectedPath}`);
+    }
+    if (outcome.error) printLine(PROGRAM, `${outcome.journal}: not shipped (${outcome.error}); kept for later`);
+    if (argv.json) process.stdout.write(JSON.stringify(outcome) + '\n');
+    else if (!argv.quiet && !outcome.error) {
+      printLine(PROGRAM, `${outcome.journal}: ${outcome.shipped} records shipped${outcome.done ? '; marked shipped' : '; run still going'}`);
+    }
+  }
+  if (!argv.quiet && !argv.json) for (const journal of sweep.expired) printLine(PROGRAM, `${journal}: shipped and past its retention; removed`);
+  return sweep.outcomes.some((outcome) => outcome.error) ? 1 : 0;
+}

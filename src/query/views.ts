@@ -1,0 +1,128 @@
+/**
+ * Raw records to what people read: the rows of the `runs`, `events` and `show` tables and the
+ * header of `show`. Whatever the source, sizes are formatted here by formatSize (binary units),
+ * times as UTC (`2026-11-21 08:00:00`, events to the millisecond), durations by formatDuration.
+ * Recorded text goes to a terminal, so every string shown passes through terminal-text.ts
+ * `visible` (control characters as escapes); `--json` prints the records, not these views.
+ */
+import { formatDuration } from '../config/duration.js';
+import { formatSize } from '../config/size.js';
+import type { EventRecord, ProcessRecord, RunRecord, SampleRecord } from '../record/types.js';
+import type { Timeline } from './source.js';
+import { visible } from './terminal-text.js';
+
+/** One table row: column name to cell; null prints empty. */
+export type Row = Record<string, string | number | null>;
+
+/** `row` with its text cells made safe for a terminal. */
+const shown = (row: Row): Row => Object.fromEntries(Object.entries(row).map(([column, cell]) => [column, typeof cell === 'string' ? visible(cell) : cell]));
+
+const size = (bytes: number | null) => (bytes === null ? null : formatSize(bytes));
+const time = (iso: string, milliseconds = false) => new Date(iso).toISOString().slice(0, milliseconds ? 23 : 19).replace('T', ' ');
+/** Wall-clock time of the run so far, milliseconds: to its end, or to its last heartbeat while it runs. */
+const durationMs = (run: RunRecord) => Date.parse(run.ended_at ?? run.heartbeat_at) - Date.parse(run.started_at);
+
+/** A row of `scidex-watchdog runs`. */
+export function runRow(run: RunRecord): Row {
+  return shown({
+    id: run.id,
+    analysis_id: run.analysis_id,
+    host: run.host,
+    pid: run.pid,
+    status: run.status,
+    exit_status: run.exit_status,
+    reason: run.reason,
+    started: time(run.started_at),
+    seconds: (durationMs(run) / 1000).toFixed(1),
+    peak_rss: size(run.peak_rss_bytes),
+    peak_pss: size(run.peak_pss_bytes),
+    cpu_s: run.cpu_seconds.toFixed(1),
+    peak_procs: run.peak_process_count,
+    command: run.argv.join(' '),
+  });
+}
+
+/** A row of `scidex-watchdog events`. */
+export function eventRow(event: EventRecord): Row {
+  return shown({
+    at: time(event.at, true),
+    run_id: event.run_id,
+    analysis_id: event.analysis_id,
+    kind: event.kind,
+    reason: event.reason,
+    pid: event.pid,
+    npids: event.pids.length || null,
+    signal: event.signal,
+    tree_rss: size(event.rss_bytes),
+    tree_pss: size(event.pss_bytes),
+    proc_rss: size(event.process_rss_bytes),
+    elapsed_s: (event.elapsed_ms / 1000).toFixed(3),
+  });
+}
+
+/** An event row of `show`, without the run id and analysis its header already gives. */
+export function timelineEventRow(event: EventRecord): Row {
+  const { run_id, analysis_id, ...row } = eventRow(event);
+  return row;
+}
+
+/** A process row of `show`. */
+export function processRow(process: ProcessRecord): Row {
+  return shown({
+    pid: process.pid,
+    ppid: process.ppid,
+    comm: process.comm,
+    found_by: process.found_by,
+    peak_rss: size(process.peak_rss_bytes),
+    cpu_s: process.cpu_seconds.toFixed(2),
+    fate: process.fate,
+  });
+}
+
+/** A sample row of `show`. */
+export function sampleRow(sample: SampleRecord): Row {
+  return shown({
+    at: time(sample.at),
+    elapsed_s: (sample.elapsed_ms / 1000).toFixed(1),
+    rss: size(sample.rss_bytes),
+    pss: size(sample.pss_bytes),
+    cpu_s: sample.cpu_seconds.toFixed(1),
+    procs: sample.process_count,
+    peak: sample.peak ? 'peak' : null,
+  });
+}
+
+function exitStatus(run: RunRecord): string {
+  if (run.exit_status === null) return '';
+  if (run.exit_code !== null) return `${run.exit_status} (the command exited with ${run.exit_code})`;
+  if (run.signal !== null) return `${run.exit_status} (the command died of ${run.signal})`;
+  return String(run.exit_status);
+}
+
+/** The header of `show`: label and value pairs, in display order, values made safe for a terminal. */
+export function timelineFields({ run, otherRuns }: Timeline): [string, string][] {
+  const disabledIfZero = (value: number, format: (value: number) => string) => (value === 0 ? 'none' : format(value));
+  const others = run.analysis_id === null ? '' : ` (${otherRuns} other run${otherRuns === 1 ? '' : 's'})`;
+  const fields: [string, string][] = [
+    ['id', run.id],
+    ['analysis', run.analysis_id === null ? '(none)' : `${run.analysis_id}${others}`],
+    ['host', run.host],
+    ['command', run.argv.join(' ')],
+    ['status', run.status],
+    ['exit status', exitStatus(run)],
+    ['reason', run.reason ?? ''],
+    ['started', `${time(run.started_at)} UTC`],
+    ['ended', run.ended_at === null ? `not yet (last heartbeat ${time(run.heartbeat_at)} UTC)` : `${time(run.ended_at)} UTC`],
+    ['duration', formatDuration(durationMs(run))],
+    [
+      'limits',
+      `timeout ${disabledIfZero(run.timeout_ms, formatDuration)}, memory ${disabledIfZero(run.memory_limit_bytes, formatSize)}, ` +
+        `grace ${formatDuration(run.grace_ms)}, orphans ${run.orphan_policy}`,
+    ],
+    ['tracking', run.cgroup_path === null ? run.tracking_backend : `${run.tracking_backend} (${run.cgroup_path})`],
+    ['peak tree', `RSS ${formatSize(run.peak_rss_bytes)}, PSS ${run.peak_pss_bytes === null ? 'not read' : formatSize(run.peak_pss_bytes)}`],
+    ['cpu', `${run.cpu_seconds.toFixed(2)}s`],
+    ['processes', `${run.process_count} seen, at most ${run.peak_process_count} at once`],
+  ];
+  return fields.map(([label, value]) => [label, visible(value)]);
+}

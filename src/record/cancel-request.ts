@@ -1,0 +1,130 @@
+/**
+ * Cancel request files: `<state>/running/<run-id>.cancel`, left by `scidex-watchdog cancel` right
+ * before it signals the run's wrapper, so that the wrapper can record who asked and why. A signal
+ * carries no text; the file does. The wrapper takes (reads and removes) it when a cancelling signal
+ * arrives. The file only annotates a signal: it never makes the wrapper do anything by itself, and a
+ * plain `kill -TERM` without a file still cancels the run as before.
+ *
+ * The file lives beside the run's marker, in the state directory that is 0700 and owned by the
+ * run's user: whoever can write it could signal the wrapper anyway.
+ */
+import { chownSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readStateFile } from './state-file.js';
+import { dirname, join } from 'node:path';
+import { hostname, userInfo } from 'node:os';
+import { isRunId } from '../config/run-id.js';
+
+/** Who asked to cancel a run, and why. */
+export interface CancelRequest {
+  /** The signal the requester sends: SIGINT, SIGTERM or SIGHUP. */
+  signal: NodeJS.Signals;
+  /** Free text given with --reason, or null. */
+  reason: string | null;
+  /** `user@host pid N` of the process that asked. */
+  requested_by: string;
+  /** When it was asked, ISO-8601 (UTC). */
+  requested_at: string;
+  /** The watchdog_cancel_requests row, when the request came through PostgreSQL from another host. */
+  request_id: string | null;
+}
+
+/**
+ * How old a request file (its mtime) may be when its signal arrives, milliseconds. The requester writes it
+ * just before signalling; an older one was left by a requester that died in between, and must not
+ * be pinned on an unrelated later signal.
+ */
+const FRESH_MS = 60_000;
+
+/** The request file of a run. @throws Error for a run id that is not a UUID (it names a file) */
+export function cancelRequestPath(stateDir: string, runId: string): string {
+  if (!isRunId(runId)) throw new Error(`not a run id: '${runId}'`);
+  return join(stateDir, 'running', `${runId}.cancel`);
+}
+
+/** `user@host pid N` for this process. */
+export function requesterName(): string {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = String(process.getuid?.() ?? 'unknown');
+  }
+  return `${user}@${hostname()} pid ${process.pid}`;
+}
+
+/**
+ * Writes a run's request file atomically, mode 0600. When we are root and the running/ directory
+ * belongs to another user (the daemon delivering to a user's run), the file is given to that user,
+ * or the wrapper could not read it.
+ * @throws the file system's error (the caller then sends no signal)
+ */
+export function writeCancelRequest(stateDir: string, runId: string, request: CancelRequest): void {
+  const path = cancelRequestPath(stateDir, runId);
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify(request) + '\n', { mode: 0o600 });
+  try {
+    const owner = statSync(dirname(path));
+    if (process.getuid?.() === 0 && owner.uid !== 0) chownSync(temporary, owner.uid, owner.gid);
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** Removes a run's request file; never throws. */
+export function removeCancelRequest(stateDir: string, runId: string): void {
+  try {
+    rmSync(cancelRequestPath(stateDir, runId), { force: true });
+  } catch {
+    // Nothing to remove, or a run id that names no file.
+  }
+}
+
+/**
+ * Takes (reads and removes) the request file of a run on the arrival of `signal`; never throws.
+ * @returns the request when there is one for this signal, fresh (FRESH_MS) and well formed; else
+ *          undefined (a stale or foreign file is removed all the same)
+ */
+export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJS.Signals, nowMs = Date.now()): CancelRequest | undefined {
+  let text: string;
+  let writtenMs: number;
+  try {
+    const path = cancelRequestPath(stateDir, runId);
+    writtenMs = statSync(path).mtimeMs;
+    text = readStateFile(path);
+  } catch {
+    return undefined;
+  }
+  removeCancelRequest(stateDir, runId);
+  try {
+    const raw = JSON.parse(text) as Partial<CancelRequest>;
+    const at = Date.parse(String(raw.requested_at));
+    if (raw.signal !== signal || typeof raw.requested_by !== 'string' || !Number.isFinite(at)) return undefined;
+    // Fresh by when the file was written (just before the signal), not when the request was made:
+    // one made on another host may have waited in PostgreSQL for this host's deliverer.
+    if (nowMs - writtenMs > FRESH_MS || writtenMs - nowMs > FRESH_MS) return undefined;
+    return {
+      signal,
+      reason: typeof raw.reason === 'string' ? raw.reason : null,
+      requested_by: raw.requested_by,
+      requested_at: new Date(at).toISOString(),
+      request_id: typeof raw.request_id === 'string' && isRunId(raw.request_id) ? raw.request_id : null,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `detail` of a cancel_requested event: who asked and why; empty for a plain signal. */
+export function cancelDetail(request: CancelRequest | undefined): Record<string, unknown> {
+  if (!request) return {};
+  const { requested_by, reason, requested_at, request_id } = request;
+  return request_id ? { requested_by, reason, requested_at, request_id } : { requested_by, reason, requested_at };
+}
+
+/** How a message names the requester: ` from user@host pid N (reason)`; empty for a plain signal. */
+export function describeRequester(request: CancelRequest | undefined): string {
+  if (!request) return '';
+  return ` from ${request.requested_by}${request.reason ? ` (${request.reason})` : ''}`;
+}

@@ -1,0 +1,125 @@
+/**
+ * Lock files for work that must have one doer at a time on a host (reaping a run, shipping a state
+ * directory, a shipping slot, the daemon of a state directory). The file holds `pid:starttime` of
+ * its holder (proc(5) stat field 22), for messages and for `lockHeld`.
+ *
+ * Where koffi binds libc, the lock itself is flock(2) on the file: the kernel drops it when its
+ * holder dies, so a crashed holder never blocks the work and there is no stale lock to take over.
+ * Taking over a dead holder's file by hand (read it, judge the holder dead, remove it, create it
+ * again) lets two takers who judged the same dead holder both win; with flock that cannot happen.
+ * A released lock file is unlinked while still locked, and a taker checks that the file it locked
+ * is still the one at the path, so no one ever holds a lock on an unlinked file.
+ *
+ * Without koffi the file alone is the lock (O_EXCL), taken over when its holder is dead: the race
+ * above remains there, between takers that meet a crashed holder's file at the same moment.
+ */
+import { closeSync, constants, fstatSync, ftruncateSync, linkSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { readStat } from '../proc/stat.js';
+import { libc } from '../sys/libc.js';
+import { readStateFile } from './state-file.js';
+
+/** `pid:starttime` of this process. */
+function ourHolder(): string {
+  return `${process.pid}:${readStat(process.pid)?.starttime ?? 0}`;
+}
+
+function holderAlive(text: string): boolean {
+  const [pid, starttime] = text.split(':').map(Number);
+  return Number.isInteger(pid) && pid > 1 && readStat(pid)?.starttime === starttime;
+}
+
+/** The file descriptors of the flock(2) locks this process holds, by path. */
+const held = new Map<string, number>();
+
+/**
+ * Takes the lock at `path` for this process.
+ * @returns whether we hold it now (false: a live process does, or the file cannot be made)
+ */
+export function takeLock(path: string): boolean {
+  if (held.has(path)) return false;
+  const calls = libc();
+  return calls ? takeFlock(path, calls.tryLockExclusive) : takeExclusiveFile(path);
+}
+
+function takeFlock(path: string, tryLockExclusive: (fd: number) => boolean): boolean {
+  // Two attempts: the file we locked may have been unlinked by its releasing holder meanwhile.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    } catch {
+      return false;
+    }
+    try {
+      if (!fstatSync(fd).isFile() || !tryLockExclusive(fd)) {
+        closeSync(fd);
+        return false;
+      }
+      if (statSync(path, { throwIfNoEntry: false })?.ino !== fstatSync(fd).ino) {
+        closeSync(fd);
+        continue;
+      }
+      ftruncateSync(fd, 0);
+      writeSync(fd, ourHolder(), 0);
+      held.set(path, fd);
+      return true;
+    } catch {
+      closeSync(fd);
+      return false;
+    }
+  }
+  return false;
+}
+
+function takeExclusiveFile(path: string): boolean {
+  const draft = `${path}.${process.pid}.draft`;
+  try {
+    // Created whole, then linked into place: a reader never sees an empty lock and takes it for dead.
+    writeFileSync(draft, ourHolder(), { mode: 0o600, flag: 'w' });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        linkSync(draft, path);
+        return true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+        if (lockHeld(path)) return false;
+        rmSync(path, { force: true });
+      }
+    }
+    return false;
+  } catch {
+    return false;
+  } finally {
+    rmSync(draft, { force: true });
+  }
+}
+
+/** Whether a live process holds the lock at `path` (by the holder the file names). */
+export function lockHeld(path: string): boolean {
+  try {
+    return holderAlive(readStateFile(path));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Gives up a lock we hold, or clears the file of a dead holder (a crashed reaper's, when the run it
+ * names ends); never throws, and never removes the lock of a live holder.
+ */
+export function releaseLock(path: string): void {
+  const fd = held.get(path);
+  if (fd !== undefined) {
+    held.delete(path);
+    // Unlinked while still locked: see the module comment.
+    rmSync(path, { force: true });
+    closeSync(fd);
+    return;
+  }
+  try {
+    const holder = readStateFile(path);
+    if (holder === ourHolder() || !holderAlive(holder)) rmSync(path, { force: true });
+  } catch {
+    // Gone already, or not a file we could have made.
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The HTTP side of `scidex-watchdog serve`, on node:http alone: `GET /metrics` (Prometheus text),
+ * `GET /status` (JSON), `GET /` (the live page of page.ts). Any other path is 404, any other method
+ * 405. Every answer carries `Cache-Control: no-store`: each is a reading of now.
+ *
+ * The listener is bound before anything else of the daemon starts (listenOn), so a port in use or
+ * an address that is not ours is bad input, reported before the first sweep.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import { UsageError } from '../../config/errors.js';
+import { livePage } from './page.js';
+
+/** Where to listen. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** What the server serves; each function is called per request. */
+export interface Endpoints {
+  /** The Prometheus exposition text and its content type. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** The /status object. */
+  status(): unknown;
+}
+
+/**
+ * Parses `HOST:PORT`, `[IPv6]:PORT` (e.g. `[::1]:9464`).
+ * @throws UsageError for anything else (no port, a port outside 0-65535, an unbracketed IPv6 address)
+ */
+export function parseListen(text: string): ListenAddress {
+  const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !(port >= 0 && port <= 65_535) || (text.startsWith('[') && isIP(match[1]) !== 6)) {
+    throw new UsageError(`invalid --listen '${text}': expected HOST:PORT, such as 127.0.0.1:9464 or [::1]:9464`);
+  }
+  return { host: match[1], port };
+}
+
+/** `HOST:PORT`, IPv6 hosts in brackets. */
+export function formatListen(address: ListenAddress): string {
+  return isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+const PAGE_TYPE = 'text/html; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+function send(response: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  response.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    ...extra,
+  });
+  response.end(body);
+}
+
+async function handle(endpoints: Endpoints, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const path = (request.url ?? '/').split('?')[0];
+  const known = path === '/' || path === '/metrics' || path === '/status';
+  if (!known) return send(response, 404, TEXT_TYPE, 'not found\n');
+  if (request.method !== 'GET') return send(response, 405, TEXT_TYPE, 'method not allowed\n', { Allow: 'GET' });
+  try {
+    if (path === '/') return send(response, 200, PAGE_TYPE, livePage());
+    if (path === '/status') return send(response, 200, JSON_TYPE, JSON.stringify(endpoints.status()) + '\n');
+    const { contentType, body } = await endpoints.metrics();
+    return send(response, 200, contentType, body);
+  } catch (error) {
+    // A reading that failed (a state directory gone) is the scraper's 500, never the daemon's end.
+    return send(response, 500, TEXT_TYPE, `error: ${(error as Error).message ?? error}\n`);
+  }
+}
+
+/**
+ * Binds the listener and resolves once it listens.
+ * @returns the server and the address it really listens on (port 0 gives an ephemeral port)
+ * @throws UsageError when the address cannot be bound (EADDRINUSE, EADDRNOTAVAIL, EACCES, a name that does not resolve)
+ */
+export async function listenOn(address: ListenAddress, endpoints: Endpoints): Promise<{ server: Server; address: ListenAddress }> {
+  const server = createServer((request, response) => {
+    void handle(endpoints, request, response);
+  });
+  // Idle keep-alive connections must not hold a stopping daemon open for long.
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    const failed = (error: NodeJS.ErrnoException) => {
+      const why = {
+        EADDRINUSE: 'the address is already in use',
+        EADDRNOTAVAIL: 'the address is not one of this host',
+        EACCES: 'permission denied (a port below 1024 needs root)',
+        ENOTFOUND: 'the host name does not resolve',
+        EAI_AGAIN: 'the host name does not resolve',
+      }[error.code ?? ''] ?? error.code ?? error.message;
+      reject(new UsageError(`cannot listen on ${formatListen(address)}: ${why}`));
+    };
+    server.once('error', failed);
+    server.listen({ host: address.host, port: address.port, exclusive: true }, () => {
+      server.off('error', failed);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  const port = bound && typeof bound === 'object' ? bound.port : address.port;
+  return { server, address: { host: address.host, port } };
+}
+
+/** Stops accepting, ends idle and open connections, and resolves once the server is closed. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    // Requests in flight are short (a reading of files); past a second they are cut.
+    setTimeout(() => server.closeAllConnections(), 1000).unref();
+  });
+}

@@ -1,0 +1,212 @@
+/**
+ * The host's status as `GET /status` serves it (and the live page and /metrics read it): the
+ * daemon, the runs it monitors, and the latest kills.
+ *
+ * Sources:
+ *   - runs: the markers of the state directory (`running/<id>.json`) of this host whose wrapper is
+ *     alive (pid and starttime, this boot) and whose journal does not yet say it ended. Their
+ *     figures come from their journals, through the JournalCache: the winning run row (the latest
+ *     heartbeat) and the newest sample (`{table: 'samples'}`). A run is in its grace period when
+ *     its journal holds a signal_sent event and no run_finished yet.
+ *   - recent_events and kills_last_24h: with a database, what the last sweep read from PostgreSQL
+ *     for this host, merged with the journals (so an event journaled since that sweep shows at
+ *     once; merged by event id and run id, never counted twice); without one, the journals alone.
+ */
+import { hostname } from 'node:os';
+import { wrapperAlive } from '../proc/liveness.js';
+import { listMarkers, readMarker, type RunMarker } from '../record/markers.js';
+import type { EventRecord } from '../record/types.js';
+import type { SweepReport } from './daemon-file.js';
+import { newestFirst, type JournalCache, type RunFacts } from './journal-cache.js';
+
+/** How many events recent_events holds. */
+export const RECENT_EVENTS = 20;
+
+/** One monitored run in /status. Bytes, milliseconds, ISO times (UTC). */
+export interface RunStatus {
+  id: string;
+  analysis_id: string | null;
+  /** The leader's pid (null until the journal names it). */
+  pid: number | null;
+  wrapper_pid: number;
+  /** The command's argv, secrets redacted as stored. */
+  command: string[];
+  started_at: string;
+  elapsed_ms: number;
+  /** The wall-clock limit; 0 when disabled. */
+  timeout_ms: number;
+  /** Until the timeout fires (0 once past it); null when there is no timeout. */
+  time_left_ms: number | null;
+  /** 0 when disabled. */
+  memory_limit_bytes: number;
+  /** Tree RSS at the newest sample; null before the first sample. */
+  rss_bytes: number | null;
+  /** Tree PSS at the newest sample, when it was read (only over the limit). */
+  pss_bytes: number | null;
+  process_count: number;
+  /** A termination sequence is under way: a signal was sent, the run has not finished yet. */
+  in_grace: boolean;
+  tracking_backend: string;
+}
+
+/** One event of recent_events. */
+export interface StatusEvent {
+  at: string;
+  run_id: string;
+  analysis_id: string | null;
+  kind: string;
+  reason: string | null;
+  signal: string | null;
+  pid: number | null;
+  rss_bytes: number | null;
+  pss_bytes: number | null;
+}
+
+/** The body of GET /status. */
+export interface HostStatus {
+  host: string;
+  version: string;
+  daemon: {
+    pid: number;
+    started_at: string;
+    uptime_seconds: number;
+    heartbeat_at: string;
+    /** Null before the first sweep has ended. */
+    last_sweep: { at: string; ms: number; error?: string } | null;
+    /** ok: the last sweep reached PostgreSQL; down: it could not; none: no database configured. */
+    database: 'ok' | 'down' | 'none';
+  };
+  monitored_count: number;
+  grace_count: number;
+  kills_last_24h: number;
+  runs: RunStatus[];
+  recent_events: StatusEvent[];
+}
+
+/** What the daemon knows of itself for the status. */
+export interface DaemonFacts {
+  pid: number;
+  startedAtMs: number;
+  heartbeatAt: string;
+  lastSweep: SweepReport | null;
+  database: 'ok' | 'down' | 'none';
+  version: string;
+}
+
+/** What the last sweep read from PostgreSQL (absent without a database or before it first succeeded). */
+export interface DatabaseFacts {
+  recentEvents: EventRecord[];
+  killedRunIds: string[];
+}
+
+/** A run the daemon monitors: its marker (fixed identity) and what its journals say. */
+export interface MonitoredRun {
+  marker: RunMarker;
+  facts: RunFacts | undefined;
+}
+
+/**
+ * The runs of this host in the state directory with a live wrapper that have not ended.
+ * Reads the markers (a few small files) at each call; the journals through `cache` (refresh it first).
+ */
+export function monitoredRuns(stateDir: string, cache: JournalCache): MonitoredRun[] {
+  const host = hostname();
+  const runs: MonitoredRun[] = [];
+  for (const runId of listMarkers(stateDir)) {
+    const marker = readMarker(stateDir, runId);
+    if (!marker || marker.host !== host || !wrapperAlive(marker)) continue;
+    const facts = cache.facts(runId);
+    // The wrapper removes the marker just after journaling the end: in between the run is over.
+    if (facts?.run?.ended_at || facts?.finishedEvent) continue;
+    runs.push({ marker, facts });
+  }
+  return runs.sort((a, b) => a.marker.started_at.localeCompare(b.marker.started_at) || a.marker.id.localeCompare(b.marker.id));
+}
+
+/** Whether a run is in its grace period: a signal was sent and it has not finished. */
+export function inGrace(facts: RunFacts | undefined): boolean {
+  return facts !== undefined && facts.signalReasons.size > 0 && !facts.finishedEvent && !facts.run?.ended_at;
+}
+
+/** One monitored run as /status shows it. */
+export function runStatus({ marker, facts }: MonitoredRun, nowMs: number): RunStatus {
+  const run = facts?.run;
+  const sample = facts?.sample;
+  const timeoutMs = run?.timeout_ms ?? marker.timeout_ms;
+  const elapsedMs = Math.max(0, nowMs - Date.parse(marker.started_at));
+  return {
+    id: marker.id,
+    analysis_id: marker.analysis_id,
+    pid: run?.pid ?? null,
+    wrapper_pid: marker.wrapper_pid,
+    command: run?.argv ?? marker.argv,
+    started_at: marker.started_at,
+    elapsed_ms: elapsedMs,
+    timeout_ms: timeoutMs,
+    time_left_ms: timeoutMs > 0 ? Math.max(0, timeoutMs - elapsedMs) : null,
+    memory_limit_bytes: run?.memory_limit_bytes ?? marker.memory_limit_bytes,
+    rss_bytes: sample?.rss_bytes ?? null,
+    pss_bytes: sample?.pss_bytes ?? null,
+    process_count: sample?.process_count ?? run?.process_count ?? 0,
+    in_grace: inGrace(facts),
+    tracking_backend: run?.tracking_backend ?? marker.tracking_backend,
+  };
+}
+
+function statusEvent(event: EventRecord): StatusEvent {
+  return {
+    at: event.at,
+    run_id: event.run_id,
+    analysis_id: event.analysis_id,
+    kind: event.kind,
+    reason: event.reason,
+    signal: event.signal,
+    pid: event.pid,
+    rss_bytes: event.rss_bytes,
+    pss_bytes: event.pss_bytes,
+  };
+}
+
+/** The journals' runs of this host with a signal_sent event in the 24 hours before `nowMs`. */
+function journalKills(cache: JournalCache, nowMs: number): string[] {
+  const host = hostname();
+  const since = nowMs - 24 * 3600_000;
+  return [...cache.allRuns()]
+    .filter(([, facts]) => (facts.lastSignalAtMs ?? -Infinity) >= since && (facts.run === undefined || facts.run.host === host))
+    .map(([runId]) => runId);
+}
+
+/**
+ * Builds the status. Refreshes `cache` (only what was appended since the last call is read).
+ * @param database the last sweep's reading of PostgreSQL, when there is one
+ */
+export function buildStatus(stateDir: string, cache: JournalCache, daemon: DaemonFacts, database: DatabaseFacts | undefined, nowMs = Date.now()): HostStatus {
+  cache.refresh();
+  const runs = monitoredRuns(stateDir, cache).map((run) => runStatus(run, nowMs));
+  const host = hostname();
+  const journalEvents = cache.recentEvents(RECENT_EVENTS).filter((event) => {
+    const run = cache.facts(event.run_id)?.run;
+    return run === undefined || run.host === host;
+  });
+  const byId = new Map<string, EventRecord>();
+  for (const event of [...(database?.recentEvents ?? []), ...journalEvents]) if (!byId.has(event.id)) byId.set(event.id, event);
+  const killed = new Set([...(database?.killedRunIds ?? []), ...journalKills(cache, nowMs)]);
+  const sweep = daemon.lastSweep;
+  return {
+    host,
+    version: daemon.version,
+    daemon: {
+      pid: daemon.pid,
+      started_at: new Date(daemon.startedAtMs).toISOString(),
+      uptime_seconds: Math.max(0, Math.round((nowMs - daemon.startedAtMs) / 100) / 10),
+      heartbeat_at: daemon.heartbeatAt,
+      last_sweep: sweep ? { at: sweep.at, ms: sweep.ms, ...(sweep.error ? { error: sweep.error } : {}) } : null,
+      database: daemon.database,
+    },
+    monitored_count: runs.length,
+    grace_count: runs.filter((run) => run.in_grace).length,
+    kills_last_24h: killed.size,
+    runs,
+    recent_events: newestFirst([...byId.values()]).slice(0, RECENT_EVENTS).map(statusEvent),
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * A PgBouncer of the test's own in front of the test database: the system's pgbouncer binary, a
+ * config in a temp directory, a free loopback port, no Unix socket, trust auth, and a small pool in
+ * transaction mode (or session mode). As root it runs as `postgres` (pgbouncer refuses root),
+ * spawned with that uid directly so that the pid we hold is pgbouncer's own, not a runuser's.
+ *
+ * Stopping is checked, not trusted: stop() signals that pid (SIGTERM, an immediate shutdown) and
+ * returns only once the process is gone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { freeLoopbackPort, serverUser } from './server-host.js';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import which from 'which';
+import { isDead, readStat } from '../../src/proc/stat.js';
+
+
+/** The pgbouncer binary: the first on PATH, else /usr/sbin/pgbouncer; undefined when not installed. */
+export function pgbouncerBinary(): string | undefined {
+  return which.sync('pgbouncer', { nothrow: true, path: [process.env.PATH ?? '', '/usr/sbin'].join(delimiter) }) ?? undefined;
+}
+
+export interface PgbouncerOptions {
+  poolMode?: 'transaction' | 'session';
+  /** Server connections per pool (default 3): far fewer than the clients, so clients queue. */
+  poolSize?: number;
+}
+
+/** A running pgbouncer. */
+export interface Pgbouncer {
+  /** URL of the test database through the pool (user as in the direct URL, no password). */
+  readonly url: string;
+  /** URL of pgbouncer's admin console (database `pgbouncer`; SHOW STATS, SHOW POOLS, ...). */
+  readonly adminUrl: string;
+  /** The database's name, in pgbouncer and in PostgreSQL (SHOW STATS, SHOW SERVERS rows name it). */
+  readonly database: string;
+  readonly port: number;
+  /** pgbouncer's own pid. */
+  readonly pid: number;
+  /** Its starttime (/proc/PID/stat): with the pid, its identity. */
+  readonly starttime: number | undefined;
+  readonly logFile: string;
+  /** The log so far (empty when unreadable). */
+  log(): string;
+  /** Runs one admin-console command (simple query protocol) and returns its rows. */
+  admin(command: string): Promise<Record<string, unknown>[]>;
+  /** SIGTERM to pgbouncer's pid; resolves once the process is gone. Then removes the temp directory. */
+  stop(): Promise<void>;
+}
+
+/** A value for pgbouncer's ini files: quoted when it is not plain. */
+function iniValue(value: string): string {
+  if (/^[A-Za-z0-9_.:/-]+$/.test(value)) return value;
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** A pid that is gone (exported for the tests' own check): no such process, or a zombie, or another process that took the number. */
+export function gone(pid: number, starttime: number | undefined): boolean {
+  const stat = readStat(pid);
+  return stat === undefined || isDead(stat) || (starttime !== undefined && stat.starttime !== starttime);
+}
+
+/**
+ * Starts pgbouncer in front of the database of `databaseUrl` and waits until it accepts connections.
+ * @throws when pgbouncer is not installed, exits early, or does not answer within 10 s (with its log)
+ */
+export async function startPgbouncer(databaseUrl: string, options: PgbouncerOptions = {}): Promise<Pgbouncer> {
+  const binary = pgbouncerBinary();
+  if (!binary) throw new Error('pgbouncer is not installed (neither on PATH nor at /usr/sbin/pgbouncer)');
+  const direct = new URL(databaseUrl);
+  const dbname = decodeURIComponent(direct.pathname.slice(1));
+  const user = decodeURIComponent(direct.username) || 'postgres';
+  const password = decodeURIComponent(direct.password);
+  const port = await freeLoopbackPort();
+  const dir = mkdtempSync(join(tmpdir(), 'scidex-pgbouncer-'));
+  const owner = serverUser();
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+  const logFile = join(dir, 'pgbouncer.log');
+  const pidFile = join(dir, 'pgbouncer.pid');
+  const config = join(dir, 'pgbouncer.ini');
+  const userlist = join(dir, 'userlist.txt');
+
+  const target = [
+    `host=${iniValue(direct.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1')}`,
+    `port=${direct.port || '5432'}`,
+    `dbname=${iniValue(dbname)}`,
+    `user=${iniValue(user)}`,
+    ...(password ? [`password=${iniValue(password)}`] : []),
+  ].join(' ');
+  writeFileSync(userlist, `"${user}" ""\n`);
+  writeFileSync(
+    config,
+    [
+      '[databases]',
+      `${dbname} = ${target}`,
+      '',
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${userlist}`,
+      `admin_users = ${user}`,
+      `pool_mode = ${options.poolMode ?? 'transaction'}`,
+      `default_pool_size = ${options.poolSize ?? 3}`,
+      'min_pool_size = 0',
+      'reserve_pool_size = 0',
+      'max_client_conn = 500',
+      `logfile = ${logFile}`,
+      `pidfile = ${pidFile}`,
+      'log_connections = 0',
+      'log_disconnections = 0',
+      '',
+    ].join('\n'),
+  );
+  if (owner) for (const file of [userlist, config]) chownSync(file, owner.uid, owner.gid);
+
+  const child: ChildProcess = spawn(binary, [config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...(owner ?? {}),
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    });
+  });
+  const spawned = await new Promise<number>((resolve, reject) => {
+    child.once('spawn', () => resolve(child.pid as number));
+    child.once('error', reject);
+  });
+  if (!(spawned > 1)) throw new Error(`pgbouncer started with an unusable pid ${spawned}`);
+  const starttime = readStat(spawned)?.starttime;
+  const log = () => {
+    try {
+      return readFileSync(logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    // Only our own child, by its pid, and only while it is still the process we started.
+    if (exited === undefined && !gone(spawned, starttime)) process.kill(spawned, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (exited === undefined && Date.now() < deadline) await Promise.race([exit, sleep(50)]);
+    if (exited === undefined && !gone(spawned, starttime)) {
+      process.kill(spawned, 'SIGKILL');
+      await exit;
+    }
+    if (!gone(spawned, starttime)) throw new Error(`pgbouncer (pid ${spawned}) is still there after SIGTERM and SIGKILL`);
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const url = `postgresql://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(dbname)}`;
+  const adminUrl = `postgresql://${encodeURIComponent(user)}@127.0.0.1:${port}/pgbouncer`;
+  const admin = async (command: string) => {
+    const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
+    await client.connect();
+    try {
+      return (await client.query(command)).rows as Record<string, unknown>[];
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  };
+
+  // Ready once a query goes all the way through to PostgreSQL.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (exited !== undefined) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`pgbouncer exited at start (${JSON.stringify(exited)}): ${stderr}\n${log()}`);
+    }
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      await client.end();
+      break;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`pgbouncer did not accept connections within 10 s (${String(error)}): ${stderr}\n${log()}`);
+      }
+      await sleep(100);
+    }
+  }
+  // The pidfile names the process we hold: the pid we will signal is pgbouncer's own.
+  const written = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined;
+  if (written !== spawned) {
+    await stop();
+    throw new Error(`pgbouncer's pidfile says ${written}, but the process we started is ${spawned}`);
+  }
+
+  return { url, adminUrl, database: dbname, port, pid: spawned, starttime, logFile, log, admin, stop };
+}
