@@ -1,12 +1,12 @@
 /**
- * `scidex-watchdog ship`: one sweep of a state directory's journals into PostgreSQL, reported one
- * line per journal (or one JSON object with --json). Bad lines and refused records are reported
- * even with --quiet: they need an operator.
+ * `scidex-watchdog ship`: one sweep of a state directory's journals into PostgreSQL, retried for up
+ * to --wait while they cannot all go in, reported one line per journal (or one JSON object with
+ * --json). Bad lines and refused records are reported even with --quiet: they need an operator.
  */
 import { defaultStateDir } from '../config/run-config.js';
 import type { DatabaseConfig } from '../config/database.js';
 import { parseDurationMs } from '../config/duration.js';
-import { shipStateDir } from '../watchdog/ship.js';
+import { shipUntilDrained } from '../watchdog/ship.js';
 import { printLine } from './output.js';
 
 const PROGRAM = 'scidex-watchdog';
@@ -15,19 +15,23 @@ const PROGRAM = 'scidex-watchdog';
 export interface ShipArgs {
   stateDir?: string;
   journalRetention: string;
+  wait: string;
   json?: boolean;
   quiet?: boolean;
 }
 
 /**
- * Runs one ship sweep and prints its outcome.
- * @returns the exit status: 0, or 1 when a journal could not be shipped
- * @throws UsageError for a bad --journal-retention; the database's error when it cannot be reached
+ * Ships (retrying for up to --wait) and prints the outcome.
+ * @returns the exit status: 0, or 1 when a journal could not be shipped or, with --wait, journals
+ *          of finished runs still wait at its end
+ * @throws UsageError for a bad --journal-retention or --wait; the database's error when it cannot
+ *         be reached
  */
 export async function shipCommand(argv: ShipArgs, database: DatabaseConfig): Promise<number> {
   const retentionMs = parseDurationMs(argv.journalRetention, '--journal-retention');
+  const waitMs = parseDurationMs(argv.wait, '--wait');
   const stateDir = argv.stateDir ?? defaultStateDir(process.env);
-  const sweep = await shipStateDir(stateDir, database, retentionMs);
+  const sweep = await shipUntilDrained(stateDir, database, retentionMs, waitMs);
   if (sweep.busy && !argv.quiet) printLine(PROGRAM, `${stateDir}: another scidex-watchdog ship is at work; nothing to do`);
   for (const outcome of sweep.outcomes) {
     for (const line of outcome.bad) printLine(PROGRAM, `${outcome.journal}:${line.line}: not a record, skipped: ${line.text.slice(0, 80)}`);
@@ -41,5 +45,6 @@ export async function shipCommand(argv: ShipArgs, database: DatabaseConfig): Pro
     }
   }
   if (!argv.quiet && !argv.json) for (const journal of sweep.expired) printLine(PROGRAM, `${journal}: shipped and past its retention; removed`);
-  return sweep.outcomes.some((outcome) => outcome.error) ? 1 : 0;
+  if (waitMs > 0 && !sweep.drained && !sweep.busy) printLine(PROGRAM, `${stateDir}: journals of finished runs still wait after --wait ${argv.wait}; kept for later`);
+  return sweep.outcomes.some((outcome) => outcome.error) || (waitMs > 0 && !sweep.drained && !sweep.busy) ? 1 : 0;
 }

@@ -83,11 +83,17 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
         'ship',
         'Ship the journals of a state directory that are not yet all in PostgreSQL (records kept while it was down or not configured)',
         (parser) =>
-          sweepOptions(parser, 'journals', 'journal').option('journal-retention', {
-            type: 'string',
-            default: process.env.SCIDEX_RUN_JOURNAL_RETENTION ?? RUN_DEFAULTS.journalRetention,
-            describe: 'Remove journals shipped longer ago than this (unshipped ones are never removed) [env: SCIDEX_RUN_JOURNAL_RETENTION]',
-          }),
+          sweepOptions(parser, 'journals', 'journal')
+            .option('journal-retention', {
+              type: 'string',
+              default: process.env.SCIDEX_RUN_JOURNAL_RETENTION ?? RUN_DEFAULTS.journalRetention,
+              describe: 'Remove journals shipped longer ago than this (unshipped ones are never removed) [env: SCIDEX_RUN_JOURNAL_RETENTION]',
+            })
+            .option('wait', {
+              type: 'string',
+              default: '0',
+              describe: 'Keep retrying (1 s to 30 s apart) while PostgreSQL is busy or down, or another shipper holds the state directory, until every finished run is in or this long has passed; 0: one sweep',
+            }),
         async (argv) => {
           status = await shipCommand(argv, database(argv.databaseUrl as string | undefined));
         },

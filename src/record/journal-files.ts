@@ -8,8 +8,9 @@
  * record. The files set aside in `<state>/rejected` are never removed either: they wait for an
  * operator.
  */
-import { readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { markerPath } from './markers.js';
 
 /** The lock that keeps shipping of a state directory to one process at a time (lock-file.ts). */
 export function shipLockPath(stateDir: string): string {
@@ -34,6 +35,25 @@ export function unshippedJournals(stateDir: string): string[] {
     .filter((name) => name.endsWith('.jsonl') && !present.has(`${name.slice(0, -'.jsonl'.length)}.shipped`))
     .sort()
     .map((name) => join(dir, name));
+}
+
+/** The run a journal belongs to: its name is `<run-id>[.suffix].jsonl`. */
+export function journalRunId(journal: string): string {
+  return basename(journal).split('.')[0];
+}
+
+/** Whether the run of `journal` still has its marker in `stateDir` (its wrapper has not ended). */
+export function journalRunMarked(stateDir: string, journal: string): boolean {
+  try {
+    return existsSync(markerPath(stateDir, journalRunId(journal)));
+  } catch {
+    return false;
+  }
+}
+
+/** The unshipped journals whose run is over: those a shipper can finish and mark. */
+export function finishedUnshippedJournals(stateDir: string): string[] {
+  return unshippedJournals(stateDir).filter((journal) => !journalRunMarked(stateDir, journal));
 }
 
 /**

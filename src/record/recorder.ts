@@ -18,7 +18,7 @@ import type { Journal } from './journal.js';
 import type { EventRecord, ProcessRecord, RunRecord, SampleRecord } from './types.js';
 
 /** How an attempt went: everything in, the server busy (try again soon), or the database down. */
-type Attempt = 'done' | 'busy' | 'down';
+export type Attempt = 'done' | 'busy' | 'down';
 
 /** Retries while the run goes on: 1 s, 2 s, 4 s ... up to 30 s between attempts (half of it jitter). */
 const RUNNING_BACKOFF = { baseMs: 1000, capMs: 30_000 };
@@ -74,14 +74,17 @@ export class Recorder {
   }
 
   /**
-   * Ships what is left and closes the journal. A busy server (out of connection slots) is retried
-   * until `timeoutMs` has passed; a database that is down gets one attempt, so that an outage does
-   * not slow every run's exit.
-   * @returns true when every record reached PostgreSQL
+   * Ships what is left and closes the journal. A busy server (out of connection slots, or slower
+   * than the bound) is retried until `timeoutMs` has passed; a database that is down gets one
+   * attempt, so that an outage does not slow every run's exit, and a warning says where the records
+   * wait. A busy server gets no warning here: the caller hands the journal over (sweep.ts
+   * shipLeftovers) or calls warnRecordsWait().
+   * @returns 'done' when every record reached PostgreSQL, 'busy' or 'down' when some wait in the
+   *          journal, 'journal-only' when no database is configured
    */
-  async close(timeoutMs: number): Promise<boolean> {
+  async close(timeoutMs: number): Promise<Attempt | 'journal-only'> {
     this.journal.close();
-    if (!this.database) return false;
+    if (!this.database) return 'journal-only';
     this.closing = true;
     clearTimeout(this.retryTimer);
     const deadline = performance.now() + timeoutMs;
@@ -92,15 +95,20 @@ export class Recorder {
       if (outcome !== 'busy' || left <= 0) break;
       await new Promise((resolve) => setTimeout(resolve, Math.min(left, backoffMs(attempt, CLOSING_BACKOFF))));
     }
-    const complete = outcome === 'done';
-    if (complete) this.markShipped();
-    else this.warnOnce(`records not yet in the database wait in the journal at ${this.journal.path}; the next scidex-run or scidex-watchdog ship sends them`);
-    return complete;
+    if (outcome === 'done') this.markShipped();
+    if (outcome === 'down') this.warnRecordsWait();
+    return outcome;
+  }
+
+  /** The one warning that records wait in the journal for a later shipper. */
+  warnRecordsWait(): void {
+    this.warnOnce(`records not yet in the database wait in the journal at ${this.journal.path}; the next scidex-run or scidex-watchdog ship sends them`);
   }
 
   private async withinDeadline(attempt: Promise<Attempt>, deadline: number): Promise<Attempt> {
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<Attempt>((resolve) => (timer = setTimeout(() => resolve('down'), Math.max(0, deadline - performance.now()))));
+    // An attempt still under way at the deadline met a slow server or host, not a refusal.
+    const timedOut = new Promise<Attempt>((resolve) => (timer = setTimeout(() => resolve('busy'), Math.max(0, deadline - performance.now()))));
     const result = await Promise.race([attempt, timedOut]);
     clearTimeout(timer);
     return result;

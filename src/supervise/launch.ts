@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
+import { formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
 import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
@@ -32,6 +33,8 @@ import { Supervisor, type Messages } from './supervisor.js';
  * PostgreSQL (one that is down gets one attempt), milliseconds.
  */
 const FINAL_SHIP_TIMEOUT_MS = 10_000;
+/** How long the background shipper that takes over from a wrapper that met a busy PostgreSQL keeps trying, milliseconds. */
+const HANDOVER_WAIT_MS = 10 * 60_000;
 
 /**
  * Prepares, runs and records one analysis.
@@ -47,7 +50,7 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
   const journalDir = prepareJournalDir(config.stateDir);
   const reapers = sweepDeadRuns(config.stateDir, messages.info);
   const shipper = shipLeftovers(config.stateDir, config.database, config.journalRetentionMs);
-  if (shipper) reapers.push(shipper);
+  if (shipper && shipper !== 'held') reapers.push(shipper);
   let tracking: TrackingSetup;
   try {
     tracking = setUpTracking(config.tracking, runId);
@@ -96,8 +99,10 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
   const helpers = lifeline ? [...reapers, { pid: lifeline.pid, starttime: lifeline.starttime }] : reapers;
   const supervisor = new Supervisor(config, log, messages, tracking, helpers);
   const status = await supervisor.run(env);
-  await Promise.all([recorder.close(FINAL_SHIP_TIMEOUT_MS), reportRunEnd(config, log, messages)]);
+  const [shipped] = await Promise.all([recorder.close(FINAL_SHIP_TIMEOUT_MS), reportRunEnd(config, log, messages)]);
   removeMarker(config.stateDir, runId);
+  // After the marker is gone: a shipper counts only the journals of finished runs as its work.
+  if (shipped === 'busy') handOverRecords(config, recorder, messages);
   lifeline?.release();
   return status;
 }
@@ -111,6 +116,20 @@ async function reportRunEnd(config: RunConfig, log: RunLog, messages: { warn(lin
   const end = runEnd(log.lastRun, log.signalledFor);
   annotateKill(end, process.env);
   if (config.pushgatewayUrl) await pushRunMetrics(config.pushgatewayUrl, end, messages.warn);
+}
+
+/**
+ * PostgreSQL was too busy to take the run's last records before the wrapper's bound: they wait in
+ * the journal, and a background `scidex-watchdog ship --wait` (or the one at work on the state
+ * directory) brings them in, so that a burst of runs ending together still needs nobody to ship by
+ * hand. Said as information, not a warning: nothing is lost and nobody has to act.
+ */
+function handOverRecords(config: RunConfig, recorder: Recorder, messages: Messages & { warn(line: string): void }): void {
+  const shipper = shipLeftovers(config.stateDir, config.database, config.journalRetentionMs, HANDOVER_WAIT_MS);
+  const waiting = `PostgreSQL is busy: the run's last records wait in ${recorder.journal.path}`;
+  if (shipper === 'held') messages.info(`${waiting} for the scidex-watchdog ship at work on ${config.stateDir}`);
+  else if (shipper) messages.info(`${waiting}; a background scidex-watchdog ship (pid ${shipper.pid}) keeps trying for ${formatDuration(HANDOVER_WAIT_MS)}`);
+  else recorder.warnRecordsWait();
 }
 
 function currentUser(): string {

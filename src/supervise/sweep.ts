@@ -6,10 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
 import { lockHeld } from '../record/lock-file.js';
-import { removeExpiredJournals, shipLockPath, unshippedJournals } from '../record/journal-files.js';
+import { finishedUnshippedJournals, removeExpiredJournals, shipLockPath } from '../record/journal-files.js';
 import { WATCHDOG_BIN } from './lifeline.js';
 import { hostname } from 'node:os';
 import { readStat } from '../proc/stat.js';
@@ -42,17 +41,25 @@ export function sweepDeadRuns(stateDir: string, info: (line: string) => void): {
 
 /**
  * Starts a background `scidex-watchdog ship` when journals of finished runs wait in `stateDir`
- * (the database was down, or not configured, when they ran) and no shipper is at work on them, and
- * removes the shipped journals past `retentionMs`.
- * @returns the shipper started, if one was
+ * (the database was down, busy or not configured when they ran) and no shipper is at work on them
+ * (one that is takes them: ship.ts shipUntilDrained), and removes the shipped journals past
+ * `retentionMs`.
+ * @param waitMs how long the shipper keeps retrying (its --wait); 0: one sweep
+ * @returns the shipper started; 'held' when one is at work already; undefined when none was
+ *          needed or it could not be started (the next start tries again)
  */
-export function shipLeftovers(stateDir: string, database: DatabaseConfig | undefined, retentionMs: number): { pid: number; starttime: number } | undefined {
+export function shipLeftovers(
+  stateDir: string,
+  database: DatabaseConfig | undefined,
+  retentionMs: number,
+  waitMs = 0,
+): { pid: number; starttime: number } | 'held' | undefined {
   removeExpiredJournals(stateDir, retentionMs);
-  if (!database || lockHeld(shipLockPath(stateDir))) return undefined;
-  const waiting = unshippedJournals(stateDir).some((journal) => !existsSync(join(stateDir, 'running', `${basename(journal).split('.')[0]}.json`)));
-  if (!waiting) return undefined;
+  if (!database) return undefined;
+  if (lockHeld(shipLockPath(stateDir))) return 'held';
+  if (finishedUnshippedJournals(stateDir).length === 0) return undefined;
   const env: NodeJS.ProcessEnv = database.url ? { ...process.env, SCIDEX_RUN_DATABASE_URL: database.url } : process.env;
-  return startWatchdog(['ship', '--quiet', '--state-dir', stateDir, '--journal-retention', `${retentionMs}ms`], env);
+  return startWatchdog(['ship', '--quiet', '--state-dir', stateDir, '--journal-retention', `${retentionMs}ms`, '--wait', `${waitMs}ms`], env);
 }
 
 /** A detached scidex-watchdog; undefined when it could not be started (the next start tries again). */

@@ -155,7 +155,7 @@ export async function finishLostRun(
     { reason, pid: base.pid, pids: members.map((member) => member.pid), detail: { killed, refused, survivors: survivors.map((m) => m.pid), reaper_pid: process.pid } },
     true,
   );
-  await recorder.close(SHIP_TIMEOUT_MS);
+  if ((await recorder.close(SHIP_TIMEOUT_MS)) === 'busy') recorder.warnRecordsWait();
   return { runId: identity.id, verdict: 'lost', killed, refused, survivors: survivors.length };
 }
 

@@ -15,11 +15,12 @@ import type { DatabaseConfig } from '../config/database.js';
 import { withClient } from '../record/connect.js';
 import type { BadJournalLine } from '../record/journal.js';
 import { releaseLock, takeLock } from '../record/lock-file.js';
-import { markerPath } from '../record/markers.js';
 import { migrate } from '../record/migrate.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { shipJournal } from '../record/ship.js';
-import { removeExpiredJournals, shipLockPath, unshippedJournals } from '../record/journal-files.js';
+import { finishedUnshippedJournals, journalRunMarked, removeExpiredJournals, shipLockPath, unshippedJournals } from '../record/journal-files.js';
+import { backoffMs } from '../record/backoff.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** What became of one journal. */
 export interface ShipOutcome {
@@ -60,38 +61,98 @@ export async function shipStateDir(
   const lock = shipLockPath(stateDir);
   if (!takeLock(lock)) return { outcomes: [], expired: [], busy: existsSync(lock) };
   try {
-    const journals = unshippedJournals(stateDir).filter((journal) => !skip?.(journal));
-    const outcomes = journals.length === 0 ? [] : await withClient(database, async (client) => {
-      await migrate(client);
-      const results: ShipOutcome[] = [];
-      for (const journal of journals) results.push(await shipOne(client, stateDir, journal));
-      return results;
-    });
-    return { outcomes, expired: removeExpiredJournals(stateDir, retentionMs), busy: false };
+    return await shipLocked(stateDir, database, retentionMs, skip);
   } finally {
     releaseLock(lock);
+  }
+}
+
+/** One sweep by the holder of the state directory's ship lock. */
+async function shipLocked(stateDir: string, database: DatabaseConfig, retentionMs: number, skip?: (journal: string) => boolean): Promise<ShipSweep> {
+  const journals = unshippedJournals(stateDir).filter((journal) => !skip?.(journal));
+  const outcomes = journals.length === 0 ? [] : await withClient(database, async (client) => {
+    await migrate(client);
+    const results: ShipOutcome[] = [];
+    for (const journal of journals) results.push(await shipOne(client, stateDir, journal));
+    return results;
+  });
+  return { outcomes, expired: removeExpiredJournals(stateDir, retentionMs), busy: false };
+}
+
+/** Retries of a waiting shipper: 1 s, 2 s, 4 s ... up to 30 s apart (half of it jitter). */
+const WAIT_BACKOFF = { baseMs: 1000, capMs: 30_000 };
+
+/** What shipUntilDrained did. */
+export interface DrainResult extends ShipSweep {
+  /** Every journal of a finished run is in PostgreSQL and marked shipped. */
+  drained: boolean;
+}
+
+/**
+ * Ships the state directory's journals and, while `waitMs` lasts (0: one sweep), retries until
+ * every journal of a finished run is in: what a wrapper hands over when PostgreSQL was too busy to
+ * take its last records before it exited (sweep.ts handOffShipping). The lock is held across the
+ * retries and released before a last look, and a journal found there that was not tried since its
+ * run ended gets one more round even when the time is up: its wrapper saw the lock held and left
+ * it to the holder, so nothing handed over falls between two shippers.
+ * @returns the last outcome of every journal tried; `busy` when another shipper held the lock
+ *          for the whole wait
+ * @throws the database's error when the last attempt could not reach it and journals still wait
+ */
+export async function shipUntilDrained(stateDir: string, database: DatabaseConfig, retentionMs: number, waitMs: number): Promise<DrainResult> {
+  const deadline = performance.now() + waitMs;
+  const lock = shipLockPath(stateDir);
+  const tried = new Map<string, ShipOutcome>();
+  const expired: string[] = [];
+  const result = (drained: boolean, busy = false): DrainResult => ({ outcomes: [...tried.values()], expired, busy, drained });
+  let failures = 0;
+  const pause = () => sleep(Math.max(0, Math.min(deadline - performance.now(), backoffMs(++failures, WAIT_BACKOFF))));
+  for (;;) {
+    if (!takeLock(lock)) {
+      if (performance.now() >= deadline) return result(false, existsSync(lock));
+      await pause();
+      continue;
+    }
+    let unreachable: unknown;
+    try {
+      for (;;) {
+        unreachable = undefined;
+        let settled = false;
+        try {
+          const sweep = await shipLocked(stateDir, database, retentionMs);
+          for (const outcome of sweep.outcomes) tried.set(outcome.journal, outcome);
+          expired.push(...sweep.expired);
+          settled = sweep.outcomes.every((outcome) => !outcome.error);
+        } catch (error) {
+          unreachable = error;
+        }
+        if (settled || performance.now() >= deadline) break;
+        await pause();
+      }
+    } finally {
+      releaseLock(lock);
+    }
+    const left = finishedUnshippedJournals(stateDir);
+    if (left.length === 0) return result(true);
+    const handedOver = unreachable === undefined && left.some((journal) => !tried.get(journal)?.error);
+    if (handedOver) continue;
+    if (performance.now() >= deadline) {
+      if (unreachable !== undefined) throw unreachable;
+      return result(false);
+    }
+    await pause();
   }
 }
 
 async function shipOne(client: Parameters<typeof shipJournal>[0], stateDir: string, journal: string): Promise<ShipOutcome> {
   try {
     const shipment = await shipJournal(client, journal, 0);
-    const running = runStillMarked(stateDir, journal);
+    const running = journalRunMarked(stateDir, journal);
     if (!running) writeFileSync(`${journal.slice(0, -'.jsonl'.length)}.shipped`, '', { mode: 0o600 });
     const { shipped, bad, rejected, rejectedPath } = shipment;
     return { journal, shipped, bad, rejected: rejected.length, rejectedPath, done: !running };
   } catch (error) {
     // A journal that cannot be read, or a database that went away in the middle: the next sweep retries.
     return { journal, shipped: 0, bad: [], rejected: 0, done: false, error: describeDatabaseError(error) };
-  }
-}
-
-/** Whether the run a journal belongs to (`<run-id>[.suffix].jsonl`) still has its marker. */
-function runStillMarked(stateDir: string, journal: string): boolean {
-  const runId = journal.slice(journal.lastIndexOf('/') + 1).split('.')[0];
-  try {
-    return existsSync(markerPath(stateDir, runId));
-  } catch {
-    return false;
   }
 }

