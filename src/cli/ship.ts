@@ -8,6 +8,7 @@ import type { DatabaseConfig } from '../config/database.js';
 import { parseDurationMs } from '../config/duration.js';
 import { shipUntilDrained } from '../watchdog/ship.js';
 import { printLine } from './output.js';
+import { visible } from '../query/terminal-text.js';
 
 const PROGRAM = 'scidex-watchdog';
 
@@ -32,19 +33,22 @@ export async function shipCommand(argv: ShipArgs, database: DatabaseConfig): Pro
   const waitMs = parseDurationMs(argv.wait, '--wait');
   const stateDir = argv.stateDir ?? defaultStateDir(process.env);
   const sweep = await shipUntilDrained(stateDir, database, retentionMs, waitMs);
-  if (sweep.busy && !argv.quiet) printLine(PROGRAM, `${stateDir}: another scidex-watchdog ship is at work; nothing to do`);
+  // File names and bad lines are the state directory's, which anyone with write access there shapes.
+  const shown = visible(stateDir);
+  if (sweep.busy && !argv.quiet) printLine(PROGRAM, `${shown}: another scidex-watchdog ship is at work; nothing to do`);
   for (const outcome of sweep.outcomes) {
-    for (const line of outcome.bad) printLine(PROGRAM, `${outcome.journal}:${line.line}: not a record, skipped: ${line.text.slice(0, 80)}`);
+    const journal = visible(outcome.journal);
+    for (const line of outcome.bad) printLine(PROGRAM, `${journal}:${line.line}: not a record, skipped: ${visible(line.text.slice(0, 80))}`);
     if (outcome.rejected > 0) {
-      printLine(PROGRAM, `${outcome.journal}: ${outcome.rejected} records refused by PostgreSQL, set aside with the reason in ${outcome.rejectedPath}`);
+      printLine(PROGRAM, `${journal}: ${outcome.rejected} records refused by PostgreSQL, set aside with the reason in ${visible(outcome.rejectedPath ?? '')}`);
     }
-    if (outcome.error) printLine(PROGRAM, `${outcome.journal}: not shipped (${outcome.error}); kept for later`);
+    if (outcome.error) printLine(PROGRAM, `${journal}: not shipped (${outcome.error}); kept for later`);
     if (argv.json) process.stdout.write(JSON.stringify(outcome) + '\n');
     else if (!argv.quiet && !outcome.error) {
-      printLine(PROGRAM, `${outcome.journal}: ${outcome.shipped} records shipped${outcome.done ? '; marked shipped' : '; run still going'}`);
+      printLine(PROGRAM, `${journal}: ${outcome.shipped} records shipped${outcome.done ? '; marked shipped' : '; run still going'}`);
     }
   }
-  if (!argv.quiet && !argv.json) for (const journal of sweep.expired) printLine(PROGRAM, `${journal}: shipped and past its retention; removed`);
-  if (waitMs > 0 && !sweep.drained && !sweep.busy) printLine(PROGRAM, `${stateDir}: journals of finished runs still wait after --wait ${argv.wait}; kept for later`);
+  if (!argv.quiet && !argv.json) for (const journal of sweep.expired) printLine(PROGRAM, `${visible(journal)}: shipped and past its retention; removed`);
+  if (waitMs > 0 && !sweep.drained && !sweep.busy) printLine(PROGRAM, `${shown}: journals of finished runs still wait after --wait ${visible(argv.wait)}; kept for later`);
   return sweep.outcomes.some((outcome) => outcome.error) || (waitMs > 0 && !sweep.drained && !sweep.busy) ? 1 : 0;
 }

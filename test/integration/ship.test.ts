@@ -28,12 +28,15 @@ describe('records kept while PostgreSQL was down', () => {
     expect(run.exitCode).toBe(3);
     const journal = readdirSync(join(stateDir, 'journal')).find((name) => name.endsWith('.jsonl'))!;
     expect(existsSync(join(stateDir, 'journal', journal.replace('.jsonl', '.shipped')))).toBe(false);
-    appendFileSync(join(stateDir, 'journal', journal), '{"table": "events", "rec');
+    // A garbage line with a terminal escape (it would retitle the window), then a torn last line.
+    appendFileSync(join(stateDir, 'journal', journal), 'garbage \x1b]0;owned\x07 here\n{"table": "events", "rec');
 
     const ship = () => execa(WATCHDOG, ['ship', '--json', '--state-dir', stateDir, '--database-url', database.url], { reject: false });
     const first = await ship();
     expect(first.exitCode).toBe(0);
     expect(first.stderr).toMatch(new RegExp(`${journal}:\\d+: not a record, skipped`));
+    expect(first.stderr).toContain(': not a record, skipped: garbage \\x1b]0;owned\\x07 here');
+    expect(first.stderr).not.toContain('\x1b');
     expect(JSON.parse(first.stdout)).toMatchObject({ done: true });
     const runs = await database.client().query('SELECT status, exit_status FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
     expect(runs.rows).toEqual([{ status: 'failed', exit_status: 3 }]);
