@@ -7,20 +7,25 @@
  * wrapper killed while holding one frees it for the next taker.
  */
 import { join } from 'node:path';
-import { releaseLock, takeLock } from './lock-file.js';
+import { releaseLock, tryLock } from './lock-file.js';
 
 /** Connections one state directory's wrappers may hold at once. */
 export const SHIPPING_SLOTS = 8;
 
 /**
- * Takes a free slot in `journalDir`, trying them from a random one so takers spread out.
+ * Takes a free slot in `journalDir`, trying them from a random one so takers spread out. When no
+ * slot file can be made at all (a full disk, a read-only journal folder), shipping goes ahead
+ * without one: the cap spares the server, but records the journal may not even hold come first.
  * @returns the function that gives it back, or undefined when all are held by live processes
  */
 export function takeShippingSlot(journalDir: string): (() => void) | undefined {
   const first = Math.floor(Math.random() * SHIPPING_SLOTS);
+  let unavailable = 0;
   for (let offset = 0; offset < SHIPPING_SLOTS; offset++) {
     const path = join(journalDir, `.shipping-slot-${(first + offset) % SHIPPING_SLOTS}.lock`);
-    if (takeLock(path)) return () => releaseLock(path);
+    const attempt = tryLock(path);
+    if (attempt === 'taken') return () => releaseLock(path);
+    if (attempt === 'unavailable') unavailable += 1;
   }
-  return undefined;
+  return unavailable === SHIPPING_SLOTS ? () => undefined : undefined;
 }

@@ -39,39 +39,71 @@ export class Journal {
    */
   static reopen(path: string): Journal {
     try {
-      // Read first: readJournal refuses what is not a regular file, and open(2) for writing would
+      // Read first: readStateFile refuses what is not a regular file, and open(2) for writing would
       // block on a FIFO until some reader came.
-      const initialEntries = readJournal(path).entries.length;
+      const text = readStateFile(path);
       const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      return new Journal(path, fd, initialEntries);
+      const journal = new Journal(path, fd, parseJournal(text).entries.length);
+      // A dead wrapper's last line may be torn (a crash, a full disk): the next record starts a line of its own.
+      journal.torn = text !== '' && !text.endsWith('\n');
+      return journal;
     } catch (error) {
       throw new UsageError(`cannot open journal '${path}': ${(error as NodeJS.ErrnoException).code ?? error}`);
     }
   }
 
   /**
-   * Appends one entry as one line; with `sync`, fsyncs it to disk before returning. A failed write
-   * (a full disk) is reported once through `onError` and never thrown: losing a record must not
-   * cost the analysis its supervisor.
+   * Appends one entry as one line; with `sync`, fsyncs it to disk before returning. A failed or
+   * short write (a full disk) is reported once through `onError` and never thrown: losing a
+   * record must not cost the analysis its supervisor. After a short write the next line starts
+   * with a newline, so that a torn line never swallows the record that follows it.
+   * @returns whether the whole line is in the file (the caller keeps the entry otherwise)
    */
-  append(entry: JournalEntry, sync = false): void {
+  append(entry: JournalEntry, sync = false): boolean {
+    const line = Buffer.from(`${this.torn ? '\n' : ''}${JSON.stringify(entry)}\n`);
+    let written = 0;
     try {
-      writeSync(this.fd, JSON.stringify(entry) + '\n');
-      if (sync) fsyncSync(this.fd);
+      while (written < line.length) written += writeSync(this.fd, line, written);
     } catch (error) {
-      if (!this.failed) this.onError(`cannot write the journal ${this.path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
-      this.failed = true;
+      if (written > 0) this.torn = line[written - 1] !== 0x0a;
+      this.report(error);
+      return false;
     }
+    this.torn = false;
+    if (sync) {
+      try {
+        fsyncSync(this.fd);
+      } catch (error) {
+        this.report(error);
+      }
+    }
+    return true;
   }
 
   /** Where a failed write is reported; set by the owner. */
   onError: (message: string) => void = () => undefined;
   private failed = false;
+  /** The file does not end with a newline: a write was cut short. */
+  private torn = false;
 
+  private report(error: unknown): void {
+    if (!this.failed) this.onError(`cannot write the journal ${this.path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    this.failed = true;
+  }
+
+  /** Fsyncs and closes the file; a failure (a full disk, EIO) is reported through `onError`, never thrown. */
   close(): void {
     if (this.fd < 0) return;
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    try {
+      fsyncSync(this.fd);
+    } catch (error) {
+      this.report(error);
+    }
+    try {
+      closeSync(this.fd);
+    } catch (error) {
+      this.report(error);
+    }
     this.fd = -1;
   }
 }
@@ -87,17 +119,20 @@ export interface BadJournalLine {
  * apart, with their 1-based line numbers, never thrown.
  */
 export function readJournal(path: string): { entries: JournalEntry[]; bad: BadJournalLine[] } {
+  return parseJournal(readStateFile(path));
+}
+
+/** The entries and bad lines of a journal's text (see readJournal). */
+function parseJournal(text: string): { entries: JournalEntry[]; bad: BadJournalLine[] } {
   const entries: JournalEntry[] = [];
   const bad: BadJournalLine[] = [];
-  readStateFile(path)
-    .split('\n')
-    .forEach((text, index) => {
-      if (text === '') return;
-      try {
-        entries.push(JSON.parse(text) as JournalEntry);
-      } catch {
-        bad.push({ line: index + 1, text: text.slice(0, 200) });
-      }
-    });
+  text.split('\n').forEach((line, index) => {
+    if (line === '') return;
+    try {
+      entries.push(JSON.parse(line) as JournalEntry);
+    } catch {
+      bad.push({ line: index + 1, text: line.slice(0, 200) });
+    }
+  });
   return { entries, bad };
 }

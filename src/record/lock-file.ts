@@ -36,25 +36,43 @@ const held = new Map<string, number>();
  * @returns whether we hold it now (false: a live process does, or the file cannot be made)
  */
 export function takeLock(path: string): boolean {
-  if (held.has(path)) return false;
+  return tryLock(path) === 'taken';
+}
+
+/**
+ * What taking a lock came to: `taken`; `held` by another live process (or by us already);
+ * `unavailable` when the lock file cannot be made or written (a full disk, a read-only file
+ * system, no permission, something other than a regular file at the path).
+ */
+export type LockAttempt = 'taken' | 'held' | 'unavailable';
+
+/** Takes the lock at `path` for this process, saying why not when it cannot (see LockAttempt). */
+export function tryLock(path: string): LockAttempt {
+  if (held.has(path)) return 'held';
   const calls = libc();
   return calls ? takeFlock(path, calls.tryLockExclusive) : takeExclusiveFile(path);
 }
 
-function takeFlock(path: string, tryLockExclusive: (fd: number) => boolean): boolean {
+function takeFlock(path: string, tryLockExclusive: (fd: number) => boolean): LockAttempt {
   // Two attempts: the file we locked may have been unlinked by its releasing holder meanwhile.
   for (let attempt = 0; attempt < 2; attempt++) {
     let fd: number;
     try {
       fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
     } catch {
-      return false;
+      return 'unavailable';
     }
+    let locked = false;
     try {
-      if (!fstatSync(fd).isFile() || !tryLockExclusive(fd)) {
+      if (!fstatSync(fd).isFile()) {
         closeSync(fd);
-        return false;
+        return 'unavailable';
       }
+      if (!tryLockExclusive(fd)) {
+        closeSync(fd);
+        return 'held';
+      }
+      locked = true;
       if (statSync(path, { throwIfNoEntry: false })?.ino !== fstatSync(fd).ino) {
         closeSync(fd);
         continue;
@@ -62,33 +80,40 @@ function takeFlock(path: string, tryLockExclusive: (fd: number) => boolean): boo
       ftruncateSync(fd, 0);
       writeSync(fd, ourHolder(), 0);
       held.set(path, fd);
-      return true;
+      return 'taken';
     } catch {
+      // Ours, but its holder cannot be written (a full disk): not left behind half-made.
+      if (locked) rmSync(path, { force: true });
       closeSync(fd);
-      return false;
+      return 'unavailable';
     }
   }
-  return false;
+  return 'held';
 }
 
-function takeExclusiveFile(path: string): boolean {
+function takeExclusiveFile(path: string): LockAttempt {
   const draft = `${path}.${process.pid}.draft`;
   try {
     // Created whole, then linked into place: a reader never sees an empty lock and takes it for dead.
     writeFileSync(draft, ourHolder(), { mode: 0o600, flag: 'w' });
+  } catch {
+    rmSync(draft, { force: true });
+    return 'unavailable';
+  }
+  try {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         linkSync(draft, path);
-        return true;
+        return 'taken';
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return false;
-        if (lockHeld(path)) return false;
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return 'unavailable';
+        if (lockHeld(path)) return 'held';
         rmSync(path, { force: true });
       }
     }
-    return false;
+    return 'held';
   } catch {
-    return false;
+    return 'unavailable';
   } finally {
     rmSync(draft, { force: true });
   }

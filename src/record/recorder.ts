@@ -15,7 +15,7 @@ import { backoffMs, isBusy } from './backoff.js';
 import { takeShippingSlot } from './connection-slots.js';
 import { describeDatabaseError } from './db-error.js';
 import type { Journal } from './journal.js';
-import type { EventRecord, ProcessRecord, RunRecord, SampleRecord } from './types.js';
+import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord } from './types.js';
 
 /** How an attempt went: everything in, the server busy (try again soon), or the database down. */
 export type Attempt = 'done' | 'busy' | 'down';
@@ -28,6 +28,8 @@ const CLOSING_BACKOFF = { baseMs: 100, capMs: 1000 };
 export class Recorder {
   private shippedEntries = 0;
   private appendedEntries = 0;
+  /** Entries the journal could not take (a full disk): only PostgreSQL can keep them now. */
+  private unjournaled: JournalEntry[] = [];
   private migrated = false;
   private warned = false;
   private failures = 0;
@@ -69,8 +71,7 @@ export class Recorder {
 
   /** Journals the process rows of a finished run. */
   processes(records: readonly ProcessRecord[]): void {
-    for (const record of records) this.journal.append({ table: 'processes', record });
-    this.appendedEntries += records.length;
+    for (const record of records) this.append({ table: 'processes', record }, false);
   }
 
   /**
@@ -84,7 +85,10 @@ export class Recorder {
    */
   async close(timeoutMs: number): Promise<Attempt | 'journal-only'> {
     this.journal.close();
-    if (!this.database) return 'journal-only';
+    if (!this.database) {
+      this.warnLost();
+      return 'journal-only';
+    }
     this.closing = true;
     clearTimeout(this.retryTimer);
     const deadline = performance.now() + timeoutMs;
@@ -97,7 +101,14 @@ export class Recorder {
     }
     if (outcome === 'done') this.markShipped();
     if (outcome === 'down') this.warnRecordsWait();
+    this.warnLost();
     return outcome;
+  }
+
+  private warnLost(): void {
+    if (this.unjournaled.length === 0) return;
+    const where = this.database ? 'neither to the journal nor to PostgreSQL' : 'to the journal, and no database is configured';
+    this.warn(`${this.unjournaled.length} records could be written ${where}: lost`);
   }
 
   /** The one warning that records wait in the journal for a later shipper. */
@@ -123,10 +134,15 @@ export class Recorder {
     }
   }
 
-  private append(entry: Parameters<Journal['append']>[0], lifecycle: boolean): void {
-    this.journal.append(entry, lifecycle);
-    this.appendedEntries += 1;
+  private append(entry: JournalEntry, lifecycle: boolean): void {
+    if (this.journal.append(entry, lifecycle)) this.appendedEntries += 1;
+    else this.unjournaled.push(entry);
     if (lifecycle) void this.ship();
+  }
+
+  /** Everything appended so far is in PostgreSQL. */
+  private allShipped(): boolean {
+    return this.shippedEntries >= this.appendedEntries && this.unjournaled.length === 0;
   }
 
   /**
@@ -137,12 +153,12 @@ export class Recorder {
   private ship(): Promise<Attempt> {
     if (!this.database) return Promise.resolve('down');
     this.shipping = this.shipping.then(async () => {
-      if (this.shippedEntries >= this.appendedEntries) return 'done';
+      if (this.allShipped()) return 'done';
       const outcome = await this.attempt();
       if (outcome === 'done') {
         this.failures = 0;
         // Records appended while the batch was under way wait for the next shipment.
-        return this.shippedEntries >= this.appendedEntries ? 'done' : 'busy';
+        return this.allShipped() ? 'done' : 'busy';
       }
       this.failures += 1;
       this.armRetry();
@@ -168,7 +184,7 @@ export class Recorder {
     if (!release) return 'busy';
     try {
       // Loaded here, not at the top: a run without a database never pays for pg.
-      const [{ withClient }, { migrate }, { shipJournal }] = await Promise.all([
+      const [{ withClient }, { migrate }, { shipEntries, shipJournal }] = await Promise.all([
         import('./connect.js'),
         import('./migrate.js'),
         import('./ship.js'),
@@ -178,11 +194,18 @@ export class Recorder {
           await migrate(client);
           this.migrated = true;
         }
-        return shipJournal(client, this.journal.path, this.shippedEntries);
+        const fromFile = await shipJournal(client, this.journal.path, this.shippedEntries);
+        const fromMemory = this.unjournaled.slice();
+        const refused = fromMemory.length > 0 ? await shipEntries(client, fromMemory) : [];
+        return { fromFile, fromMemory, refused };
       });
-      this.shippedEntries = shipment.next;
-      if (shipment.rejected.length > 0) {
-        this.warn(`${shipment.rejected.length} records refused by PostgreSQL, set aside with the reason in ${shipment.rejectedPath}`);
+      this.shippedEntries = shipment.fromFile.next;
+      this.unjournaled.splice(0, shipment.fromMemory.length);
+      if (shipment.fromFile.rejected.length > 0) {
+        this.warn(`${shipment.fromFile.rejected.length} records refused by PostgreSQL, set aside with the reason in ${shipment.fromFile.rejectedPath}`);
+      }
+      if (shipment.refused.length > 0) {
+        this.warn(`${shipment.refused.length} records refused by PostgreSQL and not in the journal (it could not be written): lost; the first reason: ${shipment.refused[0].reason}`);
       }
       return 'done';
     } catch (error) {

@@ -48,7 +48,7 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
   }
   const runId = randomUUID();
   const journalDir = prepareJournalDir(config.stateDir);
-  const reapers = sweepDeadRuns(config.stateDir, messages.info);
+  const reapers = sweepDeadRuns(config.stateDir, config.database, messages.info);
   const shipper = shipLeftovers(config.stateDir, config.database, config.journalRetentionMs);
   if (shipper && shipper !== 'held') reapers.push(shipper);
   let tracking: TrackingSetup;

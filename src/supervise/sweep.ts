@@ -21,7 +21,7 @@ import { wrapperAlive } from '../proc/liveness.js';
  * Starts a background reaper for each dead run found in `stateDir`.
  * @returns the reapers started (pid, starttime): our children, never members of the run
  */
-export function sweepDeadRuns(stateDir: string, info: (line: string) => void): { pid: number; starttime: number }[] {
+export function sweepDeadRuns(stateDir: string, database: DatabaseConfig | undefined, info: (line: string) => void): { pid: number; starttime: number }[] {
   const host = hostname();
   const dead = listMarkers(stateDir).filter((runId) => {
     const marker = readMarker(stateDir, runId);
@@ -33,7 +33,7 @@ export function sweepDeadRuns(stateDir: string, info: (line: string) => void): {
   const reapers: { pid: number; starttime: number }[] = [];
   for (const runId of dead) {
     info(`run ${runId} lost its wrapper: reaping it in the background`);
-    const reaper = startWatchdog(['reap', '--quiet', '--run', runId, '--state-dir', stateDir], process.env);
+    const reaper = startWatchdog(['reap', '--quiet', '--run', runId, '--state-dir', stateDir], database);
     if (reaper) reapers.push(reaper);
   }
   return reapers;
@@ -58,12 +58,16 @@ export function shipLeftovers(
   if (!database) return undefined;
   if (lockHeld(shipLockPath(stateDir))) return 'held';
   if (finishedUnshippedJournals(stateDir).length === 0) return undefined;
-  const env: NodeJS.ProcessEnv = database.url ? { ...process.env, SCIDEX_RUN_DATABASE_URL: database.url } : process.env;
-  return startWatchdog(['ship', '--quiet', '--state-dir', stateDir, '--journal-retention', `${retentionMs}ms`, '--wait', `${waitMs}ms`], env);
+  return startWatchdog(['ship', '--quiet', '--state-dir', stateDir, '--journal-retention', `${retentionMs}ms`, '--wait', `${waitMs}ms`], database);
 }
 
-/** A detached scidex-watchdog; undefined when it could not be started (the next start tries again). */
-function startWatchdog(args: string[], env: NodeJS.ProcessEnv): { pid: number; starttime: number } | undefined {
+/**
+ * A detached scidex-watchdog, given this run's database (a --database-url flag included: the
+ * environment alone would not carry it); undefined when it could not be started (the next start
+ * tries again).
+ */
+function startWatchdog(args: string[], database: DatabaseConfig | undefined): { pid: number; starttime: number } | undefined {
+  const env: NodeJS.ProcessEnv = database?.url ? { ...process.env, SCIDEX_RUN_DATABASE_URL: database.url } : process.env;
   try {
     const child = spawn(process.execPath, [WATCHDOG_BIN, ...args], { stdio: 'ignore', detached: true, env });
     child.on('error', () => undefined);

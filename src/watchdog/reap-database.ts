@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
 import { wrapperAlive } from '../proc/liveness.js';
 import { withClient } from '../record/connect.js';
@@ -15,6 +15,7 @@ import { migrate } from '../record/migrate.js';
 import { selectRunningRuns } from '../record/sql.js';
 import { shipJournal } from '../record/ship.js';
 import { finishLostRun, type ReapOptions, type ReapOutcome } from './reap.js';
+import type { RunRecord } from '../record/types.js';
 
 /**
  * Finishes the database's running rows of this host whose wrapper is gone.
@@ -35,10 +36,10 @@ export async function reapDatabaseRows(
   for (const row of rows) {
     if ((onlyRunId !== undefined && row.id !== onlyRunId) || skip.has(row.id)) continue;
     if (existsSync(markerPath(options.stateDir, row.id))) continue;
-    // A run that ended while the database was down: its journal here says so; ship it, do not reap.
-    const journalPath = join(options.stateDir, 'journal', `${row.id}.jsonl`);
-    if (existsSync(journalPath) && endedInJournal(journalPath)) {
-      await withClient(database, (client) => shipJournal(client, journalPath, 0));
+    // A run that ended while the database was down: its journal says so; ship it, do not reap.
+    const endedJournal = ownJournals(row, options.stateDir).find((path) => endedInJournal(path, row.id));
+    if (endedJournal) {
+      await withClient(database, (client) => shipJournal(client, endedJournal, 0));
       continue;
     }
     if (wrapperAlive(row)) {
@@ -51,6 +52,23 @@ export async function reapDatabaseRows(
   return outcomes;
 }
 
-function endedInJournal(path: string): boolean {
-  return readJournal(path).entries.some((entry) => entry.table === 'runs' && entry.record.ended_at !== null);
+/**
+ * Where the run's own journal may be: the one its row names (its wrapper's state directory, maybe
+ * not ours), then ours. A row's path is taken only in the shape the wrapper writes,
+ * `<dir>/journal/<run-id>.jsonl`: a row names no other file for the reaper to read.
+ */
+function ownJournals(row: RunRecord, stateDir: string): string[] {
+  const ours = join(stateDir, 'journal', `${row.id}.jsonl`);
+  const named = typeof row.journal_path === 'string' && isAbsolute(row.journal_path) ? normalize(row.journal_path) : undefined;
+  const shaped = named !== undefined && basename(named) === `${row.id}.jsonl` && basename(dirname(named)) === 'journal';
+  return shaped && named !== ours ? [named, ours] : [ours];
+}
+
+/** Whether the journal at `path` holds an ended version of run `runId` (false when it cannot be read). */
+function endedInJournal(path: string, runId: string): boolean {
+  try {
+    return readJournal(path).entries.some((entry) => entry.table === 'runs' && entry.record.id === runId && entry.record.ended_at !== null);
+  } catch {
+    return false;
+  }
 }

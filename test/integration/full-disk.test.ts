@@ -1,0 +1,68 @@
+/**
+ * A full disk under the state directory (a tiny tmpfs, so root only): the journal cannot take the
+ * run's later records, so the wrapper sends them to PostgreSQL straight from memory. The run's exit
+ * status and its row are what they would have been, and nothing claims the records wait in a journal.
+ */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedClient } from '../helpers/database.js';
+import { ownedTag } from '../helpers/processes.js';
+import { startWrapper } from '../helpers/wrapper.js';
+
+const tag = ownedTag();
+const database = sharedClient();
+
+describe('a full disk under the state directory', () => {
+  let mountPoint: string | undefined;
+  let why = 'not root';
+  beforeAll(async () => {
+    if (process.getuid?.() !== 0) return;
+    const dir = mkdtempSync(join(tmpdir(), 'scidex-full-disk-'));
+    const mounted = await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'scidex-test-full-disk', dir], { reject: false });
+    if (mounted.exitCode === 0) mountPoint = dir;
+    else why = `mount -t tmpfs failed: ${mounted.stderr}`;
+  });
+  afterAll(async () => {
+    if (!mountPoint) return;
+    await execa('umount', [mountPoint], { reject: false });
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+
+  it('the run ends as it would have, and its last records reach PostgreSQL from memory', async (context) => {
+    if (!mountPoint) {
+      console.info(`skipped: ${why}`);
+      context.skip();
+    }
+    const stateDir = join(mountPoint!, 'state');
+    const analysisId = `full-disk-${tag}`;
+    const run = startWrapper(
+      ['--analysis-id', analysisId, '--database-url', database.url, '--timeout', '3s', '--grace', '500ms', '--', 'sh', '-c', 'sleep 100 & sleep 100'],
+      { tag, stateDir },
+    );
+    const started = async () => (await database.client().query('SELECT 1 FROM watchdog_runs WHERE analysis_id = $1', [analysisId])).rowCount === 1;
+    const deadline = Date.now() + 20_000;
+    while (!(await started().catch(() => false)) && Date.now() < deadline) await sleep(50);
+    // Everything left on the file system goes to a filler file; the write stops at ENOSPC.
+    try {
+      writeFileSync(join(mountPoint!, 'filler'), Buffer.alloc(1 << 20));
+    } catch (error) {
+      expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    }
+    const result = await run;
+    rmSync(join(mountPoint!, 'filler'), { force: true });
+
+    expect(result.exitCode, result.stderr).toBe(124);
+    expect(result.stderr).toMatch(/cannot write the journal .*ENOSPC/);
+    expect(result.stderr).not.toMatch(/lost|PostgreSQL is busy|wait in the journal/);
+    const runs = await database.client().query('SELECT id, status, exit_status, reason FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
+    expect(runs.rows).toMatchObject([{ status: 'timeout', exit_status: 124 }]);
+    const events = await database.client().query('SELECT kind FROM watchdog_events WHERE run_id = $1', [runs.rows[0].id]);
+    expect(events.rows.map((row) => row.kind)).toEqual(expect.arrayContaining(['run_started', 'limit_exceeded', 'run_finished']));
+    // Every record is in, so the journal is marked shipped, torn lines and all.
+    expect(readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.shipped'))).toHaveLength(1);
+  });
+});
