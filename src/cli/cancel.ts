@@ -42,10 +42,10 @@ export interface CancelArgs {
 export function cancelOptions(parser: Argv) {
   return parser
     .positional('run', { type: 'string', describe: 'The run (UUID)' })
-    .option('analysis-id', { type: 'string', describe: 'Instead of a run: every running run of this analysis' })
-    .option('signal', { type: 'string', default: 'SIGTERM', describe: 'SIGTERM, SIGINT or SIGHUP: the first signal of the termination sequence; exit status 128+signal' })
-    .option('reason', { type: 'string', describe: `Why (at most ${MAX_REASON} characters): recorded in the cancel_requested event and the run's reason` })
-    .option('state-dir', { type: 'string', describe: 'State directory of this host\'s runs [env: SCIDEX_RUN_STATE_DIR]' })
+    .option('analysis-id', { type: 'string', requiresArg: true, describe: 'Instead of a run: every running run of this analysis' })
+    .option('signal', { type: 'string', requiresArg: true, default: 'SIGTERM', describe: 'SIGTERM, SIGINT or SIGHUP: the first signal of the termination sequence; exit status 128+signal' })
+    .option('reason', { type: 'string', requiresArg: true, describe: `Why (at most ${MAX_REASON} characters): recorded in the cancel_requested event and the run's reason` })
+    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory of this host\'s runs [env: SCIDEX_RUN_STATE_DIR]' })
     .option('deliver', { type: 'boolean', describe: 'Instead: deliver the cancel requests other hosts left for this host\'s runs (one pass)' })
     .option('json', { type: 'boolean', describe: 'One JSON object per run on stdout' });
 }

@@ -13,7 +13,7 @@ import { printLine } from './output.js';
 
 export function pruneOptions(parser: Argv) {
   return parser
-    .option('older-than', { type: 'string', demandOption: true, describe: 'Remove runs that ended, and samples taken, longer ago than this (30d, 12h)' })
+    .option('older-than', { type: 'string', requiresArg: true, demandOption: true, describe: 'Remove runs that ended, and samples taken, longer ago than this (30d, 12h)' })
     .option('dry-run', { type: 'boolean', describe: 'Only count what would be removed' })
     .option('json', { type: 'boolean', describe: 'One JSON object on stdout: {cutoff, dry_run, runs, events, processes, samples}' });
 }

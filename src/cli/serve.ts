@@ -42,15 +42,15 @@ export const DEFAULT_INTERVAL = '10s';
 /** The options of `serve`. */
 export function serveOptions(parser: Argv) {
   return parser
-    .option('listen', { type: 'string', default: DEFAULT_LISTEN, describe: 'HOST:PORT for /metrics, /status and the live page ([::1]:PORT for IPv6)' })
-    .option('interval', { type: 'string', default: DEFAULT_INTERVAL, describe: 'Time between sweeps (reap, then ship)' })
-    .option('state-dir', { type: 'string', describe: 'State directory to sweep and serve [env: SCIDEX_RUN_STATE_DIR]' });
+    .option('listen', { type: 'string', requiresArg: true, default: DEFAULT_LISTEN, describe: 'HOST:PORT for /metrics, /status and the live page ([::1]:PORT for IPv6)' })
+    .option('interval', { type: 'string', requiresArg: true, default: DEFAULT_INTERVAL, describe: 'Time between sweeps (reap, then ship)' })
+    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory to sweep and serve [env: SCIDEX_RUN_STATE_DIR]' });
 }
 
 /** The options of `status`. */
 export function statusOptions(parser: Argv) {
   return parser
-    .option('state-dir', { type: 'string', describe: 'State directory of the daemon [env: SCIDEX_RUN_STATE_DIR]' })
+    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory of the daemon [env: SCIDEX_RUN_STATE_DIR]' })
     .option('json', { type: 'boolean', describe: 'One JSON object on stdout' });
 }
 

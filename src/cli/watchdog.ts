@@ -34,7 +34,7 @@ function database(flag: string | undefined): DatabaseConfig {
 /** The options of the commands that sweep a state directory (`reap`, `ship`). */
 function sweepOptions(parser: Argv, swept: string, item: string) {
   return parser
-    .option('state-dir', { type: 'string', describe: `State directory whose ${swept} to sweep [env: SCIDEX_RUN_STATE_DIR]` })
+    .option('state-dir', { type: 'string', requiresArg: true, describe: `State directory whose ${swept} to sweep [env: SCIDEX_RUN_STATE_DIR]` })
     .option('json', { type: 'boolean', describe: `One JSON object per ${item} on stdout` })
     .option('quiet', { type: 'boolean', describe: 'Print nothing but errors' });
 }
@@ -47,7 +47,7 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
     await yargs(args)
       .scriptName(PROGRAM)
       .usage('Usage: $0 <command> [options]\n\nThe operator side of scidex-run: the schema, and what was recorded.')
-      .option('database-url', { type: 'string', describe: 'PostgreSQL URL [env: DATABASE_URL, SCIDEX_RUN_DATABASE_URL, PG*]' })
+      .option('database-url', { type: 'string', requiresArg: true, describe: 'PostgreSQL URL [env: DATABASE_URL, SCIDEX_RUN_DATABASE_URL, PG*]' })
       .command('migrate', 'Apply the schema migrations (idempotent; safe from several hosts at once)', (parser) =>
         parser.option('down', { type: 'boolean', describe: 'Undo the last migration instead' }), async (argv) => {
         const applied = await withClient(database(argv.databaseUrl as string | undefined), (client) => migrate(client, argv.down ? 'down' : 'up'));
@@ -65,7 +65,7 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
       .command(
         'reap',
         'One sweep: finish the runs of this host whose wrapper is gone (kill what is left of them after checking identity and cookie, mark them lost)',
-        (parser) => sweepOptions(parser, 'markers', 'run').option('run', { type: 'string', describe: 'Only this run (UUID)' }),
+        (parser) => sweepOptions(parser, 'markers', 'run').option('run', { type: 'string', requiresArg: true, describe: 'Only this run (UUID)' }),
         async (argv) => {
           const outcomes = await reapCommand({
             runId: argv.run,
@@ -86,11 +86,13 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
           sweepOptions(parser, 'journals', 'journal')
             .option('journal-retention', {
               type: 'string',
+              requiresArg: true,
               default: process.env.SCIDEX_RUN_JOURNAL_RETENTION ?? RUN_DEFAULTS.journalRetention,
               describe: 'Remove journals shipped longer ago than this (unshipped ones are never removed) [env: SCIDEX_RUN_JOURNAL_RETENTION]',
             })
             .option('wait', {
               type: 'string',
+              requiresArg: true,
               default: '0',
               describe: 'Keep retrying (1 s to 30 s apart) while PostgreSQL is busy or down, or another shipper holds the state directory, until every finished run is in or this long has passed; 0: one sweep',
             }),
@@ -118,7 +120,9 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
       .help()
       .alias('help', 'h')
       .fail((message, error) => {
-        throw error ?? new UsageError(message);
+        // yargs' own complaints (a missing value: "Not enough arguments following") come as a YError.
+        if (error && error.name !== 'YError') throw error;
+        throw new UsageError(message ?? error?.message ?? 'invalid arguments');
       })
       .parseAsync();
   } catch (error) {

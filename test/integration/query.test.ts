@@ -104,7 +104,7 @@ describe('show, and the journals when no database is configured', () => {
     const badSince = await withDatabase(['runs', '--since', '2026-13-45T00:00Z']);
     expect(badSince.exitCode).toBe(125);
     expect(badSince.stderr.trim()).toBe(`scidex-watchdog: invalid --since '2026-13-45T00:00Z': expected a duration back from now (2h, 7d) or a time (2026-11-21T08:00Z)`);
-    for (const args of [['show', 'not-a-run'], ['show'], ['show', failed, '--analysis-id', analysisId]]) {
+    for (const args of [['show', 'not-a-run'], ['show'], ['show', failed, '--analysis-id', analysisId], ['runs', '--since', '-5m'], ['runs', '--since'], ['events', '--limit']]) {
       const bad = await withDatabase(args);
       expect(bad.exitCode, args.join(' ')).toBe(125);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);
@@ -279,7 +279,8 @@ describe('scidex-watchdog prune', () => {
 
   it('refuses a missing or unreadable --older-than, and runs only with a database (125)', async () => {
     // A date is no duration: read leniently it was 2026 ms, and every run would have gone.
-    for (const args of [['prune'], ['prune', '--older-than', 'soon'], ['prune', '--older-than', '30'], ['prune', '--older-than', '2026-11-21']]) {
+    // A negative duration once read as the short options -1 and -h: the help, and exit 0.
+    for (const args of [['prune'], ['prune', '--older-than', 'soon'], ['prune', '--older-than', '30'], ['prune', '--older-than', '2026-11-21'], ['prune', '--older-than', '-1h'], ['prune', '--older-than']]) {
       const bad = await withDatabase(args, url.toString());
       expect(bad.exitCode, args.join(' ')).toBe(125);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);
