@@ -9,7 +9,9 @@ import { writeRecords } from '../../src/record/sql.js';
 import { sharedClient } from '../helpers/database.js';
 import { aliveWith, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
-import { BIN, newStateDir } from '../helpers/wrapper.js';
+import { BIN, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import type { RunRecord } from '../../src/record/types.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const tag = ownedTag();
 const database = sharedClient();
@@ -67,5 +69,38 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     expect(existsSync(join(stateDir, 'journal', `${run.id}.shipped`))).toBe(true);
     const rows = await database.client().query('SELECT status, revision FROM watchdog_runs WHERE id = $1', [run.id]);
     expect(rows.rows).toEqual([{ status: 'lost', revision: 2 }]);
+  });
+
+  it('ships, instead of marking lost, a run that ended while the database was down, from the journal its row names in another state directory', async () => {
+    await migrate(database.client());
+    const stateDir = newStateDir();
+    const down = 'postgresql://postgres@127.0.0.1:1/test';
+    const run = await startWrapper(['--quiet', '--analysis-id', `ended-unshipped-${tag}`, '--database-url', down, '--', 'sh', '-c', 'exit 5'], { tag, stateDir });
+    expect(run.exitCode).toBe(5);
+    // The database saw the start only (as when it went down mid-run).
+    const started = journalOf(stateDir).runs.find((record) => record.revision === 1)!;
+    expect(started.status).toBe('running');
+    await writeRecords(database.client(), { runs: [started] });
+
+    const result = await execa(WATCHDOG, ['reap', '--json', '--state-dir', newStateDir(), '--database-url', database.url], { reject: false });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).not.toContain(started.id);
+    const rows = await database.client().query('SELECT status, exit_status FROM watchdog_runs WHERE id = $1', [started.id]);
+    expect(rows.rows).toEqual([{ status: 'failed', exit_status: 5 }]);
+    const events = await database.client().query('SELECT kind FROM watchdog_events WHERE run_id = $1', [started.id]);
+    expect(events.rows.map((row) => row.kind)).not.toContain('run_lost');
+  });
+
+  it('is started by scidex-run with the --database-url of its command line: a dead run found by the start sweep is marked lost in PostgreSQL', async () => {
+    await migrate(database.client());
+    const stateDir = newStateDir();
+    const dead = forgeRun(stateDir);
+    await writeRecords(database.client(), { runs: [dead as RunRecord] });
+    const result = await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });
+    expect(result.exitCode).toBe(0);
+    const status = async () => (await database.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [dead.id])).rows[0]?.status;
+    const deadline = Date.now() + 15_000;
+    while ((await status()) !== 'lost' && Date.now() < deadline) await sleep(100);
+    expect(await status()).toBe('lost');
   });
 });
