@@ -84,11 +84,12 @@ const FLAGS = {
     describe: "Exit with the command's own status even when scidex-run killed it (128+signal after a kill).",
   },
   quiet: { env: 'SCIDEX_RUN_QUIET', describe: 'Print nothing of our own but errors.' },
+  // Command line only: a variable left in a CI or cron environment would turn every run into a report.
   'explain-tracking': {
-    env: 'SCIDEX_RUN_EXPLAIN_TRACKING',
+    env: undefined,
     describe: 'Say which tracking backends this host supports and why, which one auto picks, and exit (no command needed).',
   },
-  json: { env: 'SCIDEX_RUN_JSON', describe: 'With --explain-tracking: print it as JSON.' },
+  json: { env: undefined, describe: 'With --explain-tracking: print it as JSON.' },
 } as const;
 
 const EPILOGUE = `Exit status (as timeout(1), tini and Kubernetes):
@@ -101,8 +102,16 @@ Signals INT, TERM, HUP, QUIT, USR1, USR2 sent to scidex-run are forwarded to eve
 INT, TERM and HUP also cancel it (SIGKILL after the grace period; a second one kills at once).
 The command's environment gains SCIDEX_RUN_ID (a UUID) and SCIDEX_ANALYSIS_ID.`;
 
-function envFlag(value: string | undefined): boolean {
-  return value !== undefined && /^(1|true|yes|on)$/i.test(value);
+/**
+ * A flag's environment variable: 1/true/yes/on, or 0/false/no/off (any case); empty is unset.
+ * @throws UsageError for anything else: `maybe` must not silently mean off
+ */
+function envFlag(name: string | undefined, env: NodeJS.ProcessEnv): boolean {
+  const value = name === undefined ? undefined : env[name]?.trim();
+  if (value === undefined || value === '') return false;
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  throw new UsageError(`invalid ${name} '${value}': expected 1, true, yes, on, or 0, false, no, off`);
 }
 
 /** Parses argv and the environment into raw options. @throws UsageError */
@@ -124,7 +133,7 @@ function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions & { ex
     parser.option(name, { type: 'string', requiresArg: true, describe: `${option.describe} [env: ${option.env}]` });
   }
   for (const [name, flag] of Object.entries(FLAGS)) {
-    parser.option(name, { type: 'boolean', describe: `${flag.describe} [env: ${flag.env}]` });
+    parser.option(name, { type: 'boolean', describe: flag.env ? `${flag.describe} [env: ${flag.env}]` : flag.describe });
   }
   const argv = parser.parseSync() as Record<string, unknown> & { _: (string | number)[]; '--'?: (string | number)[] };
   const pick = (name: keyof typeof OPTIONS): string | undefined => {
@@ -139,7 +148,7 @@ function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions & { ex
   if (separator >= 0 && command.length > args.length - separator - 1) {
     throw new UsageError(`unexpected argument '${command[0]}' before --: an option takes one value (quote '5 minutes')`);
   }
-  const flag = (name: keyof typeof FLAGS): boolean => (argv[name] as boolean | undefined) ?? envFlag(env[FLAGS[name].env]);
+  const flag = (name: keyof typeof FLAGS): boolean => (argv[name] as boolean | undefined) ?? envFlag(FLAGS[name].env, env);
   return {
     command,
     analysisId: pick('analysis-id') ?? env.SCIDEX_ANALYSIS_ID,

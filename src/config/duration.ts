@@ -9,6 +9,9 @@ import { UsageError } from './errors.js';
 /** The longest delay Node's timers keep (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** The longest duration taken, milliseconds (2^53 - 1, some 285,000 years): exact, and within PostgreSQL's bigint. */
+export const MAX_DURATION_MS = Number.MAX_SAFE_INTEGER;
+
 /** A bare number of seconds, as timeout(1) reads it with strtod: `10`, `1.5`, `1e3`. */
 const BARE_SECONDS = /^\d+(\.\d+)?(e[+-]?\d+)?$/i;
 /**
@@ -33,7 +36,9 @@ export function parseDurationMs(text: string, what: string, limits: { maxMs?: nu
   if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) {
     throw new UsageError(`invalid ${what} '${text}': expected a duration such as 90s, 30m, 1h30m or a number of seconds`);
   }
-  const rounded = Math.round(ms);
+  // Only 0 disables: a positive duration under a millisecond is one millisecond, never "no limit".
+  const rounded = ms > 0 ? Math.max(1, Math.round(ms)) : 0;
+  if (rounded > MAX_DURATION_MS) throw new UsageError(`invalid ${what} '${text}': at most ${formatDuration(MAX_DURATION_MS)}`);
   if (limits.maxMs !== undefined && rounded > limits.maxMs) {
     throw new UsageError(`invalid ${what} '${text}': at most ${formatDuration(limits.maxMs)}`);
   }

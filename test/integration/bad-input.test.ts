@@ -34,6 +34,8 @@ describe('bad input: one line, exit status 125, nothing spawned', () => {
     ['state directory under /proc', ['--state-dir', '/proc/self/scidex'], /state directory '\/proc\/self\/scidex' cannot be written \(ENOENT\)/],
     ['state directory that is a file', ['--state-dir', '/etc/hostname'], /state directory '\/etc\/hostname' cannot be written \(ENOTDIR\)/],
     ['malformed database URL', ['--database-url', 'postgresql://u:secret@host:notaport/db'], /invalid database URL/],
+    ['a size past what PostgreSQL keeps', ['--memory-limit', '9EiB'], /invalid --memory-limit '9EiB': at most/],
+    ['a duration past what PostgreSQL keeps', ['--timeout', '1e17'], /invalid --timeout '1e17': at most/],
   ];
   for (const [name, args, message] of cases) {
     it(name, async () => {
@@ -46,6 +48,21 @@ describe('bad input: one line, exit status 125, nothing spawned', () => {
       expect(existsSync(file)).toBe(false);
     });
   }
+
+  it('a flag variable that is neither on nor off', async () => {
+    const file = marker();
+    const result = await startWrapper(['--', 'touch', file], { tag, env: { SCIDEX_RUN_PRESERVE_STATUS: 'maybe' } });
+    expect(result.exitCode).toBe(125);
+    expect(result.stderr.trim()).toBe("scidex-run: invalid SCIDEX_RUN_PRESERVE_STATUS 'maybe': expected 1, true, yes, on, or 0, false, no, off");
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('a stray SCIDEX_RUN_EXPLAIN_TRACKING in the environment does not turn the run into a report', async () => {
+    const file = marker();
+    const result = await startWrapper(['--quiet', '--', 'touch', file], { tag, env: { SCIDEX_RUN_EXPLAIN_TRACKING: '1' } });
+    expect(result.exitCode).toBe(0);
+    expect(existsSync(file)).toBe(true);
+  });
 
   it('missing command after --', async () => {
     for (const args of [[], ['--'], ['--timeout', '1s', '--']]) {

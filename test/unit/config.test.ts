@@ -9,9 +9,11 @@ describe('durations', () => {
   it.each([
     ['90s', 90_000], ['30m', 1_800_000], ['1h30m', 5_400_000], ['250ms', 250], ['10', 10_000], ['0', 0], ['1.5h', 5_400_000],
     ['1h 30m', 5_400_000], ['2 days', 172_800_000], ['1e3', 1_000_000], ['30d', 2_592_000_000], ['1y', 31_557_600_000],
+    // Only 0 disables: under a millisecond is one millisecond.
+    ['1ns', 1], ['0.4ms', 1], ['0.0004', 1],
   ])('%s is %i ms', (text, ms) => expect(parseDurationMs(text, '--timeout')).toBe(ms));
   // parse-duration alone reads each of these as some milliseconds: a date as 2026.011 ms.
-  it.each(['5 parsecs', '', '-1', '-1s', 'soon', '2026-11-21', 'd30', '1h-30m', '3 0d', '1.5.5d', '2026-11-21garbage', '1mo', 'Infinity'])(
+  it.each(['5 parsecs', '', '-1', '-1s', 'soon', '2026-11-21', 'd30', '1h-30m', '3 0d', '1.5.5d', '2026-11-21garbage', '1mo', 'Infinity', '1e17', '100000000000y'])(
     '%j is refused',
     (text) => {
       expect(() => parseDurationMs(text, '--timeout')).toThrow(UsageError);
@@ -28,8 +30,10 @@ describe('durations', () => {
 describe('sizes', () => {
   it.each([
     ['512MiB', 512 * 1024 ** 2], ['2GiB', 2 * 1024 ** 3], ['2G', 2 * 1024 ** 3], ['2GB', 2e9], ['4096', 4096], ['0', 0],
+    // A lower-case b is bytes, never bits; under a byte is one byte.
+    ['2gb', 2e9], ['512mib', 512 * 1024 ** 2], ['1b', 1], ['0.1B', 1],
   ])('%s is %i bytes', (text, bytes) => expect(parseSizeBytes(text, '--memory-limit')).toBe(bytes));
-  it.each(['', '-1GiB', 'lots', '2 parsecs'])('%j is refused', (text) => {
+  it.each(['', '-1GiB', 'lots', '2 parsecs', '9EiB', '99999999999999999999999999G'])('%j is refused', (text) => {
     expect(() => parseSizeBytes(text, '--memory-limit')).toThrow(UsageError);
   });
 });
