@@ -32,6 +32,7 @@ import { redactArgv } from '../record/redact.js';
 import { fateOf, recordTermination } from '../record/termination-records.js';
 import { Sampler, type DueSample } from './sampler.js';
 import { spawnLeader, type Leader } from './spawn.js';
+import { RunGroups } from '../terminate/run-groups.js';
 import { largestMembers, treePssBytes } from './tree-memory.js';
 
 /** How long to wait for the leader's exit after a sequence that could not kill everything. */
@@ -94,7 +95,7 @@ export class Supervisor {
       // scan knows its starttime.
       this.tracker = openTracker(this.tracking, {
         leaderPid: spawned.pid,
-        cookie: `SCIDEX_RUN_ID=${this.log.identity.id}`,
+        cookie: this.cookie(),
         minStarttime: this.log.identity.wrapper_starttime,
         excluded: new Set([memberKey(process.pid, this.log.identity.wrapper_starttime), ...this.helperKeys()]),
       });
@@ -130,6 +131,11 @@ export class Supervisor {
       if (this.tracker) this.tracker.release();
       else this.tracking.cgroup?.remove();
     }
+  }
+
+  /** The run's environment entry, `SCIDEX_RUN_ID=<uuid>`: the cookie its processes carry. */
+  private cookie(): string {
+    return `SCIDEX_RUN_ID=${this.log.identity.id}`;
   }
 
   /** Children of ours that libuv waits for: never reaped by us, never members. */
@@ -209,9 +215,24 @@ export class Supervisor {
   /** The leader has exited by itself: whatever of the tree is still alive is an orphan. */
   private async handleOrphans(): Promise<void> {
     const tracker = this.tracker!;
-    const snapshot = tracker.scan();
+    let snapshot = tracker.scan();
+    let stopped: RunGroups | undefined;
+    if (snapshot.alive.length === 0 && !tracker.cgroupPath) {
+      // A chain that forks and exits faster than a scan is where none of them looks: look twice more
+      // (each look learns the groups of what it sees), stop the run's groups whole, then look again.
+      for (let look = 0; look < 2 && snapshot.alive.length === 0; look++) snapshot = tracker.scan();
+      const groups = new RunGroups(this.cookie());
+      if (groups.signal(tracker.members(), 'SIGSTOP') > 0) {
+        stopped = groups;
+        snapshot = tracker.scan();
+      }
+    }
     this.observe(snapshot);
-    if (snapshot.alive.length === 0) return;
+    const resume = () => stopped?.signal(tracker.members(), 'SIGCONT');
+    if (snapshot.alive.length === 0) {
+      resume();
+      return;
+    }
     for (const orphan of snapshot.alive) {
       this.log.event('orphan_found', {
         reason: 'orphans',
@@ -225,9 +246,11 @@ export class Supervisor {
     const count = `${snapshot.alive.length} process${snapshot.alive.length === 1 ? '' : 'es'}`;
     switch (this.config.orphans) {
       case 'ignore':
+        resume();
         this.messages.info(`orphans: ${count} outlived the command and are left running (--orphans ignore): pids ${pids}`);
         return;
       case 'wait':
+        resume();
         this.messages.info(`orphans: waiting for ${count} that outlived the command (--orphans wait): pids ${pids}`);
         await this.monitor(false, (next) => next.alive.length === 0);
         return;
@@ -275,6 +298,7 @@ export class Supervisor {
       signal: firstSignal,
       graceMs: this.config.graceMs,
       hurry: this.hurry.promise,
+      cookie: this.cookie(),
       hooks: recordTermination(this.log, reason, this.lastSignal, {
         leaderPid: this.leader?.pid,
         pssBytes: () => this.lastPssBytes,

@@ -1,9 +1,10 @@
 /**
- * The only function in the product that calls kill(2) or pidfd_send_signal(2).
+ * The only module in the product that calls kill(2) or pidfd_send_signal(2).
  *
  * Rules (DESIGN section 8): never a pid <= 1 (0 and -1 mean "my group" and "everyone" to kill(2),
- * 1 is init), never a negative pid (a whole group by number: its members cannot be identity-checked),
- * and never a process whose starttime no longer matches the member we mean.
+ * 1 is init), never a process whose starttime no longer matches the member we mean, and a whole
+ * group (a negative pid) only through signalGroup, for a group whose every process the caller has
+ * just checked to be the run's (run-groups.ts), never pgid <= 1 and never our own group.
  *
  * Where the kernel has pidfds (Linux 5.3) and koffi loads, the pidfd is opened first and the
  * starttime read after it: a member started before the open, so if /proc/PID still shows its
@@ -47,6 +48,37 @@ export function signalsUsePidfd(): boolean {
 export function signalMember(member: Pick<Member, 'pid' | 'starttime'>, signal: NodeJS.Signals): SignalOutcome {
   if (!Number.isInteger(member.pid) || member.pid <= 1) throw new UnsafePidError(`refusing to signal pid ${member.pid}`);
   return signalsUsePidfd() ? signalThroughPidfd(pidfds!, member, signal) : signalByPid(member, signal);
+}
+
+/**
+ * Sends `signal` to the whole process group `pgid`: kill(2) with -pgid. Only for a group whose every
+ * live process the caller has just checked to be the run's (terminate/run-groups.ts).
+ * @returns 'sent'; 'gone' when the group is empty; 'refused' on EPERM
+ * @throws UnsafePidError for a pgid that is not an integer > 1, or our own group
+ */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): SignalOutcome {
+  if (!Number.isInteger(pgid) || pgid <= 1) throw new UnsafePidError(`refusing to signal process group ${pgid}`);
+  if (readStat(process.pid)?.pgid === pgid) throw new UnsafePidError(`refusing to signal our own process group ${pgid}`);
+  try {
+    process.kill(-pgid, signal);
+    return 'sent';
+  } catch (error) {
+    return outcomeOf(error);
+  }
+}
+
+/**
+ * Whether any process is in group `pgid`: kill(2) with -pgid and signal 0, which delivers nothing.
+ * @throws UnsafePidError for a pgid that is not an integer > 1
+ */
+export function groupInUse(pgid: number): boolean {
+  if (!Number.isInteger(pgid) || pgid <= 1) throw new UnsafePidError(`refusing to probe process group ${pgid}`);
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function signalThroughPidfd(calls: Libc, member: Pick<Member, 'pid' | 'starttime'>, signal: NodeJS.Signals): SignalOutcome {

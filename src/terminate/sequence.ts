@@ -9,6 +9,9 @@
  *      (with a cgroup, cgroup.kill: one kernel operation for the whole subtree);
  *   4. repeat 3 until the tree is empty: a snapshot-then-kill pass alone misses what was forked
  *      during the pass (the GitHub runner's bug).
+ * Without a cgroup, each signal also goes to the run's process groups whole (run-groups.ts), and the
+ * tree is empty only when they are too: a chain that forks and exits every few milliseconds is never
+ * where a scan last saw it, but it stays in its group.
  * Zombies count as dead. A process in uninterruptible sleep can outlive SIGKILL for a while; after
  * UNKILLABLE_AFTER_MS of futile passes the survivors are reported instead of looping forever.
  */
@@ -18,6 +21,7 @@ import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 import { cgroupPopulated } from '../proc/cgroup.js';
 import { freezeCgroup, killCgroup, thawCgroup } from './cgroup-kill.js';
 import { signalMember } from './guard.js';
+import { RunGroups } from './run-groups.js';
 
 const POLL_MS = 50;
 const KILL_SETTLE_MS = 20;
@@ -42,6 +46,8 @@ export interface TerminationOptions {
   hooks: TerminationHooks;
   /** When it resolves, the rest of the grace period is skipped (a second Ctrl-C). */
   hurry?: Promise<unknown>;
+  /** The run's environment entry, `SCIDEX_RUN_ID=<uuid>`: with it, the run's process groups are signalled whole too. */
+  cookie?: string;
 }
 
 /** How the sequence ended. */
@@ -68,12 +74,20 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
   };
 
   const cgroup = tracker.cgroupPath;
+  const groups = !cgroup && options.cookie ? new RunGroups(options.cookie) : undefined;
+  const signalGroups = (signal: NodeJS.Signals): number => groups?.signal(tracker.members(), signal) ?? 0;
+  const groupsLive = (): boolean => (groups ? groups.ours(tracker.members()).size > 0 : false);
   // With a cgroup, the kernel's word on emptiness counts too: a process the scan could not read is still in it.
-  const empty = (snapshot: TreeSnapshot): boolean => snapshot.alive.length === 0 && !(cgroup && cgroupPopulated(cgroup));
+  // Without, so do the run's groups: a process hopping between forks is in one even when no scan sees it.
+  const empty = (snapshot: TreeSnapshot): boolean => snapshot.alive.length === 0 && !(cgroup && cgroupPopulated(cgroup)) && !groupsLive();
   let snapshot = scan();
   if (empty(snapshot)) return { killed: 0, survivors: [] };
   send(snapshot.alive, options.signal, snapshot);
-  if (options.signal !== 'SIGKILL') for (const member of snapshot.alive) signalMember(member, 'SIGCONT');
+  signalGroups(options.signal);
+  if (options.signal !== 'SIGKILL') {
+    for (const member of snapshot.alive) signalMember(member, 'SIGCONT');
+    signalGroups('SIGCONT');
+  }
 
   let hurried = false;
   const hurry = options.hurry ?? new Promise<never>(() => undefined);
@@ -96,8 +110,11 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
         killCgroup(cgroup);
         options.hooks.onSignal('SIGKILL', snapshot.alive, snapshot);
       } else {
+        // Stopped whole first, so that the scans of the freeze find the hoppers where they stand.
+        signalGroups('SIGSTOP');
         snapshot = freeze(scan);
-        if (snapshot.alive.length === 0) break;
+        const inGroups = signalGroups('SIGKILL');
+        if (snapshot.alive.length === 0 && inGroups === 0) break;
         send(snapshot.alive, 'SIGKILL', snapshot);
       }
       for (const member of snapshot.alive) killed.add(member);

@@ -58,7 +58,9 @@ export class PgroupTracker implements Tracker {
 
   scan(): TreeSnapshot {
     const stats: ProcStat[] = [];
-    for (const pid of listPids()) {
+    // Newest first: a process that forks and exits every few milliseconds is alive under the
+    // highest pid of the listing, and read last it would be gone by then.
+    for (const pid of listPids().reverse()) {
       const stat = readStat(pid);
       if (stat && stat.starttime >= this.options.minStarttime && !this.options.excluded.has(memberKey(pid, stat.starttime))) stats.push(stat);
     }

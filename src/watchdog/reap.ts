@@ -134,6 +134,7 @@ export async function finishLostRun(
     const result = await terminateTree(tracker, {
       signal: 'SIGTERM',
       graceMs: identity.grace_ms,
+      cookie: `SCIDEX_RUN_ID=${identity.id}`,
       hooks: recordTermination(log, reason, lastSignal),
     });
     killed = lastSignal.size;

@@ -1,0 +1,75 @@
+/**
+ * The process groups of a run, signalled whole (kill(2) with -pgid). It is the one way to reach a
+ * chain that forks and exits faster than a scan can follow it: each hop's child is born into its
+ * parent's group, a signal to the group reaches every process in it at once, and a fork that a
+ * group signal interrupts is restarted by the kernel after it, so no child is born past the signal
+ * (fork(2), "signal_pending" in copy_process). Without a cgroup to freeze, SIGSTOP to the groups is
+ * what closes such a chain; with one, the cgroup does it and this module is not used.
+ *
+ * A group is signalled only when every live process in it was just checked to be the run's: a live
+ * member, a child of one, or a carrier of the run's cookie; and never the wrapper's own group or a
+ * group of the wrapper's session, where the terminal's other jobs live (DESIGN section 8). A
+ * process that joins such a group between the check and the signal (setpgid(2), only from within
+ * the same session, so only from a process of the run's own sessions) is the remaining window.
+ */
+import { hasEnvEntry } from '../proc/environ.js';
+import { listPids } from '../proc/list.js';
+import { isDead, readStat } from '../proc/stat.js';
+import { memberKey, type Member } from '../track/member.js';
+import { groupInUse, signalGroup } from './guard.js';
+
+export class RunGroups {
+  private readonly own = readStat(process.pid);
+
+  /** @param cookie the run's environment entry, `SCIDEX_RUN_ID=<uuid>` */
+  constructor(private readonly cookie: string) {}
+
+  /**
+   * The groups to signal whole: the numbers any member used as its group or may lead one under (its
+   * own pid, after setsid(2) or setpgid(0, 0)), still in use (kill(2) with signal 0 says so even when
+   * no /proc pass catches a process of a hopping chain), in which one pass over /proc (newest first)
+   * found no process that is not the run's.
+   * @returns pgid -> live processes seen in it (at least 1: the group is in use)
+   */
+  ours(members: readonly Member[]): Map<number, number> {
+    if (!this.own) return new Map();
+    const candidates = new Set(members.flatMap((member) => [member.pgid, member.pid]).filter((pgid) => pgid > 1 && pgid !== this.own!.pgid));
+    if (candidates.size === 0) return new Map();
+    const alive = members.filter((member) => member.alive);
+    const known = new Set(alive.map((member) => memberKey(member.pid, member.starttime)));
+    const parents = new Set(alive.map((member) => member.pid));
+    const seen = new Map<number, number>();
+    const foreign = new Set<number>();
+    for (const pid of listPids().reverse()) {
+      const stat = readStat(pid);
+      if (!stat || isDead(stat) || !candidates.has(stat.pgid)) continue;
+      const ours =
+        stat.sid !== this.own.sid && (known.has(memberKey(pid, stat.starttime)) || parents.has(stat.ppid) || hasEnvEntry(pid, this.cookie));
+      if (ours) seen.set(stat.pgid, (seen.get(stat.pgid) ?? 0) + 1);
+      // An environment unreadable because its process just exited says nothing of the group.
+      else if (stillAlive(pid, stat.starttime)) foreign.add(stat.pgid);
+    }
+    const groups = new Map<number, number>();
+    for (const pgid of candidates) {
+      if (foreign.has(pgid)) continue;
+      const count = seen.get(pgid) ?? (groupInUse(pgid) ? 1 : 0);
+      if (count > 0) groups.set(pgid, count);
+    }
+    return groups;
+  }
+
+  /**
+   * Sends `signal` to every group of ours(members).
+   * @returns how many live processes those groups held when checked (at least one each)
+   */
+  signal(members: readonly Member[], signal: NodeJS.Signals): number {
+    let reached = 0;
+    for (const [pgid, count] of this.ours(members)) if (signalGroup(pgid, signal) === 'sent') reached += count;
+    return reached;
+  }
+}
+
+function stillAlive(pid: number, starttime: number): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && stat.starttime === starttime && !isDead(stat);
+}
