@@ -40,7 +40,8 @@ describe('a full disk under the state directory', () => {
     const stateDir = join(mountPoint!, 'state');
     const analysisId = `full-disk-${tag}`;
     const run = startWrapper(
-      ['--analysis-id', analysisId, '--database-url', database.url, '--timeout', '3s', '--grace', '500ms', '--', 'sh', '-c', 'sleep 100 & sleep 100'],
+      // Samples every 100 ms: the journal outgrows the last page it had before the disk filled (tmpfs allocates by page).
+      ['--analysis-id', analysisId, '--database-url', database.url, '--timeout', '3s', '--grace', '500ms', '--sample-interval', '100ms', '--', 'sh', '-c', 'sleep 100 & sleep 100'],
       { tag, stateDir },
     );
     const started = async () => (await database.client().query('SELECT 1 FROM watchdog_runs WHERE analysis_id = $1', [analysisId])).rowCount === 1;
