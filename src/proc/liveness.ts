@@ -22,7 +22,14 @@ export function wrapperAlive(run: WrapperFacts): boolean {
   // Another PID namespace: its pids are not ours to read, so it is never judged dead from here.
   if (run.pid_ns !== null && run.pid_ns !== undefined && run.pid_ns !== pidNamespace()) return true;
   if (!Number.isInteger(run.wrapper_pid) || run.wrapper_pid <= 0) return false;
-  const stat = readStat(run.wrapper_pid);
-  // A wrapper killed a moment ago is a zombie until its parent waits for it: dead all the same.
-  return stat !== undefined && stat.starttime === run.wrapper_starttime && !isDead(stat);
+  return processAlive(run.wrapper_pid, run.wrapper_starttime);
+}
+
+/**
+ * Whether the process (pid, starttime in clock ticks, proc(5) stat field 22) is alive. One killed a
+ * moment ago is a zombie until its parent waits for it: dead all the same.
+ */
+export function processAlive(pid: number, starttime: number): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && stat.starttime === starttime && !isDead(stat);
 }

@@ -14,6 +14,7 @@
  */
 import { hasEnvEntry } from '../proc/environ.js';
 import { listPids } from '../proc/list.js';
+import { processAlive } from '../proc/liveness.js';
 import { isDead, readStat } from '../proc/stat.js';
 import { memberKey, type Member } from '../track/member.js';
 import { groupInUse, signalGroup } from './guard.js';
@@ -47,7 +48,7 @@ export class RunGroups {
         stat.sid !== this.own.sid && (known.has(memberKey(pid, stat.starttime)) || parents.has(stat.ppid) || hasEnvEntry(pid, this.cookie));
       if (ours) seen.set(stat.pgid, (seen.get(stat.pgid) ?? 0) + 1);
       // An environment unreadable because its process just exited says nothing of the group.
-      else if (stillAlive(pid, stat.starttime)) foreign.add(stat.pgid);
+      else if (processAlive(pid, stat.starttime)) foreign.add(stat.pgid);
     }
     const groups = new Map<number, number>();
     for (const pgid of candidates) {
@@ -67,9 +68,4 @@ export class RunGroups {
     for (const [pgid, count] of this.ours(members)) if (signalGroup(pgid, signal) === 'sent') reached += count;
     return reached;
   }
-}
-
-function stillAlive(pid: number, starttime: number): boolean {
-  const stat = readStat(pid);
-  return stat !== undefined && stat.starttime === starttime && !isDead(stat);
 }
