@@ -45,7 +45,7 @@ export async function shipCommand(argv: ShipArgs, database: DatabaseConfig): Pro
     if (outcome.error) printLine(PROGRAM, `${journal}: not shipped (${outcome.error}); kept for later`);
     if (argv.json) process.stdout.write(JSON.stringify(outcome) + '\n');
     else if (!argv.quiet && !outcome.error) {
-      printLine(PROGRAM, `${journal}: ${outcome.shipped} records shipped${outcome.done ? '; marked shipped' : '; run still going'}`);
+      printLine(PROGRAM, `${journal}: ${outcome.shipped} records shipped${outcome.done ? '; marked shipped' : '; its run has not ended in the journal yet'}`);
     }
   }
   if (!argv.quiet && !argv.json) for (const journal of sweep.expired) printLine(PROGRAM, `${visible(journal)}: shipped and past its retention; removed`);

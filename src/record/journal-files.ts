@@ -1,16 +1,17 @@
 /**
  * The bookkeeping of a state directory's journal folder: which journals still wait for
- * PostgreSQL, which are done (the `<run>.shipped` mark, written once every line of a finished run
- * is in), when a done one may go, and the lock that keeps shipping to one process at a time.
+ * PostgreSQL, which are done (the `<run>.shipped` mark, written only by a shipper whose shipped
+ * lines ended with the run's final version: journal-end.ts), when a done one may go, and the lock
+ * that keeps shipping to one process at a time.
  *
  * Retention: a journal with its mark is removed once the mark is older than the retention period;
  * a journal without it is never removed, whatever its age, since it may hold the only copy of a
  * record. The files set aside in `<state>/rejected` are never removed either: they wait for an
  * operator.
  */
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { markerPath } from './markers.js';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { journalFinished } from './journal-end.js';
 
 /** The lock that keeps shipping of a state directory to one process at a time (lock-file.ts). */
 export function shipLockPath(stateDir: string): string {
@@ -37,23 +38,18 @@ export function unshippedJournals(stateDir: string): string[] {
     .map((name) => join(dir, name));
 }
 
-/** The run a journal belongs to: its name is `<run-id>[.suffix].jsonl`. */
-export function journalRunId(journal: string): string {
-  return basename(journal).split('.')[0];
-}
-
-/** Whether the run of `journal` still has its marker in `stateDir` (its wrapper has not ended). */
-export function journalRunMarked(stateDir: string, journal: string): boolean {
-  try {
-    return existsSync(markerPath(stateDir, journalRunId(journal)));
-  } catch {
-    return false;
-  }
-}
-
-/** The unshipped journals whose run is over: those a shipper can finish and mark. */
+/**
+ * The unshipped journals that end with their run's final version: those a shipper can finish and
+ * mark. A journal still being written, or one whose wrapper died before its last line (a reaper
+ * adds that line), is not among them, whether or not its run has a marker.
+ */
 export function finishedUnshippedJournals(stateDir: string): string[] {
-  return unshippedJournals(stateDir).filter((journal) => !journalRunMarked(stateDir, journal));
+  return unshippedJournals(stateDir).filter(journalFinished);
+}
+
+/** The path of the mark that says all of `journal` is in PostgreSQL. */
+export function shippedMarkPath(journal: string): string {
+  return `${journal.slice(0, -'.jsonl'.length)}.shipped`;
 }
 
 /**

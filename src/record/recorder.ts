@@ -14,6 +14,7 @@ import { dirname } from 'node:path';
 import { backoffMs, isBusy } from './backoff.js';
 import { takeShippingSlot } from './connection-slots.js';
 import { describeDatabaseError } from './db-error.js';
+import { shippedMarkPath } from './journal-files.js';
 import type { Journal } from './journal.js';
 import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord } from './types.js';
 
@@ -128,7 +129,7 @@ export class Recorder {
   /** `<run>.shipped` beside the journal; a full disk only costs the marker, never the run. */
   private markShipped(): void {
     try {
-      writeFileSync(`${this.journal.path.slice(0, -'.jsonl'.length)}.shipped`, '', { mode: 0o600 });
+      writeFileSync(shippedMarkPath(this.journal.path), '', { mode: 0o600 });
     } catch (error) {
       this.warnOnce(`cannot mark ${this.journal.path} shipped: ${(error as NodeJS.ErrnoException).code ?? error}`);
     }

@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import { readJournal, type BadJournalLine } from './journal.js';
+import { entriesFinished } from './journal-end.js';
 import { setAside, type Rejection } from './rejected.js';
 import { latestVersions } from './run-version.js';
 import { JOURNAL_TABLES, writeRecords, type RecordsByTable } from './sql.js';
@@ -106,6 +107,11 @@ export interface JournalShipment {
   rejected: Rejection[];
   /** Where the refused entries were set aside, when there were any. */
   rejectedPath?: string;
+  /**
+   * The lines read ended with the run's final version (journal-end.ts): with this shipment, all of
+   * the run's journal is in, and the journal may be marked shipped.
+   */
+  finished: boolean;
 }
 
 /**
@@ -118,5 +124,5 @@ export async function shipJournal(client: pg.Client, path: string, from: number)
   const batch = entries.slice(from);
   const rejected = batch.length > 0 ? await shipEntries(client, batch) : [];
   const rejectedPath = rejected.length > 0 ? setAside(path, rejected) : undefined;
-  return { next: entries.length, shipped: batch.length, bad, rejected, rejectedPath };
+  return { next: entries.length, shipped: batch.length, bad, rejected, rejectedPath, finished: entriesFinished(entries) };
 }

@@ -8,6 +8,7 @@
  * run's end reported: a GitHub Actions annotation, a Pushgateway push), the marker is removed.
  */
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
@@ -24,6 +25,7 @@ import { annotateKill } from '../report/github-actions.js';
 import { pushRunMetrics } from '../report/pushgateway.js';
 import { runEnd } from '../report/run-end.js';
 import { BackendUnavailableError, setUpTracking, type TrackingSetup } from '../track/select.js';
+import { failpoint, FAILPOINTS_VARIABLE } from '../sys/failpoint.js';
 import { startLifeline } from './lifeline.js';
 import { shipLeftovers, sweepDeadRuns } from './sweep.js';
 import { Supervisor, type Messages } from './supervisor.js';
@@ -66,6 +68,7 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
     tracking.cgroup?.remove();
     throw error;
   }
+  failpoint('journal-created');
   const recorder = new Recorder(journal, config.database, messages.warn);
   if (!config.database) messages.info(`no database configured: records are kept in the journal ${journal.path}`);
 
@@ -89,10 +92,13 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
     writeMarker(config.stateDir, identity);
   } catch (error) {
     tracking.cgroup?.remove();
+    journal.close();
+    // Still empty: no run started, so there is nothing in it to keep.
+    rmSync(journal.path, { force: true });
     throw new UsageError(`cannot write the run marker in '${config.stateDir}': ${(error as NodeJS.ErrnoException).code ?? error}`);
   }
   const lifeline = startLifeline(runId, config.stateDir, config.database?.url);
-  const env: NodeJS.ProcessEnv = { ...process.env, SCIDEX_RUN_ID: runId };
+  const env: NodeJS.ProcessEnv = { ...process.env, SCIDEX_RUN_ID: runId, [FAILPOINTS_VARIABLE]: undefined };
   if (config.analysisId !== undefined) env.SCIDEX_ANALYSIS_ID = config.analysisId;
 
   const log = new RunLog(identity, recorder);

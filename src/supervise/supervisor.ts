@@ -401,7 +401,6 @@ export class Supervisor {
       signal: exit.signal,
       reason,
     };
-    this.log.run(record);
     this.log.event(
       'run_finished',
       {
@@ -414,6 +413,8 @@ export class Supervisor {
       },
       true,
     );
+    // The final version of the run row is the journal's last line: the protocol's end (docs/records.md).
+    this.log.run(record);
     const pss = this.peakPssBytes === null ? '' : ` (PSS ${formatSize(this.peakPssBytes)})`;
     this.messages.info(
       `run ${this.log.identity.id} ${status}: exit status ${exitStatus} after ${formatDuration(this.log.elapsedMs())}; ` +
@@ -442,6 +443,7 @@ export class Supervisor {
 
   private failedToStart(code: string | undefined, message: string): number {
     const exitStatus = spawnFailureStatus(code);
+    this.log.event('failed_to_start', { reason: message, detail: { errno: code ?? null, exit_status: exitStatus } }, true);
     this.log.run({
       ...this.progress(),
       pid: null,
@@ -454,7 +456,6 @@ export class Supervisor {
       signal: null,
       reason: message,
     });
-    this.log.event('failed_to_start', { reason: message, detail: { errno: code ?? null, exit_status: exitStatus } }, true);
     this.messages.error(message);
     return exitStatus;
   }

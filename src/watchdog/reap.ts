@@ -143,6 +143,12 @@ export async function finishLostRun(
     log.processes(members, (member) => fateOf(member, lastSignal));
     if (survivors.length === 0) tracker.release();
   }
+  log.event(
+    'run_lost',
+    { reason, pid: base.pid, pids: members.map((member) => member.pid), detail: { killed, refused, survivors: survivors.map((m) => m.pid), reaper_pid: process.pid } },
+    true,
+  );
+  // The final version last: the protocol's end (docs/records.md).
   log.run({
     ...base,
     ended_at: new Date().toISOString(),
@@ -151,11 +157,6 @@ export async function finishLostRun(
     reason,
     process_count: Math.max(base.process_count, members.length),
   });
-  log.event(
-    'run_lost',
-    { reason, pid: base.pid, pids: members.map((member) => member.pid), detail: { killed, refused, survivors: survivors.map((m) => m.pid), reaper_pid: process.pid } },
-    true,
-  );
   if ((await recorder.close(SHIP_TIMEOUT_MS)) === 'busy') recorder.warnRecordsWait();
   return { runId: identity.id, verdict: 'lost', killed, refused, survivors: survivors.length };
 }

@@ -2,8 +2,9 @@
  * Shipping leftover journals: records that waited in the state directory while PostgreSQL was down
  * or not configured. Every write is idempotent (UUID keys, run rows by revision), so a journal is
  * shipped whole each time, from its first line, and shipping twice changes nothing. A journal gets
- * its `<run>.shipped` mark once all its lines are in and its run is over (no marker any more);
- * marked journals are skipped, and removed after the retention period. Lines that are not JSON (a
+ * its `<run>.shipped` mark only when the lines this shipper read and wrote ended with the run's
+ * final version (docs/records.md): what the file holds at that moment, never whether the run's
+ * marker is still there; marked journals are skipped, and removed after the retention period. Lines that are not JSON (a
  * torn last line after a crash) are reported with their file and line number, records PostgreSQL
  * refuses are set aside with the reason, and the good lines around them still ship.
  *
@@ -18,7 +19,8 @@ import { releaseLock, takeLock } from '../record/lock-file.js';
 import { migrate } from '../record/migrate.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { shipJournal } from '../record/ship.js';
-import { finishedUnshippedJournals, journalRunMarked, removeExpiredJournals, shipLockPath, unshippedJournals } from '../record/journal-files.js';
+import { finishedUnshippedJournals, removeExpiredJournals, shipLockPath, shippedMarkPath, unshippedJournals } from '../record/journal-files.js';
+import { failpoint } from '../sys/failpoint.js';
 import { backoffMs } from '../record/backoff.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -73,7 +75,7 @@ async function shipLocked(stateDir: string, database: DatabaseConfig, retentionM
   const outcomes = journals.length === 0 ? [] : await withClient(database, async (client) => {
     await migrate(client);
     const results: ShipOutcome[] = [];
-    for (const journal of journals) results.push(await shipOne(client, stateDir, journal));
+    for (const journal of journals) results.push(await shipOne(client, journal));
     return results;
   });
   return { outcomes, expired: removeExpiredJournals(stateDir, retentionMs), busy: false };
@@ -144,13 +146,13 @@ export async function shipUntilDrained(stateDir: string, database: DatabaseConfi
   }
 }
 
-async function shipOne(client: Parameters<typeof shipJournal>[0], stateDir: string, journal: string): Promise<ShipOutcome> {
+async function shipOne(client: Parameters<typeof shipJournal>[0], journal: string): Promise<ShipOutcome> {
   try {
     const shipment = await shipJournal(client, journal, 0);
-    const running = journalRunMarked(stateDir, journal);
-    if (!running) writeFileSync(`${journal.slice(0, -'.jsonl'.length)}.shipped`, '', { mode: 0o600 });
-    const { shipped, bad, rejected, rejectedPath } = shipment;
-    return { journal, shipped, bad, rejected: rejected.length, rejectedPath, done: !running };
+    failpoint('ship-written');
+    const { shipped, bad, rejected, rejectedPath, finished } = shipment;
+    if (finished) writeFileSync(shippedMarkPath(journal), '', { mode: 0o600 });
+    return { journal, shipped, bad, rejected: rejected.length, rejectedPath, done: finished };
   } catch (error) {
     // A journal that cannot be read, or a database that went away in the middle: the next sweep retries.
     return { journal, shipped: 0, bad: [], rejected: 0, done: false, error: describeDatabaseError(error) };

@@ -1,0 +1,114 @@
+/**
+ * The records protocol (docs/records.md) under the two interleavings that lost whole runs: each is
+ * forced, not hoped for. A failpoint (src/sys/failpoint.ts) stops a process of ours at the exact
+ * point; the test waits until /proc says it is stopped there, plays the other side, and resumes it.
+ *   1. A shipper lists a journal that was just created, before its run has a marker.
+ *   2. A shipper has written a running run's lines when the run ends (its wrapper, with no
+ *      database, cannot ship its own ending).
+ * In both, a shipper that marked the journal shipped from what it did not read lost the run's end
+ * for good: nothing ships a marked journal again.
+ */
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { readStat } from '../../src/proc/stat.js';
+import { sharedClient } from '../helpers/database.js';
+import { eventually } from '../helpers/lost-runs.js';
+import { ownedTag } from '../helpers/processes.js';
+import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
+
+const tag = ownedTag();
+const database = sharedClient();
+const WATCHDOG = BIN.replace(/scidex-run$/, 'scidex-watchdog');
+
+/** Waits until process `pid` is stopped (state T), as a failpoint leaves it. */
+async function stoppedAtFailpoint(pid: number | undefined): Promise<number> {
+  expect(pid).toBeDefined();
+  expect(await eventually(() => readStat(pid!)?.state === 'T', 20_000), `process ${pid} never reached its failpoint`).toBe(true);
+  return pid!;
+}
+
+function journalsOf(stateDir: string): string[] {
+  return readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.jsonl'));
+}
+
+function markedShipped(stateDir: string, journal: string): boolean {
+  return existsSync(join(stateDir, 'journal', journal.replace(/\.jsonl$/, '.shipped')));
+}
+
+function ship(stateDir: string, env: Record<string, string> = {}) {
+  return execa(WATCHDOG, ['ship', '--json', '--state-dir', stateDir, '--database-url', database.url], {
+    reject: false,
+    env: { SCIDEX_TEST_TAG: tag, ...env },
+  });
+}
+
+async function runRow(analysisId: string): Promise<{ status: string } | undefined> {
+  const result = await database.client().query('SELECT status FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
+  return result.rows[0];
+}
+
+async function eventKinds(analysisId: string): Promise<string[]> {
+  const result = await database.client().query('SELECT kind FROM watchdog_events WHERE analysis_id = $1 ORDER BY at, kind', [analysisId]);
+  return result.rows.map((row) => row.kind);
+}
+
+describe('the records protocol: a journal is finished by its own last line, never by a missing marker', () => {
+  it('a shipper that lists a journal before its run has a marker does not mark it shipped', async () => {
+    const stateDir = newStateDir();
+    const analysisId = `protocol-marker-${tag}`;
+    const run = startWrapper(['--quiet', '--analysis-id', analysisId, '--', 'true'], { tag, stateDir, env: { SCIDEX_FAILPOINTS: 'journal-created' } });
+    const wrapper = await stoppedAtFailpoint(run.pid);
+    const [journal] = journalsOf(stateDir);
+    expect(statSync(join(stateDir, 'journal', journal)).size).toBe(0);
+    expect(existsSync(join(stateDir, 'running')) ? readdirSync(join(stateDir, 'running')) : []).toEqual([]);
+
+    try {
+      const early = await ship(stateDir);
+      expect(early.exitCode, early.stderr).toBe(0);
+      expect(markedShipped(stateDir, journal)).toBe(false);
+    } finally {
+      process.kill(wrapper, 'SIGCONT');
+    }
+    expect((await run).exitCode).toBe(0);
+    const late = await ship(stateDir);
+    expect(late.exitCode, late.stderr).toBe(0);
+    expect(markedShipped(stateDir, journal)).toBe(true);
+    expect(await runRow(analysisId)).toMatchObject({ status: 'completed' });
+    expect(await eventKinds(analysisId)).toEqual(['run_started', 'run_finished']);
+  });
+
+  it('a shipper whose run ends while it writes does not mark the journal shipped with the ending missing', async () => {
+    const stateDir = newStateDir();
+    const analysisId = `protocol-ending-${tag}`;
+    const gate = join(stateDir, 'gate');
+    const run = startWrapper(
+      ['--quiet', '--analysis-id', analysisId, '--', 'sh', '-c', 'while [ ! -e "$1" ]; do sleep 0.02; done', 'sh', gate],
+      { tag, stateDir },
+    );
+    const runStarted = () => journalsOf(stateDir).some((name) => statSync(join(stateDir, 'journal', name)).size > 0);
+    expect(await eventually(() => existsSync(join(stateDir, 'journal')) && runStarted(), 20_000)).toBe(true);
+    const [journal] = journalsOf(stateDir);
+
+    const shipper = ship(stateDir, { SCIDEX_FAILPOINTS: 'ship-written' });
+    const stopped = await stoppedAtFailpoint(shipper.pid);
+    try {
+      expect(await runRow(analysisId)).toMatchObject({ status: 'running' });
+      writeFileSync(gate, '');
+      expect((await run).exitCode).toBe(0);
+      expect(existsSync(join(stateDir, 'running', `${journal.replace(/\.jsonl$/, '')}.json`))).toBe(false);
+    } finally {
+      writeFileSync(gate, '');
+      process.kill(stopped, 'SIGCONT');
+    }
+    // Its first pass must leave the journal unmarked; seeing it finished and unmarked, the same
+    // shipper's drain takes it again, whole this time (a marked journal is never shipped again).
+    const shipped = await shipper;
+    expect(shipped.exitCode, shipped.stderr).toBe(0);
+    expect(JSON.parse(shipped.stdout)).toMatchObject({ done: true });
+    expect(markedShipped(stateDir, journal)).toBe(true);
+    expect(await runRow(analysisId)).toMatchObject({ status: 'completed' });
+    expect(await eventKinds(analysisId)).toEqual(['run_started', 'run_finished']);
+  });
+});
