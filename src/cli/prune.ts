@@ -4,7 +4,7 @@
  */
 import type { Argv } from 'yargs';
 import type { DatabaseConfig } from '../config/database.js';
-import { parseDurationMs } from '../config/duration.js';
+import { isBareNumber, parseDurationMs } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
 import { prune } from '../query/prune.js';
 import { withClient } from '../record/connect.js';
@@ -24,7 +24,7 @@ export function pruneOptions(parser: Argv) {
  * @throws UsageError
  */
 function olderThanMs(text: string): number {
-  if (/^\s*\d+(\.\d+)?\s*$/.test(text)) throw new UsageError(`invalid --older-than '${text}': give a unit, as in 30d or 12h`);
+  if (isBareNumber(text)) throw new UsageError(`invalid --older-than '${text}': give a unit, as in 30d or 12h`);
   return parseDurationMs(text, '--older-than');
 }
 
@@ -36,7 +36,8 @@ function olderThanMs(text: string): number {
  */
 export async function pruneCommand(database: () => DatabaseConfig, argv: { olderThan: string; dryRun?: boolean; json?: boolean }): Promise<void> {
   // The arguments first: a bad --older-than is reported as such even where no database is configured.
-  const cutoff = new Date(Date.now() - olderThanMs(argv.olderThan)).toISOString();
+  // Further back than 1970 removes nothing, and would be past what a Date holds (8.64e15 ms).
+  const cutoff = new Date(Math.max(0, Date.now() - olderThanMs(argv.olderThan))).toISOString();
   const dryRun = argv.dryRun === true;
   const counts = await withClient(database(), async (client) => {
     await migrate(client);

@@ -25,15 +25,27 @@ interface PushedGauge {
 }
 
 /**
+ * Characters a label value may keep as is in the URL path: RFC 3986's unreserved set (section 2.3),
+ * which no client, proxy or router encodes, decodes or splits on.
+ */
+const PLAIN_VALUE = /^[A-Za-z0-9._~-]+$/;
+
+/**
  * The grouping key of a run's push: `{analysis_id}` when the run has one, else `{instance: host}`.
  * Bounded by design: a run id would make one group per run, which a Pushgateway keeps for ever.
- * A value the URL path cannot carry as such (empty, or with a `/`) is sent base64url-encoded under
- * `<label>@base64`, as the Pushgateway's API asks.
+ *
+ * A value goes in the path as is only when it is made of unreserved characters and is not `.` or
+ * `..`, which URL resolution removes as dot segments (RFC 3986 section 5.2.4; prom-client resolves
+ * the path with url.resolve, and the Pushgateway's router cleans it). Any other value, empty, with a
+ * `/`, `.`, `..`, a space or any non-ASCII character, is sent base64url-encoded (RFC 4648 section 5)
+ * under `<label>@base64`, and the empty value as `=`: the Pushgateway's README ("URL" section)
+ * defines this form as the only one that carries a `/` or an empty value.
+ * @returns one label name (with `@base64` when encoded) and its path segment value
  */
 export function groupingOf(analysisId: string | null, host: string = hostname()): Record<string, string> {
   const [label, value] = analysisId !== null ? ['analysis_id', analysisId] : ['instance', host];
-  if (value === '' || value.includes('/')) return { [`${label}@base64`]: Buffer.from(value).toString('base64url') || '=' };
-  return { [label]: value };
+  if (PLAIN_VALUE.test(value) && value !== '.' && value !== '..') return { [label]: value };
+  return { [`${label}@base64`]: Buffer.from(value, 'utf8').toString('base64url') || '=' };
 }
 
 /**

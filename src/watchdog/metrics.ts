@@ -22,6 +22,15 @@ import type { MonitoredRun } from './status.js';
 export const KILL_REASONS = ['timeout', 'memory', 'orphans', 'cancelled', 'lost'] as const;
 export type KillReason = (typeof KILL_REASONS)[number];
 
+/**
+ * prom-client's default metrics that break the Prometheus naming rules, left out of /metrics:
+ * gauges named `_total`, which `promtool check metrics` reports ("non-counter metrics should not
+ * have "_total" suffix"; https://prometheus.io/docs/practices/naming/). Each is the sum of the
+ * gauge of the same name without `_total`, by `type`, which stays: `sum without (type)
+ * (nodejs_active_handles)` gives it (prom-client's own issue, prometheus/client_js#283).
+ */
+export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 const MIB = 1024 * 1024;
 /** Seconds: from a second to a day. */
 const DURATION_BUCKETS = [1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400];
@@ -85,6 +94,7 @@ export class DaemonMetrics {
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    for (const name of DROPPED_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
     this.finished = new Counter({
       name: 'scidex_runs_finished_total',
       help: 'Runs of the state directory seen to end since the daemon started, by final status (each run once)',

@@ -35,7 +35,11 @@ describe('bad input: one line, exit status 125, nothing spawned', () => {
     ['state directory that is a file', ['--state-dir', '/etc/hostname'], /state directory '\/etc\/hostname' cannot be written \(ENOTDIR\)/],
     ['malformed database URL', ['--database-url', 'postgresql://u:secret@host:notaport/db'], /invalid database URL/],
     ['a size past what PostgreSQL keeps', ['--memory-limit', '9EiB'], /invalid --memory-limit '9EiB': at most/],
-    ['a duration past what PostgreSQL keeps', ['--timeout', '1e17'], /invalid --timeout '1e17': at most/],
+    // Too long to represent is the longest for --timeout, as in timeout(1); past a timer's range for the others.
+    ['a duration past what a timer keeps', ['--grace', '1e600'], /invalid --grace '1e600': at most/],
+    // timeout(1)'s own cases (coreutils tests/timeout/timeout-parameters.sh): an underflow keeps its sign, units are case-sensitive.
+    ['a negative duration too small to represent', ['--timeout=-1e-400'], /invalid --timeout '-1e-400'/],
+    ['an upper-case unit', ['--timeout', '42D'], /invalid --timeout '42D'/],
   ];
   for (const [name, args, message] of cases) {
     it(name, async () => {

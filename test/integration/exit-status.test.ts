@@ -31,6 +31,16 @@ describe('exit status contract', () => {
     expect((await run(['--timeout', '30d', '--', 'sleep', '0.5'])).exitCode).toBe(0);
   });
 
+  // coreutils' tests/timeout/timeout.sh and timeout-parameters.sh: `.1` is a timeout, `1e-10000` is the smallest one (it
+  // rounds up, never to "no limit"), and timeout-large-parameters.sh: a duration too long to represent is the longest.
+  it('reads a duration as timeout(1) does: .1, an underflow as the smallest step, an overflow as the longest', async () => {
+    expect((await run(['--timeout', '.1', '--grace', '1s', '--', 'sleep', '30'])).exitCode).toBe(124);
+    expect((await run(['--timeout', '1e-10000', '--grace', '1s', '--', 'sleep', '30'])).exitCode).toBe(124);
+    const stateDir = newStateDir();
+    expect((await run(['--timeout', '1e600', '--', 'true'], stateDir)).exitCode).toBe(0);
+    expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'completed', timeout_ms: Number.MAX_SAFE_INTEGER });
+  });
+
   it('returns 127 for a missing command and 126 for one that cannot be executed, and records it', async () => {
     const stateDir = newStateDir();
     expect((await run(['--', 'no-such-command-scidex'], stateDir)).exitCode).toBe(127);

@@ -2,12 +2,19 @@
  * --pushgateway against a stand-in Pushgateway on loopback: a node:http server that records each
  * request (method, path, body) and answers as the real one does (200), refuses (a closed port) or
  * never answers. The push must carry the run's figures and never change its exit status nor hang it.
+ * Then against a real Pushgateway (Debian's prometheus-pushgateway, skipped where it is not
+ * installed): the grouping key of every analysis id, `.`, `..`, `a/b` and the empty one included,
+ * lands in the group of that very id.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { groupingOf, pushRunMetrics } from '../../src/report/pushgateway.js';
+import { runEnd } from '../../src/report/run-end.js';
+import { gone } from '../helpers/pgbouncer.js';
 import { ownedTag } from '../helpers/processes.js';
+import { pushedGroups, pushgatewayBinary, startPushgateway, type RealPushgateway } from '../helpers/pushgateway.js';
 import { EXAMPLES, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
@@ -124,6 +131,42 @@ describe('--pushgateway', () => {
     expect(Number(sample(push.body, 'scidex_run_last_peak_pss_bytes'))).toBeGreaterThan(128 << 20);
   });
 
+  it('sends the analysis ids ., .. and a/b base64-encoded, so that no URL resolution drops or splits them', async () => {
+    const gateway = await standIn();
+    for (const id of ['.', '..', 'a/b']) {
+      const result = await startWrapper(['--quiet', '--pushgateway', gateway.url, '--analysis-id', id, '--', 'true'], { tag });
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toBe('');
+    }
+    // base64url of '.', '..', 'a/b' (RFC 4648 section 5, no padding); prom-client URI-encodes the `@`.
+    expect(gateway.pushes.map((push) => push.path)).toEqual(
+      ['Lg', 'Li4', 'YS9i'].map((value) => `/metrics/job/scidex_run/analysis_id%40base64/${value}`),
+    );
+  });
+
+  it('sends an empty value as = under @base64 (no command line gives one: the push is made directly)', async () => {
+    const gateway = await standIn();
+    const stateDir = newStateDir();
+    expect((await startWrapper(['--quiet', '--analysis-id', 'then-emptied', '--', 'true'], { tag, stateDir })).exitCode).toBe(0);
+    const record = { ...journalOf(stateDir).runs.at(-1)!, analysis_id: '' };
+    const warnings: string[] = [];
+    expect(await pushRunMetrics(gateway.url, runEnd(record, new Set()), (line) => warnings.push(line))).toBe(true);
+    expect(warnings).toEqual([]);
+    expect(gateway.pushes.map((push) => push.path)).toEqual(['/metrics/job/scidex_run/analysis_id%40base64/%3D']);
+  });
+
+  it('keeps a value of unreserved characters as is, and encodes every other one', () => {
+    expect(groupingOf('wordfreq-2.1_a~b')).toEqual({ analysis_id: 'wordfreq-2.1_a~b' });
+    expect(groupingOf('...')).toEqual({ analysis_id: '...' });
+    expect(groupingOf('')).toEqual({ 'analysis_id@base64': '=' });
+    expect(groupingOf('.')).toEqual({ 'analysis_id@base64': 'Lg' });
+    expect(groupingOf('..')).toEqual({ 'analysis_id@base64': 'Li4' });
+    expect(groupingOf('a/b')).toEqual({ 'analysis_id@base64': 'YS9i' });
+    expect(groupingOf('lab 42')).toEqual({ 'analysis_id@base64': Buffer.from('lab 42').toString('base64url') });
+    expect(groupingOf('Προμηθεύς')).toEqual({ 'analysis_id@base64': 'zqDPgc6_zrzOt864zrXPjc-C' });
+    expect(groupingOf(null, 'node-1')).toEqual({ instance: 'node-1' });
+  });
+
   it('a Pushgateway that refuses the connection: the exit status is unchanged, one warning', async () => {
     const port = await closedPort();
     const result = await startWrapper(['--pushgateway', `http://127.0.0.1:${port}`, '--', 'sh', '-c', 'exit 3'], { tag });
@@ -179,4 +222,57 @@ describe('--pushgateway', () => {
       expect(existsSync(marker)).toBe(false);
     },
   );
+});
+
+const PUSHGATEWAY = pushgatewayBinary();
+const SKIP_REASON = 'skipped: no Pushgateway installed (prometheus-pushgateway or pushgateway on PATH); .ci/run installs Debian\'s';
+
+describe.skipIf(!PUSHGATEWAY)(`--pushgateway against a real Pushgateway${PUSHGATEWAY ? '' : ` (${SKIP_REASON})`}`, () => {
+  let gateway: RealPushgateway | undefined;
+
+  beforeAll(async () => {
+    gateway = await startPushgateway();
+  });
+
+  afterAll(async () => {
+    if (!gateway) return;
+    const { pid, starttime } = gateway;
+    expect(pid).toBeGreaterThan(1);
+    expect(gone(pid, starttime)).toBe(false);
+    await gateway.stop();
+    expect(gone(pid, starttime)).toBe(true);
+  });
+
+  it('files each analysis id, ., .., a/b and empty included, under its very own grouping key', async () => {
+    const { url } = gateway!;
+    const ids = ['.', '..', 'a/b', 'plain-id', 'lab 42/Προμηθεύς'];
+    const stateDirs = ids.map(() => newStateDir());
+    const results = await Promise.all(
+      ids.map((id, n) => startWrapper(['--pushgateway', url, '--analysis-id', id, '--', 'sh', '-c', `exit ${n}`], { tag, stateDir: stateDirs[n] })),
+    );
+    for (const [n, result] of results.entries()) {
+      expect({ id: ids[n], exitCode: result.exitCode, warning: result.stderr.match(/.*pushgateway.*/)?.[0] }).toEqual({ id: ids[n], exitCode: n, warning: undefined });
+    }
+    // The empty id: no command line gives one (an empty --analysis-id is bad input), so that push is made directly.
+    const record = { ...journalOf(stateDirs[0]).runs.at(-1)!, analysis_id: '' };
+    const warnings: string[] = [];
+    expect(await pushRunMetrics(url, runEnd(record, new Set()), (line) => warnings.push(line))).toBe(true);
+    expect(warnings).toEqual([]);
+
+    const groups = (await pushedGroups(url)).filter((group) => group.labels.job === 'scidex_run');
+    // One group per id, nothing else: no push fell into a group of a mangled key (a dropped `.`, a split `a/b`).
+    expect(groups.map((group) => group.labels).sort((a, b) => a.analysis_id.localeCompare(b.analysis_id))).toEqual(
+      ['', ...ids].map((id) => ({ job: 'scidex_run', analysis_id: id })).sort((a, b) => a.analysis_id.localeCompare(b.analysis_id)),
+    );
+    for (const [n, id] of ids.entries()) {
+      const group = groups.find((candidate) => candidate.labels.analysis_id === id)!;
+      expect(group.metrics.scidex_run_last_exit_status).toEqual([
+        { labels: { job: 'scidex_run', analysis_id: id, instance: '', status: n === 0 ? 'completed' : 'failed' }, value: String(n) },
+      ]);
+      const run = journalOf(stateDirs[n]).runs.at(-1)!;
+      expect(Number(group.metrics.scidex_run_last_peak_rss_bytes[0].value)).toBe(run.peak_rss_bytes);
+    }
+    const empty = groups.find((candidate) => candidate.labels.analysis_id === '')!;
+    expect(empty.metrics.scidex_run_last_exit_status[0]).toMatchObject({ labels: { analysis_id: '', status: 'completed' }, value: '0' });
+  });
 });

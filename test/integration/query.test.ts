@@ -280,10 +280,18 @@ describe('scidex-watchdog prune', () => {
   it('refuses a missing or unreadable --older-than, and runs only with a database (125)', async () => {
     // A date is no duration: read leniently it was 2026 ms, and every run would have gone.
     // A negative duration once read as the short options -1 and -h: the help, and exit 0.
-    for (const args of [['prune'], ['prune', '--older-than', 'soon'], ['prune', '--older-than', '30'], ['prune', '--older-than', '2026-11-21'], ['prune', '--older-than', '-1h'], ['prune', '--older-than']]) {
+    // A bare number in any of timeout(1)'s forms is refused too: `.5`, `1e3`, `0x1e`, `inf` are seconds elsewhere.
+    const bare = ['.5', '5.', '1e3', '0x1e', 'inf'].map((text) => ['prune', '--older-than', text]);
+    for (const args of [['prune'], ['prune', '--older-than', 'soon'], ['prune', '--older-than', '30'], ['prune', '--older-than', '2026-11-21'], ['prune', '--older-than', '-1h'], ['prune', '--older-than'], ...bare]) {
       const bad = await withDatabase(args, url.toString());
       expect(bad.exitCode, args.join(' ')).toBe(125);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    // Longer ago than 1970, even past what a Date holds (a duration too long to represent is the longest, 2^53-1 ms): nothing.
+    for (const olderThan of ['285000y', '1e600d']) {
+      const never = await withDatabase(['prune', '--older-than', olderThan, '--dry-run', '--json'], url.toString());
+      expect(never.exitCode, never.stderr).toBe(0);
+      expect(JSON.parse(never.stdout)).toMatchObject({ cutoff: '1970-01-01T00:00:00.000Z', runs: 0, events: 0, processes: 0, samples: 0 });
     }
     const noDatabase = await withoutDatabase(['prune', '--older-than', '30d'], newStateDir());
     expect(noDatabase.exitCode).toBe(125);
