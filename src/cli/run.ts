@@ -37,6 +37,10 @@ const OPTIONS = {
     env: 'SCIDEX_RUN_ORPHANS',
     describe: `What to do with processes still alive when the command exits: kill (first signal, grace, SIGKILL), wait (for them, under the same limits), ignore (record them and leave them running). [default: ${RUN_DEFAULTS.orphans}]`,
   },
+  'orphan-settle': {
+    env: 'SCIDEX_RUN_ORPHAN_SETTLE',
+    describe: `How long processes still alive when the command exits get to exit by themselves (helpers such as Python's resource tracker leave within milliseconds) before they count as orphans; ends as soon as the tree is empty. 0: orphans at once. [default: ${RUN_DEFAULTS.orphanSettle}]`,
+  },
   'poll-interval': {
     env: 'SCIDEX_RUN_POLL_INTERVAL',
     describe: `How often the tree is scanned: a fixed duration (500ms) or a range (100ms..1s) within which it adapts: faster near the memory limit or while memory grows fast. [default: ${RUN_DEFAULTS.pollInterval}]`,
@@ -156,6 +160,7 @@ function parseArgs(args: string[], env: NodeJS.ProcessEnv): RawRunOptions & { ex
     memoryLimit: pick('memory-limit') ?? RUN_DEFAULTS.memoryLimit,
     grace: pick('grace') ?? RUN_DEFAULTS.grace,
     orphans: pick('orphans') ?? RUN_DEFAULTS.orphans,
+    orphanSettle: pick('orphan-settle') ?? RUN_DEFAULTS.orphanSettle,
     pollInterval: pick('poll-interval') ?? RUN_DEFAULTS.pollInterval,
     killSignal: pick('kill-signal') ?? RUN_DEFAULTS.killSignal,
     databaseUrl: pick('database-url'),

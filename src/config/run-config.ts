@@ -26,6 +26,12 @@ export interface RunConfig {
   memoryLimitBytes: number;
   graceMs: number;
   orphans: OrphanPolicy;
+  /**
+   * How long, after the leader exits, the processes still alive get to exit by themselves before
+   * they count as orphans (the resource trackers of Python pools, loky, dask, R's PSOCK workers
+   * exit 10-15 ms after their main process), milliseconds; ends as soon as the tree is empty.
+   */
+  orphanSettleMs: number;
   /** Fastest and slowest monitoring interval; the monitor adapts between them. */
   pollMinMs: number;
   pollMaxMs: number;
@@ -54,6 +60,7 @@ export interface RawRunOptions {
   memoryLimit: string;
   grace: string;
   orphans: string;
+  orphanSettle: string;
   pollInterval: string;
   killSignal: string;
   preserveStatus: boolean;
@@ -73,6 +80,7 @@ export const RUN_DEFAULTS = {
   memoryLimit: '2GiB',
   grace: '10s',
   orphans: 'kill',
+  orphanSettle: '500ms',
   pollInterval: '100ms..1s',
   killSignal: 'SIGTERM',
   tracking: 'auto',
@@ -100,6 +108,7 @@ export function buildRunConfig(raw: RawRunOptions, env: NodeJS.ProcessEnv): RunC
     memoryLimitBytes: parseSizeBytes(raw.memoryLimit, '--memory-limit'),
     graceMs,
     orphans: parseOrphanPolicy(raw.orphans),
+    orphanSettleMs: parseDurationMs(raw.orphanSettle, '--orphan-settle', TIMER),
     pollMinMs,
     pollMaxMs,
     killSignal: parseSignal(raw.killSignal, '--kill-signal'),

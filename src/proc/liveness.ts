@@ -33,3 +33,14 @@ export function processAlive(pid: number, starttime: number): boolean {
   const stat = readStat(pid);
   return stat !== undefined && stat.starttime === starttime && !isDead(stat);
 }
+
+/**
+ * Whether the process (pid, starttime) is alive and still has its memory. A process on its way out
+ * drops its memory (exit_mm) before it becomes a zombie: from then on /proc/PID/environ reads empty
+ * and stat field 23 (vsize) is 0, while its state may still be R or D. Such a process will never run
+ * user code again, so what its environment cannot say about it no longer matters.
+ */
+export function processAliveWithMemory(pid: number, starttime: number): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && stat.starttime === starttime && !isDead(stat) && stat.vsizeBytes > 0;
+}

@@ -28,6 +28,8 @@ export interface ProcStat {
   stimeTicks: number;
   /** Field 22: start time after boot, clock ticks. With pid, the identity of a process. */
   starttime: number;
+  /** Field 23: virtual memory size, bytes; 0 for a process without memory (an exiting one, a kernel thread). */
+  vsizeBytes: number;
   /** Field 24: resident set size, pages. */
   rssPages: number;
 }
@@ -53,6 +55,7 @@ export function parseStat(text: string): ProcStat {
     utimeTicks: Number(rest[11]),
     stimeTicks: Number(rest[12]),
     starttime: Number(rest[19]),
+    vsizeBytes: Number(rest[20]),
     rssPages: Number(rest[21]),
   };
 }

@@ -41,6 +41,11 @@ export class Sampler {
     return undefined;
   }
 
+  /** Whether any sample was due so far. */
+  get anyTaken(): boolean {
+    return this.lastAtMs > -Infinity;
+  }
+
   /** At the end of the run: the highest peak not yet written, if there is one. */
   flush(): DueSample | undefined {
     const pending = this.pendingPeak;

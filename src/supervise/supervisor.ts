@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../config/run-config.js';
 import { MAX_TIMER_MS, formatDuration } from '../config/duration.js';
 import { formatSize } from '../config/size.js';
+import { cgroupPopulated } from '../proc/cgroup.js';
 import { readStat } from '../proc/stat.js';
 import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
 import { signalMember, signalsUsePidfd } from '../terminate/guard.js';
@@ -37,6 +38,11 @@ import { largestMembers, treePssBytes } from './tree-memory.js';
 
 /** How long to wait for the leader's exit after a sequence that could not kill everything. */
 const LEADER_EXIT_WAIT_MS = 5000;
+/**
+ * Scan interval of the settle window, milliseconds: a helper that leaves 10-15 ms after the leader
+ * is seen gone within a few ms of it, and a chain that hops every few ms is seen by some scan.
+ */
+const SETTLE_POLL_MS = 5;
 
 /** Where the supervisor's one-line messages go; `info` is silenced by --quiet, `error` never. */
 export interface Messages {
@@ -52,6 +58,8 @@ export class Supervisor {
   private wake: (() => void) | undefined;
   private readonly hurry = deferred();
   private terminating = false;
+  /** In the settle window after the leader's exit (settle()). */
+  private settling = false;
   private unkillable = false;
   private finished = false;
   private readonly lastSignal = new Map<Member, NodeJS.Signals>();
@@ -212,15 +220,19 @@ export class Supervisor {
     });
   }
 
-  /** The leader has exited by itself: whatever of the tree is still alive is an orphan. */
+  /**
+   * The leader has exited by itself. What exits by itself within the settle window is not an
+   * orphan (fate `exited`, no event, no signal); whatever of the tree is still alive after it is.
+   */
   private async handleOrphans(): Promise<void> {
     const tracker = this.tracker!;
-    let snapshot = tracker.scan();
+    const settled = await this.settle();
+    if (settled.empty || this.stop) return;
+    let snapshot = settled.snapshot;
     let stopped: RunGroups | undefined;
     if (snapshot.alive.length === 0 && !tracker.cgroupPath) {
-      // A chain that forks and exits faster than a scan is where none of them looks: look twice more
-      // (each look learns the groups of what it sees), stop the run's groups whole, then look again.
-      for (let look = 0; look < 2 && snapshot.alive.length === 0; look++) snapshot = tracker.scan();
+      // Only the run's groups say it is not over: a chain that forks and exits faster than a scan.
+      // Stopped whole, it stands still where the next scan finds it.
       const groups = new RunGroups(this.cookie());
       if (groups.signal(tracker.members(), 'SIGSTOP') > 0) {
         stopped = groups;
@@ -262,9 +274,37 @@ export class Supervisor {
     }
   }
 
+  /**
+   * The settle window (--orphan-settle): scans every SETTLE_POLL_MS until the tree is empty, a stop
+   * is requested, or the window is over. Empty means no live member, and also, with a cgroup, a
+   * cgroup the kernel says is unpopulated, and without one, no process group of the run in use. The
+   * many scans are also what finds a chain that forks and exits faster than one scan: one sight of
+   * any hop, by its cookie, names its group.
+   */
+  private async settle(): Promise<{ snapshot: TreeSnapshot; empty: boolean }> {
+    const tracker = this.tracker!;
+    const cgroup = tracker.cgroupPath;
+    const groups = cgroup ? undefined : new RunGroups(this.cookie());
+    const end = performance.now() + this.config.orphanSettleMs;
+    this.settling = true;
+    try {
+      for (;;) {
+        const snapshot = tracker.scan();
+        this.observe(snapshot);
+        const empty = snapshot.alive.length === 0 && (cgroup ? !cgroupPopulated(cgroup) : groups!.ours(tracker.members()).size === 0);
+        if (empty || this.stop || performance.now() >= end) return { snapshot, empty };
+        await sleep(Math.min(SETTLE_POLL_MS, Math.max(1, end - performance.now())));
+      }
+    } finally {
+      this.settling = false;
+    }
+  }
+
   /** Stops the run for `reason`; ignored once a stop or the orphans' termination is under way. */
   private requestStop(reason: StopReason): void {
     if (this.stop || this.terminating) return;
+    // The command ended in time: only --orphans wait puts what it left under the wall-clock limit.
+    if (reason.kind === 'timeout' && this.settling && this.config.orphans !== 'wait') return;
     this.stop = reason;
     const tree = this.tracker?.scan();
     if (tree) this.observe(tree);
@@ -299,6 +339,7 @@ export class Supervisor {
       graceMs: this.config.graceMs,
       hurry: this.hurry.promise,
       cookie: this.cookie(),
+      beforeScan: () => this.reapAdopted(),
       hooks: recordTermination(this.log, reason, this.lastSignal, {
         leaderPid: this.leader?.pid,
         pssBytes: () => this.lastPssBytes,
@@ -327,8 +368,16 @@ export class Supervisor {
     return true;
   }
 
-  private observe(snapshot: TreeSnapshot): void {
+  /**
+   * Reaps the orphans the wrapper adopted (as subreaper, or as PID 1) that have exited: until then
+   * they are zombies that keep their process group in use, and the tree would never look empty.
+   */
+  private reapAdopted(): void {
     if (this.tracker?.backend === 'subreaper' || process.pid === 1) reapAdoptedZombies(this.spawnedKeys());
+  }
+
+  private observe(snapshot: TreeSnapshot): void {
+    this.reapAdopted();
     this.treeRssBytes = snapshot.rssBytes;
     this.peakRssBytes = Math.max(this.peakRssBytes, snapshot.rssBytes);
     this.peakProcessCount = Math.max(this.peakProcessCount, snapshot.alive.length);
@@ -362,6 +411,27 @@ export class Supervisor {
     });
   }
 
+  /**
+   * A run too short for any scan to see its tree alive (`-- true`: its leader was already a zombie
+   * at the first scan) still had one process at once. Its memory was never measured: a zombie has
+   * none left, and getrusage(2)'s ru_maxrss of waited-for children mixes in the pre-exec child's.
+   */
+  private accountShortRun(): void {
+    if (this.tracker!.members().length > 0) this.peakProcessCount = Math.max(this.peakProcessCount, 1);
+  }
+
+  /** The one sample of a run that ended before any was due: its figures over the whole run. */
+  private wholeRunSample(): DueSample {
+    return {
+      atMs: Date.now(),
+      rssBytes: this.peakRssBytes,
+      pssBytes: this.peakPssBytes,
+      cpuSeconds: this.progress().cpu_seconds,
+      processCount: this.peakProcessCount,
+      peak: true,
+    };
+  }
+
   /** The run row of a run still going: the identity, the progress so far, no outcome. */
   private runningRow(): RunProgress {
     const leaderPid = this.leader!.pid;
@@ -383,8 +453,10 @@ export class Supervisor {
   private finish(exit: LeaderExit): number {
     const tracker = this.tracker!;
     this.observe(tracker.scan());
+    this.accountShortRun();
     const peak = this.sampler.flush();
     if (peak) this.journalSample(peak);
+    else if (!this.sampler.anyTaken && this.config.sampleIntervalMs > 0) this.journalSample(this.wholeRunSample());
     const { status, exitStatus } = runOutcome(exit, this.stop, this.config.preserveStatus);
     const reason = this.stop ? this.runReasonText(this.stop) : null;
     this.log.processes(tracker.members(), (member) => fateOf(member, this.lastSignal));
@@ -418,7 +490,8 @@ export class Supervisor {
     const pss = this.peakPssBytes === null ? '' : ` (PSS ${formatSize(this.peakPssBytes)})`;
     this.messages.info(
       `run ${this.log.identity.id} ${status}: exit status ${exitStatus} after ${formatDuration(this.log.elapsedMs())}; ` +
-        `peak tree RSS ${formatSize(this.peakRssBytes)}${pss}, ${record.peak_process_count} processes at once, ` +
+        `peak tree RSS ${this.peakRssBytes > 0 ? formatSize(this.peakRssBytes) : 'not measured (no scan saw the tree alive)'}${pss}, ` +
+        `${record.peak_process_count} process${record.peak_process_count === 1 ? '' : 'es'} at once, ` +
         `${record.process_count} in all, CPU ${record.cpu_seconds.toFixed(1)}s`,
     );
     return exitStatus;

@@ -14,7 +14,7 @@
  */
 import { hasEnvEntry } from '../proc/environ.js';
 import { listPids } from '../proc/list.js';
-import { processAlive } from '../proc/liveness.js';
+import { processAliveWithMemory } from '../proc/liveness.js';
 import { isDead, readStat } from '../proc/stat.js';
 import { memberKey, type Member } from '../track/member.js';
 import { groupInUse, signalGroup } from './guard.js';
@@ -47,8 +47,9 @@ export class RunGroups {
       const ours =
         stat.sid !== this.own.sid && (known.has(memberKey(pid, stat.starttime)) || parents.has(stat.ppid) || hasEnvEntry(pid, this.cookie));
       if (ours) seen.set(stat.pgid, (seen.get(stat.pgid) ?? 0) + 1);
-      // An environment unreadable because its process just exited says nothing of the group.
-      else if (processAlive(pid, stat.starttime)) foreign.add(stat.pgid);
+      // An environment unreadable or empty because its process is exiting says nothing of the group:
+      // a chain that forks and exits is caught there often, and would veto its own group.
+      else if (processAliveWithMemory(pid, stat.starttime)) foreign.add(stat.pgid);
     }
     const groups = new Map<number, number>();
     for (const pgid of candidates) {

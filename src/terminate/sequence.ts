@@ -48,6 +48,11 @@ export interface TerminationOptions {
   hurry?: Promise<unknown>;
   /** The run's environment entry, `SCIDEX_RUN_ID=<uuid>`: with it, the run's process groups are signalled whole too. */
   cookie?: string;
+  /**
+   * Called before every scan: a subreaper reaps its adopted zombies here, so that a grace period
+   * ends as soon as the tree is empty instead of when it runs out.
+   */
+  beforeScan?: () => void;
 }
 
 /** How the sequence ended. */
@@ -64,6 +69,7 @@ export interface TerminationResult {
  */
 export async function terminateTree(tracker: Tracker, options: TerminationOptions): Promise<TerminationResult> {
   const scan = (): TreeSnapshot => {
+    options.beforeScan?.();
     const snapshot = tracker.scan();
     for (const member of snapshot.died) options.hooks.onEnded(member);
     return snapshot;

@@ -1,0 +1,62 @@
+/**
+ * Orphans are what stays, not what is leaving: after the leader exits, a process that exits by
+ * itself within the settle window (--orphan-settle) is recorded as exited, never killed; what is
+ * left after it is an orphan. A grace period ends as soon as the tree is empty, on every backend
+ * (a subreaper reaps the orphans it adopted inside the grace loop). A run too short for any scan
+ * still records its tree once.
+ */
+import { describe, expect, it } from 'vitest';
+import { availableBackends } from '../helpers/lost-runs.js';
+import { ownedTag } from '../helpers/processes.js';
+import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
+
+const tag = ownedTag();
+const backends = await availableBackends();
+
+/** The leader forks a helper that outlives it by `ms` milliseconds, then exits 0 at once. */
+const helperOutlivesLeaderBy = (ms: number) =>
+  `import os, time\nif os.fork() == 0:\n    time.sleep(${ms / 1000})\n    os._exit(0)\nos._exit(0)`;
+
+const KILL_EVENTS = ['orphan_found', 'signal_sent', 'process_killed'];
+
+describe('the settle window after the leader exits', () => {
+  for (const backend of backends) {
+    it(`${backend}: a helper that leaves 50 ms after the leader is recorded as exited, not killed`, async () => {
+      const stateDir = newStateDir();
+      const run = await startWrapper(['--quiet', '--tracking', backend, '--', 'python3', '-c', helperOutlivesLeaderBy(50)], { tag, stateDir });
+      expect(run.exitCode, run.stderr).toBe(0);
+      const { events, processes } = journalOf(stateDir);
+      expect(events.filter((event) => KILL_EVENTS.includes(event.kind))).toEqual([]);
+      expect(processes.map((process) => process.fate)).not.toContain('terminated');
+      expect(processes.map((process) => process.fate)).not.toContain('killed');
+    });
+
+    it(`${backend}: with --orphan-settle 0 the same helper is an orphan, and the grace period ends when it exits`, async () => {
+      const stateDir = newStateDir();
+      const run = await startWrapper(
+        ['--quiet', '--tracking', backend, '--orphan-settle', '0', '--grace', '30s', '--', 'python3', '-c', helperOutlivesLeaderBy(60_000)],
+        { tag, stateDir },
+      );
+      expect(run.exitCode, run.stderr).toBe(0);
+      const { runs, events, processes } = journalOf(stateDir);
+      expect(events.map((event) => event.kind)).toContain('orphan_found');
+      expect(processes.map((process) => process.fate)).toContain('terminated');
+      // SIGTERM ends the helper at once: a run that waited out its 30 s grace period never emptied.
+      const final = runs.at(-1)!;
+      expect(Date.parse(final.ended_at!) - Date.parse(final.started_at)).toBeLessThan(15_000);
+    });
+  }
+});
+
+describe('a run too short for any scan', () => {
+  it('records its tree once at the end: one sample, one process at once', async () => {
+    const stateDir = newStateDir();
+    const run = await startWrapper(['--tracking', backends[0], '--', 'true'], { tag, stateDir });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const { runs, samples } = journalOf(stateDir);
+    expect(samples).toHaveLength(1);
+    expect(samples[0]).toMatchObject({ process_count: 1, peak: true });
+    expect(runs.at(-1)).toMatchObject({ status: 'completed', peak_process_count: 1, process_count: 1 });
+    expect(run.stderr).toMatch(/1 process at once/);
+  });
+});
