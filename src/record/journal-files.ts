@@ -1,7 +1,7 @@
 /**
  * The bookkeeping of a state directory's journal folder: which journals still wait for
  * PostgreSQL, which are done (the `<run>.shipped` mark, written only by a shipper whose shipped
- * lines ended with the run's final version: journal-end.ts), when a done one may go, and the lock
+ * lines held the run's final version: journal-end.ts), when a done one may go, and the lock
  * that keeps shipping to one process at a time.
  *
  * Retention: a journal with its mark is removed once the mark is older than the retention period;

@@ -108,7 +108,7 @@ export interface JournalShipment {
   /** Where the refused entries were set aside, when there were any. */
   rejectedPath?: string;
   /**
-   * The lines read ended with the run's final version (journal-end.ts): with this shipment, all of
+   * The last run version among the lines read is a final one (journal-end.ts): with this shipment, all of
    * the run's journal is in, and the journal may be marked shipped.
    */
   finished: boolean;

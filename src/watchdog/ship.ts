@@ -2,7 +2,7 @@
  * Shipping leftover journals: records that waited in the state directory while PostgreSQL was down
  * or not configured. Every write is idempotent (UUID keys, run rows by revision), so a journal is
  * shipped whole each time, from its first line, and shipping twice changes nothing. A journal gets
- * its `<run>.shipped` mark only when the lines this shipper read and wrote ended with the run's
+ * its `<run>.shipped` mark only when the lines this shipper read and wrote held the run's
  * final version (docs/records.md): what the file holds at that moment, never whether the run's
  * marker is still there; marked journals are skipped, and removed after the retention period. Lines that are not JSON (a
  * torn last line after a crash) are reported with their file and line number, records PostgreSQL

@@ -7,15 +7,13 @@
  * Stopping is checked, not trusted: stop() signals that pid (SIGTERM, an immediate shutdown) and
  * returns only once the process is gone.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { freeLoopbackPort, serverUser } from './server-host.js';
+import { freeLoopbackPort, serverUser, spawnServer } from './server-host.js';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import which from 'which';
-import { isDead, readStat } from '../../src/proc/stat.js';
 
 
 /** The pgbouncer binary: the first on PATH, else /usr/sbin/pgbouncer; undefined when not installed. */
@@ -55,12 +53,6 @@ export interface Pgbouncer {
 function iniValue(value: string): string {
   if (/^[A-Za-z0-9_.:/-]+$/.test(value)) return value;
   return `'${value.replace(/'/g, "''")}'`;
-}
-
-/** A pid that is gone (exported for the tests' own check): no such process, or a zombie, or another process that took the number. */
-export function gone(pid: number, starttime: number | undefined): boolean {
-  const stat = readStat(pid);
-  return stat === undefined || isDead(stat) || (starttime !== undefined && stat.starttime !== starttime);
 }
 
 /**
@@ -118,25 +110,7 @@ export async function startPgbouncer(databaseUrl: string, options: PgbouncerOpti
   );
   if (owner) for (const file of [userlist, config]) chownSync(file, owner.uid, owner.gid);
 
-  const child: ChildProcess = spawn(binary, [config], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    ...(owner ?? {}),
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exit = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve();
-    });
-  });
-  const spawned = await new Promise<number>((resolve, reject) => {
-    child.once('spawn', () => resolve(child.pid as number));
-    child.once('error', reject);
-  });
-  if (!(spawned > 1)) throw new Error(`pgbouncer started with an unusable pid ${spawned}`);
-  const starttime = readStat(spawned)?.starttime;
+  const server = await spawnServer('pgbouncer', binary, [config], owner ?? {});
   const log = () => {
     try {
       return readFileSync(logFile, 'utf8');
@@ -144,20 +118,8 @@ export async function startPgbouncer(databaseUrl: string, options: PgbouncerOpti
       return '';
     }
   };
-
-  let stopped = false;
   const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    // Only our own child, by its pid, and only while it is still the process we started.
-    if (exited === undefined && !gone(spawned, starttime)) process.kill(spawned, 'SIGTERM');
-    const deadline = Date.now() + 10_000;
-    while (exited === undefined && Date.now() < deadline) await Promise.race([exit, sleep(50)]);
-    if (exited === undefined && !gone(spawned, starttime)) {
-      process.kill(spawned, 'SIGKILL');
-      await exit;
-    }
-    if (!gone(spawned, starttime)) throw new Error(`pgbouncer (pid ${spawned}) is still there after SIGTERM and SIGKILL`);
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -176,9 +138,9 @@ export async function startPgbouncer(databaseUrl: string, options: PgbouncerOpti
   // Ready once a query goes all the way through to PostgreSQL.
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (exited !== undefined) {
+    if (server.exited() !== undefined) {
       rmSync(dir, { recursive: true, force: true });
-      throw new Error(`pgbouncer exited at start (${JSON.stringify(exited)}): ${stderr}\n${log()}`);
+      throw new Error(`pgbouncer exited at start (${JSON.stringify(server.exited())}): ${server.stderr()}\n${log()}`);
     }
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
     try {
@@ -190,17 +152,17 @@ export async function startPgbouncer(databaseUrl: string, options: PgbouncerOpti
       await client.end().catch(() => undefined);
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`pgbouncer did not accept connections within 10 s (${String(error)}): ${stderr}\n${log()}`);
+        throw new Error(`pgbouncer did not accept connections within 10 s (${String(error)}): ${server.stderr()}\n${log()}`);
       }
       await sleep(100);
     }
   }
   // The pidfile names the process we hold: the pid we will signal is pgbouncer's own.
   const written = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined;
-  if (written !== spawned) {
+  if (written !== server.pid) {
     await stop();
-    throw new Error(`pgbouncer's pidfile says ${written}, but the process we started is ${spawned}`);
+    throw new Error(`pgbouncer's pidfile says ${written}, but the process we started is ${server.pid}`);
   }
 
-  return { url, adminUrl, database: dbname, port, pid: spawned, starttime, logFile, log, admin, stop };
+  return { url, adminUrl, database: dbname, port, pid: server.pid, starttime: server.starttime, logFile, log, admin, stop };
 }

@@ -6,13 +6,10 @@
  * Stopping is checked, not trusted: stop() sends SIGTERM to the pid we spawned (a graceful exit) and
  * returns only once that process is gone.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { delimiter } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import which from 'which';
-import { readStat } from '../../src/proc/stat.js';
-import { gone } from './pgbouncer.js';
-import { freeLoopbackPort } from './server-host.js';
+import { freeLoopbackPort, spawnServer } from './server-host.js';
 
 /** The Pushgateway binary: `prometheus-pushgateway` (Debian's name) or `pushgateway` (upstream's) on PATH or in /usr/bin; undefined when neither is installed. */
 export function pushgatewayBinary(): string | undefined {
@@ -46,43 +43,12 @@ export async function startPushgateway(): Promise<RealPushgateway> {
   if (!binary) throw new Error('no Pushgateway installed (prometheus-pushgateway or pushgateway)');
   const port = await freeLoopbackPort();
   const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(binary, [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exit = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve();
-    });
-  });
-  const pid = await new Promise<number>((resolve, reject) => {
-    child.once('spawn', () => resolve(child.pid as number));
-    child.once('error', reject);
-  });
-  if (!(pid > 1)) throw new Error(`the Pushgateway started with an unusable pid ${pid}`);
-  const starttime = readStat(pid)?.starttime;
-
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    // Only our own child, by its pid, and only while it is still the process we started.
-    if (exited === undefined && !gone(pid, starttime)) process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + 10_000;
-    while (exited === undefined && Date.now() < deadline) await Promise.race([exit, sleep(50)]);
-    if (exited === undefined && !gone(pid, starttime)) {
-      process.kill(pid, 'SIGKILL');
-      await exit;
-    }
-    if (!gone(pid, starttime)) throw new Error(`the Pushgateway (pid ${pid}) is still there after SIGTERM and SIGKILL`);
-  };
+  const server = await spawnServer('the Pushgateway', binary, [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn']);
+  const { pid, starttime, stop } = server;
 
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (exited !== undefined) throw new Error(`the Pushgateway exited at start (${JSON.stringify(exited)}): ${stderr}`);
+    if (server.exited() !== undefined) throw new Error(`the Pushgateway exited at start (${JSON.stringify(server.exited())}): ${server.stderr()}`);
     const ready = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
       (response) => response.status === 200,
       () => false,
@@ -90,11 +56,11 @@ export async function startPushgateway(): Promise<RealPushgateway> {
     if (ready) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`the Pushgateway was not ready within 10 s: ${stderr}`);
+      throw new Error(`the Pushgateway was not ready within 10 s: ${server.stderr()}`);
     }
     await sleep(100);
   }
-  return { url, pid, starttime, log: () => stderr, stop };
+  return { url, pid, starttime, log: server.stderr, stop };
 }
 
 /** One group of the Pushgateway's API (GET /api/v1/metrics): its grouping labels, and each metric's samples. */

@@ -1,9 +1,12 @@
 /**
- * What a test-owned server (a throwaway PostgreSQL, a pgbouncer) needs from the host: a free
- * loopback port, and the user to run as when we are root (both servers refuse to run as root).
+ * What a test-owned server (a throwaway PostgreSQL, a pgbouncer, a Pushgateway) needs from the
+ * host: a free loopback port, the user to run as when we are root (PostgreSQL and pgbouncer refuse
+ * to run as root), and a child process that is stopped by its pid and starttime, never by name.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import getPort, { portNumbers } from 'get-port';
+import { isDead, readStat } from '../../src/proc/stat.js';
 
 /**
  * A free loopback port below Linux's ephemeral range (32768 and up), so that no outgoing
@@ -20,4 +23,65 @@ export function serverUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
   return { uid: id('-u'), gid: id('-g') };
+}
+
+/** A server process a test started: its identity, what it printed, and how to stop it. */
+export interface ServerChild {
+  pid: number;
+  /** Clock ticks after boot (proc(5) stat field 22), read right after the spawn. */
+  starttime: number | undefined;
+  /** Its exit, once it has exited. */
+  exited(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** What it wrote to stderr so far. */
+  stderr(): string;
+  /**
+   * SIGTERM, up to 10 s for the exit, then SIGKILL: only to our own child, by its pid, while it is
+   * still the process we started. Idempotent.
+   * @throws when it is still there after both
+   */
+  stop(): Promise<void>;
+}
+
+/** Whether the process (pid, starttime) is gone: no such pid, a zombie, or another process under the pid. */
+export function gone(pid: number, starttime: number | undefined): boolean {
+  const stat = readStat(pid);
+  return stat === undefined || isDead(stat) || (starttime !== undefined && stat.starttime !== starttime);
+}
+
+/**
+ * Spawns a server binary with stderr captured, and resolves once it is spawned.
+ * @param name what error messages call it (`pgbouncer`, `the Pushgateway`)
+ * @throws when it cannot be spawned, or gets a pid <= 1
+ */
+export async function spawnServer(name: string, binary: string, args: string[], options: SpawnOptions = {}): Promise<ServerChild> {
+  const child: ChildProcess = spawn(binary, args, { ...options, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    });
+  });
+  const pid = await new Promise<number>((resolve, reject) => {
+    child.once('spawn', () => resolve(child.pid as number));
+    child.once('error', reject);
+  });
+  if (!(pid > 1)) throw new Error(`${name} started with an unusable pid ${pid}`);
+  const starttime = readStat(pid)?.starttime;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (exited === undefined && !gone(pid, starttime)) process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (exited === undefined && Date.now() < deadline) await Promise.race([exit, sleep(50)]);
+    if (exited === undefined && !gone(pid, starttime)) {
+      process.kill(pid, 'SIGKILL');
+      await exit;
+    }
+    if (!gone(pid, starttime)) throw new Error(`${name} (pid ${pid}) is still there after SIGTERM and SIGKILL`);
+  };
+  return { pid, starttime, exited: () => exited, stderr: () => stderr, stop };
 }

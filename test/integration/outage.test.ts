@@ -380,11 +380,15 @@ describe('200 runs at once against a server of 20 connections', () => {
 
   it('all exit 0 without a warning, and the wrappers (with the shippers they hand over to) bring every run and event to the database', { timeout: 300_000 }, async () => {
     const count = 200;
-    const stateDirs = Array.from({ length: count }, () => newStateDir());
-    const analysisIds = stateDirs.map((_, n) => `load-${n}-${tag}`);
+    // Four state directories of 50 runs each: every start's background shipper meets the others'
+    // journals at every stage (just created, running, ending), as on a host with one state directory.
+    const stateDirs = Array.from({ length: 4 }, () => newStateDir());
+    const analysisIds = Array.from({ length: count }, (_, n) => `load-${n}-${tag}`);
     const started = performance.now();
     const results = await Promise.all(
-      stateDirs.map((stateDir, n) => startWrapper(['--analysis-id', analysisIds[n], '--database-url', server.url, '--', 'sleep', '2'], { tag, stateDir })),
+      analysisIds.map((analysisId, n) =>
+        startWrapper(['--analysis-id', analysisId, '--database-url', server.url, '--', 'sleep', '2'], { tag, stateDir: stateDirs[n % stateDirs.length] }),
+      ),
     );
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const slowest = Math.max(...results.map((result) => result.durationMs));
@@ -402,6 +406,10 @@ describe('200 runs at once against a server of 20 connections', () => {
     expect(journal.runs).toHaveLength(count);
     expect(new Set(journal.runs.map((run) => run.status))).toEqual(new Set(['completed']));
     await expectDatabaseHoldsExactly(server.url, journal, analysisIds);
+    const unmarked = stateDirs.flatMap((stateDir) =>
+      readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.jsonl') && !existsSync(join(stateDir, 'journal', name.replace(/\.jsonl$/, '.shipped')))),
+    );
+    expect(unmarked).toEqual([]);
     for (const stateDir of stateDirs) rmSync(stateDir, { recursive: true, force: true });
   });
 });

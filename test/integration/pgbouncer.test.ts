@@ -11,7 +11,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/record/migrate.js';
 import { sharedClient } from '../helpers/database.js';
-import { gone, pgbouncerBinary, startPgbouncer, type Pgbouncer } from '../helpers/pgbouncer.js';
+import { pgbouncerBinary, startPgbouncer, type Pgbouncer } from '../helpers/pgbouncer.js';
+import { gone } from '../helpers/server-host.js';
 import { ownedTag } from '../helpers/processes.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 

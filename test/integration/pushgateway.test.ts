@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { groupingOf, pushRunMetrics } from '../../src/report/pushgateway.js';
 import { runEnd } from '../../src/report/run-end.js';
-import { gone } from '../helpers/pgbouncer.js';
+import { gone } from '../helpers/server-host.js';
 import { ownedTag } from '../helpers/processes.js';
 import { pushedGroups, pushgatewayBinary, startPushgateway, type RealPushgateway } from '../helpers/pushgateway.js';
 import { EXAMPLES, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
