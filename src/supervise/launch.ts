@@ -8,7 +8,7 @@
  * run's end reported: a GitHub Actions annotation, a Pushgateway push), the marker is removed.
  */
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
@@ -16,6 +16,7 @@ import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
 import { bootId, pidNamespace, procMatchesOurPidNamespace } from '../proc/system.js';
 import { Journal } from '../record/journal.js';
+import { shippedMarkPath } from '../record/journal-files.js';
 import { removeMarker, writeMarker } from '../record/markers.js';
 import { Recorder } from '../record/recorder.js';
 import { redactArgv } from '../record/redact.js';
@@ -131,11 +132,14 @@ async function reportRunEnd(config: RunConfig, log: RunLog, messages: { warn(lin
  * hand. Said as information, not a warning: nothing is lost and nobody has to act.
  */
 function handOverRecords(config: RunConfig, recorder: Recorder, messages: Messages & { warn(line: string): void }): void {
+  // Its last line written, the journal is finished: another shipper may have brought it in already.
+  const shippedByAnother = () => existsSync(shippedMarkPath(recorder.journal.path));
+  if (shippedByAnother()) return;
   const shipper = shipLeftovers(config.stateDir, config.database, config.journalRetentionMs, HANDOVER_WAIT_MS);
   const waiting = `PostgreSQL is busy: the run's last records wait in ${recorder.journal.path}`;
   if (shipper === 'held') messages.info(`${waiting} for the scidex-watchdog ship at work on ${config.stateDir}`);
   else if (shipper) messages.info(`${waiting}; a background scidex-watchdog ship (pid ${shipper.pid}) keeps trying for ${formatDuration(HANDOVER_WAIT_MS)}`);
-  else recorder.warnRecordsWait();
+  else if (!shippedByAnother()) recorder.warnRecordsWait();
 }
 
 function currentUser(): string {
