@@ -1,0 +1,271 @@
+// The checks after the end: every journal line of every journal against PostgreSQL, and every
+// planned run against how it should have ended.
+//
+//   1. Every journal line is in PostgreSQL exactly once (the keys are primary keys, so "once" is
+//      "present"): runs one row per id, whose revision and status are the journal's winning version
+//      (run-version.ts latestVersions); events and samples by id, processes by (run_id, pid,
+//      starttime), each under the same run. And nothing is in PostgreSQL that no journal holds,
+//      except the records the full-disk group's wrappers shipped from memory (counted, not
+//      violations; for those runs PostgreSQL must hold a version at least as new as the journal's).
+//   2. Every run ends in a final status; a run whose wrapper the harness SIGKILLed ends `lost` or
+//      with its own ending; any other run ends exactly as its command does (status and exit status).
+//   5. Every journal is marked `<name>.shipped`.
+// Also violations: lines a journal holds that are not records (outside the full-disk group, where
+// torn lines are expected), records PostgreSQL refused (`rejected/`), a wrapper that hung, a run
+// planned but never recorded. Invariants 3 and 4 (survivors, sentinels) are stress.ts's.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { readJournal } from '../../src/record/journal.js';
+import { latestVersions, supersedes } from '../../src/record/run-version.js';
+import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord } from '../../src/record/types.js';
+import { EXPECTED, type RunOutcome } from './runs.js';
+
+/** One broken promise. */
+export interface Violation {
+  /** A short stable name: `event-missing`, `not-final`, `journal-unmarked`, ... */
+  kind: string;
+  /** The run it is about (its id, else `#<plan index>`), when it is about one. */
+  run?: string;
+  detail: string;
+}
+
+export const TABLES = ['runs', 'events', 'processes', 'samples'] as const;
+export type Table = (typeof TABLES)[number];
+export type TableCounts = Record<Table, number>;
+
+/** What the record checks looked at and found. */
+export interface RecordCheck {
+  violations: Violation[];
+  /** Journal lines compared with PostgreSQL, by table; and journal files read. */
+  journalLines: TableCounts & { files: number };
+  /** PostgreSQL rows compared with the journals, by table. */
+  databaseRows: TableCounts;
+  /** Final status of the runs as PostgreSQL holds them. */
+  statuses: Record<string, number>;
+  /** Facts that are not violations: torn lines of the full disk, rows shipped from memory, runs killed before they journaled. */
+  notes: string[];
+}
+
+/** Where the records are. */
+export interface RecordSources {
+  /** Every state directory of the stress run. */
+  stateDirs: readonly string[];
+  /** The full-disk group's state directory, when it was mounted. */
+  fullDiskDir?: string;
+  databaseUrl: string;
+  outcomes: readonly RunOutcome[];
+}
+
+const zero = (): TableCounts => ({ runs: 0, events: 0, processes: 0, samples: 0 });
+const processKey = (record: Pick<ProcessRecord, 'run_id' | 'pid' | 'starttime'>): string => `${record.run_id}/${record.pid}/${record.starttime}`;
+
+/** What the journals hold of one run (a run may have several journals: a reaper's `<run>.reaped-<ms>.jsonl`). */
+interface JournalRun {
+  versions: RunRecord[];
+  /** Keys of events, samples and processes, with the event kinds for the report. */
+  events: Map<string, EventRecord>;
+  samples: Map<string, SampleRecord>;
+  processes: Set<string>;
+  fullDisk: boolean;
+}
+
+/** What PostgreSQL holds. */
+interface Database {
+  runs: Map<string, RunRecord>;
+  /** id -> run_id. */
+  events: Map<string, { run: string; kind: string }>;
+  samples: Map<string, string>;
+  /** processKey -> run_id. */
+  processes: Map<string, string>;
+}
+
+async function readDatabase(url: string): Promise<Database> {
+  const client = new pg.Client({ connectionString: url, application_name: 'scidex-stress', connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const runs = await client.query<{ run: RunRecord }>('SELECT row_to_json(r) AS run FROM watchdog_runs r');
+    const events = await client.query<{ id: string; run_id: string; kind: string }>('SELECT id::text, run_id::text, kind FROM watchdog_events');
+    const samples = await client.query<{ id: string; run_id: string }>('SELECT id::text, run_id::text FROM watchdog_samples');
+    const processes = await client.query<{ run_id: string; pid: number; starttime: string }>('SELECT run_id::text, pid, starttime::text FROM watchdog_processes');
+    return {
+      runs: new Map(runs.rows.map((row) => [row.run.id, row.run])),
+      events: new Map(events.rows.map((row) => [row.id, { run: row.run_id, kind: row.kind }])),
+      samples: new Map(samples.rows.map((row) => [row.id, row.run_id])),
+      processes: new Map(processes.rows.map((row) => [processKey({ ...row, starttime: Number(row.starttime) }), row.run_id])),
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Checks the records of a stress run; see the header. */
+export async function checkRecords(sources: RecordSources): Promise<RecordCheck> {
+  const violations: Violation[] = [];
+  const notes: string[] = [];
+  const journalLines = { ...zero(), files: 0 };
+  const databaseRows = zero();
+  const flag = (kind: string, run: string | undefined, detail: string) => violations.push({ kind, run, detail });
+  const runs = new Map<string, JournalRun>();
+  const runOf = (id: string, fullDisk: boolean): JournalRun => {
+    let run = runs.get(id);
+    if (!run) runs.set(id, (run = { versions: [], events: new Map(), samples: new Map(), processes: new Set(), fullDisk }));
+    run.fullDisk ||= fullDisk;
+    return run;
+  };
+  let tornFullDisk = 0;
+
+  for (const stateDir of sources.stateDirs) {
+    const fullDisk = stateDir === sources.fullDiskDir;
+    const dir = join(stateDir, 'journal');
+    const names = existsSync(dir) ? readdirSync(dir) : [];
+    for (const name of names.filter((candidate) => candidate.endsWith('.jsonl')).sort()) {
+      const path = join(dir, name);
+      const fileRun = name.split('.')[0];
+      journalLines.files++;
+      let entries: JournalEntry[];
+      try {
+        const read = readJournal(path);
+        entries = read.entries;
+        if (fullDisk) tornFullDisk += read.bad.length;
+        else for (const bad of read.bad) flag('torn-line', fileRun, `${path}:${bad.line}: not a record: ${bad.text.slice(0, 80)}`);
+      } catch (error) {
+        flag('journal-unreadable', fileRun, `${path}: ${(error as Error).message}`);
+        continue;
+      }
+      if (!names.includes(`${name.slice(0, -'.jsonl'.length)}.shipped`)) {
+        const last = entries.filter((entry) => entry.table === 'runs').at(-1)?.record as RunRecord | undefined;
+        flag('journal-unmarked', fileRun, `${path} has no .shipped mark (${entries.length} lines, last run version r${last?.revision ?? '-'} ${last?.status ?? 'none'})`);
+      }
+      for (const entry of entries) {
+        switch (entry.table) {
+          case 'runs': runOf(entry.record.id, fullDisk).versions.push(entry.record); break;
+          case 'events': runOf(entry.record.run_id, fullDisk).events.set(entry.record.id, entry.record); break;
+          case 'samples': runOf(entry.record.run_id, fullDisk).samples.set(entry.record.id, entry.record); break;
+          case 'processes': runOf(entry.record.run_id, fullDisk).processes.add(processKey(entry.record)); break;
+          default: {
+            flag('not-a-record', fileRun, `${path}: a line of table ${String((entry as { table?: unknown }).table)}`);
+            continue;
+          }
+        }
+        journalLines[entry.table]++;
+      }
+    }
+    const rejectedDir = join(stateDir, 'rejected');
+    for (const name of existsSync(rejectedDir) ? readdirSync(rejectedDir) : []) {
+      for (const line of readFileSync(join(rejectedDir, name), 'utf8').split('\n').filter(Boolean)) {
+        const rejected = JSON.parse(line) as { code: string; reason: string; entry: { table: string } };
+        flag('rejected', name.split('.')[0], `PostgreSQL refused a ${rejected.entry?.table} record: ${rejected.code} ${rejected.reason}`);
+      }
+    }
+  }
+  if (tornFullDisk > 0) notes.push(`${tornFullDisk} torn lines in the full-disk group's journals (expected: writes cut short by ENOSPC)`);
+
+  const db = await readDatabase(sources.databaseUrl);
+  const isFullDisk = (id: string): boolean =>
+    runs.get(id)?.fullDisk === true || (sources.fullDiskDir !== undefined && db.runs.get(id)?.journal_path.startsWith(sources.fullDiskDir + '/') === true);
+
+  // 1. Journal -> PostgreSQL, run by run.
+  for (const [id, run] of runs) {
+    const row = db.runs.get(id);
+    const winner = latestVersions(run.versions)[0];
+    if (!row) {
+      flag('run-missing', id, `no row in watchdog_runs (journal: ${winner ? `r${winner.revision} ${winner.status}` : 'no run line at all'})`);
+    } else if (winner) {
+      const stale = run.fullDisk ? supersedes(winner, row) : row.revision !== winner.revision || row.status !== winner.status;
+      if (stale) flag('run-version', id, `PostgreSQL holds r${row.revision} ${row.status}, the journal's winning version is r${winner.revision} ${winner.status}`);
+    }
+    const missingEvents = [...run.events.values()].filter((event) => db.events.get(event.id)?.run !== id);
+    if (missingEvents.length > 0) {
+      flag('event-missing', id, `${missingEvents.length} of ${run.events.size} events not in PostgreSQL: ${missingEvents.map((event) => event.kind).join(', ')}`);
+    }
+    const missingSamples = [...run.samples.keys()].filter((sample) => db.samples.get(sample) !== id);
+    if (missingSamples.length > 0) flag('sample-missing', id, `${missingSamples.length} of ${run.samples.size} samples not in PostgreSQL`);
+    const missingProcesses = [...run.processes].filter((key) => db.processes.get(key) !== id);
+    if (missingProcesses.length > 0) flag('process-missing', id, `${missingProcesses.length} of ${run.processes.size} processes not in PostgreSQL`);
+  }
+
+  // 1. PostgreSQL -> journals.
+  const fromMemory = zero();
+  const orphanRows = new Map<string, TableCounts>();
+  const extra = (table: Table, run: string) => {
+    if (isFullDisk(run)) return void fromMemory[table]++;
+    const counts = orphanRows.get(run) ?? zero();
+    counts[table]++;
+    orphanRows.set(run, counts);
+  };
+  for (const [id] of db.runs) {
+    databaseRows.runs++;
+    if (!runs.get(id)?.versions.length) extra('runs', id);
+  }
+  for (const [id, event] of db.events) {
+    databaseRows.events++;
+    if (!runs.get(event.run)?.events.has(id)) extra('events', event.run);
+  }
+  for (const [id, run] of db.samples) {
+    databaseRows.samples++;
+    if (!runs.get(run)?.samples.has(id)) extra('samples', run);
+  }
+  for (const [key, run] of db.processes) {
+    databaseRows.processes++;
+    if (!runs.get(run)?.processes.has(key)) extra('processes', run);
+  }
+  for (const [run, counts] of orphanRows) {
+    const what = TABLES.filter((table) => counts[table] > 0).map((table) => `${counts[table]} ${table}`).join(', ');
+    flag('row-without-journal', run, `in PostgreSQL but in no journal: ${what}`);
+  }
+  if (TABLES.some((table) => fromMemory[table] > 0)) {
+    notes.push(`full-disk group: shipped from memory (in PostgreSQL, not in a journal): ${TABLES.map((table) => `${fromMemory[table]} ${table}`).join(', ')}`);
+  }
+
+  // 2. Final statuses, and each planned run against its command.
+  const statuses: Record<string, number> = {};
+  for (const row of db.runs.values()) {
+    statuses[row.status] = (statuses[row.status] ?? 0) + 1;
+    if (row.status === 'running') flag('not-final', row.id, `still \`running\` in PostgreSQL (r${row.revision}, analysis ${row.analysis_id})`);
+  }
+  const byAnalysis = new Map<string, Set<string>>();
+  const note = (analysis: string | null, id: string) => {
+    if (analysis) byAnalysis.set(analysis, (byAnalysis.get(analysis) ?? new Set()).add(id));
+  };
+  for (const [id, run] of runs) for (const version of run.versions) note(version.analysis_id, id);
+  for (const row of db.runs.values()) note(row.analysis_id, row.id);
+  let killedEarly = 0;
+  let refusedFull = 0;
+  for (const outcome of sources.outcomes) {
+    const { plan, exit } = outcome;
+    const label = `#${plan.index}`;
+    const expected = EXPECTED[plan.kind];
+    const killed = outcome.killedAtMs !== undefined;
+    const ids = [...(byAnalysis.get(plan.analysisId) ?? [])];
+    const ended = exit.code !== null ? `exit status ${exit.code}` : `signal ${exit.signal}`;
+    if (outcome.hung) flag('wrapper-hung', ids[0] ?? label, `run ${label} (${plan.kind}): the wrapper was still alive after the hang limit and was killed`);
+    if (ids.length > 1) flag('duplicate-run', ids.join(' '), `run ${label} (${plan.kind}) is recorded under ${ids.length} run ids`);
+    const inFullDisk = sources.fullDiskDir !== undefined && plan.dir === sources.stateDirs.indexOf(sources.fullDiskDir);
+    if (ids.length === 0) {
+      if (killed) killedEarly++;
+      else if (inFullDisk && exit.code === 125) refusedFull++;
+      else flag('no-run', label, `run ${label} (${plan.kind}, state dir ${plan.dir}) left no record anywhere; wrapper ${ended} (log ${outcome.wrapper.log})`);
+      continue;
+    }
+    const id = ids[0];
+    const final = db.runs.get(id) ?? latestVersions(runs.get(id)?.versions ?? [])[0];
+    const status = final?.status;
+    if (killed) {
+      if (status !== 'lost' && status !== expected.status) {
+        flag('wrong-status', id, `run ${label} (${plan.kind}), wrapper SIGKILLed ${outcome.killedAtMs} ms after its start: status ${status}, expected lost or ${expected.status}`);
+      }
+      continue;
+    }
+    if (exit.code !== expected.exitCode && !outcome.hung) {
+      flag('exit-status', id, `run ${label} (${plan.kind}${inFullDisk ? ', full disk' : ''}): wrapper ${ended}, expected exit status ${expected.exitCode} (log ${outcome.wrapper.log})`);
+    }
+    if (status !== expected.status) {
+      flag('wrong-status', id, `run ${label} (${plan.kind}${inFullDisk ? ', full disk' : ''}), wrapper not killed by the harness: status ${status}, expected ${expected.status}`);
+    }
+  }
+  if (killedEarly > 0) notes.push(`${killedEarly} wrappers SIGKILLed before they had journaled anything (no run to check)`);
+  if (refusedFull > 0) notes.push(`${refusedFull} runs of the full-disk group refused at start (exit status 125: the state directory was full)`);
+  return { violations, journalLines, databaseRows, statuses, notes };
+}
