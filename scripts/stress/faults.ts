@@ -4,9 +4,9 @@
 //
 //   server-stop   fast shutdown of PostgreSQL, started again after 0.3 to 3 s;
 //   server-crash  immediate shutdown (as a crash: recovery at the next start), the same;
-//   wrapper-kill  SIGKILL to a live wrapper (three times in four one past its start-up, else any), after
-//                 checking by /proc that it is ours (the tag in its environ, the starttime we saw at
-//                 spawn); through a pidfd;
+//   wrapper-kill  SIGKILL to a live wrapper (three times in four one past its start-up, whose run
+//                 marker names it, else any), after checking by /proc that it is ours (the tag in
+//                 its environ, the starttime we saw at spawn); through a pidfd;
 //   ship, reap    a concurrent `scidex-watchdog ship` (sometimes with --wait) or `reap` on one of the
 //                 shared state directories;
 //   disk-fill     the full-disk tmpfs filled to ENOSPC, freed again after 0.3 to 3 s (only when mounted).
@@ -17,7 +17,7 @@ import type { ThrowawayPostgres } from '../../test/helpers/throwaway-postgres.js
 import type { Processes } from './context.js';
 import type { FullDisk } from './full-disk.js';
 import type { Random } from './random.js';
-import type { RunPool } from './runs.js';
+import type { LiveRun, RunPool } from './runs.js';
 import type { Watchdogs } from './watchdogs.js';
 
 export const FAULT_KINDS = ['server-stop', 'server-crash', 'wrapper-kill', 'ship', 'reap', 'disk-fill'] as const;
@@ -25,9 +25,6 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** How often each kind is drawn after the first round, relative to the others. */
 const WEIGHTS: Record<FaultKind, number> = { 'server-stop': 1, 'server-crash': 1, 'wrapper-kill': 3, ship: 2, reap: 2, 'disk-fill': 1 };
-
-/** A wrapper this old (ms) is usually past its start-up: its run has a journal and a marker. */
-const STARTUP_MS = 600;
 
 /** What the injector acts on. */
 export interface FaultTargets {
@@ -98,7 +95,7 @@ export class FaultInjector {
         dir: this.random.int(0, this.targets.stateDirs.length - 1),
         pick: this.random.next(),
         wait: this.random.next() < 0.3,
-        // Most kills hit a wrapper past its start-up (its run journaled), some hit one at any moment.
+        // Most kills hit a wrapper past its start-up (its run marker written), some hit one at any moment.
         started: this.random.next() < 0.75,
       };
       if (await pause(gap, done)) return;
@@ -133,9 +130,9 @@ export class FaultInjector {
         return;
       }
       case 'wrapper-kill': {
-        const all = [...pool.live.values()].sort((a, b) => a.plan.index - b.plan.index);
-        const past = all.filter((run) => performance.now() - run.startedAt >= STARTUP_MS);
-        const live = draw.started && past.length > 0 ? past : all;
+        const byIndex = (a: LiveRun, b: LiveRun) => a.plan.index - b.plan.index;
+        const marked = draw.started ? pool.marked().sort(byIndex) : [];
+        const live = marked.length > 0 ? marked : [...pool.live.values()].sort(byIndex);
         if (live.length === 0) return this.note(kind, false, 'no live wrapper');
         const target = live[Math.floor(draw.pick * live.length)];
         // kill() re-checks the tag and the starttime right before the signal; markKilled runs before

@@ -231,7 +231,7 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
   };
   for (const [id, run] of runs) for (const version of run.versions) note(version.analysis_id, id);
   for (const row of db.runs.values()) note(row.analysis_id, row.id);
-  let killedEarly = 0;
+  const killedEarly: string[] = [];
   let refusedFull = 0;
   for (const outcome of sources.outcomes) {
     const { plan, exit } = outcome;
@@ -244,7 +244,7 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
     if (ids.length > 1) flag('duplicate-run', ids.join(' '), `run ${label} (${plan.kind}) is recorded under ${ids.length} run ids`);
     const inFullDisk = sources.fullDiskDir !== undefined && plan.dir === sources.stateDirs.indexOf(sources.fullDiskDir);
     if (ids.length === 0) {
-      if (killed) killedEarly++;
+      if (killed) killedEarly.push(`#${plan.index} at ${outcome.killedAtMs} ms`);
       else if (inFullDisk && exit.code === 125) refusedFull++;
       else flag('no-run', label, `run ${label} (${plan.kind}, state dir ${plan.dir}) left no record anywhere; wrapper ${ended} (log ${outcome.wrapper.log})`);
       continue;
@@ -265,7 +265,7 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
       flag('wrong-status', id, `run ${label} (${plan.kind}${inFullDisk ? ', full disk' : ''}), wrapper not killed by the harness: status ${status}, expected ${expected.status}`);
     }
   }
-  if (killedEarly > 0) notes.push(`${killedEarly} wrappers SIGKILLed before they had journaled anything (no run to check)`);
+  if (killedEarly.length > 0) notes.push(`${killedEarly.length} wrappers SIGKILLed before they had journaled anything (no run to check): ${killedEarly.join(', ')}`);
   if (refusedFull > 0) notes.push(`${refusedFull} runs of the full-disk group refused at start (exit status 125: the state directory was full)`);
   return { violations, journalLines, databaseRows, statuses, notes };
 }

@@ -2,6 +2,7 @@
 // and the pool that starts the real bin/scidex-run for each at its planned moment, at most
 // `concurrency` alive at once, and collects how each ended. The fault injector picks its victims
 // among the live wrappers here.
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunStatus } from '../../src/record/types.js';
@@ -112,6 +113,36 @@ export class RunPool {
     /** A wrapper alive this long (ms) is hung: killed and reported. */
     private readonly hangMs: number,
   ) {}
+
+  /**
+   * The live runs whose wrapper has written its run marker (`<state>/running/<id>.json` naming its
+   * pid and starttime): past its start-up, its run journaled and its lifeline started.
+   */
+  marked(): LiveRun[] {
+    const byDir = new Map<number, Set<string>>();
+    const markedIn = (dir: number): Set<string> => {
+      let found = byDir.get(dir);
+      if (found) return found;
+      byDir.set(dir, (found = new Set()));
+      const running = join(this.stateDirs[dir], 'running');
+      let names: string[] = [];
+      try {
+        names = readdirSync(running).filter((name) => name.endsWith('.json'));
+      } catch {
+        return found;
+      }
+      for (const name of names) {
+        try {
+          const marker = JSON.parse(readFileSync(join(running, name), 'utf8')) as { wrapper_pid: number; wrapper_starttime: number };
+          found.add(`${marker.wrapper_pid}:${marker.wrapper_starttime}`);
+        } catch {
+          // removed meanwhile (the run ended)
+        }
+      }
+      return found;
+    };
+    return [...this.live.values()].filter((run) => markedIn(run.plan.dir).has(`${run.wrapper.pid}:${run.wrapper.starttime}`));
+  }
 
   /** Notes that the harness SIGKILLed the wrapper of run `index`. */
   markKilled(index: number): void {
