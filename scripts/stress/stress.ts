@@ -45,6 +45,13 @@ async function quiet(procs: Processes, timeoutMs: number): Promise<number> {
   return performance.now() - t0;
 }
 
+/** Median, 95th percentile and maximum of the wrappers' lifetimes, ms. */
+function lifetimes(outcomes: readonly RunOutcome[]): { median: number; p95: number; max: number } {
+  const sorted = outcomes.map((outcome) => outcome.wallMs).sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { median: at(0.5), p95: at(0.95), max: sorted.at(-1) ?? 0 };
+}
+
 /** Wrapper stderr lines grouped by shape (ids, paths, numbers replaced), most frequent first. */
 function wrapperMessages(outcomes: readonly RunOutcome[]): { line: string; count: number }[] {
   const counts = new Map<string, number>();
@@ -218,6 +225,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
         planned: plans.length, byKind, wrapperEnds,
         killedByHarness: outcomes.filter((outcome) => outcome.killedAtMs !== undefined).length,
         hung: outcomes.filter((outcome) => outcome.hung).length,
+        wallMs: lifetimes(outcomes),
       },
       faults: injector.tally,
       watchdogs: watchdogEnds,
