@@ -14,7 +14,9 @@
 //   5. Every journal is marked `<name>.shipped`.
 // Also violations: lines a journal holds that are not records (outside the full-disk group, where
 // torn lines are expected), records PostgreSQL refused (`rejected/`), a wrapper that hung, a run
-// planned but never recorded. Invariants 3 and 4 (survivors, sentinels) are stress.ts's.
+// planned but never recorded (except, in the full-disk group, a start refused for the full disk
+// and a run whose wrapper said it lost its records: the disk full and the server down at once, a
+// loss the README documents). Invariants 3 and 4 (survivors, sentinels) are stress.ts's.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -134,6 +136,16 @@ function diagnose(journals: readonly JournalTiming[]): { key: string; text: stri
     return { key: 'marked before its last line', text: `its journal was marked shipped at ${at}, ${((main.lastMs - main.markedMs) / 1000).toFixed(1)} s before its last line: marked while the run still wrote` };
   }
   return { key: 'marked after its last line', text: `its journal was marked shipped at ${at}, after its last line` };
+}
+
+/** How many records the wrapper whose stderr is in `log` said it lost (full disk and no database), if it said so. */
+function announcedLoss(log: string): number | undefined {
+  try {
+    const said = /(\d+) records could be written neither to the journal nor to PostgreSQL: lost/.exec(readFileSync(log, 'utf8'));
+    return said ? Number(said[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Checks the records of a stress run; see the header. */
@@ -282,6 +294,7 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
   for (const row of db.runs.values()) note(row.analysis_id, row.id);
   const killedEarly: string[] = [];
   let refusedFull = 0;
+  const lostFull: string[] = [];
   for (const outcome of sources.outcomes) {
     const { plan, exit } = outcome;
     const label = `#${plan.index}`;
@@ -293,8 +306,10 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
     if (ids.length > 1) flag('duplicate-run', ids.join(' '), `run ${label} (${plan.kind}) is recorded under ${ids.length} run ids`);
     const inFullDisk = sources.fullDiskDir !== undefined && plan.dir === sources.stateDirs.indexOf(sources.fullDiskDir);
     if (ids.length === 0) {
+      const lost = inFullDisk ? announcedLoss(outcome.wrapper.log) : undefined;
       if (killed) killedEarly.push(`#${plan.index} at ${outcome.killedAtMs} ms`);
       else if (inFullDisk && exit.code === 125) refusedFull++;
+      else if (lost !== undefined) lostFull.push(`#${plan.index} (${lost} records)`);
       else flag('no-run', label, `run ${label} (${plan.kind}, state dir ${plan.dir}) left no record anywhere; wrapper ${ended} (log ${outcome.wrapper.log})`);
       continue;
     }
@@ -315,6 +330,9 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
     }
   }
   if (killedEarly.length > 0) notes.push(`${killedEarly.length} wrappers SIGKILLed before they had journaled anything (no run to check): ${killedEarly.join(', ')}`);
+  if (lostFull.length > 0) {
+    notes.push(`${lostFull.length} runs of the full-disk group left no record, and their wrappers said so (records written neither to the journal nor to PostgreSQL: the disk full and the server down at once): ${lostFull.join(', ')}`);
+  }
   if (refusedFull > 0) notes.push(`${refusedFull} runs of the full-disk group refused at start (exit status 125: the state directory was full)`);
   return { violations, journalLines, databaseRows, statuses, notes };
 }
