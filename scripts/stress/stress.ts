@@ -25,6 +25,8 @@ import { Watchdogs, type Serve } from './watchdogs.js';
 
 /** Size of the full-disk tmpfs, KiB: room for a few journals between two fills. */
 const FULL_DISK_KIB = 1024;
+/** The daemon's sweep interval, ms: short, so that its reaps and ships meet the runs often. */
+const SERVE_INTERVAL_MS = 300;
 
 const ended = (exit: Exit): string => (exit.code !== null ? `exit ${exit.code}` : exit.signal ? `${exit.signal}` : 'spawn failed');
 
@@ -149,7 +151,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
     const sentinelDir = join(work, 'sentinels');
     mkdirSync(sentinelDir);
     sentinels = await Sentinels.start(procs, options.sentinels, sentinelDir);
-    serve = await watchdogs.startServe(stateDirs[0], 1000);
+    serve = await watchdogs.startServe(stateDirs[0], SERVE_INTERVAL_MS);
     log(`sentinels ${sentinels.pids.join(', ')}; scidex-watchdog serve pid ${serve.process.pid} on 127.0.0.1:${serve.port} for state dir 0; backends ${backends.join(', ')}`);
     phase('set-up');
 
