@@ -16,9 +16,11 @@
 // torn lines are expected), records PostgreSQL refused (`rejected/`), a wrapper that hung, a run
 // planned but never recorded (except, in the full-disk group, a start refused for the full disk
 // and a run whose wrapper said it lost its records: the disk full and the server down at once, a
-// loss the README documents). Invariants 3 and 4 (survivors, sentinels) are stress.ts's.
+// loss the README documents; such a run may also end `lost`), and a run reaped twice (two
+// `run_lost` events; the README promises one reaper per run). Invariants 3 and 4 (survivors,
+// sentinels) are stress.ts's.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import pg from 'pg';
 import { readJournal } from '../../src/record/journal.js';
 import { latestVersions, supersedes } from '../../src/record/run-version.js';
@@ -125,7 +127,7 @@ function lineTimeMs(entry: JournalEntry): number {
  * before its last line (marked while the run still wrote: the mark-after-ship race), or neither.
  */
 function diagnose(journals: readonly JournalTiming[]): { key: string; text: string } {
-  const main = journals[0];
+  const main = journals.find((journal) => !basename(journal.path).includes('.reaped-')) ?? journals[0];
   if (!main) return { key: 'no journal', text: 'no journal of that name' };
   if (main.markedMs === undefined) return { key: 'unmarked', text: 'its journal is not marked shipped' };
   const at = new Date(main.markedMs).toISOString();
@@ -295,6 +297,7 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
   const killedEarly: string[] = [];
   let refusedFull = 0;
   const lostFull: string[] = [];
+  const lostEnding: string[] = [];
   for (const outcome of sources.outcomes) {
     const { plan, exit } = outcome;
     const label = `#${plan.index}`;
@@ -305,8 +308,8 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
     if (outcome.hung) flag('wrapper-hung', ids[0] ?? label, `run ${label} (${plan.kind}): the wrapper was still alive after the hang limit and was killed`);
     if (ids.length > 1) flag('duplicate-run', ids.join(' '), `run ${label} (${plan.kind}) is recorded under ${ids.length} run ids`);
     const inFullDisk = sources.fullDiskDir !== undefined && plan.dir === sources.stateDirs.indexOf(sources.fullDiskDir);
+    const lost = inFullDisk ? announcedLoss(outcome.wrapper.log) : undefined;
     if (ids.length === 0) {
-      const lost = inFullDisk ? announcedLoss(outcome.wrapper.log) : undefined;
       if (killed) killedEarly.push(`#${plan.index} at ${outcome.killedAtMs} ms`);
       else if (inFullDisk && exit.code === 125) refusedFull++;
       else if (lost !== undefined) lostFull.push(`#${plan.index} (${lost} records)`);
@@ -325,9 +328,26 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
     if (exit.code !== expected.exitCode && !outcome.hung) {
       flag('exit-status', id, `run ${label} (${plan.kind}${inFullDisk ? ', full disk' : ''}): wrapper ${ended}, expected exit status ${expected.exitCode} (log ${outcome.wrapper.log})`);
     }
-    if (status !== expected.status) {
+    if (status === 'lost' && expected.status !== 'lost' && lost !== undefined) {
+      // Its ending was among the records it lost, so a reaper found its row `running` and finished it.
+      lostEnding.push(`#${plan.index} (${lost} records)`);
+    } else if (status !== expected.status) {
       flag('wrong-status', id, `run ${label} (${plan.kind}${inFullDisk ? ', full disk' : ''}), wrapper not killed by the harness: status ${status}, expected ${expected.status}`);
     }
+  }
+  if (lostEnding.length > 0) {
+    notes.push(`${lostEnding.length} runs of the full-disk group ended \`lost\`: their wrappers said they lost records (disk full, server down), their ending among them, and a reaper finished the row: ${lostEnding.join(', ')}`);
+  }
+
+  // A run is reaped once (README: one reaper per run): more than one run_lost event says two reapers finished it.
+  const lostEvents = new Map<string, Set<string>>();
+  const noteLost = (run: string, event: string) => lostEvents.set(run, (lostEvents.get(run) ?? new Set()).add(event));
+  for (const [id, run] of runs) for (const event of run.events.values()) if (event.kind === 'run_lost') noteLost(id, event.id);
+  for (const [event, { run, kind }] of db.events) if (kind === 'run_lost') noteLost(run, event);
+  for (const [run, events] of lostEvents) {
+    if (events.size < 2) continue;
+    const reaped = [...timings.entries()].filter(([name]) => name === run).flatMap(([, journals]) => journals.map((journal) => journal.path)).filter((path) => path.includes('.reaped-'));
+    flag('reaped-twice', run, `${events.size} run_lost events: reaped by ${events.size} reapers${reaped.length > 0 ? ` (their journals: ${reaped.join(', ')})` : ''}`);
   }
   if (killedEarly.length > 0) notes.push(`${killedEarly.length} wrappers SIGKILLed before they had journaled anything (no run to check): ${killedEarly.join(', ')}`);
   if (lostFull.length > 0) {
