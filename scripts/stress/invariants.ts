@@ -12,13 +12,13 @@
 //   2. Every run ends in a final status; a run whose wrapper the harness SIGKILLed ends `lost` or
 //      with its own ending; any other run ends exactly as its command does (status and exit status).
 //   5. Every journal is marked `<name>.shipped`.
-// Also violations: lines a journal holds that are not records (outside the full-disk group, where
-// torn lines are expected), records PostgreSQL refused (`rejected/`), a wrapper that hung, a run
-// planned but never recorded (except, in the full-disk group, a start refused for the full disk
-// and a run whose wrapper said it lost its records: the disk full and the server down at once, a
-// loss the README documents; such a run may also end `lost`), and a run reaped twice (two
-// `run_lost` events; the README promises one reaper per run). Invariants 3 and 4 (survivors,
-// sentinels) are stress.ts's.
+// Also violations: lines a journal holds that are not records (but where the disk was full or the
+// wrapper SIGKILLed: torn lines are expected there), records PostgreSQL refused (`rejected/`), a
+// wrapper that hung, a run planned but never recorded (except, in the full-disk group, a start
+// refused for the full disk and a run whose wrapper said it lost its records: the disk full and
+// the server down at once, a loss the README documents; such a run may also end `lost`), and a
+// run reaped twice (two `run_lost` events; the README promises one reaper per run). Invariants 3
+// and 4 (survivors, sentinels) are stress.ts's.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import pg from 'pg';
@@ -164,7 +164,8 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
     run.fullDisk ||= fullDisk;
     return run;
   };
-  let tornFullDisk = 0;
+  /** Lines that are not JSON: judged at the end, once it is known whose wrapper was killed. */
+  const torn: { run: string; fullDisk: boolean; where: string; text: string }[] = [];
   /** Per run id (of the file name): when each of its journals was marked shipped, and the times of its first and last lines. */
   const timings = new Map<string, JournalTiming[]>();
 
@@ -180,17 +181,16 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
       try {
         const read = readJournal(path);
         entries = read.entries;
-        if (fullDisk) tornFullDisk += read.bad.length;
-        else for (const bad of read.bad) flag('torn-line', fileRun, `${path}:${bad.line}: not a record: ${bad.text.slice(0, 80)}`);
+        torn.push(...read.bad.map((bad) => ({ run: fileRun, fullDisk, where: `${path}:${bad.line}`, text: bad.text })));
       } catch (error) {
         flag('journal-unreadable', fileRun, `${path}: ${(error as Error).message}`);
         continue;
       }
       const mark = join(dir, `${name.slice(0, -'.jsonl'.length)}.shipped`);
       const times = entries.map(lineTimeMs).filter((ms) => Number.isFinite(ms));
-      const timing = { path, markedMs: existsSync(mark) ? statSync(mark).mtimeMs : undefined, firstMs: times[0], lastMs: Math.max(...times) };
-      timings.set(fileRun, [...(timings.get(fileRun) ?? []), timing]);
-      if (!names.includes(`${name.slice(0, -'.jsonl'.length)}.shipped`)) {
+      const markedMs = existsSync(mark) ? statSync(mark).mtimeMs : undefined;
+      timings.set(fileRun, [...(timings.get(fileRun) ?? []), { path, markedMs, firstMs: times[0], lastMs: Math.max(...times) }]);
+      if (markedMs === undefined) {
         const last = entries.filter((entry) => entry.table === 'runs').at(-1)?.record as RunRecord | undefined;
         flag('journal-unmarked', fileRun, `${path} has no .shipped mark (${entries.length} lines, last run version r${last?.revision ?? '-'} ${last?.status ?? 'none'})`);
       }
@@ -216,7 +216,6 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
       }
     }
   }
-  if (tornFullDisk > 0) notes.push(`${tornFullDisk} torn lines in the full-disk group's journals (expected: writes cut short by ENOSPC)`);
 
   const db = await readDatabase(sources.databaseUrl);
   const isFullDisk = (id: string): boolean =>
@@ -338,6 +337,14 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
   if (lostEnding.length > 0) {
     notes.push(`${lostEnding.length} runs of the full-disk group ended \`lost\`: their wrappers said they lost records (disk full, server down), their ending among them, and a reaper finished the row: ${lostEnding.join(', ')}`);
   }
+
+  // Torn lines: expected where the disk filled up (ENOSPC) or the wrapper was SIGKILLed (README), else a violation.
+  const killedRuns = new Set(
+    sources.outcomes.filter((outcome) => outcome.killedAtMs !== undefined).flatMap((outcome) => [...(byAnalysis.get(outcome.plan.analysisId) ?? [])]),
+  );
+  const expectedTorn = torn.filter((line) => line.fullDisk || killedRuns.has(line.run));
+  if (expectedTorn.length > 0) notes.push(`${expectedTorn.length} torn journal lines where the disk was full or the wrapper SIGKILLed (expected: writes cut short)`);
+  for (const line of torn.filter((candidate) => !expectedTorn.includes(candidate))) flag('torn-line', line.run, `${line.where}: not a record: ${line.text.slice(0, 80)}`);
 
   // A run is reaped once (README: one reaper per run): more than one run_lost event says two reapers finished it.
   const lostEvents = new Map<string, Set<string>>();
