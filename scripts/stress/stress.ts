@@ -94,8 +94,8 @@ async function dumpDatabase(url: string, path: string): Promise<void> {
 }
 
 /**
- * Runs the stress test described by `options` and checks the invariants (see invariants.ts and
- * the README of scripts/stress in main.ts).
+ * Runs the stress test described by `options` and checks the invariants (see the headers of
+ * main.ts and invariants.ts).
  * @returns the result; it failed when `violations` is not empty
  * @throws when the set-up fails (the server, the migration, the daemon, a sentinel): nothing was run then
  */
@@ -174,7 +174,9 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
     if (daemonEnd.killed || daemonEnd.exit.code !== 0) violations.push({ kind: 'daemon', detail: `${daemon} (log ${serve.process.log})` });
     serve = undefined;
     const waited = await quiet(procs, options.settleMs);
-    log(`background processes: ${procs.tagged().length} still running after ${(waited / 1000).toFixed(1)} s`);
+    const lingering = procs.tagged().map((proc) => describeProcess(proc.pid));
+    log(`background processes: ${lingering.length} still running after ${(waited / 1000).toFixed(1)} s`);
+    if (lingering.length > 0) notes.push(`${lingering.length} processes of ours still running ${(waited / 1000).toFixed(1)} s after the last wrapper, before the final reap: ${lingering.join('; ')}`);
     phase('settle');
 
     // The final reap, then ship --wait 60s, on each state directory.
