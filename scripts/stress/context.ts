@@ -138,4 +138,19 @@ export class Processes {
   kill(proc: Proc, signal: NodeJS.Signals = 'SIGKILL'): boolean {
     return this.ours(proc) && signalMember(proc, signal) === 'sent';
   }
+
+  /**
+   * For an exit handler (a harness stopped by Ctrl-C): SIGKILLs every process carrying our tag,
+   * one by one by pid, pass after pass 50 ms apart until none is left (at most 20 passes), so that
+   * what they were forking is caught too. Synchronous: the event loop does not run any more.
+   */
+  readonly killAllNow = (): void => {
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let pass = 0; pass < 20; pass++) {
+      const left = this.tagged();
+      if (left.length === 0) return;
+      for (const proc of left) this.kill(proc);
+      Atomics.wait(pause, 0, 0, 50);
+    }
+  };
 }

@@ -110,6 +110,9 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
     phaseStart = now;
   };
   const procs = new Processes(options.tag);
+  // A harness stopped on the way (Ctrl-C: main.ts exits) kills what it started before the other exit
+  // handlers, registered after this one, stop the server, the sentinels and unmount the tmpfs.
+  process.on('exit', procs.killAllNow);
   const work = mkdtempSync(join(tmpdir(), 'scidex-stress-'));
   const logDir = join(work, 'logs');
   mkdirSync(logDir);
@@ -122,8 +125,16 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   let serve: Serve | undefined;
   // The work directory stays for a post-mortem when asked, and when a violation was found.
   let keep = options.keep;
+  let interrupted: (() => void) | undefined;
   try {
     server = await startThrowawayPostgres({ maxConnections: options.maxConnections });
+    // On the way out (Ctrl-C), after throwaway-postgres's own exit handler has stopped the server.
+    const serverDir = server.dir;
+    interrupted = () => {
+      rmSync(serverDir, { recursive: true, force: true });
+      process.stderr.write(`stress: interrupted; the work directory ${work} is left for a post-mortem\n`);
+    };
+    process.on('exit', interrupted);
     const databaseUrl = server.url;
     log(`PostgreSQL at ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}, max_connections ${options.maxConnections}`);
     const watchdogs = new Watchdogs(procs, databaseUrl, logDir, options.hangMs);
@@ -245,6 +256,8 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
       phasesMs,
     };
   } finally {
+    process.off('exit', procs.killAllNow);
+    if (interrupted) process.off('exit', interrupted);
     if (serve) await serve.stop(10_000);
     for (const proc of procs.tagged()) procs.kill(proc);
     sentinels?.stop();
