@@ -13,7 +13,8 @@
 //      with its own ending; any other run ends exactly as its command does (status and exit status).
 //   5. Every journal is marked `<name>.shipped`.
 // Also violations: lines a journal holds that are not records (but where the disk was full or the
-// wrapper SIGKILLed: torn lines are expected there), records PostgreSQL refused (`rejected/`), a
+// wrapper SIGKILLed: torn lines are expected there), records PostgreSQL refused (`rejected/`) and
+// does not hold (one it holds after all is a note: set aside for a reason that passed), a
 // wrapper that hung, a run planned but never recorded (except, in the full-disk group, a start
 // refused for the full disk and a run whose wrapper said it lost its records: the disk full and
 // the server down at once, a loss the README documents; such a run may also end `lost`), and a
@@ -65,6 +66,14 @@ export interface RecordSources {
 
 const zero = (): TableCounts => ({ runs: 0, events: 0, processes: 0, samples: 0 });
 const processKey = (record: Pick<ProcessRecord, 'run_id' | 'pid' | 'starttime'>): string => `${record.run_id}/${record.pid}/${record.starttime}`;
+
+/** One line of a `<state>/rejected/<journal>` file, with the run of its file name. */
+interface Rejected {
+  run: string;
+  code: string;
+  reason: string;
+  entry?: { table?: string; record?: unknown };
+}
 
 /** What the journals hold of one run (a run may have several journals: a reaper's `<run>.reaped-<ms>.jsonl`). */
 interface JournalRun {
@@ -164,6 +173,8 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
     run.fullDisk ||= fullDisk;
     return run;
   };
+  /** Records set aside in `<state>/rejected/`: judged once PostgreSQL is read. */
+  const rejections: Rejected[] = [];
   /** Lines that are not JSON: judged at the end, once it is known whose wrapper was killed. */
   const torn: { run: string; fullDisk: boolean; where: string; text: string }[] = [];
   /** Per run id (of the file name): when each of its journals was marked shipped, and the times of its first and last lines. */
@@ -211,8 +222,7 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
     const rejectedDir = join(stateDir, 'rejected');
     for (const name of existsSync(rejectedDir) ? readdirSync(rejectedDir) : []) {
       for (const line of readFileSync(join(rejectedDir, name), 'utf8').split('\n').filter(Boolean)) {
-        const rejected = JSON.parse(line) as { code: string; reason: string; entry: { table: string } };
-        flag('rejected', name.split('.')[0], `PostgreSQL refused a ${rejected.entry?.table} record: ${rejected.code} ${rejected.reason}`);
+        rejections.push({ run: name.split('.')[0], ...(JSON.parse(line) as Omit<Rejected, 'run'>) });
       }
     }
   }
@@ -247,6 +257,18 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
   if (Object.keys(causes).length > 0) {
     notes.push(`runs with journal lines missing from PostgreSQL, by the timing of their .shipped mark: ${Object.entries(causes).map(([key, n]) => `${key} ${n}`).join(', ')}`);
   }
+
+  // Records PostgreSQL refused: a violation unless the record is in after all (set aside for a
+  // reason that passed, such as an event shipped before its run row: SQLSTATE 23503).
+  const stale: string[] = [];
+  for (const rejected of rejections) {
+    const { table, record } = rejected.entry ?? {};
+    const key = table === 'processes' ? processKey(record as ProcessRecord) : String((record as { id?: unknown } | undefined)?.id);
+    const present = table === 'runs' ? db.runs.has(key) : table === 'events' ? db.events.has(key) : table === 'samples' ? db.samples.has(key) : db.processes.has(key);
+    if (present) stale.push(`${rejected.run} (${table}, ${rejected.code})`);
+    else flag('rejected', rejected.run, `PostgreSQL refused a ${table} record, which is not in: ${rejected.code} ${rejected.reason}`);
+  }
+  if (stale.length > 0) notes.push(`${stale.length} records set aside in rejected/ as refused, though PostgreSQL holds them now: ${stale.join(', ')}`);
 
   // 1. PostgreSQL -> journals.
   const fromMemory = zero();
