@@ -36,8 +36,14 @@ export function writeMarker(stateDir: string, marker: RunMarker): void {
   mkdirSync(markerDir(stateDir), { recursive: true, mode: 0o700 });
   const path = markerPath(stateDir, marker.id);
   const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify(marker) + '\n', { mode: 0o600 });
-  renameSync(temporary, path);
+  try {
+    writeFileSync(temporary, JSON.stringify(marker) + '\n', { mode: 0o600 });
+    renameSync(temporary, path);
+  } catch (error) {
+    // A full disk: no run starts, and no half-written marker stays behind.
+    rmSync(temporary, { force: true });
+    throw error;
+  }
 }
 
 /** Removes a run's marker; never throws. */

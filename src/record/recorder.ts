@@ -197,11 +197,12 @@ export class Recorder {
         }
         const fromFile = await shipJournal(client, this.journal.path, this.shippedEntries);
         const fromMemory = this.unjournaled.slice();
-        const refused = fromMemory.length > 0 ? await shipEntries(client, fromMemory) : [];
-        return { fromFile, fromMemory, refused };
+        const { rejected: refused, deferred } = fromMemory.length > 0 ? await shipEntries(client, fromMemory) : { rejected: [], deferred: [] };
+        return { fromFile, fromMemory, refused, deferred };
       });
       this.shippedEntries = shipment.fromFile.next;
-      this.unjournaled.splice(0, shipment.fromMemory.length);
+      // What PostgreSQL could not take yet (its run row was not in) stays for the next attempt.
+      this.unjournaled.splice(0, shipment.fromMemory.length, ...shipment.deferred);
       if (shipment.fromFile.rejected.length > 0) {
         this.warn(`${shipment.fromFile.rejected.length} records refused by PostgreSQL, set aside with the reason in ${shipment.fromFile.rejectedPath}`);
       }

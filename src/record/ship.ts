@@ -58,9 +58,23 @@ async function writeBatch(client: pg.Client, entries: readonly JournalEntry[]): 
   });
 }
 
+/**
+ * SQLSTATE 23503 foreign_key_violation (PostgreSQL manual appendix A): an event, process or sample
+ * whose run row is not in yet (its line could not be journaled, a full disk, and travels from the
+ * wrapper's memory). Not the record's fault: it is kept for a later shipment, never set aside.
+ */
+const RUN_ROW_NOT_YET = '23503';
+
+/** What PostgreSQL did not take from a batch: refused for good (set aside), or not yet (shipped again later). */
+export interface Refusals {
+  rejected: Rejection[];
+  /** Entries whose run row is not in PostgreSQL yet. */
+  deferred: JournalEntry[];
+}
+
 /** Writes entries one at a time under savepoints, in journal order by table, keeping those refused. */
-async function writeOneByOne(client: pg.Client, entries: readonly JournalEntry[]): Promise<Rejection[]> {
-  const rejections: Rejection[] = [];
+async function writeOneByOne(client: pg.Client, entries: readonly JournalEntry[]): Promise<Refusals> {
+  const refusals: Refusals = { rejected: [], deferred: [] };
   for (const table of JOURNAL_TABLES) {
     for (const entry of entries.filter((candidate) => candidate.table === table)) {
       await client.query('SAVEPOINT record');
@@ -70,30 +84,32 @@ async function writeOneByOne(client: pg.Client, entries: readonly JournalEntry[]
       } catch (error) {
         if (!isRecordError(error)) throw error;
         await client.query('ROLLBACK TO SAVEPOINT record');
-        rejections.push({ entry, code: error.code, reason: error.message });
+        if (error.code === RUN_ROW_NOT_YET) refusals.deferred.push(entry);
+        else refusals.rejected.push({ entry, code: error.code, reason: error.message });
       }
     }
   }
-  return rejections;
+  return refusals;
 }
 
 /**
- * Writes the entries, all or none.
- * @returns the entries PostgreSQL refused (the rest are in), with why
+ * Writes the entries, all or none but the refused.
+ * @returns the entries PostgreSQL refused for good (with why) and those it cannot take yet; the rest are in
  * @throws the database's errors (connection lost, overloaded, shutting down): nothing is in then
  */
-export async function shipEntries(client: pg.Client, entries: readonly JournalEntry[]): Promise<Rejection[]> {
+export async function shipEntries(client: pg.Client, entries: readonly JournalEntry[]): Promise<Refusals> {
   const known = entries.filter((entry) => (JOURNAL_TABLES as readonly string[]).includes(entry?.table) && typeof entry.record === 'object' && entry.record !== null);
   const strays: Rejection[] = entries
     .filter((entry) => !known.includes(entry))
     .map((entry) => ({ entry, code: 'not_a_record', reason: 'a JSON line that is not a {table, record} entry of a known table' }));
   try {
     await writeBatch(client, known);
-    return strays;
+    return { rejected: strays, deferred: [] };
   } catch (error) {
     if (!isRecordError(error)) throw error;
   }
-  return [...strays, ...(await inTransaction(client, () => writeOneByOne(client, known)))];
+  const refusals = await inTransaction(client, () => writeOneByOne(client, known));
+  return { rejected: [...strays, ...refusals.rejected], deferred: refusals.deferred };
 }
 
 /** What one shipment of a journal did. */
@@ -122,7 +138,9 @@ export interface JournalShipment {
 export async function shipJournal(client: pg.Client, path: string, from: number): Promise<JournalShipment> {
   const { entries, bad } = readJournal(path);
   const batch = entries.slice(from);
-  const rejected = batch.length > 0 ? await shipEntries(client, batch) : [];
+  const { rejected, deferred } = batch.length > 0 ? await shipEntries(client, batch) : { rejected: [], deferred: [] };
   const rejectedPath = rejected.length > 0 ? setAside(path, rejected) : undefined;
-  return { next: entries.length, shipped: batch.length, bad, rejected, rejectedPath, finished: entriesFinished(entries) };
+  // The next shipment starts again at the first entry PostgreSQL could not take yet.
+  const next = deferred.length > 0 ? from + Math.min(...deferred.map((entry) => batch.indexOf(entry))) : entries.length;
+  return { next, shipped: batch.length - deferred.length, bad, rejected, rejectedPath, finished: deferred.length === 0 && entriesFinished(entries) };
 }

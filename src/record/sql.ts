@@ -108,3 +108,26 @@ export async function selectRunningRuns(client: ClientBase, host: string): Promi
   );
   return result.rows.map((row) => row.run);
 }
+
+/**
+ * The advisory lock that keeps the reaping of run `runId` to one reaper at a time, across hosts
+ * and state directories: pg_try_advisory_lock on a key derived from the run id (PostgreSQL manual,
+ * "Advisory Lock Functions"). Session-level: held by this connection until unlockRun or its end;
+ * through a PgBouncer in transaction mode it would not hold, which is why reapers connect directly.
+ * @returns whether this session holds it now
+ */
+export async function tryLockRun(client: ClientBase, runId: string): Promise<boolean> {
+  const result = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtext('scidex-reap'), hashtext($1)) AS locked`, [runId]);
+  return result.rows[0].locked;
+}
+
+/** Releases tryLockRun's lock. */
+export async function unlockRun(client: ClientBase, runId: string): Promise<void> {
+  await client.query(`SELECT pg_advisory_unlock(hashtext('scidex-reap'), hashtext($1))`, [runId]);
+}
+
+/** Whether the row of run `runId` is still `running` (read again under the reaper's lock). */
+export async function stillRunning(client: ClientBase, runId: string): Promise<boolean> {
+  const result = await client.query(`SELECT 1 FROM watchdog_runs WHERE id = $1 AND status = 'running'`, [runId]);
+  return (result.rowCount ?? 0) > 0;
+}

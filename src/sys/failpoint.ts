@@ -8,12 +8,14 @@
  * The points:
  *   - `journal-created`: scidex-run, after creating the run's journal, before writing its marker;
  *   - `ship-written`: a `scidex-watchdog ship` sweep, after writing a journal's lines to PostgreSQL,
- *     before deciding whether to mark it shipped.
+ *     before deciding whether to mark it shipped;
+ *   - `reap-rows-read`: the reaper's pass over PostgreSQL, after reading the running rows of its
+ *     host, before taking any of them.
  */
 export const FAILPOINTS_VARIABLE = 'SCIDEX_FAILPOINTS';
 
 /** The names a failpoint may have. */
-export type FailpointName = 'journal-created' | 'ship-written';
+export type FailpointName = 'journal-created' | 'ship-written' | 'reap-rows-read';
 
 const armed = new Set((process.env[FAILPOINTS_VARIABLE] ?? '').split(',').filter((name) => name !== ''));
 

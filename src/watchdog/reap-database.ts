@@ -8,11 +8,13 @@ import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
 import { wrapperAlive } from '../proc/liveness.js';
+import { failpoint } from '../sys/failpoint.js';
 import { withClient } from '../record/connect.js';
 import { Journal, readJournal } from '../record/journal.js';
 import { markerPath } from '../record/markers.js';
 import { migrate } from '../record/migrate.js';
-import { selectRunningRuns } from '../record/sql.js';
+import { selectRunningRuns, stillRunning, tryLockRun, unlockRun } from '../record/sql.js';
+import type pg from 'pg';
 import { shipJournal } from '../record/ship.js';
 import { finishLostRun, type ReapOptions, type ReapOutcome } from './reap.js';
 import type { RunRecord } from '../record/types.js';
@@ -28,28 +30,42 @@ export async function reapDatabaseRows(
   skip: ReadonlySet<string>,
   onlyRunId?: string,
 ): Promise<ReapOutcome[]> {
-  const rows = await withClient(database, async (client) => {
+  return withClient(database, async (client) => {
     await migrate(client);
-    return selectRunningRuns(client, hostname());
+    const rows = await selectRunningRuns(client, hostname());
+    failpoint('reap-rows-read');
+    const outcomes: ReapOutcome[] = [];
+    for (const row of rows) {
+      if ((onlyRunId !== undefined && row.id !== onlyRunId) || skip.has(row.id)) continue;
+      if (existsSync(markerPath(options.stateDir, row.id))) continue;
+      // One reaper per run across every state directory and host process: PostgreSQL's advisory
+      // lock, then the row read again (another reaper may have finished it just before).
+      if (!(await tryLockRun(client, row.id))) {
+        outcomes.push({ runId: row.id, verdict: 'busy', killed: 0, refused: 0, survivors: 0 });
+        continue;
+      }
+      try {
+        if (!(await stillRunning(client, row.id))) continue;
+        outcomes.push(...(await reapRow(client, row, options)));
+      } finally {
+        await unlockRun(client, row.id);
+      }
+    }
+    return outcomes;
   });
-  const outcomes: ReapOutcome[] = [];
-  for (const row of rows) {
-    if ((onlyRunId !== undefined && row.id !== onlyRunId) || skip.has(row.id)) continue;
-    if (existsSync(markerPath(options.stateDir, row.id))) continue;
-    // A run that ended while the database was down: its journal says so; ship it, do not reap.
-    const endedJournal = ownJournals(row, options.stateDir).find((path) => endedInJournal(path, row.id));
-    if (endedJournal) {
-      await withClient(database, (client) => shipJournal(client, endedJournal, 0));
-      continue;
-    }
-    if (wrapperAlive(row)) {
-      outcomes.push({ runId: row.id, verdict: 'alive', killed: 0, refused: 0, survivors: 0 });
-      continue;
-    }
-    const journal = Journal.create(join(options.stateDir, 'journal'), `${row.id}.reaped-${Date.now()}`);
-    outcomes.push(await finishLostRun(row, row, journal, options));
+}
+
+/** Finishes one running row with no marker here, under its advisory lock. */
+async function reapRow(client: pg.Client, row: RunRecord, options: ReapOptions): Promise<ReapOutcome[]> {
+  // A run that ended while the database was down: its journal says so; ship it, do not reap.
+  const endedJournal = ownJournals(row, options.stateDir).find((path) => endedInJournal(path, row.id));
+  if (endedJournal) {
+    await shipJournal(client, endedJournal, 0);
+    return [];
   }
-  return outcomes;
+  if (wrapperAlive(row)) return [{ runId: row.id, verdict: 'alive', killed: 0, refused: 0, survivors: 0 }];
+  const journal = Journal.create(join(options.stateDir, 'journal'), `${row.id}.reaped-${Date.now()}`);
+  return [await finishLostRun(row, row, journal, options)];
 }
 
 /**

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { readStat } from '../../src/proc/stat.js';
 import { bootId } from '../../src/proc/system.js';
 import { migrate } from '../../src/record/migrate.js';
 import { writeRecords } from '../../src/record/sql.js';
@@ -102,5 +103,30 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     const deadline = Date.now() + 15_000;
     while ((await status()) !== 'lost' && Date.now() < deadline) await sleep(100);
     expect(await status()).toBe('lost');
+  });
+
+  it('finishes a run once when two reapers meet it: the second, stopped after reading the rows, finds it taken', async () => {
+    await migrate(database.client());
+    const run = forgeRun(newStateDir(), { host: hostname(), boot_id: bootId() });
+    await writeRecords(database.client(), { runs: [run] });
+    const reap = (env: Record<string, string> = {}) =>
+      execa(WATCHDOG, ['reap', '--json', '--run', run.id, '--state-dir', newStateDir(), '--database-url', database.url], {
+        reject: false,
+        env: { SCIDEX_TEST_TAG: tag, ...env },
+      });
+    const late = reap({ SCIDEX_FAILPOINTS: 'reap-rows-read' });
+    expect(await eventually(() => readStat(late.pid!)?.state === 'T', 20_000), 'the reaper never reached its failpoint').toBe(true);
+    try {
+      const first = await reap();
+      expect(first.exitCode, first.stderr).toBe(0);
+      expect(first.stdout).toContain('"verdict":"lost"');
+    } finally {
+      process.kill(late.pid!, 'SIGCONT');
+    }
+    const second = await late;
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(second.stdout).not.toContain('"verdict":"lost"');
+    const events = await database.client().query(`SELECT kind FROM watchdog_events WHERE run_id = $1 AND kind = 'run_lost'`, [run.id]);
+    expect(events.rowCount).toBe(1);
   });
 });

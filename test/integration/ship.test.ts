@@ -7,6 +7,7 @@ import { sharedClient } from '../helpers/database.js';
 import { eventually } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
 import { releaseLock, takeLock } from '../../src/record/lock-file.js';
+import { writeRecords } from '../../src/record/sql.js';
 import { BIN, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
@@ -81,6 +82,29 @@ describe('records kept while PostgreSQL was down', () => {
     expect((await ship()).exitCode).toBe(0);
     expect(rejected()).toHaveLength(2);
     expect(await eventCount(analysisId)).toBe(2);
+  });
+
+  it('keeps, without setting aside, events whose run row is not in yet (its line met a full disk), and ships them once it is', async () => {
+    const stateDir = newStateDir();
+    const analysisId = `deferred-${tag}`;
+    await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', DOWN, '--', 'true'], { tag, stateDir });
+    const name = readdirSync(join(stateDir, 'journal')).find((file) => file.endsWith('.jsonl'))!;
+    const journal = join(stateDir, 'journal', name);
+    const { runs, events } = journalOf(stateDir);
+    // The run row's lines are gone from the journal, as when they met ENOSPC (the wrapper kept them in memory).
+    writeFileSync(journal, events.map((record) => JSON.stringify({ table: 'events', record }) + '\n').join(''));
+
+    const ship = () => execa(WATCHDOG, ['ship', '--json', '--state-dir', stateDir, '--database-url', database.url], { reject: false });
+    const early = await ship();
+    expect(early.exitCode, early.stderr).toBe(0);
+    expect(existsSync(join(stateDir, 'rejected', name))).toBe(false);
+    expect(await eventCount(analysisId)).toBe(0);
+
+    await writeRecords(database.client(), { runs: [runs.at(-1)!] });
+    const late = await ship();
+    expect(late.exitCode, late.stderr).toBe(0);
+    expect(existsSync(join(stateDir, 'rejected', name))).toBe(false);
+    expect(await eventCount(analysisId)).toBe(events.length);
   });
 
   it('removes shipped journals past their retention, never unshipped ones', async () => {
