@@ -131,3 +131,14 @@ export async function stillRunning(client: ClientBase, runId: string): Promise<b
   const result = await client.query(`SELECT 1 FROM watchdog_runs WHERE id = $1 AND status = 'running'`, [runId]);
   return (result.rowCount ?? 0) > 0;
 }
+
+/**
+ * Whether PostgreSQL holds the wrapper's own ending of run `runId` (a status other than `running`
+ * and `lost`). The wrapper ships all it wrote before its ending reaches PostgreSQL, so then every
+ * line of the run's journal is in too (docs/records.md, "A journal whose last line never made it").
+ * A reaper's `lost` does not count: it may come from a reaper that judged a live wrapper dead.
+ */
+export async function runEndedInDatabase(client: ClientBase, runId: string): Promise<boolean> {
+  const result = await client.query(`SELECT 1 FROM watchdog_runs WHERE id = $1 AND status NOT IN ('running', 'lost')`, [runId]);
+  return (result.rowCount ?? 0) > 0;
+}

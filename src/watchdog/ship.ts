@@ -21,6 +21,9 @@ import { describeDatabaseError } from '../record/db-error.js';
 import { shipJournal } from '../record/ship.js';
 import { finishedUnshippedJournals, removeExpiredJournals, shipLockPath, shippedMarkPath, unshippedJournals } from '../record/journal-files.js';
 import { failpoint } from '../sys/failpoint.js';
+import { basename } from 'node:path';
+import { isRunId } from '../config/run-id.js';
+import { runEndedInDatabase } from '../record/sql.js';
 import { backoffMs } from '../record/backoff.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -150,7 +153,11 @@ async function shipOne(client: Parameters<typeof shipJournal>[0], journal: strin
   try {
     const shipment = await shipJournal(client, journal, 0);
     failpoint('ship-written');
-    const { shipped, bad, rejected, rejectedPath, finished } = shipment;
+    const { shipped, bad, rejected, rejectedPath } = shipment;
+    // A journal whose last line never made it (a full disk) is complete once PostgreSQL holds the
+    // wrapper's own ending, which it shipped from memory after everything it wrote.
+    const runId = basename(journal).split('.')[0];
+    const finished = shipment.finished || (isRunId(runId) && (await runEndedInDatabase(client, runId)));
     if (finished) writeFileSync(shippedMarkPath(journal), '', { mode: 0o600 });
     return { journal, shipped, bad, rejected: rejected.length, rejectedPath, done: finished };
   } catch (error) {

@@ -107,6 +107,26 @@ describe('records kept while PostgreSQL was down', () => {
     expect(await eventCount(analysisId)).toBe(events.length);
   });
 
+  it('marks a journal whose last line never made it once PostgreSQL holds the wrapper\'s own ending, never a reaper\'s lost', async () => {
+    const stateDir = newStateDir();
+    const analysisId = `ending-from-memory-${tag}`;
+    await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', DOWN, '--', 'true'], { tag, stateDir });
+    const name = readdirSync(join(stateDir, 'journal')).find((file) => file.endsWith('.jsonl'))!;
+    const journal = join(stateDir, 'journal', name);
+    const lines = readFileSync(journal, 'utf8').trimEnd().split('\n');
+    const ending = JSON.parse(lines.at(-1)!).record;
+    expect(ending.status).toBe('completed');
+    // The final version met a full disk: it is not in the journal, and reaches PostgreSQL from memory.
+    writeFileSync(journal, lines.slice(0, -1).join('\n') + '\n');
+    const ship = () => execa(WATCHDOG, ['ship', '--json', '--state-dir', stateDir, '--database-url', database.url], { reject: false });
+
+    await writeRecords(database.client(), { runs: [{ ...ending, status: 'lost', reason: 'wrapper_gone' }] });
+    expect(JSON.parse((await ship()).stdout)).toMatchObject({ done: false });
+    await writeRecords(database.client(), { runs: [ending] });
+    expect(JSON.parse((await ship()).stdout)).toMatchObject({ done: true });
+    expect(existsSync(journal.replace(/\.jsonl$/, '.shipped'))).toBe(true);
+  });
+
   it('removes shipped journals past their retention, never unshipped ones', async () => {
     const stateDir = newStateDir();
     await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });
