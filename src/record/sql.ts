@@ -133,12 +133,17 @@ export async function stillRunning(client: ClientBase, runId: string): Promise<b
 }
 
 /**
- * Whether PostgreSQL holds the wrapper's own ending of run `runId` (a status other than `running`
- * and `lost`). The wrapper ships all it wrote before its ending reaches PostgreSQL, so then every
- * line of the run's journal is in too (docs/records.md, "A journal whose last line never made it").
- * A reaper's `lost` does not count: it may come from a reaper that judged a live wrapper dead.
+ * Whether PostgreSQL says the run's writers are done: its row is the wrapper's own ending (a status
+ * other than `running` and `lost`: the wrapper ships all it wrote before its ending reaches
+ * PostgreSQL), or a reaper's `lost` for `wrapper_gone` (a reaper of the same boot saw the wrapper
+ * gone: nothing writes the journal any more). Asked before a journal is read, it means the read holds
+ * every line the journal will ever have (docs/records.md, "A journal whose last line never made it").
+ * A `lost` for `host_rebooted` does not count: a host of the same name could have written it.
  */
-export async function runEndedInDatabase(client: ClientBase, runId: string): Promise<boolean> {
-  const result = await client.query(`SELECT 1 FROM watchdog_runs WHERE id = $1 AND status NOT IN ('running', 'lost')`, [runId]);
+export async function runWritersDone(client: ClientBase, runId: string): Promise<boolean> {
+  const result = await client.query(
+    `SELECT 1 FROM watchdog_runs WHERE id = $1 AND (status NOT IN ('running', 'lost') OR (status = 'lost' AND reason = 'wrapper_gone'))`,
+    [runId],
+  );
   return (result.rowCount ?? 0) > 0;
 }

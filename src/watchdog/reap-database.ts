@@ -37,7 +37,8 @@ export async function reapDatabaseRows(
     const outcomes: ReapOutcome[] = [];
     for (const row of rows) {
       if ((onlyRunId !== undefined && row.id !== onlyRunId) || skip.has(row.id)) continue;
-      if (existsSync(markerPath(options.stateDir, row.id))) continue;
+      // A run with a marker, here or in its own state directory, is its marker reapers' to finish.
+      if (markedStateDirs(row, options.stateDir).some((stateDir) => existsSync(markerPath(stateDir, row.id)))) continue;
       // One reaper per run across every state directory and host process: PostgreSQL's advisory
       // lock, then the row read again (another reaper may have finished it just before).
       if (!(await tryLockRun(client, row.id))) {
@@ -78,6 +79,11 @@ function ownJournals(row: RunRecord, stateDir: string): string[] {
   const named = typeof row.journal_path === 'string' && isAbsolute(row.journal_path) ? normalize(row.journal_path) : undefined;
   const shaped = named !== undefined && basename(named) === `${row.id}.jsonl` && basename(dirname(named)) === 'journal';
   return shaped && named !== ours ? [named, ours] : [ours];
+}
+
+/** The state directories whose marker of the run counts: ours, and the one its own journal lies in. */
+function markedStateDirs(row: RunRecord, stateDir: string): string[] {
+  return ownJournals(row, stateDir).map((journal) => dirname(dirname(journal)));
 }
 
 /** Whether the journal at `path` holds an ended version of run `runId` (false when it cannot be read). */

@@ -23,7 +23,7 @@ import { finishedUnshippedJournals, removeExpiredJournals, shipLockPath, shipped
 import { failpoint } from '../sys/failpoint.js';
 import { basename } from 'node:path';
 import { isRunId } from '../config/run-id.js';
-import { runEndedInDatabase } from '../record/sql.js';
+import { runWritersDone } from '../record/sql.js';
 import { backoffMs } from '../record/backoff.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -151,13 +151,14 @@ export async function shipUntilDrained(stateDir: string, database: DatabaseConfi
 
 async function shipOne(client: Parameters<typeof shipJournal>[0], journal: string): Promise<ShipOutcome> {
   try {
+    // A journal whose last line never made it (a full disk) is complete when PostgreSQL said, before
+    // it was read, that nothing writes it any more.
+    const runId = basename(journal).split('.')[0];
+    const writersDone = isRunId(runId) && (await runWritersDone(client, runId));
     const shipment = await shipJournal(client, journal, 0);
     failpoint('ship-written');
     const { shipped, bad, rejected, rejectedPath } = shipment;
-    // A journal whose last line never made it (a full disk) is complete once PostgreSQL holds the
-    // wrapper's own ending, which it shipped from memory after everything it wrote.
-    const runId = basename(journal).split('.')[0];
-    const finished = shipment.finished || (isRunId(runId) && (await runEndedInDatabase(client, runId)));
+    const finished = shipment.finished || writersDone;
     if (finished) writeFileSync(shippedMarkPath(journal), '', { mode: 0o600 });
     return { journal, shipped, bad, rejected: rejected.length, rejectedPath, done: finished };
   } catch (error) {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { execa } from 'execa';
@@ -26,6 +26,8 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     const rebooted = forgeRun(scratch, { host: hostname(), boot_id: '00000000-0000-0000-0000-000000000000' });
     const elsewhere = forgeRun(scratch, { host: 'another-host' });
     for (const run of [dead, rebooted, elsewhere]) await writeRecords(database.client(), { runs: [run] });
+    // Their markers gone, as after a wiped state directory: a marked run is its marker reapers' to finish.
+    rmSync(join(scratch, 'running'), { recursive: true, force: true });
     const leftover = foreignSleep({ SCIDEX_RUN_ID: dead.id, SCIDEX_TEST_TAG: tag });
     try {
       const result = await execa(WATCHDOG, ['reap', '--json', '--state-dir', newStateDir(), '--database-url', database.url]);
@@ -107,8 +109,10 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
 
   it('finishes a run once when two reapers meet it: the second, stopped after reading the rows, finds it taken', async () => {
     await migrate(database.client());
-    const run = forgeRun(newStateDir(), { host: hostname(), boot_id: bootId() });
+    const forged = newStateDir();
+    const run = forgeRun(forged, { host: hostname(), boot_id: bootId() });
     await writeRecords(database.client(), { runs: [run] });
+    rmSync(join(forged, 'running'), { recursive: true, force: true });
     const reap = (env: Record<string, string> = {}) =>
       execa(WATCHDOG, ['reap', '--json', '--run', run.id, '--state-dir', newStateDir(), '--database-url', database.url], {
         reject: false,
@@ -128,5 +132,16 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     expect(second.stdout).not.toContain('"verdict":"lost"');
     const events = await database.client().query(`SELECT kind FROM watchdog_events WHERE run_id = $1 AND kind = 'run_lost'`, [run.id]);
     expect(events.rowCount).toBe(1);
+  });
+
+  it('leaves to its marker reapers a run marked in its own state directory, not in the reaper\'s', async () => {
+    await migrate(database.client());
+    const run = forgeRun(newStateDir(), { host: hostname(), boot_id: bootId() });
+    await writeRecords(database.client(), { runs: [run] });
+    const result = await execa(WATCHDOG, ['reap', '--json', '--run', run.id, '--state-dir', newStateDir(), '--database-url', database.url], { reject: false });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).not.toContain(run.id);
+    const rows = await database.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [run.id]);
+    expect(rows.rows[0].status).toBe('running');
   });
 });

@@ -107,7 +107,7 @@ describe('records kept while PostgreSQL was down', () => {
     expect(await eventCount(analysisId)).toBe(events.length);
   });
 
-  it('marks a journal whose last line never made it once PostgreSQL holds the wrapper\'s own ending, never a reaper\'s lost', async () => {
+  it('marks a journal whose last line never made it once PostgreSQL says its writers are done; never for a lost of another boot', async () => {
     const stateDir = newStateDir();
     const analysisId = `ending-from-memory-${tag}`;
     await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', DOWN, '--', 'true'], { tag, stateDir });
@@ -120,7 +120,7 @@ describe('records kept while PostgreSQL was down', () => {
     writeFileSync(journal, lines.slice(0, -1).join('\n') + '\n');
     const ship = () => execa(WATCHDOG, ['ship', '--json', '--state-dir', stateDir, '--database-url', database.url], { reject: false });
 
-    await writeRecords(database.client(), { runs: [{ ...ending, status: 'lost', reason: 'wrapper_gone' }] });
+    await writeRecords(database.client(), { runs: [{ ...ending, status: 'lost', reason: 'host_rebooted' }] });
     expect(JSON.parse((await ship()).stdout)).toMatchObject({ done: false });
     await writeRecords(database.client(), { runs: [ending] });
     expect(JSON.parse((await ship()).stdout)).toMatchObject({ done: true });
