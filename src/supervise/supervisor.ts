@@ -291,7 +291,7 @@ export class Supervisor {
       for (;;) {
         const snapshot = tracker.scan();
         this.observe(snapshot);
-        const empty = snapshot.alive.length === 0 && (cgroup ? !cgroupPopulated(cgroup) : groups!.ours(tracker.members()).size === 0);
+        const empty = snapshot.alive.length === 0 && (cgroup ? !cgroupPopulated(cgroup) : !groups!.live(tracker.members()));
         if (empty || this.stop || performance.now() >= end) return { snapshot, empty };
         await sleep(Math.min(SETTLE_POLL_MS, Math.max(1, end - performance.now())));
       }

@@ -25,6 +25,9 @@ export class RunGroups {
   /** @param cookie the run's environment entry, `SCIDEX_RUN_ID=<uuid>` */
   constructor(private readonly cookie: string) {}
 
+  /** Per group, the zombies (`pid:starttime`) the last live() pass found in it. */
+  private lastZombies = new Map<number, Set<string>>();
+
   /**
    * The groups to signal whole: the numbers any member used as its group or may lead one under (its
    * own pid, after setsid(2) or setpgid(0, 0)), still in use (kill(2) with signal 0 says so even when
@@ -33,6 +36,21 @@ export class RunGroups {
    * @returns pgid -> live processes seen in it (at least 1: the group is in use)
    */
   ours(members: readonly Member[]): Map<number, number> {
+    return this.pass(members, false);
+  }
+
+  /**
+   * Whether any group of the run still holds a process that may run: as ours(), except that a group
+   * in which two passes in a row found nothing but the same zombies is over. kill(2) counts a zombie
+   * as in its group until its parent reaps it, and an init that reaps late (this project's CI VM's
+   * reaps about once a second) would hold a settle window or a grace period to its end. A chain
+   * that hops between forks is never stale: each pass finds a new zombie or a live hop.
+   */
+  live(members: readonly Member[]): boolean {
+    return this.pass(members, true).size > 0;
+  }
+
+  private pass(members: readonly Member[], staleZombiesEnd: boolean): Map<number, number> {
     if (!this.own) return new Map();
     const candidates = new Set(members.flatMap((member) => [member.pgid, member.pid]).filter((pgid) => pgid > 1 && pgid !== this.own!.pgid));
     if (candidates.size === 0) return new Map();
@@ -41,9 +59,14 @@ export class RunGroups {
     const parents = new Set(alive.map((member) => member.pid));
     const seen = new Map<number, number>();
     const foreign = new Set<number>();
+    const zombies = new Map<number, Set<string>>();
     for (const pid of listPids().reverse()) {
       const stat = readStat(pid);
-      if (!stat || isDead(stat) || !candidates.has(stat.pgid)) continue;
+      if (!stat || !candidates.has(stat.pgid)) continue;
+      if (isDead(stat)) {
+        zombies.set(stat.pgid, (zombies.get(stat.pgid) ?? new Set()).add(memberKey(pid, stat.starttime)));
+        continue;
+      }
       const ours =
         stat.sid !== this.own.sid && (known.has(memberKey(pid, stat.starttime)) || parents.has(stat.ppid) || hasEnvEntry(pid, this.cookie));
       if (ours) seen.set(stat.pgid, (seen.get(stat.pgid) ?? 0) + 1);
@@ -54,9 +77,12 @@ export class RunGroups {
     const groups = new Map<number, number>();
     for (const pgid of candidates) {
       if (foreign.has(pgid)) continue;
-      const count = seen.get(pgid) ?? (groupInUse(pgid) ? 1 : 0);
+      const dead = zombies.get(pgid);
+      const stale = staleZombiesEnd && dead !== undefined && [...dead].every((key) => this.lastZombies.get(pgid)?.has(key));
+      const count = seen.get(pgid) ?? (!stale && groupInUse(pgid) ? 1 : 0);
       if (count > 0) groups.set(pgid, count);
     }
+    if (staleZombiesEnd) this.lastZombies = zombies;
     return groups;
   }
 

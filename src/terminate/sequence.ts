@@ -82,7 +82,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
   const cgroup = tracker.cgroupPath;
   const groups = !cgroup && options.cookie ? new RunGroups(options.cookie) : undefined;
   const signalGroups = (signal: NodeJS.Signals): number => groups?.signal(tracker.members(), signal) ?? 0;
-  const groupsLive = (): boolean => (groups ? groups.ours(tracker.members()).size > 0 : false);
+  const groupsLive = (): boolean => groups?.live(tracker.members()) ?? false;
   // With a cgroup, the kernel's word on emptiness counts too: a process the scan could not read is still in it.
   // Without, so do the run's groups: a process hopping between forks is in one even when no scan sees it.
   const empty = (snapshot: TreeSnapshot): boolean => snapshot.alive.length === 0 && !(cgroup && cgroupPopulated(cgroup)) && !groupsLive();
