@@ -28,8 +28,9 @@ export interface RunConfig {
   orphans: OrphanPolicy;
   /**
    * How long, after the leader exits, the processes still alive get to exit by themselves before
-   * they count as orphans (the resource trackers of Python pools, loky, dask, R's PSOCK workers
-   * exit 10-15 ms after their main process), milliseconds; ends as soon as the tree is empty.
+   * they count as orphans, milliseconds; ends as soon as the tree is empty. The resource trackers of
+   * Python pools, loky and dask, and R's PSOCK workers, leave 1-450 ms after their main process
+   * (BENCHMARKS.md, "The settle window"): the default is twice the slowest seen.
    */
   orphanSettleMs: number;
   /** Fastest and slowest monitoring interval; the monitor adapts between them. */
@@ -80,7 +81,7 @@ export const RUN_DEFAULTS = {
   memoryLimit: '2GiB',
   grace: '10s',
   orphans: 'kill',
-  orphanSettle: '500ms',
+  orphanSettle: '1s',
   pollInterval: '100ms..1s',
   killSignal: 'SIGTERM',
   tracking: 'auto',
