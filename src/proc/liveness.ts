@@ -42,5 +42,7 @@ export function processAlive(pid: number, starttime: number): boolean {
  */
 export function processAliveWithMemory(pid: number, starttime: number): boolean {
   const stat = readStat(pid);
-  return stat !== undefined && stat.starttime === starttime && !isDead(stat) && stat.vsizeBytes > 0;
+  // A main thread that called pthread_exit shows Z and vsize 0 while its other threads run on:
+  // isDead counts it alive, and so must this.
+  return stat !== undefined && stat.starttime === starttime && !isDead(stat) && (stat.vsizeBytes > 0 || stat.state === 'Z');
 }

@@ -109,7 +109,13 @@ export async function shipEntries(client: pg.Client, entries: readonly JournalEn
     if (!isRecordError(error)) throw error;
   }
   const refusals = await inTransaction(client, () => writeOneByOne(client, known));
-  return { rejected: [...strays, ...refusals.rejected], deferred: refusals.deferred };
+  // A record whose run row PostgreSQL refused here will never find it: set aside with its row.
+  const refusedRuns = new Set(refusals.rejected.filter(({ entry }) => entry.table === 'runs').map(({ entry }) => (entry.record as RunRecord).id));
+  const orphaned = refusals.deferred.filter((entry) => refusedRuns.has((entry.record as { run_id?: string }).run_id ?? ''));
+  return {
+    rejected: [...strays, ...refusals.rejected, ...orphaned.map((entry) => ({ entry, code: RUN_ROW_NOT_YET, reason: 'its run row was refused' }))],
+    deferred: refusals.deferred.filter((entry) => !orphaned.includes(entry)),
+  };
 }
 
 /** What one shipment of a journal did. */

@@ -12,6 +12,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
+import { isRunId } from '../config/run-id.js';
 import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
 import { bootId, pidNamespace, procMatchesOurPidNamespace } from '../proc/system.js';
@@ -76,7 +77,8 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
   const wrapperStat = readStat(process.pid);
   const identity = runIdentity(config, {
     id: runId,
-    parent_run_id: process.env.SCIDEX_RUN_ID ?? null,
+    // Inherited, so anyone's: kept only when it is a run id (a column PostgreSQL types as uuid).
+    parent_run_id: isRunId(process.env.SCIDEX_RUN_ID ?? '') ? process.env.SCIDEX_RUN_ID! : null,
     host: hostname(),
     boot_id: bootId(),
     pid_ns: pidNamespace(),

@@ -9,6 +9,7 @@
  * cgroup, and is excluded from the run's members.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { FAILPOINTS_VARIABLE } from '../sys/failpoint.js';
 import { fileURLToPath } from 'node:url';
 import { readStat } from '../proc/stat.js';
 import { signalMember } from '../terminate/guard.js';
@@ -32,7 +33,7 @@ export interface Lifeline {
  * @returns the lifeline, or undefined when /bin/sh cannot be started (the run goes on without one)
  */
 export function startLifeline(runId: string, stateDir: string, databaseUrl: string | undefined): Lifeline | undefined {
-  const env: NodeJS.ProcessEnv = { ...process.env, SCIDEX_RUN_DATABASE_URL: databaseUrl };
+  const env: NodeJS.ProcessEnv = { ...process.env, SCIDEX_RUN_DATABASE_URL: databaseUrl, [FAILPOINTS_VARIABLE]: undefined };
   if (databaseUrl === undefined) delete env.SCIDEX_RUN_DATABASE_URL;
   let child: ChildProcess;
   try {

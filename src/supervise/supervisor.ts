@@ -60,6 +60,8 @@ export class Supervisor {
   private terminating = false;
   /** In the settle window after the leader's exit (settle()). */
   private settling = false;
+  /** A cancel under --orphans ignore ended the settle window early. */
+  private settleCut = false;
   private unkillable = false;
   private finished = false;
   private readonly lastSignal = new Map<Member, NodeJS.Signals>();
@@ -291,8 +293,11 @@ export class Supervisor {
       for (;;) {
         const snapshot = tracker.scan();
         this.observe(snapshot);
+        // The tree is still under its memory limit, and still sampled while anything of it is left.
+        this.overMemoryLimit(snapshot);
+        if (snapshot.alive.length > 0) this.record(snapshot);
         const empty = snapshot.alive.length === 0 && (cgroup ? !cgroupPopulated(cgroup) : !groups!.live(tracker.members()));
-        if (empty || this.stop || performance.now() >= end) return { snapshot, empty };
+        if (empty || this.stop || this.settleCut || performance.now() >= end) return { snapshot, empty };
         await sleep(Math.min(SETTLE_POLL_MS, Math.max(1, end - performance.now())));
       }
     } finally {
@@ -316,6 +321,12 @@ export class Supervisor {
     if (CANCELLING_SIGNALS.has(signal)) {
       // `scidex-watchdog cancel` leaves who asked and why beside the marker before it signals.
       const request = takeCancelRequest(this.config.stateDir, this.log.identity.id, signal);
+      if (this.settling && this.config.orphans === 'ignore') {
+        // The command has ended and what it leaves is to be left: a cancel only cuts the window short.
+        this.settleCut = true;
+        this.messages.info(`${signal}${describeRequester(request)}: the command has ended; leaving what it left (--orphans ignore)`);
+        return;
+      }
       if (!this.terminating) return this.requestStop({ kind: 'cancelled', signal, request });
       if (this.stop) {
         this.messages.info(`${signal} again${describeRequester(request)}: skipping the rest of the grace period`);

@@ -15,6 +15,7 @@ import { readStat } from '../proc/stat.js';
 import { listMarkers, markerPath, readMarker } from '../record/markers.js';
 import { removeStaleCgroups } from '../track/stale-cgroups.js';
 import { wrapperAlive } from '../proc/liveness.js';
+import { FAILPOINTS_VARIABLE } from '../sys/failpoint.js';
 
 
 /**
@@ -67,7 +68,9 @@ export function shipLeftovers(
  * tries again).
  */
 function startWatchdog(args: string[], database: DatabaseConfig | undefined): { pid: number; starttime: number } | undefined {
-  const env: NodeJS.ProcessEnv = database?.url ? { ...process.env, SCIDEX_RUN_DATABASE_URL: database.url } : process.env;
+  // A failpoint armed for this wrapper is not its helpers' to stop at.
+  const env: NodeJS.ProcessEnv = { ...process.env, [FAILPOINTS_VARIABLE]: undefined };
+  if (database?.url) env.SCIDEX_RUN_DATABASE_URL = database.url;
   try {
     const child = spawn(process.execPath, [WATCHDOG_BIN, ...args], { stdio: 'ignore', detached: true, env });
     child.on('error', () => undefined);

@@ -11,7 +11,7 @@
  * One shipper per state directory at a time (`<state>/journal/.ship.lock`): when many runs start
  * at once after an outage, one connection drains the backlog instead of one per run.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import type { DatabaseConfig } from '../config/database.js';
 import { withClient } from '../record/connect.js';
 import type { BadJournalLine } from '../record/journal.js';
@@ -40,6 +40,8 @@ export interface ShipOutcome {
   done: boolean;
   /** Why the journal could not be shipped, when it could not (it stays, unmarked). */
   error?: string;
+  /** The journal's size before this shipment read it, bytes (-1 when it could not be read). */
+  size: number;
 }
 
 /** The result of one `ship` sweep of a state directory. */
@@ -108,6 +110,8 @@ export async function shipUntilDrained(stateDir: string, database: DatabaseConfi
   const deadline = performance.now() + waitMs;
   const lock = shipLockPath(stateDir);
   const tried = new Map<string, ShipOutcome>();
+  /** The size each journal had when this call shipped it without an error. */
+  const triedSize = new Map<string, number>();
   const expired: string[] = [];
   const result = (drained: boolean, busy = false): DrainResult => ({ outcomes: [...tried.values()], expired, busy, drained });
   let failures = 0;
@@ -125,7 +129,10 @@ export async function shipUntilDrained(stateDir: string, database: DatabaseConfi
         let settled = false;
         try {
           const sweep = await shipLocked(stateDir, database, retentionMs);
-          for (const outcome of sweep.outcomes) tried.set(outcome.journal, outcome);
+          for (const outcome of sweep.outcomes) {
+            tried.set(outcome.journal, outcome);
+            if (!outcome.error) triedSize.set(outcome.journal, outcome.size);
+          }
           expired.push(...sweep.expired);
           settled = sweep.outcomes.every((outcome) => !outcome.error);
         } catch (error) {
@@ -139,7 +146,9 @@ export async function shipUntilDrained(stateDir: string, database: DatabaseConfi
     }
     const left = finishedUnshippedJournals(stateDir);
     if (left.length === 0) return result(true);
-    const handedOver = unreachable === undefined && left.some((journal) => !tried.get(journal)?.error);
+    // Handed over: a journal this call has not tried since it last changed (a wrapper finished it
+    // and left it to the lock's holder). One tried as it is now and left unmarked waits for a change.
+    const handedOver = unreachable === undefined && left.some((journal) => !tried.get(journal)?.error && triedSize.get(journal) !== sizeOf(journal));
     if (handedOver) continue;
     if (performance.now() >= deadline) {
       if (unreachable !== undefined) throw unreachable;
@@ -150,6 +159,7 @@ export async function shipUntilDrained(stateDir: string, database: DatabaseConfi
 }
 
 async function shipOne(client: Parameters<typeof shipJournal>[0], journal: string): Promise<ShipOutcome> {
+  const size = sizeOf(journal);
   try {
     // A journal whose last line never made it (a full disk) is complete when PostgreSQL said, before
     // it was read, that nothing writes it any more.
@@ -160,9 +170,18 @@ async function shipOne(client: Parameters<typeof shipJournal>[0], journal: strin
     const { shipped, bad, rejected, rejectedPath } = shipment;
     const finished = shipment.finished || writersDone;
     if (finished) writeFileSync(shippedMarkPath(journal), '', { mode: 0o600 });
-    return { journal, shipped, bad, rejected: rejected.length, rejectedPath, done: finished };
+    return { journal, shipped, bad, rejected: rejected.length, rejectedPath, done: finished, size };
   } catch (error) {
     // A journal that cannot be read, or a database that went away in the middle: the next sweep retries.
-    return { journal, shipped: 0, bad: [], rejected: 0, done: false, error: describeDatabaseError(error) };
+    return { journal, shipped: 0, bad: [], rejected: 0, done: false, error: describeDatabaseError(error), size };
+  }
+}
+
+/** A file's size in bytes; -1 when it cannot be read. */
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return -1;
   }
 }

@@ -5,9 +5,12 @@
  * (a subreaper reaps the orphans it adopted inside the grace loop). A run too short for any scan
  * still records its tree once.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { availableBackends } from '../helpers/lost-runs.js';
-import { ownedTag } from '../helpers/processes.js';
+import { readStat } from '../../src/proc/stat.js';
+import { availableBackends, eventually } from '../helpers/lost-runs.js';
+import { killSurvivors, ownedTag, tagged } from '../helpers/processes.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
@@ -46,6 +49,37 @@ describe('the settle window after the leader exits', () => {
       expect(Date.parse(final.ended_at!) - Date.parse(final.started_at)).toBeLessThan(15_000);
     });
   }
+});
+
+describe('inside the settle window', () => {
+  it('the memory limit still holds: a helper that balloons after the leader exits is killed for it', async () => {
+    const stateDir = newStateDir();
+    const balloon = `import os, time\nif os.fork() == 0:\n    time.sleep(0.05)\n    x = b'a' * (400 << 20)\n    time.sleep(30)\n    os._exit(0)\nos._exit(0)`;
+    const run = await startWrapper(['--quiet', '--tracking', backends[0], '--memory-limit', '100MiB', '--grace', '1s', '--', 'python3', '-c', balloon], { tag, stateDir });
+    expect(run.exitCode, run.stderr).toBe(137);
+    expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'out_of_memory' });
+  });
+
+  it('under --orphans ignore, a cancel only cuts the window short: the command\'s status stands, what it left runs on', async () => {
+    const stateDir = newStateDir();
+    const started = join(stateDir, 'started');
+    const run = startWrapper(
+      ['--orphans', 'ignore', '--orphan-settle', '30s', '--tracking', backends[0], '--', 'sh', '-c', 'sleep 300 >/dev/null 2>&1 & : > "$1"; exit 0', 'sh', started],
+      { tag, stateDir },
+    );
+    expect(await eventually(() => existsSync(started), 20_000)).toBe(true);
+    // The leader is gone (reaped by the wrapper) once /proc no longer has it: the window is open.
+    const leader = () => journalOf(stateDir).runs[0]?.pid;
+    expect(await eventually(() => leader() !== undefined && leader() !== null && readStat(leader()!) === undefined, 20_000)).toBe(true);
+    process.kill(run.pid!, 'SIGINT');
+    const result = await run;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain('leaving what it left (--orphans ignore)');
+    expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'completed', exit_status: 0 });
+    expect(tagged(tag)).toHaveLength(1);
+    // The test, not the product, cleans up here: by pid, after checking the tag.
+    expect(await killSurvivors(tag)).toHaveLength(1);
+  });
 });
 
 describe('a run too short for any scan', () => {

@@ -127,6 +127,37 @@ describe('records kept while PostgreSQL was down', () => {
     expect(existsSync(journal.replace(/\.jsonl$/, '.shipped'))).toBe(true);
   });
 
+  it('sets aside with their run row the records of a run PostgreSQL refuses, marks the journal, and a waiting shipper ends', async () => {
+    const stateDir = newStateDir();
+    const analysisId = `refused-row-${tag}`;
+    await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', DOWN, '--', 'true'], { tag, stateDir });
+    const name = readdirSync(join(stateDir, 'journal')).find((file) => file.endsWith('.jsonl'))!;
+    const journal = join(stateDir, 'journal', name);
+    const { runs, events, processes, samples } = journalOf(stateDir);
+    // Every version of the row says it is nested in a run that is no UUID: PostgreSQL refuses the row (22P02).
+    const entries = [
+      ...runs.map((record) => ({ table: 'runs', record: { ...record, parent_run_id: 'not-a-uuid' } })),
+      ...events.map((record) => ({ table: 'events', record })),
+      ...processes.map((record) => ({ table: 'processes', record })),
+      ...samples.map((record) => ({ table: 'samples', record })),
+    ];
+    writeFileSync(journal, entries.map((entry) => JSON.stringify(entry) + '\n').join(''));
+
+    const shipped = await execa(WATCHDOG, ['ship', '--json', '--wait', '20s', '--state-dir', stateDir, '--database-url', database.url], { reject: false, timeout: 60_000 });
+    expect(shipped.exitCode, shipped.stderr).toBe(0);
+    expect(JSON.parse(shipped.stdout)).toMatchObject({ done: true, rejected: entries.length });
+    const codes = readFileSync(join(stateDir, 'rejected', name), 'utf8').trim().split('\n').map((line) => JSON.parse(line).code);
+    expect(new Set(codes)).toEqual(new Set(['22P02', '23503']));
+    expect(await eventCount(analysisId)).toBe(0);
+  });
+
+  it('keeps an inherited SCIDEX_RUN_ID that is no run id out of parent_run_id', async () => {
+    const stateDir = newStateDir();
+    const run = await startWrapper(['--quiet', '--', 'true'], { tag, stateDir, env: { SCIDEX_RUN_ID: 'not-a-uuid' } });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ parent_run_id: null, status: 'completed' });
+  });
+
   it('removes shipped journals past their retention, never unshipped ones', async () => {
     const stateDir = newStateDir();
     await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });

@@ -1,0 +1,61 @@
+/**
+ * Which process groups the termination sequence may signal whole (terminate/run-groups.ts), on
+ * real processes. The hostile case: a group number that a dead member once used, now led by a
+ * stranger (a reused pid). The stranger's group must never count as the run's, including when the
+ * stranger's main thread has exited (pthread_exit) while its other threads run: its stat then says
+ * Z with vsize 0 and its environment reads empty, which is what an exiting process looks like too.
+ */
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { readStat } from '../../src/proc/stat.js';
+import { RunGroups } from '../../src/terminate/run-groups.js';
+import type { Member } from '../../src/track/member.js';
+import { eventually } from '../helpers/lost-runs.js';
+import { ownedTag } from '../helpers/processes.js';
+
+const tag = ownedTag();
+
+/** A stranger in a session and group of its own: `python3 -c SCRIPT` under setsid, tagged for cleanup. */
+function stranger(script: string): { pid: number; stop(): void } {
+  const child = spawn('setsid', ['python3', '-c', script], { stdio: 'ignore', env: { PATH: process.env.PATH, SCIDEX_TEST_TAG: tag } });
+  const pid = child.pid!;
+  return {
+    pid,
+    stop: () => {
+      const stat = readStat(pid);
+      if (pid > 1 && stat && stat.pgid === pid) process.kill(-pid, 'SIGKILL');
+    },
+  };
+}
+
+/** A dead member of a run whose pid (and so group number) the stranger now has, under another starttime. */
+function deadMemberAt(pid: number): Member {
+  return {
+    pid, starttime: 1, ppid: 1, pgid: pid, sid: pid, state: 'Z', comm: 'gone', argv: [], foundBy: 'group',
+    firstSeenMs: 0, lastSeenMs: 0, rssBytes: 0, peakRssBytes: 0, cpuTicks: 0, alive: false,
+  };
+}
+
+describe('the groups of a run', () => {
+  for (const [what, script] of [
+    ['a stranger that sleeps', 'import time; time.sleep(60)'],
+    ['a stranger whose main thread exited while another runs', 'import ctypes, threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\nctypes.CDLL(None).pthread_exit(None)'],
+  ] as const) {
+    it(`never include the group of ${what} under a dead member's number`, async () => {
+      const process_ = stranger(script);
+      try {
+        // setsid(1) execs python3 in place once it has its own session: the group is then the stranger's.
+        expect(await eventually(() => readStat(process_.pid)?.pgid === process_.pid && readStat(process_.pid)?.comm !== 'setsid', 10_000)).toBe(true);
+        if (what.includes('main thread')) expect(await eventually(() => readStat(process_.pid)?.state === 'Z', 10_000)).toBe(true);
+        const groups = new RunGroups(`SCIDEX_RUN_ID=${crypto.randomUUID()}`);
+        const members = [deadMemberAt(process_.pid)];
+        expect([...groups.ours(members)]).toEqual([]);
+        expect(groups.live(members)).toBe(false);
+        expect(groups.signal(members, 'SIGSTOP')).toBe(0);
+        expect(readStat(process_.pid)?.state).not.toBe('T');
+      } finally {
+        process_.stop();
+      }
+    });
+  }
+});
