@@ -1,16 +1,20 @@
 /**
  * Our own messages: stderr, one line each, prefixed with the program's name (DESIGN section 2).
  */
-import { messageLine } from '../config/text.js';
+import { escapeControlCharacters, messageLine } from '../config/text.js';
 
 // A reader that went away (`scidex-run ... 2>&1 | head -1`) must not crash a supervisor whose
 // tree is still running: write errors on our own stdio are dropped.
 process.stdout.on('error', () => undefined);
 process.stderr.on('error', () => undefined);
 
-/** Prints `<program>: <line>` to stderr. */
+/**
+ * Prints `<program>: <line>` to stderr, as one line whatever the line quotes: a control character
+ * from a user's input (a usage error echoing `--timeout $'5\e[31m'`, a stray word with a newline)
+ * is written out (`\x1b`, `\n`), never sent to the terminal.
+ */
 export function printLine(program: string, line: string): void {
-  process.stderr.write(`${program}: ${line}\n`);
+  process.stderr.write(`${program}: ${escapeControlCharacters(line)}\n`);
 }
 
 /** Messages for one invocation; `info` and `warn` are silenced by --quiet. */

@@ -40,6 +40,9 @@ describe('bad input: one line, exit status 125, nothing spawned', () => {
     // timeout(1)'s own cases (coreutils tests/timeout/timeout-parameters.sh): an underflow keeps its sign, units are case-sensitive.
     ['a negative duration too small to represent', ['--timeout=-1e-400'], /invalid --timeout '-1e-400'/],
     ['an upper-case unit', ['--timeout', '42D'], /invalid --timeout '42D'/],
+    // The input is echoed with its control characters written out: no ESC reaches the terminal, no second line.
+    ['an escape sequence in a duration', ['--timeout', '5\x1b[31m'], /invalid --timeout '5\\x1b\[31m'/],
+    ['a newline in a stray word', ['--timeout', '5', 'min\nutes'], /unexpected argument 'min\\nutes'/],
   ];
   for (const [name, args, message] of cases) {
     it(name, async () => {
@@ -49,9 +52,18 @@ describe('bad input: one line, exit status 125, nothing spawned', () => {
       expect(result.stderr).toMatch(message);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr).not.toMatch(/secret|\n\s+at /);
+      expect(result.stderr).not.toMatch(/\x1b/);
       expect(existsSync(file)).toBe(false);
     });
   }
+
+  it('scidex-watchdog echoes bad input with its control characters written out', async () => {
+    const result = await execa(BIN.replace(/scidex-run$/, 'scidex-watchdog'), ['runs', '--since', 'x\x1b[2J\ny'], { reject: false });
+    expect(result.exitCode).toBe(125);
+    expect(result.stderr).toContain("'x\\x1b[2J\\ny'");
+    expect(result.stderr).not.toMatch(/\x1b/);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
 
   it('a flag variable that is neither on nor off', async () => {
     const file = marker();
