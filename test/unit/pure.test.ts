@@ -46,6 +46,37 @@ describe('redactArgv', () => {
       '--password=***', 'token=***', '--api-key', '***', 'https://u:***@h/', 'plain', '--verbose', 'v',
     ]);
   });
+  it('hides secrets in URL query parameters, Authorization headers, Bearer tokens and secret-named headers', () => {
+    expect(
+      redactArgv([
+        'https://host/x?access_token=abc123&page=2',
+        'https://bucket.s3/o?X-Amz-Credential=AKIA/x&X-Amz-Signature=deadbeef&X-Amz-Date=1',
+        'https://maps/api?key=AIzaXYZ&q=lab',
+        'https://blob/c?sv=2022&sig=c2lnbmF0dXJl%3D',
+        'Authorization: Bearer eyJhbGciOi.payload.sig',
+        'authorization: Basic dXNlcjpwYXNz',
+        'curl -H "Authorization: token ghp_abc" https://api',
+        'X-Api-Key: k-123',
+        'Bearer tok-456',
+        '--sort-key=name',
+        'monkey=banana',
+        'Content-Type: text/plain',
+      ]),
+    ).toEqual([
+      'https://host/x?access_token=***&page=2',
+      'https://bucket.s3/o?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Date=1',
+      'https://maps/api?key=***&q=lab',
+      'https://blob/c?sv=2022&sig=***',
+      'Authorization: Bearer ***',
+      'authorization: Basic ***',
+      'curl -H "Authorization: token ***" https://api',
+      'X-Api-Key: ***',
+      'Bearer ***',
+      '--sort-key=***',
+      'monkey=banana',
+      'Content-Type: text/plain',
+    ]);
+  });
 });
 
 describe('signalMember', () => {
