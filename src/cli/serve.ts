@@ -12,7 +12,6 @@
  * WATCHDOG=1 pings only while sweeps keep ending (src/sys/sd-notify.ts), and STOPPING=1. With a
  * database it also delivers the cancel requests other hosts leave for this one (cancel-delivery.ts).
  */
-import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
@@ -28,7 +27,7 @@ import { heartbeat, notifier, startWatchdogPings } from '../sys/sd-notify.js';
 import { listenForCancels } from '../watchdog/cancel-delivery.js';
 import { repeatLimited } from '../watchdog/repeat-limit.js';
 import { Daemon, daemonsOfDatabase } from '../watchdog/daemon.js';
-import { daemonFilePath, judgeDaemon, readDaemonFile } from '../watchdog/daemon-file.js';
+import { judgeDaemon, readDaemonFile, whyNoDaemonFile } from '../watchdog/daemon-file.js';
 import { formatListen, parseListen, type ListenAddress } from '../watchdog/http/server.js';
 import { printLine } from './output.js';
 import { packageVersion } from './version.js';
@@ -189,7 +188,7 @@ export async function statusCommand(argv: StatusArgs): Promise<number> {
       JSON.stringify({
         state_dir: stateDir,
         up,
-        why: file ? verdict!.why : `no ${daemonFilePath(stateDir)}: never started with this state directory`,
+        why: file ? verdict!.why : whyNoDaemonFile(stateDir).why,
         daemon: file ?? null,
         ...(database ? { daemons: daemons ?? null, ...(databaseError ? { database_error: databaseError } : {}) } : {}),
       }) + '\n',
@@ -197,13 +196,8 @@ export async function statusCommand(argv: StatusArgs): Promise<number> {
     return up ? 0 : 1;
   }
   if (!file) {
-    const path = daemonFilePath(stateDir);
-    printLine(
-      PROGRAM,
-      existsSync(path)
-        ? `down: ${path} is not a daemon's heartbeat (unreadable or corrupt)`
-        : `down: no scidex-watchdog serve has run with state directory ${stateDir} (no ${path})`,
-    );
+    const absent = whyNoDaemonFile(stateDir);
+    printLine(PROGRAM, absent.kind === 'unreadable' ? absent.why : `down: ${absent.why}`);
   } else if (up) {
     const sweep = file.last_sweep;
     const last = sweep ? `last sweep ${formatDuration(Date.now() - Date.parse(sweep.at))} ago${sweep.error ? ` failed: ${sweep.error}` : ' ok'}` : 'no sweep yet';

@@ -5,7 +5,7 @@
  * alive with the same starttime (a reused pid is not the daemon) and its heartbeat is younger than
  * three intervals (a daemon wedged in a sweep is not up).
  */
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readStateFile } from '../record/state-file.js';
 import { join } from 'node:path';
 import { isDead, readStat } from '../proc/stat.js';
@@ -100,4 +100,28 @@ export function judgeDaemon(file: DaemonFile, nowMs = Date.now()): DaemonVerdict
     return { up: false, why: `pid ${file.pid} lives but its last heartbeat is ${Math.round(heartbeatAgeMs / 1000)}s old (limit ${Math.round(limit / 1000)}s)`, heartbeatAgeMs };
   }
   return { up: true, why: '', heartbeatAgeMs };
+}
+
+/**
+ * Why there is no daemon file to judge, in one phrase: it was never written (no daemon ever ran
+ * with this state directory), it is there but not a heartbeat, or it cannot be read at all (a
+ * state directory of another user, mode 0700: EACCES). The last says nothing about the daemon.
+ * @returns `missing` or `corrupt` with the phrase, or `unreadable` with the phrase and the errno
+ */
+export function whyNoDaemonFile(stateDir: string): { kind: 'missing' | 'corrupt' | 'unreadable'; why: string } {
+  const path = daemonFilePath(stateDir);
+  try {
+    accessSync(path, constants.R_OK);
+    return { kind: 'corrupt', why: `${path} is not a daemon's heartbeat (unreadable or corrupt)` };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'missing', why: `no scidex-watchdog serve has run with state directory ${stateDir} (no ${path})` };
+    let owner = '';
+    try {
+      owner = `; the state directory belongs to uid ${statSync(stateDir).uid}, and this is uid ${process.getuid?.()}`;
+    } catch {
+      // Its owner cannot be read either: the code says enough.
+    }
+    return { kind: 'unreadable', why: `cannot tell: ${path} cannot be read (${code})${owner}; run as its owner or root, or give --state-dir` };
+  }
 }

@@ -19,6 +19,7 @@ import { ownDatabase } from '../helpers/own-database.js';
 import { killSurvivors, newTag, ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
 import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { nobodyRunner } from '../helpers/zoo.js';
 import type { HostStatus } from '../../src/watchdog/status.js';
 
 const WATCHDOG = BIN.replace(/scidex-run$/, 'scidex-watchdog');
@@ -101,6 +102,18 @@ describe('scidex-watchdog serve: bad input is 125, one line, nothing started', (
     expect(result.exitCode).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/down: no scidex-watchdog serve has run/);
+  });
+
+  it('status, for a user who cannot read the state directory, says it cannot tell (and why), never "down"', async ({ skip }) => {
+    const nobody = await nobodyRunner();
+    if (nobody.skip !== undefined) return skip(nobody.skip);
+    const stateDir = newStateDir();
+    writeFileSync(join(stateDir, 'watchdog.json'), '{}', { mode: 0o600 });
+    const result = await execa('runuser', ['-u', 'nobody', '--', process.execPath, WATCHDOG, 'status', '--state-dir', stateDir], { reject: false, env: NO_DATABASE });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/cannot tell: .*watchdog\.json cannot be read \(EACCES\); the state directory belongs to uid 0, and this is uid \d+/);
+    expect(result.stderr).not.toMatch(/no scidex-watchdog serve has run|down/);
   });
 });
 
