@@ -1,5 +1,5 @@
 /**
- * Our own messages: stderr, one line each, prefixed with the program's name (DESIGN section 2).
+ * Our own messages: stderr, one line each, prefixed with the program's name (docs/design.md §2).
  */
 import { escapeControlCharacters, messageLine } from '../config/text.js';
 

@@ -1,5 +1,5 @@
 /**
- * `scidex-watchdog`: the operator's side (DESIGN section 7): `migrate`, `runs`, `events`, `show`,
+ * `scidex-watchdog`: the operator's side (docs/design.md §7): `migrate`, `runs`, `events`, `show`,
  * `prune`, `reap`, `ship`, `cancel`, `serve` (the host daemon) and `status`. Each command but `serve`
  * opens one connection for its work and closes it; `runs`, `events` and `show` read the journals of
  * the state directory instead when no database is configured. The handlers live one per file

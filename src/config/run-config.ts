@@ -176,7 +176,7 @@ function parsePollInterval(text: string): [number, number] {
   return [min, max];
 }
 
-/** $XDG_STATE_HOME/scidex-run, ~/.local/state/scidex-run, or /var/lib/scidex-run for root (DESIGN section 6). */
+/** $XDG_STATE_HOME/scidex-run, ~/.local/state/scidex-run, or /var/lib/scidex-run for root (docs/design.md §6). */
 export function defaultStateDir(env: NodeJS.ProcessEnv): string {
   if (env.SCIDEX_RUN_STATE_DIR) return env.SCIDEX_RUN_STATE_DIR;
   if (process.getuid?.() === 0) return '/var/lib/scidex-run';

@@ -8,7 +8,7 @@ export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * The first line of `text`, with any other control character replaced by a space and the ends
- * trimmed: for quoting an error's message in one line of ours (DESIGN section 2).
+ * trimmed: for quoting an error's message in one line of ours (docs/design.md §2).
  */
 export function messageLine(text: string): string {
   return text.split(/\r?\n/, 1)[0].replace(new RegExp(CONTROL_CHARACTER.source, 'g'), ' ').trim();

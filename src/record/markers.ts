@@ -3,7 +3,7 @@
  * Written before the spawn and removed when the run's records are complete, so the directory is
  * the cheap index of runs a reaper may have to finish: every scidex-run start lists it.
  * A marker holds the run's fixed identity (who the wrapper was, where its journal and cgroup are).
- * It is only a claim: the reaper kills nothing on its word, it verifies every process (DESIGN §8).
+ * It is only a claim: the reaper kills nothing on its word, it verifies every process (docs/design.md §8).
  */
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readStateFile } from './state-file.js';

@@ -1,5 +1,5 @@
 /**
- * Argv may carry secrets (DESIGN section 8). Before an argv is stored, these are replaced by ***:
+ * Argv may carry secrets (docs/design.md §8). Before an argv is stored, these are replaced by ***:
  *   - the password of a URL (`postgres://user:secret@host`);
  *   - the value of `key=value` or `--key=value` when the key names a secret, also inside a longer
  *     argument (a `sh -c` script, `--opt=a,token=b`) and as a URL query parameter

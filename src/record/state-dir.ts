@@ -1,6 +1,6 @@
 /**
  * The state directory holds journals; argv may carry secrets, so it is 0700 and every file in it
- * 0600 (DESIGN section 8).
+ * 0600 (docs/design.md §8).
  */
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -3,7 +3,7 @@
  * a record is stored as it is. Times are ISO-8601 strings (UTC), durations milliseconds, memory bytes.
  */
 
-/** Run statuses, after Slurm's job states (DESIGN section 6). */
+/** Run statuses, after Slurm's job states (docs/design.md §6). */
 export const RUN_STATUSES = ['running', 'completed', 'failed', 'timeout', 'out_of_memory', 'cancelled', 'failed_to_start', 'lost'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 

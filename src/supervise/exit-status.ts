@@ -1,5 +1,5 @@
 /**
- * The exit-status contract (DESIGN section 2), after timeout(1), tini and Kubernetes, so scripts
+ * The exit-status contract (docs/design.md §2), after timeout(1), tini and Kubernetes, so scripts
  * can branch on why a run ended.
  */
 import { constants } from 'node:os';

@@ -91,7 +91,7 @@ export class Supervisor {
   }
 
   /**
-   * Runs the command to the end and returns scidex-run's exit status (DESIGN section 2).
+   * Runs the command to the end and returns scidex-run's exit status (docs/design.md §2).
    * The wrapper's signal handlers are installed for the duration of the call.
    */
   async run(env: NodeJS.ProcessEnv): Promise<number> {

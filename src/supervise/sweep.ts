@@ -1,6 +1,6 @@
 /**
  * The start sweep: every scidex-run start looks for runs of this host whose wrapper is gone, so
- * safety never depends on a daemon (DESIGN section 7). The check is cheap (one directory listing,
+ * safety never depends on a daemon (docs/design.md §7). The check is cheap (one directory listing,
  * one stat per marker); the reaping itself, which waits out a grace period, is handed to a
  * detached `scidex-watchdog reap --run <id>` so that this run does not wait for it.
  */

@@ -1,7 +1,7 @@
 /**
  * The only module in the product that calls kill(2) or pidfd_send_signal(2).
  *
- * Rules (DESIGN section 8): never a pid <= 1 (0 and -1 mean "my group" and "everyone" to kill(2),
+ * Rules (docs/design.md §8): never a pid <= 1 (0 and -1 mean "my group" and "everyone" to kill(2),
  * 1 is init), never a process whose starttime no longer matches the member we mean, and a whole
  * group (a negative pid) only through signalGroup, for a group whose every process the caller has
  * just checked to be the run's (run-groups.ts), never pgid <= 1 and never our own group.

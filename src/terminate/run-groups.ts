@@ -8,7 +8,7 @@
  *
  * A group is signalled only when every live process in it was just checked to be the run's: a live
  * member, a child of one, or a carrier of the run's cookie; and never the wrapper's own group or a
- * group of the wrapper's session, where the terminal's other jobs live (DESIGN section 8). A
+ * group of the wrapper's session, where the terminal's other jobs live (docs/design.md §8). A
  * process that joins such a group between the check and the signal (setpgid(2), only from within
  * the same session, so only from a process of the run's own sessions) is the remaining window.
  */

@@ -1,5 +1,5 @@
 /**
- * The termination sequence for a tracked tree (DESIGN section 5), systemd's KillMode=control-group
+ * The termination sequence for a tracked tree (docs/design.md §5), systemd's KillMode=control-group
  * semantics:
  *   1. the first signal (SIGTERM by default) to every member, then SIGCONT: a stopped process
  *      would never act on the TERM, and resuming it first would let it fork before the TERM lands;

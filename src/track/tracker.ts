@@ -1,7 +1,7 @@
 import type { Member } from './member.js';
 
 /**
- * The tracking backends, strongest first (DESIGN section 4):
+ * The tracking backends, strongest first (docs/design.md §4):
  *   cgroup    — one cgroup v2 per run: membership is the kernel's, nothing can leave it unprivileged;
  *   subreaper — the wrapper is the child subreaper: orphans re-parent to it, not to init;
  *   pgroup    — process group + session + ppid ancestry + cookie: works everywhere, but a process

@@ -4,7 +4,7 @@
  * exit status 128+signal. We never touch the tree ourselves: the wrapper knows its members.
  *
  * The wrapper is named by the run's marker in our own state directory. A marker is only a claim
- * (DESIGN section 8): the signal goes through terminate/guard.ts, which refuses pids <= 1 and
+ * (docs/design.md §8): the signal goes through terminate/guard.ts, which refuses pids <= 1 and
  * re-reads the starttime (after opening a pidfd, where the kernel has them), so a wrapper that
  * exited and whose pid was reused is never hit. A run of another PID namespace or another boot is
  * never signalled from here.

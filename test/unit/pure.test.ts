@@ -17,7 +17,7 @@ describe('parseStat', () => {
 });
 
 describe('runOutcome', () => {
-  it('follows the DESIGN table', () => {
+  it('follows the exit-status table of docs/design.md §2', () => {
     expect(runOutcome({ code: 0, signal: null }, undefined, false)).toEqual({ status: 'completed', exitStatus: 0 });
     expect(runOutcome({ code: 2, signal: null }, undefined, false)).toEqual({ status: 'failed', exitStatus: 2 });
     expect(runOutcome({ code: null, signal: 'SIGSEGV' }, undefined, false)).toEqual({ status: 'failed', exitStatus: 139 });
