@@ -53,6 +53,8 @@ export interface Messages {
 export class Supervisor {
   private tracker: Tracker | undefined;
   private leader: Leader | undefined;
+  /** The leader's starttime (proc(5) stat field 22), read right after the spawn. */
+  private leaderStarttime: number | undefined;
   private stop: StopReason | undefined;
   /** Ends the monitor's current sleep early: set while it sleeps. */
   private wake: (() => void) | undefined;
@@ -101,6 +103,8 @@ export class Supervisor {
       const spawned = await spawnLeader(this.config.command, env, this.tracking.cgroup);
       if (!('pid' in spawned)) return this.failedToStart(spawned.code, spawned.message);
       this.leader = spawned;
+      // Alive or an unreaped zombie until libuv's callback runs, so its stat is there.
+      this.leaderStarttime = readStat(spawned.pid)?.starttime;
       // Still before any libuv callback: the leader is alive or an unreaped zombie, so the first
       // scan knows its starttime.
       this.tracker = openTracker(this.tracking, {
@@ -155,8 +159,10 @@ export class Supervisor {
 
   /** `pid:starttime` of the children libuv waits for (the leader, the helpers): never reaped by us. */
   private spawnedKeys(): Set<string> {
-    const leader = this.tracker?.members().find((member) => member.foundBy === 'leader');
-    return new Set(leader ? [memberKey(leader.pid, leader.starttime), ...this.helperKeys()] : this.helperKeys());
+    // The leader by the identity it had at the spawn, never by what a scan classified: a leader
+    // reaped here would never reach libuv, and the run would wait for its exit for ever.
+    const leader = this.leader && this.leaderStarttime !== undefined ? [memberKey(this.leader.pid, this.leaderStarttime)] : [];
+    return new Set([...leader, ...this.helperKeys()]);
   }
 
   /**
