@@ -13,7 +13,10 @@
  * tree is empty only when they are too: a chain that forks and exits every few milliseconds is never
  * where a scan last saw it, but it stays in its group.
  * Zombies count as dead. A process in uninterruptible sleep can outlive SIGKILL for a while; after
- * UNKILLABLE_AFTER_MS of futile passes the survivors are reported instead of looping forever.
+ * UNKILLABLE_AFTER_MS of futile passes the survivors are reported instead of looping forever. That
+ * bound is wall-clock time, checked inside a pass too (between the scans of a freeze): on a loaded
+ * host a scan of a few hundred processes can take tens of milliseconds, and rounds counted alone
+ * would let one pass run for many seconds.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Member } from '../track/member.js';
@@ -106,7 +109,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
   }
 
   const killed = new Set<Member>();
-  const killStart = performance.now();
+  const giveUpAt = performance.now() + UNKILLABLE_AFTER_MS;
   try {
     for (;;) {
       if (cgroup) {
@@ -118,7 +121,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
       } else {
         // Stopped whole first, so that the scans of the freeze find the hoppers where they stand.
         signalGroups('SIGSTOP');
-        snapshot = freeze(scan);
+        snapshot = freeze(scan, giveUpAt);
         const inGroups = signalGroups('SIGKILL');
         if (snapshot.alive.length === 0 && inGroups === 0) break;
         send(snapshot.alive, 'SIGKILL', snapshot);
@@ -127,7 +130,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
       await sleep(KILL_SETTLE_MS);
       snapshot = scan();
       if (empty(snapshot)) break;
-      if (performance.now() - killStart > UNKILLABLE_AFTER_MS) return { killed: killed.size, survivors: snapshot.alive };
+      if (performance.now() > giveUpAt) return { killed: killed.size, survivors: snapshot.alive };
     }
   } finally {
     if (cgroup) thawCgroup(cgroup);
@@ -135,11 +138,14 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
   return { killed: killed.size, survivors: [] };
 }
 
-/** Stops every member until a scan finds none that was not stopped; returns that last scan. */
-function freeze(scan: () => TreeSnapshot): TreeSnapshot {
+/**
+ * Stops every member until a scan finds none that was not stopped, for MAX_FREEZE_ROUNDS scans at most
+ * and never past `giveUpAt` (performance.now() milliseconds); returns the last scan.
+ */
+function freeze(scan: () => TreeSnapshot, giveUpAt: number): TreeSnapshot {
   const stopped = new Set<Member>();
   let snapshot = scan();
-  for (let round = 0; round < MAX_FREEZE_ROUNDS; round++) {
+  for (let round = 0; round < MAX_FREEZE_ROUNDS && performance.now() < giveUpAt; round++) {
     const fresh = snapshot.alive.filter((member) => !stopped.has(member));
     if (fresh.length === 0) break;
     for (const member of fresh) {
