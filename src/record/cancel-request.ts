@@ -8,8 +8,8 @@
  * The file lives beside the run's marker, in the state directory that is 0700 and owned by the
  * run's user: whoever can write it could signal the wrapper anyway.
  */
-import { chownSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { readStateFile } from './state-file.js';
+import { chownSync, closeSync, fstatSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { openStateFile } from './state-file.js';
 import { dirname, join } from 'node:path';
 import { hostname, userInfo } from 'node:os';
 import { isRunId } from '../config/run-id.js';
@@ -83,20 +83,27 @@ export function removeCancelRequest(stateDir: string, runId: string): void {
 
 /**
  * Takes (reads and removes) the request file of a run on the arrival of `signal`; never throws.
- * @returns the request when there is one for this signal, fresh (FRESH_MS) and well formed; else
- *          undefined (a stale or foreign file is removed all the same)
+ * @returns the request when there is one for this signal, fresh (FRESH_MS), well formed, and written
+ *          by our own user or root; else undefined (a stale or foreign file is removed all the same)
  */
 export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJS.Signals, nowMs = Date.now()): CancelRequest | undefined {
   let text: string;
   let writtenMs: number;
+  let owner: number;
   try {
-    const path = cancelRequestPath(stateDir, runId);
-    writtenMs = statSync(path).mtimeMs;
-    text = readStateFile(path);
+    const fd = openStateFile(cancelRequestPath(stateDir, runId));
+    try {
+      ({ mtimeMs: writtenMs, uid: owner } = fstatSync(fd));
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return undefined;
   }
   removeCancelRequest(stateDir, runId);
+  // Only we and root (the daemon delivering) write it; whatever else put a file here is no requester.
+  if (owner !== process.getuid?.() && owner !== 0) return undefined;
   try {
     const raw = JSON.parse(text) as Partial<CancelRequest>;
     const at = Date.parse(String(raw.requested_at));

@@ -21,6 +21,7 @@
  * The reaper (`strict`) never matches by group: it cannot know whether the group ever emptied.
  */
 import { hasEnvEntry } from '../proc/environ.js';
+import { processUids } from '../proc/identity.js';
 import { listPids } from '../proc/list.js';
 import { readStat, type ProcStat } from '../proc/stat.js';
 import { memberKey, type FoundBy } from './member.js';
@@ -42,6 +43,11 @@ export interface PgroupTrackerOptions {
    * pid and starttime read from a file are no proof at all.
    */
   strict?: boolean;
+  /**
+   * Only processes running as this user (real and effective uid, /proc/PID/status) may be members:
+   * root reaping a user's run signals nothing of anyone else's, whatever their environment says.
+   */
+  owner?: number;
 }
 
 /** See the file comment. Construct it right after spawn, before yielding to the event loop. */
@@ -62,7 +68,9 @@ export class PgroupTracker implements Tracker {
     // highest pid of the listing, and read last it would be gone by then.
     for (const pid of listPids().reverse()) {
       const stat = readStat(pid);
-      if (stat && stat.starttime >= this.options.minStarttime && !this.options.excluded.has(memberKey(pid, stat.starttime))) stats.push(stat);
+      if (stat && stat.starttime >= this.options.minStarttime && !this.options.excluded.has(memberKey(pid, stat.starttime)) && this.ownedAsRequired(pid)) {
+        stats.push(stat);
+      }
     }
     const present = new Map(stats.map((stat) => [stat.pid, stat.starttime]));
     this.checkLeaderIdentity(present);
@@ -77,6 +85,13 @@ export class PgroupTracker implements Tracker {
 
   members() {
     return this.table.members();
+  }
+
+  private ownedAsRequired(pid: number): boolean {
+    const { owner } = this.options;
+    if (owner === undefined) return true;
+    const uids = processUids(pid);
+    return uids !== undefined && uids.real === owner && uids.effective === owner;
   }
 
   release(): void {}

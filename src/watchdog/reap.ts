@@ -12,7 +12,7 @@
  *     removes the marker and the cgroup.
  * A marker is a claim, not a proof: journal and cgroup paths are recomputed from the run id.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
@@ -33,6 +33,7 @@ import type { Tracker } from '../track/tracker.js';
 import { fateOf, recordTermination } from '../record/termination-records.js';
 import { selfInsideCgroup } from '../proc/cgroup.js';
 import { wrapperAlive } from '../proc/liveness.js';
+import { checkMarkerTrust } from '../record/marker-trust.js';
 
 const SHIP_TIMEOUT_MS = 5000;
 
@@ -52,6 +53,12 @@ export interface ReapOptions {
   stateDir: string;
   database?: DatabaseConfig;
   warn(line: string): void;
+  /**
+   * The user the run's marker speaks for (its file's owner). When it is neither root nor us (root
+   * reaping a user's state directory), only that user's processes, and a cgroup that user owns, may
+   * be signalled: a user who forged a marker with the id of someone else's run gets nothing of theirs killed.
+   */
+  processOwner?: number;
 }
 
 /** Reaps every run with a marker in the state directory. */
@@ -68,6 +75,11 @@ export async function reapStateDir(options: ReapOptions): Promise<ReapOutcome[]>
 export async function reapMarkedRun(runId: string, options: ReapOptions): Promise<ReapOutcome | undefined> {
   const marker = readMarker(options.stateDir, runId);
   if (!marker || marker.host !== hostname()) return undefined;
+  const trust = checkMarkerTrust(options.stateDir, runId);
+  if (!trust.trusted) {
+    options.warn(`run ${runId}: its marker is not acted on: ${trust.why}`);
+    return undefined;
+  }
   const none = { runId, killed: 0, refused: 0, survivors: 0 };
   if (wrapperAlive(marker)) return { ...none, verdict: 'alive' };
   // A reaper inside the run's own cgroup (started by a scidex-run nested in it) must not freeze or kill it.
@@ -84,7 +96,7 @@ export async function reapMarkedRun(runId: string, options: ReapOptions): Promis
       return { ...none, verdict: 'finished' };
     }
     const journal = existsSync(journalPath) ? Journal.reopen(journalPath) : Journal.create(join(options.stateDir, 'journal'), runId);
-    const outcome = await finishLostRun(marker, latest, journal, options);
+    const outcome = await finishLostRun(marker, latest, journal, { ...options, processOwner: trust.uid });
     finished = true;
     return outcome;
   } finally {
@@ -128,13 +140,15 @@ export async function finishLostRun(
   let survivors: Member[] = [];
   let members: Member[] = [];
   if (!rebooted) {
-    const tracker = lostRunTracker(identity);
+    const owner = foreignOwner(options.processOwner);
+    const tracker = lostRunTracker(identity, owner);
     refused = refuseStrangers(base, tracker, log);
     const lastSignal = new Map<Member, NodeJS.Signals>();
     const result = await terminateTree(tracker, {
       signal: 'SIGTERM',
       graceMs: identity.grace_ms,
-      cookie: `SCIDEX_RUN_ID=${identity.id}`,
+      // Whole groups only for our own runs: a group signal reaches every process in it, of any user.
+      cookie: owner === undefined ? `SCIDEX_RUN_ID=${identity.id}` : undefined,
       hooks: recordTermination(log, reason, lastSignal),
     });
     killed = lastSignal.size;
@@ -161,6 +175,15 @@ export async function finishLostRun(
   return { runId: identity.id, verdict: 'lost', killed, refused, survivors: survivors.length };
 }
 
+/** Whether `path` exists and, when `owner` is given, belongs to that user. */
+function ownedBy(path: string, owner: number | undefined): boolean {
+  try {
+    return owner === undefined || lstatSync(path).uid === owner;
+  } catch {
+    return false;
+  }
+}
+
 function latestRunRecord(path: string): RunRecord | undefined {
   const runs = readJournal(path)
     .entries.filter((entry) => entry.table === 'runs')
@@ -168,11 +191,20 @@ function latestRunRecord(path: string): RunRecord | undefined {
   return runs.sort((a, b) => a.revision - b.revision).at(-1);
 }
 
-/** The run's cgroup when the record names its canonical one and it exists, else the cookie. */
-function lostRunTracker(identity: RunMarker): Tracker {
+/** `uid` when the run is another user's than ours and not root's: then only that user's processes may be signalled. */
+function foreignOwner(uid: number | undefined): number | undefined {
+  return uid === undefined || uid === 0 || uid === process.getuid?.() ? undefined : uid;
+}
+
+/**
+ * The run's cgroup when the record names its canonical one and it exists (and, for `owner`, belongs
+ * to that user: a user's wrapper creates its run cgroup in a subtree delegated to it), else the cookie.
+ */
+function lostRunTracker(identity: RunMarker, owner: number | undefined): Tracker {
   const cgroup = identity.cgroup_path;
-  if (cgroup && isRunCgroupPath(cgroup, identity.id) && existsSync(cgroup)) return new CgroupTracker(cgroup);
+  if (cgroup && isRunCgroupPath(cgroup, identity.id) && ownedBy(cgroup, owner)) return new CgroupTracker(cgroup);
   return new PgroupTracker({
+    owner,
     leaderPid: 0,
     cookie: `SCIDEX_RUN_ID=${identity.id}`,
     minStarttime: identity.wrapper_starttime,

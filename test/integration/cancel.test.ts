@@ -245,14 +245,14 @@ describe('scidex-watchdog cancel: bad input', () => {
     expect((await wrapper).exitCode).toBe(143);
   });
 
-  it('never signals a process a forged marker names: one that does not catch the signal, or a reused pid', async () => {
+  it('never signals a process a forged marker names: one that is no wrapper of the run, or a reused pid', async () => {
     const stateDir = newStateDir();
     const victim = foreignSleep({ SCIDEX_TEST_TAG: tag });
     try {
       const forged = forgeRun(stateDir, { wrapper_pid: victim.pid, wrapper_starttime: victim.starttime });
       const refused = await watchdog(['cancel', forged.id, '--state-dir', stateDir], false);
       expect(refused.exitCode).toBe(1);
-      expect(refused.stderr).toContain('does not handle SIGTERM');
+      expect(refused.stderr).toContain(`pid ${victim.pid} does not hold the run's journal open: not its wrapper`);
       const reused = forgeRun(stateDir, { wrapper_pid: victim.pid, wrapper_starttime: victim.starttime - 1 });
       const gone = await watchdog(['cancel', reused.id, '--state-dir', stateDir], false);
       expect(gone.exitCode).toBe(1);

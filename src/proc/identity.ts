@@ -1,0 +1,62 @@
+/**
+ * Who a process is beyond its pid and starttime: the user it runs as, and the files it holds open.
+ * A marker file is only a claim; these are the kernel's word on the process it names.
+ */
+import { constants, readdirSync, readFileSync, statSync } from 'node:fs';
+
+/** The access-mode bits of open(2)'s flags (O_ACCMODE of <fcntl.h>; Node's fs.constants lacks it). */
+const O_ACCMODE = 0o3;
+
+/** The user ids of a process, from the `Uid:` line of /proc/PID/status (proc(5): real, effective, saved, filesystem). */
+export interface ProcessUids {
+  real: number;
+  effective: number;
+}
+
+/**
+ * The real and effective uid of `pid`.
+ * @returns undefined when the process is gone or its status cannot be read
+ */
+export function processUids(pid: number): ProcessUids | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const match = /^Uid:\s+(\d+)\s+(\d+)/m.exec(text);
+  return match ? { real: Number(match[1]), effective: Number(match[2]) } : undefined;
+}
+
+/** A file by identity: st_dev and st_ino of stat(2). */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
+/**
+ * Whether `pid` holds `file` open for writing: one of /proc/PID/fd/N resolves (stat(2) follows the
+ * magic link to the open file itself, whatever its path is now) to that device and inode, and the
+ * `flags:` of /proc/PID/fdinfo/N (octal, proc(5)) has an access mode other than O_RDONLY.
+ * @returns true or false; undefined when the process's descriptors cannot be read (it is gone, or
+ *          it is another user's and we lack CAP_SYS_PTRACE: /proc/PID/fd needs ptrace read access)
+ */
+export function holdsOpenForWriting(pid: number, file: FileIdentity): boolean | undefined {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  for (const fd of fds) {
+    try {
+      const open = statSync(`/proc/${pid}/fd/${fd}`);
+      if (open.dev !== file.dev || open.ino !== file.ino) continue;
+      const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1'))?.[1];
+      if (flags !== undefined && (parseInt(flags, 8) & O_ACCMODE) !== constants.O_RDONLY) return true;
+    } catch {
+      // Closed between the listing and the stat.
+    }
+  }
+  return false;
+}

@@ -1,0 +1,59 @@
+/**
+ * Whether a run marker may be acted on, and for which user. A marker is only a claim (docs/design.md
+ * §8): whoever can write into `running/` can write one naming any pid. So before a marker leads to a
+ * signal or a kill, its file and its directories must show that only the run's user (or root) could
+ * have written it: the marker is a regular file (never followed through a symlink), `running/` and
+ * the state directory are real directories writable by their owner alone, and that owner is the
+ * marker's owner or root. The user the marker speaks for is the marker file's owner, never the
+ * `username` written inside it.
+ */
+import { closeSync, fstatSync, lstatSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
+import { markerPath } from './markers.js';
+import { openStateFile } from './state-file.js';
+
+/** A marker one may act on for user `uid`, or why not (words for a person). */
+export type MarkerTrust = { trusted: true; uid: number } | { trusted: false; why: string };
+
+/** Group- and other-write bits of st_mode (S_IWGRP | S_IWOTH, inode(7)). */
+const WRITABLE_BY_OTHERS = 0o022;
+
+/**
+ * Checks the marker of `runId` in `stateDir` and the directories that hold it (module comment).
+ * Never throws.
+ */
+export function checkMarkerTrust(stateDir: string, runId: string): MarkerTrust {
+  let path: string;
+  let owner: number;
+  try {
+    path = markerPath(stateDir, runId);
+    const fd = openStateFile(path);
+    try {
+      owner = fstatSync(fd).uid;
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    return { trusted: false, why: `its marker cannot be read as a regular file (${codeOf(error)})` };
+  }
+  for (const dir of [dirname(path), stateDir]) {
+    let stats: Stats;
+    try {
+      stats = lstatSync(dir);
+    } catch (error) {
+      return { trusted: false, why: `'${dir}' cannot be checked (${codeOf(error)})` };
+    }
+    if (!stats.isDirectory()) return { trusted: false, why: `'${dir}' is not a directory (a symlink?)` };
+    if ((stats.mode & WRITABLE_BY_OTHERS) !== 0) {
+      return { trusted: false, why: `'${dir}' is writable by users other than its owner (mode ${(stats.mode & 0o7777).toString(8)})` };
+    }
+    if (stats.uid !== owner && stats.uid !== 0) {
+      return { trusted: false, why: `its marker belongs to uid ${owner} but '${dir}' to uid ${stats.uid}` };
+    }
+  }
+  return { trusted: true, uid: owner };
+}
+
+function codeOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? String(error);
+}
