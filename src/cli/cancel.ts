@@ -7,9 +7,13 @@
  * request row and a NOTIFY for its host, whose `scidex-watchdog serve` (or a cron'd
  * `cancel --deliver`) delivers it (watchdog/cancel-route.ts); we wait up to 5 s for it to be handled.
  *
+ * Through PostgreSQL the database decides who may cancel (docs/roles.md): the role that wrote the
+ * run row, and the members of scidex_operator; anyone else gets a `refused` line saying why.
+ *
  * Exit status: 0 when every run was delivered its signal; 1 when a run does not exist, has
- * already ended, could not be signalled, or its request was not handled within those 5 s (it stays
- * queued and is delivered when the host's daemon picks it up); 125 for bad usage.
+ * already ended, could not be signalled, our PostgreSQL role may not cancel it, or its request was
+ * not handled within those 5 s (it stays queued and is delivered when the host's daemon picks it
+ * up); 125 for bad usage.
  */
 import { hostname } from 'node:os';
 import type { Argv } from 'yargs';

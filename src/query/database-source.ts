@@ -5,6 +5,7 @@
  * (Date#toISOString, milliseconds), so both sources print the same strings.
  */
 import type { ClientBase } from 'pg';
+import { runRecordOfRow } from '../record/sql.js';
 import type { EventRecord, ProcessRecord, RunRecord, SampleRecord } from '../record/types.js';
 import type { ListFilter, TimelineKey } from './filter.js';
 import type { RecordSource, Timeline } from './source.js';
@@ -41,9 +42,10 @@ async function records<T extends object>(client: ClientBase, sql: string, params
   });
 }
 
-function runs(client: ClientBase, filter: ListFilter): Promise<RunRecord[]> {
+async function runs(client: ClientBase, filter: ListFilter): Promise<RunRecord[]> {
   const params = [filter.analysisId, filter.runId, filter.status, filter.host, filter.since, filter.limit].map((value) => value ?? null);
-  return records<RunRecord>(client, RUNS, params, ['started_at', 'heartbeat_at', 'ended_at']);
+  const rows = await records<RunRecord>(client, RUNS, params, ['started_at', 'heartbeat_at', 'ended_at']);
+  return rows.map(runRecordOfRow);
 }
 
 function events(client: ClientBase, filter: ListFilter): Promise<EventRecord[]> {

@@ -26,6 +26,12 @@ export interface CancelRequest {
   requested_at: string;
   /** The watchdog_cancel_requests row, when the request came through PostgreSQL from another host. */
   request_id: string | null;
+  /**
+   * The PostgreSQL role that asked (the row's requested_role, set by the database), when the
+   * request came through PostgreSQL; absent for a cancel on the run's own host, where the kernel's
+   * permission to signal the wrapper is the check, not a role.
+   */
+  requested_role?: string | null;
 }
 
 /**
@@ -117,21 +123,35 @@ export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJ
       requested_by: raw.requested_by,
       requested_at: new Date(at).toISOString(),
       request_id: typeof raw.request_id === 'string' && isRunId(raw.request_id) ? raw.request_id : null,
+      ...(typeof raw.requested_role === 'string' ? { requested_role: raw.requested_role } : {}),
     };
   } catch {
     return undefined;
   }
 }
 
-/** The `detail` of a cancel_requested event: who asked and why; empty for a plain signal. */
+/**
+ * The `detail` of a cancel_requested event: who asked and why, plus the request's row and
+ * PostgreSQL role when it came through PostgreSQL; empty for a plain signal.
+ */
 export function cancelDetail(request: CancelRequest | undefined): Record<string, unknown> {
   if (!request) return {};
-  const { requested_by, reason, requested_at, request_id } = request;
-  return request_id ? { requested_by, reason, requested_at, request_id } : { requested_by, reason, requested_at };
+  const { requested_by, reason, requested_at, request_id, requested_role } = request;
+  return {
+    requested_by,
+    reason,
+    requested_at,
+    ...(request_id ? { request_id } : {}),
+    ...(typeof requested_role === 'string' ? { requested_role } : {}),
+  };
 }
 
-/** How a message names the requester: ` from user@host pid N (reason)`; empty for a plain signal. */
+/**
+ * How a message names the requester: ` from user@host pid N (reason)`, with ` as role R` after the
+ * pid when the request came through PostgreSQL; empty for a plain signal.
+ */
 export function describeRequester(request: CancelRequest | undefined): string {
   if (!request) return '';
-  return ` from ${request.requested_by}${request.reason ? ` (${request.reason})` : ''}`;
+  const role = typeof request.requested_role === 'string' ? ` as role ${request.requested_role}` : '';
+  return ` from ${request.requested_by}${role}${request.reason ? ` (${request.reason})` : ''}`;
 }

@@ -98,6 +98,16 @@ export async function appliedMigrations(client: ClientBase, table: string): Prom
 }
 
 /**
+ * A watchdog_runs row (as row_to_json gives it) cut to the run record. Its db_role, the role that
+ * wrote it (docs/roles.md), is PostgreSQL's own, not the run's: a journal has none, so a record
+ * carrying it would print differently from its journal and be journaled again by a reaper.
+ */
+export function runRecordOfRow<T extends RunRecord>(row: T & { db_role?: unknown }): T {
+  const { db_role: _dbRole, ...record } = row;
+  return record as T;
+}
+
+/**
  * The rows of runs on `host` still `running`, whatever their wrapper's state: the reaper checks.
  * Through row_to_json, so bigint and timestamp columns come back as JSON numbers and ISO strings.
  */
@@ -106,7 +116,7 @@ export async function selectRunningRuns(client: ClientBase, host: string): Promi
     `SELECT row_to_json(r) AS run FROM watchdog_runs r WHERE host = $1 AND status = 'running' ORDER BY started_at`,
     [host],
   );
-  return result.rows.map((row) => row.run);
+  return result.rows.map((row) => runRecordOfRow(row.run));
 }
 
 /**

@@ -3,7 +3,8 @@
  * watchdog_cancel_requests for this host are delivered through the same-host path (cancel.ts: a
  * marker of OUR state directory, the pid + starttime check, the wrapper's own termination
  * sequence) and marked handled. A row never names the process to signal: only our own marker does,
- * so a forged row can at most cancel a run of this host that is really running.
+ * so a forged row can at most cancel a run of this host that is really running; and a row whose
+ * PostgreSQL role may not cancel its run (docs/roles.md) is marked `refused` and never signals.
  *
  * `listenForCancels` is for the long-lived `scidex-watchdog serve`: one connection per host, LISTEN
  * on `scidex_cancel`, a delivery pass on every notification for this host, and one every second
@@ -20,6 +21,7 @@ import {
   hasPendingCancels,
   lockPendingCancels,
   markCancelHandled,
+  mayCancel,
   type CancelOutcome,
   type PendingCancel,
 } from '../record/cancel-sql.js';
@@ -69,8 +71,13 @@ export async function deliverWith(client: pg.ClientBase, stateDir: string): Prom
   }
 }
 
-/** Delivers one request through the same-host path; never throws. */
+/**
+ * Delivers one request through the same-host path; never throws. A request whose role may not
+ * cancel the run (mayCancel) is `refused` before any marker is read: the trigger refuses such rows
+ * at INSERT, so one here got past it (older than the trigger, or triggers disabled).
+ */
 async function deliverOne(stateDir: string, pending: PendingCancel): Promise<CancelOutcome> {
+  if (!mayCancel(pending)) return 'refused';
   const marker = readMarker(stateDir, pending.run_id);
   if (!marker || marker.host !== hostname()) return pending.run_status === 'running' ? 'no_such_run' : 'ended';
   const request: CancelRequest = {
@@ -79,6 +86,7 @@ async function deliverOne(stateDir: string, pending: PendingCancel): Promise<Can
     requested_by: pending.requested_by,
     requested_at: pending.requested_at,
     request_id: pending.id,
+    requested_role: pending.requested_role,
   };
   return (await cancelMarkedRun(stateDir, marker, request)).outcome;
 }

@@ -3,6 +3,8 @@
  * through its wrapper (cancel.ts); any other run is looked up in PostgreSQL, and a run still
  * `running` gets a request row and a NOTIFY for its host, whose deliverer (cancel-delivery.ts) takes
  * it; we wait up to WAIT_MS for it to be handled. One CancelLine per run says what became of it.
+ * Through PostgreSQL, the database decides whether our role may cancel the run (docs/roles.md); a
+ * refusal is a `refused` line saying why.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -14,7 +16,10 @@ import type { DatabaseConfig } from '../config/database.js';
 import { wrapperAlive } from '../proc/liveness.js';
 import type { CancelRequest } from '../record/cancel-request.js';
 import {
+  currentRole,
   insertCancelRequest,
+  isCancelRefusal,
+  isInsufficientPrivilege,
   selectCancelTarget,
   selectHandled,
   selectRunningOfAnalysis,
@@ -22,6 +27,7 @@ import {
   type CancelTarget,
 } from '../record/cancel-sql.js';
 import { withClient } from '../record/connect.js';
+import { describeDatabaseError } from '../record/db-error.js';
 import { readJournal } from '../record/journal.js';
 import { listMarkers, readMarker, type RunMarker } from '../record/markers.js';
 import { migrate } from '../record/migrate.js';
@@ -106,31 +112,61 @@ export async function cancelAnalysis(analysisId: string, request: CancelRequest,
   return lines;
 }
 
-/** Queues a request per run for its host's deliverer and waits up to WAIT_MS for them to be handled. */
+/**
+ * Queues a request per run for its host's deliverer and waits up to WAIT_MS for them to be handled.
+ * A request PostgreSQL refuses (42501: this role may not cancel the run, or may not insert requests
+ * at all) gives a `refused` line saying why; the other runs are still asked.
+ * @throws the database's other errors
+ */
 async function remote(client: pg.Client, targets: readonly CancelTarget[], request: CancelRequest): Promise<CancelLine[]> {
-  const ids = new Map<string, CancelTarget>();
+  /** Per target, in order: the request's id once queued, or the line of its refusal. */
+  const asked: { target: CancelTarget; id?: string; refused?: CancelLine }[] = [];
   for (const target of targets) {
     const id = randomUUID();
-    ids.set(id, target);
-    await insertCancelRequest(client, { id, run_id: target.id, host: target.host, signal: request.signal, reason: request.reason, requested_by: request.requested_by, requested_at: request.requested_at });
+    try {
+      await insertCancelRequest(client, { id, run_id: target.id, host: target.host, signal: request.signal, reason: request.reason, requested_by: request.requested_by, requested_at: request.requested_at });
+      asked.push({ target, id });
+    } catch (error) {
+      if (!isInsufficientPrivilege(error)) throw error;
+      const message = `run ${target.id}: refused: ${refusalReason(target, await currentRole(client), error)}`;
+      asked.push({ target, refused: { runId: target.id, outcome: 'refused', via: 'database', host: target.host, message } });
+    }
   }
+  const ids = asked.flatMap(({ id }) => (id === undefined ? [] : [id]));
   const deadline = performance.now() + WAIT_MS;
   let handled = new Map<string, CancelOutcome>();
-  for (;;) {
-    handled = await selectHandled(client, [...ids.keys()]);
-    if (handled.size === ids.size || performance.now() >= deadline) break;
+  while (ids.length > 0) {
+    handled = await selectHandled(client, ids);
+    if (handled.size === ids.length || performance.now() >= deadline) break;
     await sleep(WAIT_STEP_MS);
   }
-  return [...ids].map(([id, target]): CancelLine => {
-    const outcome: CancelLine['outcome'] = handled.get(id) ?? 'queued';
+  return asked.map(({ target, id, refused }): CancelLine => {
+    if (refused) return refused;
+    const outcome: CancelLine['outcome'] = handled.get(id!) ?? 'queued';
     const line = { runId: target.id, outcome, via: 'database' as const, host: target.host };
     const message = {
       delivered: `run ${target.id}: cancelled: ${request.signal} delivered to its wrapper on ${target.host}; it runs its termination sequence`,
       ended: `run ${target.id} already ended: its host ${target.host} found no live wrapper`,
       no_such_run: `run ${target.id}: not cancelled: its host ${target.host} has no marker of it in its daemon's state directory`,
-      refused: `run ${target.id}: not cancelled: its host ${target.host} may not signal its wrapper`,
+      refused: `run ${target.id}: not cancelled: its host ${target.host} refused (it may not signal its wrapper, or the request's role may not cancel the run)`,
       queued: `run ${target.id}: cancel request ${id} queued for host ${target.host}, whose scidex-watchdog serve has not picked it up within ${WAIT_MS / 1000} s; it is delivered when one does (or run scidex-watchdog cancel --deliver there)`,
     }[outcome];
     return { ...line, message };
   });
+}
+
+/**
+ * Why PostgreSQL refused our request for `target` (a 42501 `error`), for a person: the rule of
+ * docs/roles.md when the trigger refused it (isCancelRefusal), else the missing privilege.
+ * @param role the role we asked as (current_user)
+ */
+function refusalReason(target: CancelTarget, role: string, error: unknown): string {
+  if (!isCancelRefusal(error)) {
+    return `role ${role} may not request cancels (${describeDatabaseError(error)}): it needs INSERT on watchdog_cancel_requests (docs/roles.md)`;
+  }
+  const owner =
+    target.db_role === null
+      ? 'it was recorded before runs had roles; only members of scidex_operator may'
+      : `it belongs to role ${target.db_role}; members of scidex_operator may`;
+  return `role ${role} may not cancel it (${owner})`;
 }

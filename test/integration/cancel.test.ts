@@ -7,7 +7,6 @@
 import { existsSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import { listenForCancels } from '../../src/watchdog/cancel-delivery.js';
 import { sharedClient } from '../helpers/database.js';
 import { foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag, tagged } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
@@ -37,16 +37,6 @@ beforeAll(async () => {
 
 function emptyStateDir(): string {
   return mkdtempSync(join(tmpdir(), 'scidex-empty-'));
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 /** Waits for a marker not in `before` to appear in `stateDir`; returns its run id. */
@@ -166,7 +156,7 @@ describe('scidex-watchdog cancel through PostgreSQL (another host)', () => {
       expect(cancel.stderr).toContain('SIGTERM delivered to its wrapper on');
       expect(result.exitCode).toBe(143);
       const [event] = await cancelEvent(runId);
-      expect(event.detail).toMatchObject({ reason: 'from afar', requested_by: expect.stringContaining(' pid '), request_id: expect.any(String) });
+      expect(event.detail).toMatchObject({ reason: 'from afar', requested_by: expect.stringContaining(' pid '), request_id: expect.any(String), requested_role: expect.any(String) });
       // Taking effect: when the wrapper recorded the cancel, from the CLI's start (same clock, same host).
       const { events } = journalOf(stateDir);
       const tookEffect = Date.parse(events.find((candidate) => candidate.kind === 'cancel_requested')!.at) - started;

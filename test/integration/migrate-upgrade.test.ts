@@ -158,10 +158,12 @@ describe('upgrading a database that holds records', () => {
 
     await withClient(url, async (client) => {
       const after = await snapshot(client);
-      expect(after.watchdog_runs).toEqual(before.watchdog_runs!.map((row) => ({ ...row, cgroup_path: null, pid_ns: null })));
+      // Rows written before roles belong to no role (docs/roles.md): only operators may cancel them.
+      expect(after.watchdog_runs).toEqual(before.watchdog_runs!.map((row) => ({ ...row, cgroup_path: null, pid_ns: null, db_role: null })));
       expect(after.watchdog_events).toEqual(before.watchdog_events);
       expect(after.watchdog_processes).toEqual(before.watchdog_processes);
-      expect(await columnsOf(client, 'watchdog_runs')).toEqual(expect.arrayContaining(['cgroup_path', 'pid_ns']));
+      expect(await columnsOf(client, 'watchdog_runs')).toEqual(expect.arrayContaining(['cgroup_path', 'pid_ns', 'db_role']));
+      expect(await columnsOf(client, 'watchdog_cancel_requests')).toContain('requested_role');
       expect(await tableExists(client, 'watchdog_samples')).toBe(true);
       const applied = await client.query(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY id`);
       expect(applied.rows.map((row) => row.name)).toEqual(MIGRATIONS);
@@ -193,6 +195,11 @@ describe('upgrading a database that holds records', () => {
           return;
         }
         for (const table of TABLES) expect(project(now[table]!, original[table]!), table).toEqual(original[table]);
+        if (name.endsWith('_roles')) {
+          expect(await columnsOf(client, 'watchdog_runs')).not.toContain('db_role');
+          // The role belongs to the cluster: other databases may use it, so undoing the migration leaves it.
+          expect((await client.query(`SELECT 1 FROM pg_roles WHERE rolname = 'scidex_operator'`)).rowCount).toBe(1);
+        }
         if (name === MIGRATIONS[1]) expect(await columnsOf(client, 'watchdog_runs')).toEqual(firstColumns);
       });
     }
