@@ -4,8 +4,9 @@
  * `<state>/rejected/<journal name>` (JSON lines, 0600), where an operator can read, fix and
  * re-ship it; the rest of its journal ships as usual. Shipping a journal again never repeats a line.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { readStateFile } from './state-file.js';
+import { closeSync, constants } from 'node:fs';
+import { openStateFileForWriting, readStateFile, writeAll } from './state-file.js';
+import { stateSubdir } from './state-dir.js';
 import { basename, dirname, join } from 'node:path';
 import type { JournalEntry } from './types.js';
 
@@ -34,13 +35,14 @@ function entryKey(entry: JournalEntry): string {
 }
 
 /**
- * Appends the rejections of `journalPath` not already set aside.
+ * Appends the rejections of `journalPath` not already set aside, to a file made 0600 in a
+ * `rejected/` made 0700 (state-dir.ts), neither followed when it is a symlink (state-file.ts).
  * @returns the rejected file's path
- * @throws fs errors (the caller reports them; the records stay in the journal)
+ * @throws fs errors, StateDirRefusal (the caller reports them; the records stay in the journal)
  */
 export function setAside(journalPath: string, rejections: readonly Rejection[]): string {
   const path = rejectedPathOf(journalPath);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  stateSubdir(dirname(dirname(journalPath)), 'rejected', true);
   const known = new Set(
     readExisting(path).map((line) => entryKey(line.entry)),
   );
@@ -48,7 +50,12 @@ export function setAside(journalPath: string, rejections: readonly Rejection[]):
   const fresh = rejections.filter((rejection) => !known.has(entryKey(rejection.entry)));
   if (fresh.length > 0) {
     const text = fresh.map((rejection) => JSON.stringify({ ...rejection, journal: journalPath, rejected_at: at } satisfies RejectedLine) + '\n');
-    appendFileSync(path, text.join(''), { mode: 0o600 });
+    const fd = openStateFileForWriting(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT);
+    try {
+      writeAll(fd, text.join(''));
+    } finally {
+      closeSync(fd);
+    }
   }
   return path;
 }
