@@ -1,9 +1,10 @@
 /**
  * Opening a state directory safely. It holds journals (argv may carry secrets) and the files root's
  * daemon and reapers write, so it must be one that no other user could have made, moved or
- * pointed somewhere, in the spirit of OpenSSH's StrictModes (secure_permissions(), safe_path() in
- * its misc.c) and sudo's sudo_secure_path(): the path is walked from / one component at a time
- * with lstat(2), before anything is created or written, and
+ * pointed somewhere. As OpenSSH's StrictModes does for authorized_keys (safe_path() in its misc.c:
+ * every directory up to / owned by root or the user and not group- or world-writable), with an
+ * exception for sticky directories such as /tmp, the path is walked from / one component at a
+ * time with lstat(2), before anything is created or written, and
  *   - every directory on it must be owned by root or the caller, and not writable by its group or
  *     others unless sticky (in a sticky directory, unlink(2) and rename(2) of an entry are its
  *     owner's, the directory's owner's or root's alone: /tmp);
@@ -21,10 +22,12 @@
  *     one else.
  * What is missing is created with mkdir(2) mode 0700, and only what was just created is chmodded
  * (to undo the umask). Each file in it is then opened one by one the safe way (state-file.ts).
- * The checks happen when a command starts: the path is not pinned by a descriptor, so whoever owns
- * a directory on it (root, the caller, or the user whose state directory root serves) could still
- * swap it later; what our writes can then reach is limited to new files (O_EXCL) and renames onto
- * our own file names, never a write through a file someone else put there.
+ * The checks happen when a command starts, and at every sweep of the daemon: the path is not pinned
+ * by a descriptor (Node has no openat(2)), so whoever owns a directory on it (root, the caller, or
+ * the user whose state directory root serves) could swap it in between. What our writes can reach
+ * then is files of our own names (markers, journals, locks, marks) in the directory swapped in:
+ * new files (O_EXCL), renames onto those names, and lock and journal files that are regular files
+ * with one name; never a symlink's target.
  */
 import { accessSync, chmodSync, constants, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';

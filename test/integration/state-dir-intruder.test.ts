@@ -207,7 +207,7 @@ describe.skipIf(nobody.skip !== undefined)(`a state directory another user could
 });
 
 describe.skipIf(nobody.skip !== undefined)(`names planted in nobody's state directory are never followed by root${nobody.skip ? ` (skipped: ${nobody.skip})` : ''}`, () => {
-  it("a run: its marker, the marker's lock, its cancel request and its shipped mark planted as symlinks while it starts", async () => {
+  it("a run: its marker, the marker's temporary file and lock, its cancel request and its shipped mark planted as symlinks while it starts", async () => {
     const stateDir = nobodysStateDir();
     const target = victim();
     const run = startWrapper(['--quiet', '--database-url', db.url, '--', 'true'], { tag, stateDir, env: { SCIDEX_FAILPOINTS: 'journal-created' } });
@@ -218,6 +218,8 @@ describe.skipIf(nobody.skip !== undefined)(`names planted in nobody's state dire
       const running = (suffix: string) => join(stateDir, 'running', `${runId}${suffix}`);
       await plantSymlinks(
         [target.path, running('.json')],
+        // The name its temporary file had while it was only the wrapper's pid: now it has a random part too.
+        [target.path, running(`.json.${wrapper}.tmp`)],
         [target.path, running('.json.lock')],
         [target.path, running('.cancel')],
         [target.path, join(stateDir, 'journal', `${runId}.shipped`)],
@@ -295,7 +297,7 @@ describe.skipIf(nobody.skip !== undefined)(`names planted in nobody's state dire
     target.untouched();
   });
 
-  it("serve: its heartbeat file and its lock planted as symlinks", async () => {
+  it('serve: its heartbeat file and its lock planted as symlinks; a state directory opened to its group meanwhile stops its sweeps', async () => {
     const stateDir = nobodysStateDir();
     const target = victim();
     const heartbeat = join(stateDir, 'watchdog.json');
@@ -305,13 +307,19 @@ describe.skipIf(nobody.skip !== undefined)(`names planted in nobody's state dire
       stdin: 'ignore',
       env: { ...NO_DATABASE, SCIDEX_TEST_TAG: tag },
     });
+    let log = '';
+    daemon.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
     try {
       expect(await eventually(() => lstatSync(heartbeat, { throwIfNoEntry: false })?.isFile() === true, HANG_MS)).toBe(true);
+      expect((await asNobody(['chmod', '770', stateDir])).exitCode).toBe(0);
+      const refusal = /sweep failed: state directory '.*\/state' refused: '.*\/state' can be written by its group \(mode 0770\); run chmod 700/;
+      expect(await eventually(() => refusal.test(log), HANG_MS), log).toBe(true);
     } finally {
       daemon.kill('SIGTERM');
     }
     const stopped = await daemon;
     expect(stopped.exitCode, stopped.stderr).toBe(0);
     target.untouched();
+    expect(statSync(stateDir).mode & 0o7777).toBe(0o770);
   });
 });
