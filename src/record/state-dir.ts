@@ -196,13 +196,13 @@ function checkDirectory(dir: Reached, parent: Reached | undefined, caller: numbe
 
 /** Checks that a symlink on the path is one to follow (module docstring). */
 function checkSymlink(path: string, stat: Stats, parent: Reached, caller: number): void {
-  const trusted = caller === 0 ? 'root' : `root or you, ${who(caller)},`;
+  const trusted = () => (caller === 0 ? 'root' : `root or you, ${who(caller)},`);
   if (stat.uid !== 0 && stat.uid !== caller) {
-    refuse(`${quoted(path)} is a symlink owned by ${who(stat.uid)}, who can point it anywhere; only symlinks of ${trusted} are followed`);
+    refuse(`${quoted(path)} is a symlink owned by ${who(stat.uid)}, who can point it anywhere; only symlinks of ${trusted()} are followed`);
   }
   const holder = parent.stat.uid;
   if (holder !== 0 && holder !== caller) {
-    refuse(`${quoted(path)} is a symlink in ${quoted(parent.path)}, which belongs to ${who(holder)}, who can replace it; only symlinks in directories of ${trusted} are followed`);
+    refuse(`${quoted(path)} is a symlink in ${quoted(parent.path)}, which belongs to ${who(holder)}, who can replace it; only symlinks in directories of ${trusted()} are followed`);
   }
 }
 

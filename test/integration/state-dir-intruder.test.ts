@@ -124,6 +124,17 @@ describe.skipIf(nobody.skip !== undefined)(`a state directory another user could
     expect(readdirSync(target)).toEqual(['keep']);
   });
 
+  it("as root, a symlink of root's in a directory of nobody's, who could swap it", async () => {
+    const target = mkdtempSync(join(tmpdir(), 'scidex-target-'));
+    const link = join(nobodysStateDir(), 'link');
+    symlinkSync(target, link);
+    expectRefused(
+      await startWrapper(['--state-dir', link, '--', 'true'], { tag }),
+      /refused: '.*\/state\/link' is a symlink in '.*\/state', which belongs to uid \d+ \(nobody\), who can replace it; only symlinks in directories of root are followed$/,
+    );
+    expect(readdirSync(target)).toEqual([]);
+  });
+
   it('as root, a directory nobody made in a sticky directory, or one below it', async () => {
     const sticky = stickyDir();
     const squat = join(sticky, 'squat');
