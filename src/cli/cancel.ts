@@ -24,6 +24,7 @@ import { defaultStateDir } from '../config/run-config.js';
 import { parseSignal } from '../config/signal.js';
 import { CONTROL_CHARACTER } from '../config/text.js';
 import { requesterName, type CancelRequest } from '../record/cancel-request.js';
+import { openStateDir } from '../record/state-dir.js';
 import { CANCELLING_SIGNALS } from '../supervise/forward.js';
 import { deliverCancelRequests } from '../watchdog/cancel-delivery.js';
 import { cancelAnalysis, cancelRun } from '../watchdog/cancel-route.js';
@@ -57,11 +58,14 @@ export function cancelOptions(parser: Argv) {
 /**
  * Runs `cancel`, printing one line per run.
  * @returns the exit status (0, 1; module docstring)
- * @throws UsageError for bad usage (exit 125); the database's error when it cannot be reached
+ * @throws UsageError for bad usage (exit 125), a state directory refused (state-dir.ts) included;
+ *         the database's error when it cannot be reached
  */
 export async function cancelCommand(args: CancelArgs, print: (line: string) => void): Promise<number> {
   const stateDir = args.stateDir ?? defaultStateDir(process.env);
   const database = resolveDatabase(args.databaseUrl, process.env);
+  // Checked, never made: request files go beside markers in it, as root for a user's run.
+  openStateDir(stateDir, false);
   if (args.deliver) {
     if (args.run !== undefined || args.analysisId !== undefined) throw new UsageError('--deliver takes no run and no --analysis-id');
     if (!database) throw new UsageError('--deliver needs a database: give --database-url, or set DATABASE_URL or the PG* variables');

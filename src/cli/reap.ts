@@ -23,7 +23,7 @@ export interface ReapRequest {
 
 /**
  * Runs one sweep.
- * @throws UsageError for a bad run id or an unwritable state directory
+ * @throws UsageError for a bad run id, or a state directory that is refused or cannot be written (state-dir.ts)
  */
 export async function reapCommand(request: ReapRequest): Promise<ReapOutcome[]> {
   if (request.runId !== undefined && !isRunId(request.runId)) throw new UsageError(`invalid --run '${request.runId}': expected a run id (UUID)`);

@@ -6,6 +6,7 @@
 import { defaultStateDir } from '../config/run-config.js';
 import type { DatabaseConfig } from '../config/database.js';
 import { parseDurationMs } from '../config/duration.js';
+import { openStateDir } from '../record/state-dir.js';
 import { shipUntilDrained } from '../watchdog/ship.js';
 import { printLine } from './output.js';
 import { visible } from '../query/terminal-text.js';
@@ -25,13 +26,15 @@ export interface ShipArgs {
  * Ships (retrying for up to --wait) and prints the outcome.
  * @returns the exit status: 0, or 1 when a journal could not be shipped or, with --wait, journals
  *          of finished runs still wait at its end
- * @throws UsageError for a bad --journal-retention or --wait; the database's error when it cannot
- *         be reached
+ * @throws UsageError for a bad --journal-retention or --wait, or a state directory refused
+ *         (state-dir.ts); the database's error when it cannot be reached
  */
 export async function shipCommand(argv: ShipArgs, database: DatabaseConfig): Promise<number> {
   const retentionMs = parseDurationMs(argv.journalRetention, '--journal-retention');
   const waitMs = parseDurationMs(argv.wait, '--wait');
   const stateDir = argv.stateDir ?? defaultStateDir(process.env);
+  // Checked, never made: a missing one has nothing to ship.
+  openStateDir(stateDir, false);
   const sweep = await shipUntilDrained(stateDir, database, retentionMs, waitMs);
   // File names and bad lines are the state directory's, which anyone with write access there shapes.
   const shown = visible(stateDir);

@@ -8,8 +8,8 @@
  * The file lives beside the run's marker, in the state directory that is 0700 and owned by the
  * run's user: whoever can write it could signal the wrapper anyway.
  */
-import { chownSync, closeSync, fstatSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { openStateFile } from './state-file.js';
+import { closeSync, fstatSync, lstatSync, readFileSync, rmSync } from 'node:fs';
+import { openStateFile, replaceStateFile } from './state-file.js';
 import { dirname, join } from 'node:path';
 import { hostname, userInfo } from 'node:os';
 import { isRunId } from '../config/run-id.js';
@@ -59,23 +59,18 @@ export function requesterName(): string {
 }
 
 /**
- * Writes a run's request file atomically, mode 0600. When we are root and the running/ directory
- * belongs to another user (the daemon delivering to a user's run), the file is given to that user,
- * or the wrapper could not read it.
- * @throws the file system's error (the caller then sends no signal)
+ * Writes a run's request file atomically, mode 0600 (replaceStateFile: a symlink or hard link
+ * planted at its name is replaced, never followed). When we are root and the running/ directory
+ * belongs to another user (the daemon delivering to a user's run), the file is given to that user
+ * (through its descriptor), or the wrapper could not read it.
+ * @throws the file system's error, ENOTDIR when running/ is not a directory (the caller then sends no signal)
  */
 export function writeCancelRequest(stateDir: string, runId: string, request: CancelRequest): void {
   const path = cancelRequestPath(stateDir, runId);
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify(request) + '\n', { mode: 0o600 });
-  try {
-    const owner = statSync(dirname(path));
-    if (process.getuid?.() === 0 && owner.uid !== 0) chownSync(temporary, owner.uid, owner.gid);
-    renameSync(temporary, path);
-  } catch (error) {
-    rmSync(temporary, { force: true });
-    throw error;
-  }
+  const running = lstatSync(dirname(path));
+  if (!running.isDirectory()) throw Object.assign(new Error(`${dirname(path)} is not a directory`), { code: 'ENOTDIR' });
+  const owner = process.geteuid?.() === 0 && running.uid !== 0 ? { uid: running.uid, gid: running.gid } : undefined;
+  replaceStateFile(path, JSON.stringify(request) + '\n', owner);
 }
 
 /** Removes a run's request file; never throws. */

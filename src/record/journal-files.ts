@@ -9,9 +9,10 @@
  * record. The files set aside in `<state>/rejected` are never removed either: they wait for an
  * operator.
  */
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { journalFinished } from './journal-end.js';
+import { replaceStateFile } from './state-file.js';
 
 /** The lock that keeps shipping of a state directory to one process at a time (lock-file.ts). */
 export function shipLockPath(stateDir: string): string {
@@ -53,6 +54,15 @@ export function shippedMarkPath(journal: string): string {
 }
 
 /**
+ * Marks `journal` shipped: an empty file, 0600, put in place by rename (replaceStateFile), so a
+ * symlink or hard link planted at the mark's name is replaced, and the file it names never truncated.
+ * @throws the file system's error (a full disk)
+ */
+export function markShipped(journal: string): void {
+  replaceStateFile(shippedMarkPath(journal), '');
+}
+
+/**
  * Removes the shipped journals of `stateDir` marked more than `retentionMs` ago.
  * @returns the journals removed
  */
@@ -62,7 +72,8 @@ export function removeExpiredJournals(stateDir: string, retentionMs: number, now
   for (const mark of names.filter((name) => name.endsWith('.shipped'))) {
     const markPath = join(dir, mark);
     try {
-      if (nowMs - statSync(markPath).mtimeMs < retentionMs) continue;
+      // The mark's own age: a symlink is not followed to some file's.
+      if (nowMs - lstatSync(markPath).mtimeMs < retentionMs) continue;
       const journal = join(dir, `${mark.slice(0, -'.shipped'.length)}.jsonl`);
       // The journal first: a crash between the two leaves a mark without a journal, harmless.
       rmSync(journal, { force: true });

@@ -5,8 +5,8 @@
  * limit exceeded, end), not on every line: a crash of the host may lose the lines of the last
  * seconds, never a finished run.
  */
-import { closeSync, constants, fsyncSync, openSync, writeSync } from 'node:fs';
-import { readStateFile } from './state-file.js';
+import { closeSync, constants, fsyncSync, readFileSync, writeSync } from 'node:fs';
+import { createStateFile, openStateFileForWriting, readStateFile } from './state-file.js';
 import { join } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import type { JournalEntry } from './types.js';
@@ -21,28 +21,36 @@ export class Journal {
   ) {}
 
   /**
-   * Creates `<journalDir>/<runId>.jsonl`, mode 0600; it must not exist yet.
+   * Creates `<journalDir>/<runId>.jsonl`, mode 0600; nothing may be at its name yet, a symlink
+   * included (createStateFile).
    * @throws UsageError when it cannot be created
    */
   static create(journalDir: string, runId: string): Journal {
     const path = join(journalDir, `${runId}.jsonl`);
     try {
-      return new Journal(path, openSync(path, 'wx', 0o600));
+      return new Journal(path, createStateFile(path));
     } catch (error) {
       throw new UsageError(`cannot create journal '${path}': ${(error as NodeJS.ErrnoException).code ?? error}`);
     }
   }
 
   /**
-   * Opens an existing journal to append to it (the reaper finishing a run whose wrapper died).
+   * Opens an existing journal to append to it (the reaper finishing a run whose wrapper died, maybe
+   * as root in a user's state directory): a regular file with one name, read and appended to through
+   * one descriptor (openStateFileForWriting), so a symlink, FIFO or hard link at its name is refused.
    * @throws UsageError when it cannot be opened
    */
   static reopen(path: string): Journal {
     try {
-      // Read first: readStateFile refuses what is not a regular file, and open(2) for writing would
-      // block on a FIFO until some reader came.
-      const text = readStateFile(path);
-      const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      const fd = openStateFileForWriting(path, constants.O_RDWR | constants.O_APPEND);
+      let text: string;
+      try {
+        // From offset 0: O_APPEND moves only writes to the end.
+        text = readFileSync(fd, 'utf8');
+      } catch (error) {
+        closeSync(fd);
+        throw error;
+      }
       const journal = new Journal(path, fd, parseJournal(text).entries.length);
       // A dead wrapper's last line may be torn (a crash, a full disk): the next record starts a line of its own.
       journal.torn = text !== '' && !text.endsWith('\n');

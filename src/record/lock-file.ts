@@ -12,11 +12,16 @@
  *
  * Without koffi the file alone is the lock (O_EXCL), taken over when its holder is dead: the race
  * above remains there, between takers that meet a crashed holder's file at the same moment.
+ *
+ * A lock file is a regular file with one name, ours: anything else at its name (a symlink to a
+ * file to truncate, a FIFO, a hard link, planted by whoever can write the directory) is never
+ * opened for writing (state-file.ts) but unlinked, which touches only the name, and the lock made
+ * anew.
  */
-import { closeSync, constants, fstatSync, ftruncateSync, linkSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, linkSync, lstatSync, rmSync } from 'node:fs';
 import { readStat } from '../proc/stat.js';
 import { libc } from '../sys/libc.js';
-import { readStateFile } from './state-file.js';
+import { createStateFile, openStateFileForWriting, readStateFile, temporaryName, writeAll } from './state-file.js';
 
 /** `pid:starttime` of this process. */
 function ourHolder(): string {
@@ -53,32 +58,42 @@ export function tryLock(path: string): LockAttempt {
   return calls ? takeFlock(path, calls.tryLockExclusive) : takeExclusiveFile(path);
 }
 
+/** Errors of openStateFileForWriting for a name holding something that is no lock file of ours. */
+const PLANTED = new Set(['ELOOP', 'EFTYPE', 'EMLINK']);
+
 function takeFlock(path: string, tryLockExclusive: (fd: number) => boolean): LockAttempt {
-  // Two attempts: the file we locked may have been unlinked by its releasing holder meanwhile.
-  for (let attempt = 0; attempt < 2; attempt++) {
+  // Three attempts: something planted at the name removed, and the file we locked unlinked by its
+  // releasing holder meanwhile.
+  let result: LockAttempt = 'held';
+  for (let attempt = 0; attempt < 3; attempt++) {
     let fd: number;
     try {
-      fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
-    } catch {
-      return 'unavailable';
+      fd = openStateFileForWriting(path, constants.O_RDWR | constants.O_CREAT);
+    } catch (error) {
+      if (!PLANTED.has((error as NodeJS.ErrnoException).code ?? '')) return 'unavailable';
+      result = 'unavailable';
+      try {
+        rmSync(path, { force: true });
+      } catch {
+        // A directory: not ours to remove.
+        return 'unavailable';
+      }
+      continue;
     }
     let locked = false;
     try {
-      if (!fstatSync(fd).isFile()) {
-        closeSync(fd);
-        return 'unavailable';
-      }
       if (!tryLockExclusive(fd)) {
         closeSync(fd);
         return 'held';
       }
       locked = true;
-      if (statSync(path, { throwIfNoEntry: false })?.ino !== fstatSync(fd).ino) {
+      if (lstatSync(path, { throwIfNoEntry: false })?.ino !== fstatSync(fd).ino) {
         closeSync(fd);
+        result = 'held';
         continue;
       }
       ftruncateSync(fd, 0);
-      writeSync(fd, ourHolder(), 0);
+      writeAll(fd, ourHolder());
       held.set(path, fd);
       return 'taken';
     } catch {
@@ -88,17 +103,25 @@ function takeFlock(path: string, tryLockExclusive: (fd: number) => boolean): Loc
       return 'unavailable';
     }
   }
-  return 'held';
+  return result;
 }
 
 function takeExclusiveFile(path: string): LockAttempt {
-  const draft = `${path}.${process.pid}.draft`;
+  const draft = temporaryName(path, 'draft');
+  let fd: number;
+  try {
+    fd = createStateFile(draft);
+  } catch {
+    return 'unavailable';
+  }
   try {
     // Created whole, then linked into place: a reader never sees an empty lock and takes it for dead.
-    writeFileSync(draft, ourHolder(), { mode: 0o600, flag: 'w' });
+    writeAll(fd, ourHolder());
   } catch {
     rmSync(draft, { force: true });
     return 'unavailable';
+  } finally {
+    closeSync(fd);
   }
   try {
     for (let attempt = 0; attempt < 2; attempt++) {

@@ -5,8 +5,9 @@
  * A marker holds the run's fixed identity (who the wrapper was, where its journal and cgroup are).
  * It is only a claim: the reaper kills nothing on its word, it verifies every process (docs/design.md §8).
  */
-import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { readStateFile } from './state-file.js';
+import { readdirSync, rmSync } from 'node:fs';
+import { readStateFile, replaceStateFile } from './state-file.js';
+import { stateSubdir } from './state-dir.js';
 import { join } from 'node:path';
 import { isRunId } from '../config/run-id.js';
 import { releaseLock, takeLock } from './lock-file.js';
@@ -31,19 +32,15 @@ export function markerPath(stateDir: string, runId: string): string {
   return join(markerDir(stateDir), `${runId}.json`);
 }
 
-/** Writes (atomically, 0600 in a 0700 directory) the marker of a run. */
+/**
+ * Writes the marker of a run: 0600, atomically (replaceStateFile: whatever is at its name is
+ * replaced, never followed), in `running/`, made 0700 when missing and refused when it is not a
+ * directory of ours (state-dir.ts).
+ * @throws StateDirRefusal, or the file system's error (a full disk: no half-written marker stays)
+ */
 export function writeMarker(stateDir: string, marker: RunMarker): void {
-  mkdirSync(markerDir(stateDir), { recursive: true, mode: 0o700 });
-  const path = markerPath(stateDir, marker.id);
-  const temporary = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(temporary, JSON.stringify(marker) + '\n', { mode: 0o600 });
-    renameSync(temporary, path);
-  } catch (error) {
-    // A full disk: no run starts, and no half-written marker stays behind.
-    rmSync(temporary, { force: true });
-    throw error;
-  }
+  stateSubdir(stateDir, 'running', true);
+  replaceStateFile(markerPath(stateDir, marker.id), JSON.stringify(marker) + '\n');
 }
 
 /** Removes a run's marker; never throws. */

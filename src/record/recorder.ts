@@ -8,13 +8,12 @@
  * the wrapper's exit for long and a busy one still gets every record. The runs of a state
  * directory share a few connection slots (connection-slots.ts), so many runs never fill the server.
  */
-import { writeFileSync } from 'node:fs';
 import type { DatabaseConfig } from '../config/database.js';
 import { dirname } from 'node:path';
 import { backoffMs, isBusy } from './backoff.js';
 import { takeShippingSlot } from './connection-slots.js';
 import { describeDatabaseError } from './db-error.js';
-import { shippedMarkPath } from './journal-files.js';
+import { markShipped } from './journal-files.js';
 import type { Journal } from './journal.js';
 import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord } from './types.js';
 
@@ -129,7 +128,7 @@ export class Recorder {
   /** `<run>.shipped` beside the journal; a full disk only costs the marker, never the run. */
   private markShipped(): void {
     try {
-      writeFileSync(shippedMarkPath(this.journal.path), '', { mode: 0o600 });
+      markShipped(this.journal.path);
     } catch (error) {
       this.warnOnce(`cannot mark ${this.journal.path} shipped: ${(error as NodeJS.ErrnoException).code ?? error}`);
     }

@@ -4,8 +4,8 @@
  * `<state>/rejected/<journal name>` (JSON lines, 0600), where an operator can read, fix and
  * re-ship it; the rest of its journal ships as usual. Shipping a journal again never repeats a line.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { readStateFile } from './state-file.js';
+import { readStateFile, replaceStateFile } from './state-file.js';
+import { stateSubdir } from './state-dir.js';
 import { basename, dirname, join } from 'node:path';
 import type { JournalEntry } from './types.js';
 
@@ -34,32 +34,38 @@ function entryKey(entry: JournalEntry): string {
 }
 
 /**
- * Appends the rejections of `journalPath` not already set aside.
+ * Adds the rejections of `journalPath` not already set aside to its rejected file (0600, in a
+ * `rejected/` made 0700 when missing: state-dir.ts). The file is rewritten whole and renamed into
+ * place (replaceStateFile; one shipper at a time holds the ship lock): a symlink or hard link
+ * planted at its name is replaced, never written through.
  * @returns the rejected file's path
- * @throws fs errors (the caller reports them; the records stay in the journal)
+ * @throws fs errors, StateDirRefusal (the caller reports them; the records stay in the journal)
  */
 export function setAside(journalPath: string, rejections: readonly Rejection[]): string {
   const path = rejectedPathOf(journalPath);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const known = new Set(
-    readExisting(path).map((line) => entryKey(line.entry)),
-  );
+  stateSubdir(dirname(dirname(journalPath)), 'rejected', true);
+  const existing = readExisting(path);
+  const known = new Set(parseLines(existing).map((line) => entryKey(line.entry)));
   const at = new Date().toISOString();
   const fresh = rejections.filter((rejection) => !known.has(entryKey(rejection.entry)));
   if (fresh.length > 0) {
     const text = fresh.map((rejection) => JSON.stringify({ ...rejection, journal: journalPath, rejected_at: at } satisfies RejectedLine) + '\n');
-    appendFileSync(path, text.join(''), { mode: 0o600 });
+    const kept = existing === '' || existing.endsWith('\n') ? existing : `${existing}\n`;
+    replaceStateFile(path, kept + text.join(''));
   }
   return path;
 }
 
-function readExisting(path: string): RejectedLine[] {
-  let text: string;
+/** The rejected file's text; empty when there is none, or something that is not one of ours is at its name. */
+function readExisting(path: string): string {
   try {
-    text = readStateFile(path);
+    return readStateFile(path);
   } catch {
-    return [];
+    return '';
   }
+}
+
+function parseLines(text: string): RejectedLine[] {
   return text
     .split('\n')
     .filter((line) => line !== '')

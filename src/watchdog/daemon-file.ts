@@ -5,8 +5,8 @@
  * alive with the same starttime (a reused pid is not the daemon) and its heartbeat is younger than
  * three intervals (a daemon wedged in a sweep is not up).
  */
-import { accessSync, constants, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { readStateFile } from '../record/state-file.js';
+import { accessSync, constants, statSync } from 'node:fs';
+import { readStateFile, replaceStateFile } from '../record/state-file.js';
 import { join } from 'node:path';
 import { isDead, readStat } from '../proc/stat.js';
 import { bootId } from '../proc/system.js';
@@ -54,19 +54,12 @@ export function daemonFilePath(stateDir: string): string {
 }
 
 /**
- * Writes the daemon file atomically, mode 0600.
+ * Writes the daemon file atomically, mode 0600 (replaceStateFile: a symlink or hard link planted at
+ * its name is replaced, never followed).
  * @throws the file system's error (a state directory that went away or became read-only)
  */
 export function writeDaemonFile(stateDir: string, content: DaemonFile): void {
-  const path = daemonFilePath(stateDir);
-  const temporary = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(temporary, JSON.stringify(content) + '\n', { mode: 0o600 });
-    renameSync(temporary, path);
-  } catch (error) {
-    rmSync(temporary, { force: true });
-    throw error;
-  }
+  replaceStateFile(daemonFilePath(stateDir), JSON.stringify(content) + '\n');
 }
 
 /** The daemon file, or undefined when there is none (never started) or it is not one. */

@@ -22,6 +22,7 @@ import { wrapperAlive } from '../proc/liveness.js';
 import { withClient } from '../record/connect.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { readMarker } from '../record/markers.js';
+import { openStateDir } from '../record/state-dir.js';
 import { migrate } from '../record/migrate.js';
 import { isRunId } from '../config/run-id.js';
 import { removeStaleCgroups } from '../track/stale-cgroups.js';
@@ -176,13 +177,62 @@ export class Daemon {
     return this.running.runs;
   }
 
-  /** One sweep; never throws (a failure is in the report). */
+  /**
+   * One sweep; never throws (a failure is in the report). The state directory is checked again
+   * first (state-dir.ts): the daemon runs for months, and a directory on its path may change hands
+   * meanwhile; a sweep that finds it refused touches nothing in it, its heartbeat included, so
+   * `status` soon says the daemon is down and the log says why.
+   */
   async sweep(): Promise<SweepReport> {
     const begin = Date.now();
-    const { stateDir, database } = this.options;
-    const reapOptions = { stateDir, database, warn: (line: string) => this.options.log(`warning: ${line}`) };
+    const { stateDir } = this.options;
     const errors: string[] = [];
     const outcomes: ReapOutcome[] = [];
+    let refused = false;
+    try {
+      openStateDir(stateDir, false);
+    } catch (error) {
+      refused = true;
+      errors.push((error as Error).message);
+    }
+    const shipped = refused ? 0 : await this.reapAndShip(outcomes, errors);
+    try {
+      if (!refused) {
+        this.cache.refresh();
+        this.metrics.observeFinished(this.cache);
+      }
+    } catch (error) {
+      errors.push(`journals: ${(error as Error).message ?? error}`);
+    }
+    this.running = undefined;
+    const end = Date.now();
+    const report: SweepReport = {
+      at: new Date(end).toISOString(),
+      ms: end - begin,
+      reaped: outcomes.filter((outcome) => outcome.verdict === 'lost').length,
+      shipped,
+      ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
+    };
+    this.lastSweep = report;
+    this.heartbeatAt = report.at;
+    this.metrics.sweep(end, report.ms, report.error !== undefined);
+    this.logFailure(report.error, end);
+    try {
+      if (!refused) this.writeHeartbeat();
+    } catch (error) {
+      this.logFailure(`cannot write ${stateDir}/watchdog.json: ${(error as NodeJS.ErrnoException).code ?? error}`, end);
+    }
+    this.options.onSweep?.(report);
+    return report;
+  }
+
+  /**
+   * The work of a sweep: reap, then (with a database) reap its rows, ship, and report to it.
+   * @returns the records shipped; what failed is added to `errors`, the runs reaped to `outcomes`
+   */
+  private async reapAndShip(outcomes: ReapOutcome[], errors: string[]): Promise<number> {
+    const { stateDir, database } = this.options;
+    const reapOptions = { stateDir, database, warn: (line: string) => this.options.log(`warning: ${line}`) };
     let shipped = 0;
     try {
       outcomes.push(...(await reapStateDir(reapOptions)));
@@ -229,32 +279,7 @@ export class Daemon {
         this.options.log(`run ${outcome.runId}: wrapper gone; marked lost, ${outcome.killed} processes signalled, ${outcome.refused} refused`);
       }
     }
-    try {
-      this.cache.refresh();
-      this.metrics.observeFinished(this.cache);
-    } catch (error) {
-      errors.push(`journals: ${(error as Error).message ?? error}`);
-    }
-    this.running = undefined;
-    const end = Date.now();
-    const report: SweepReport = {
-      at: new Date(end).toISOString(),
-      ms: end - begin,
-      reaped: outcomes.filter((outcome) => outcome.verdict === 'lost').length,
-      shipped,
-      ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
-    };
-    this.lastSweep = report;
-    this.heartbeatAt = report.at;
-    this.metrics.sweep(end, report.ms, report.error !== undefined);
-    this.logFailure(report.error, end);
-    try {
-      this.writeHeartbeat();
-    } catch (error) {
-      this.logFailure(`cannot write ${stateDir}/watchdog.json: ${(error as NodeJS.ErrnoException).code ?? error}`, end);
-    }
-    this.options.onSweep?.(report);
-    return report;
+    return shipped;
   }
 
   /** Whether a journal belongs to a run whose wrapper lives (it ships its own journal). */

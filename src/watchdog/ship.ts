@@ -11,7 +11,7 @@
  * One shipper per state directory at a time (`<state>/journal/.ship.lock`): when many runs start
  * at once after an outage, one connection drains the backlog instead of one per run.
  */
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { DatabaseConfig } from '../config/database.js';
 import { withClient } from '../record/connect.js';
 import type { BadJournalLine } from '../record/journal.js';
@@ -19,7 +19,7 @@ import { releaseLock, takeLock } from '../record/lock-file.js';
 import { migrate } from '../record/migrate.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { shipJournal } from '../record/ship.js';
-import { finishedUnshippedJournals, removeExpiredJournals, shipLockPath, shippedMarkPath, unshippedJournals } from '../record/journal-files.js';
+import { finishedUnshippedJournals, markShipped, removeExpiredJournals, shipLockPath, unshippedJournals } from '../record/journal-files.js';
 import { failpoint } from '../sys/failpoint.js';
 import { basename } from 'node:path';
 import { isRunId } from '../config/run-id.js';
@@ -169,7 +169,7 @@ async function shipOne(client: Parameters<typeof shipJournal>[0], journal: strin
     failpoint('ship-written');
     const { shipped, bad, rejected, rejectedPath } = shipment;
     const finished = shipment.finished || writersDone;
-    if (finished) writeFileSync(shippedMarkPath(journal), '', { mode: 0o600 });
+    if (finished) markShipped(journal);
     return { journal, shipped, bad, rejected: rejected.length, rejectedPath, done: finished, size };
   } catch (error) {
     // A journal that cannot be read, or a database that went away in the middle: the next sweep retries.

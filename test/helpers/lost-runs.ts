@@ -38,6 +38,16 @@ export async function eventually(check: () => boolean, timeoutMs: number): Promi
   return true;
 }
 
+/**
+ * Waits until process `pid` is stopped (state T), as a failpoint (src/sys/failpoint.ts) leaves it.
+ * @returns the pid, for the SIGCONT that resumes it
+ * @throws when it is not stopped within 20 s
+ */
+export async function stoppedAtFailpoint(pid: number | undefined): Promise<number> {
+  if (pid === undefined || !(await eventually(() => readStat(pid)?.state === 'T', 20_000))) throw new Error(`process ${pid} never reached its failpoint`);
+  return pid;
+}
+
 /** A process that belongs to no run: `sleep 300` with the given extra environment. Kill it with `stop`. */
 export function foreignSleep(env: Record<string, string> = {}): { pid: number; starttime: number; stop(): void } {
   const child = spawn('sleep', ['300'], { stdio: 'ignore', env: { PATH: process.env.PATH, ...env } });

@@ -12,22 +12,14 @@ import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { readStat } from '../../src/proc/stat.js';
 import { sharedClient } from '../helpers/database.js';
-import { eventually } from '../helpers/lost-runs.js';
+import { eventually, stoppedAtFailpoint } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
 import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
 const database = sharedClient();
 const WATCHDOG = BIN.replace(/scidex-run$/, 'scidex-watchdog');
-
-/** Waits until process `pid` is stopped (state T), as a failpoint leaves it. */
-async function stoppedAtFailpoint(pid: number | undefined): Promise<number> {
-  expect(pid).toBeDefined();
-  expect(await eventually(() => readStat(pid!)?.state === 'T', 20_000), `process ${pid} never reached its failpoint`).toBe(true);
-  return pid!;
-}
 
 function journalsOf(stateDir: string): string[] {
   return readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.jsonl'));
