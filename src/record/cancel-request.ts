@@ -60,16 +60,18 @@ export function requesterName(): string {
 
 /**
  * Writes a run's request file atomically, mode 0600 (replaceStateFile: a symlink or hard link
- * planted at its name is replaced, never followed). When we are root and the running/ directory
- * belongs to another user (the daemon delivering to a user's run), the file is given to that user
- * (through its descriptor), or the wrapper could not read it.
+ * planted at its name is replaced, never followed). When we are root and the wrapper is another
+ * user's (the daemon delivering to a user's run), the file is given to the wrapper's user through
+ * its descriptor: the wrapper takes a request only from its own user or root.
+ * @param wrapperUid the uid the wrapper runs as (checked by the caller against the process)
  * @throws the file system's error, ENOTDIR when running/ is not a directory (the caller then sends no signal)
  */
-export function writeCancelRequest(stateDir: string, runId: string, request: CancelRequest): void {
+export function writeCancelRequest(stateDir: string, runId: string, request: CancelRequest, wrapperUid: number): void {
   const path = cancelRequestPath(stateDir, runId);
   const running = lstatSync(dirname(path));
   if (!running.isDirectory()) throw Object.assign(new Error(`${dirname(path)} is not a directory`), { code: 'ENOTDIR' });
-  const owner = process.geteuid?.() === 0 && running.uid !== 0 ? { uid: running.uid, gid: running.gid } : undefined;
+  // gid -1: fchown(2) leaves the group as it is.
+  const owner = process.geteuid?.() === 0 && wrapperUid !== 0 ? { uid: wrapperUid, gid: -1 } : undefined;
   replaceStateFile(path, JSON.stringify(request) + '\n', owner);
 }
 

@@ -2,9 +2,10 @@
  * Whether a run marker may be acted on, and for which user. A marker is only a claim (docs/design.md
  * §8): whoever can write into `running/` can write one naming any pid. So before a marker leads to a
  * signal or a kill, its file and its directories must show that only the run's user (or root) could
- * have written it: the marker is a regular file (never followed through a symlink), `running/` and
- * the state directory are real directories writable by their owner alone, and that owner is the
- * marker's owner or root. The user the marker speaks for is the marker file's owner, never the
+ * have written it: the marker is a regular file with one link (never followed through a symlink),
+ * `running/` and the state directory are real directories writable by their owner alone, and that
+ * owner is the marker's owner or root (a marker of root's is root's word in any directory: no one
+ * else can create a file of root's). The user the marker speaks for is the marker file's owner, never the
  * `username` written inside it.
  */
 import { closeSync, fstatSync, lstatSync, type Stats } from 'node:fs';
@@ -29,7 +30,11 @@ export function checkMarkerTrust(stateDir: string, runId: string): MarkerTrust {
     path = markerPath(stateDir, runId);
     const fd = openStateFile(path);
     try {
-      owner = fstatSync(fd).uid;
+      const stats = fstatSync(fd);
+      // A marker is written under a temporary name and renamed: a second link is someone's copy of
+      // another user's marker (possible where fs.protected_hardlinks is 0).
+      if (stats.nlink !== 1) throw Object.assign(new Error('hard-linked'), { code: `nlink ${stats.nlink}` });
+      owner = stats.uid;
     } finally {
       closeSync(fd);
     }
@@ -47,7 +52,8 @@ export function checkMarkerTrust(stateDir: string, runId: string): MarkerTrust {
     if ((stats.mode & WRITABLE_BY_OTHERS) !== 0) {
       return { trusted: false, why: `'${dir}' is writable by users other than its owner (mode ${(stats.mode & 0o7777).toString(8)})` };
     }
-    if (stats.uid !== owner && stats.uid !== 0) {
+    // A file of root's is root's word wherever it lies: no one else can make one, or write into it.
+    if (stats.uid !== owner && stats.uid !== 0 && owner !== 0) {
       return { trusted: false, why: `its marker belongs to uid ${owner} but '${dir}' to uid ${stats.uid}` };
     }
   }

@@ -65,8 +65,8 @@ export async function cancelMarkedRun(stateDir: string, marker: RunMarker, reque
   if (!stat || stat.starttime !== wrapper.starttime || isDead(stat)) {
     return { outcome: 'ended', why: 'its wrapper is gone (scidex-watchdog reap finishes what is left of it)' };
   }
-  const proof = provenWrapper(stateDir, marker);
-  if (proof !== undefined) return proof;
+  const wrapperUid = provenWrapper(stateDir, marker);
+  if (typeof wrapperUid !== 'number') return wrapperUid;
   // A wrapper whose signal handlers are not installed yet (it writes its marker first) would die
   // of the signal instead of cancelling: wait the moment it takes. One that never catches it is
   // no scidex-run wrapper of ours, whatever the marker says.
@@ -81,7 +81,7 @@ export async function cancelMarkedRun(stateDir: string, marker: RunMarker, reque
     await sleep(HANDLER_WAIT_STEP_MS);
   }
   try {
-    writeCancelRequest(stateDir, marker.id, request);
+    writeCancelRequest(stateDir, marker.id, request, wrapperUid);
   } catch (error) {
     return { outcome: 'refused', why: `cannot write the cancel request beside its marker (${(error as NodeJS.ErrnoException).code ?? error})` };
   }
@@ -94,9 +94,9 @@ export async function cancelMarkedRun(stateDir: string, marker: RunMarker, reque
 
 /**
  * Checks that the live process the marker names is the run's wrapper (module comment).
- * @returns undefined when it is; else the result to report (refused, or ended when the run finished meanwhile)
+ * @returns the uid it runs as when it is; else the result to report (refused, or ended when the run finished meanwhile)
  */
-function provenWrapper(stateDir: string, marker: RunMarker): CancelResult | undefined {
+function provenWrapper(stateDir: string, marker: RunMarker): number | CancelResult {
   const pid = marker.wrapper_pid;
   const trust = checkMarkerTrust(stateDir, marker.id);
   if (!trust.trusted) return { outcome: 'refused', why: `its marker is not to be trusted: ${trust.why}` };
@@ -108,7 +108,7 @@ function provenWrapper(stateDir: string, marker: RunMarker): CancelResult | unde
   const journal = journalIdentity(stateDir, marker.id, trust.uid);
   if (typeof journal === 'string') return { outcome: 'refused', why: journal };
   const holds = holdsOpenForWriting(pid, journal);
-  if (holds === true) return undefined;
+  if (holds === true) return trust.uid;
   // A wrapper closes its journal once its final run version is in it, then ships and removes its marker.
   if (readMarker(stateDir, marker.id) === undefined || journalFinished(journal.path)) return { outcome: 'ended', why: 'its wrapper finished just now' };
   if (holds === undefined) return { outcome: 'refused', why: `cannot check that pid ${pid} is its wrapper (its open files cannot be read from here)` };

@@ -5,7 +5,7 @@
  * Runs as root (the daemon's position); the intruder is the user nobody.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,9 +13,11 @@ import { execa, execaSync } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { catchesSignal } from '../../src/proc/signals.js';
 import { readStat } from '../../src/proc/stat.js';
+import { checkMarkerTrust } from '../../src/record/marker-trust.js';
 import { listMarkers } from '../../src/record/markers.js';
 import { aliveWith, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
+import { stateDirOwnedBy } from '../helpers/state-dirs.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
@@ -59,11 +61,6 @@ async function startRun(stateDir: string) {
   return { wrapper, runId: runId!, journal };
 }
 
-/** Gives a directory tree (the directory and what this test put in it) to `owner`. */
-function chownAll(owner: { uid: number; gid: number }, ...paths: string[]): void {
-  for (const path of paths) chownSync(path, owner.uid, owner.gid);
-}
-
 describe('scidex-watchdog cancel never signals what a marker merely names', () => {
   it('refuses a forged marker naming a process that catches SIGTERM, even one that reads the journal', async () => {
     const stateDir = newStateDir();
@@ -80,16 +77,18 @@ describe('scidex-watchdog cancel never signals what a marker merely names', () =
     expect(existsSync(join(stateDir, 'running', `${marker.id}.cancel`))).toBe(false);
   });
 
-  it('refuses a group-writable running/ directory; the same run is cancelled once it is private again', async () => {
+  it('refuses a running/ directory its group can write (the state-directory check); cancelled once it is private again', async () => {
     const stateDir = newStateDir();
     const { wrapper, runId } = await startRun(stateDir);
-    chmodSync(join(stateDir, 'running'), 0o770);
-    const refused = await watchdog(['cancel', runId, '--state-dir', stateDir]);
-    expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toContain('is writable by users other than its owner (mode 770)');
-    expect(journalOf(stateDir).events.filter((event) => event.kind === 'cancel_requested')).toEqual([]);
-
-    chmodSync(join(stateDir, 'running'), 0o700);
+    try {
+      chmodSync(join(stateDir, 'running'), 0o770);
+      const refused = await watchdog(['cancel', runId, '--state-dir', stateDir]);
+      expect(refused.exitCode).toBe(125);
+      expect(refused.stderr).toContain('can be written by its group');
+      expect(journalOf(stateDir).events.filter((event) => event.kind === 'cancel_requested')).toEqual([]);
+    } finally {
+      chmodSync(join(stateDir, 'running'), 0o700);
+    }
     expect((await watchdog(['cancel', runId, '--state-dir', stateDir])).exitCode).toBe(0);
     expect((await wrapper).exitCode).toBe(143);
   });
@@ -97,15 +96,13 @@ describe('scidex-watchdog cancel never signals what a marker merely names', () =
   it.skipIf(!root)("refuses nobody's copy of root's marker, even with root's journal linked in: the wrapper runs as another user", async () => {
     const own = newStateDir();
     const { wrapper, runId, journal } = await startRun(own);
-    const intruder = mkdtempSync(join(tmpdir(), 'scidex-intruder-'));
-    mkdirSync(join(intruder, 'running'), { mode: 0o700 });
-    mkdirSync(join(intruder, 'journal'), { mode: 0o700 });
+    const intruder = stateDirOwnedBy(nobody!.uid, nobody!.gid);
     const copied = join(intruder, 'running', `${runId}.json`);
     copyFileSync(join(own, 'running', `${runId}.json`), copied);
+    chownSync(copied, nobody!.uid, nobody!.gid);
     // The strongest forgery: the wrapper's very journal file. (protected_hardlinks stops nobody making
     // this link; root makes it here so that the check of the wrapper's user is what must refuse.)
     linkSync(journal, join(intruder, 'journal', `${runId}.jsonl`));
-    chownAll(nobody!, intruder, join(intruder, 'running'), join(intruder, 'journal'), copied);
 
     const refused = await watchdog(['cancel', runId, '--state-dir', intruder]);
     expect(refused.exitCode).toBe(1);
@@ -120,9 +117,9 @@ describe('scidex-watchdog cancel never signals what a marker merely names', () =
 
 describe.skipIf(!root)('scidex-watchdog reap as root over a state directory of nobody', () => {
   it("kills nothing of root's that carries the run id a forged marker names; its own state directory's reap does", async () => {
-    const intruder = mkdtempSync(join(tmpdir(), 'scidex-intruder-'));
+    const intruder = stateDirOwnedBy(nobody!.uid, nobody!.gid);
     const forged = forgeRun(intruder, { wrapper_starttime: 1 });
-    chownAll(nobody!, intruder, join(intruder, 'running'), join(intruder, 'journal'), join(intruder, 'running', `${forged.id}.json`), forged.journal_path);
+    for (const path of [join(intruder, 'running', `${forged.id}.json`), forged.journal_path]) chownSync(path, nobody!.uid, nobody!.gid);
     const cookie = { SCIDEX_RUN_ID: forged.id, SCIDEX_TEST_TAG: tag };
     const rootsProcess = foreignSleep(cookie);
     stops.push(rootsProcess.stop);
@@ -141,15 +138,34 @@ describe.skipIf(!root)('scidex-watchdog reap as root over a state directory of n
     expect(aliveWith(carrier.pid, carrier.starttime)).toBe(false);
   });
 
-  it('acts on no marker in a directory others can write', async () => {
-    const shared = mkdtempSync(join(tmpdir(), 'scidex-shared-'));
-    const forged = forgeRun(shared, { wrapper_starttime: 1 });
-    chmodSync(join(shared, 'running'), 0o777);
-    const carrier = foreignSleep({ SCIDEX_RUN_ID: forged.id, SCIDEX_TEST_TAG: tag });
-    stops.push(carrier.stop);
-    const reap = await watchdog(['reap', '--state-dir', shared]);
-    expect(reap.stderr).toContain(`run ${forged.id}: its marker is not acted on:`);
-    expect(aliveWith(carrier.pid, carrier.starttime)).toBe(true);
-    expect(existsSync(join(shared, 'running', `${forged.id}.json`))).toBe(true);
+});
+
+describe.skipIf(!root)('checkMarkerTrust: whose word a marker is', () => {
+  it("speaks for its file's owner; refuses a hard-linked marker and one in a directory another user can write", () => {
+    const users = stateDirOwnedBy(nobody!.uid, nobody!.gid);
+    const forged = forgeRun(users);
+    const marker = join(users, 'running', `${forged.id}.json`);
+    expect(checkMarkerTrust(users, forged.id)).toEqual({ trusted: true, uid: 0 }); // root's file: root's word anywhere
+    chownSync(marker, nobody!.uid, nobody!.gid);
+    expect(checkMarkerTrust(users, forged.id)).toEqual({ trusted: true, uid: nobody!.uid });
+
+    const linked = join(mkdtempSync(join(tmpdir(), 'scidex-link-')), 'copy');
+    linkSync(marker, linked);
+    expect(checkMarkerTrust(users, forged.id)).toMatchObject({ trusted: false, why: expect.stringContaining('nlink 2') });
+    rmSync(linked);
+
+    const roots = newStateDir();
+    const theirs = forgeRun(roots);
+    chownSync(join(roots, 'running', `${theirs.id}.json`), nobody!.uid, nobody!.gid);
+    // Root's running/ holding nobody's marker: root put it there, so it speaks for nobody.
+    expect(checkMarkerTrust(roots, theirs.id)).toEqual({ trusted: true, uid: nobody!.uid });
+    chmodSync(join(roots, 'running'), 0o777);
+    expect(checkMarkerTrust(roots, theirs.id)).toMatchObject({ trusted: false, why: expect.stringContaining('writable by users other than its owner (mode 777)') });
+    chmodSync(join(roots, 'running'), 0o700);
+    chownSync(join(roots, 'running'), nobody!.uid, nobody!.gid);
+    // A third user's marker in nobody's running/: only root could have put it there, and it did not say so.
+    const other = forgeRun(roots);
+    chownSync(join(roots, 'running', `${other.id}.json`), 65_000, 65_000);
+    expect(checkMarkerTrust(roots, other.id)).toMatchObject({ trusted: false, why: expect.stringContaining(`its marker belongs to uid 65000 but`) });
   });
 });

@@ -17,6 +17,7 @@ import { eventually, stoppedAtFailpoint } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
 import { BIN, journalOf, startWrapper } from '../helpers/wrapper.js';
 import { nobodyRunner } from '../helpers/zoo.js';
+import { stateDirOwnedBy } from '../helpers/state-dirs.js';
 
 const tag = ownedTag();
 const db = sharedClient();
@@ -80,14 +81,7 @@ function victim(): { path: string; untouched(): void } {
  * else can write, with its journal, running and rejected directories as nobody's runs left them.
  */
 function nobodysStateDir(): string {
-  const parent = mkdtempSync(join(tmpdir(), 'scidex-home-'));
-  chmodSync(parent, 0o755);
-  const stateDir = join(parent, 'state');
-  for (const dir of [stateDir, ...['journal', 'running', 'rejected'].map((name) => join(stateDir, name))]) {
-    mkdirSync(dir, { mode: 0o700 });
-    chownSync(dir, nobodyUid, nobodyGid);
-  }
-  return stateDir;
+  return stateDirOwnedBy(nobodyUid, nobodyGid);
 }
 
 function expectRefused(result: { exitCode?: number; stderr: string }, message: RegExp): void {
