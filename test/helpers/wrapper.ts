@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { readJournal } from '../../src/record/journal.js';
+import { armStallReport } from './stall.js';
 import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord } from '../../src/record/types.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/scidex-run', import.meta.url));
@@ -26,10 +27,11 @@ export function newStateDir(): string {
 
 /** Starts the wrapper; the caller awaits the returned promise (never rejects). */
 export function startWrapper(args: string[], options: WrapperOptions): ResultPromise<{ reject: false; all: false }> {
-  return execa(BIN, args, {
+  const stateDir = options.stateDir ?? newStateDir();
+  const wrapper = execa(BIN, args, {
     reject: false,
     env: {
-      SCIDEX_RUN_STATE_DIR: options.stateDir ?? newStateDir(),
+      SCIDEX_RUN_STATE_DIR: stateDir,
       DATABASE_URL: undefined,
       PGHOST: undefined,
       PGDATABASE: undefined,
@@ -38,6 +40,9 @@ export function startWrapper(args: string[], options: WrapperOptions): ResultPro
     },
     stdin: 'ignore',
   }) as ResultPromise<{ reject: false; all: false }>;
+  const disarm = armStallReport(wrapper.pid, stateDir);
+  wrapper.once('exit', disarm);
+  return wrapper;
 }
 
 /** The one journal in a state directory, split by table. */

@@ -6,7 +6,7 @@
  * justifies a kill: the starttime is re-read right before every signal, and pids <= 1 are never signalled.
  */
 import { once } from 'node:events';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,7 +15,8 @@ import { execa, execaSync, type ResultPromise } from 'execa';
 import { isDead, readStat } from '../../src/proc/stat.js';
 import { availableBackends } from './lost-runs.js';
 import { killSurvivors, tagged } from './processes.js';
-import { BIN, journalOf, newStateDir } from './wrapper.js';
+import { armStallReport } from './stall.js';
+import { BIN, newStateDir } from './wrapper.js';
 
 export const ZOO = fileURLToPath(new URL('../../scripts/zoo/', import.meta.url));
 
@@ -162,9 +163,9 @@ export async function runZoo(args: string[], options: ZooOptions): Promise<ZooRu
       SCIDEX_TEST_TAG: options.tag,
     },
   }) as ResultPromise<{ reject: false }>;
-  const stall = setTimeout(() => reportStall(wrapper.pid, stateDir, pidfile), STALL_REPORT_MS);
+  const disarm = armStallReport(wrapper.pid, stateDir, () => liveFromPidfile(pidfile).map((entry) => entry.pid));
   await Promise.race([once(wrapper, 'exit'), wrapper]);
-  clearTimeout(stall);
+  disarm();
   const end = Date.now() + 3000;
   while (Date.now() < end && (liveFromPidfile(pidfile).length > 0 || tagged(options.tag).length > 0)) await sleep(100);
   const survivors = liveFromPidfile(pidfile);
@@ -182,41 +183,6 @@ export async function runZoo(args: string[], options: ZooOptions): Promise<ZooRu
     survivors,
     taggedSurvivors,
   };
-}
-
-/** A zoo run still going after this long is far past any test's limits: what it is doing is printed. */
-const STALL_REPORT_MS = 30_000;
-
-/**
- * Prints, for a wrapper that has not exited, its state and kernel wait channel, the processes of the
- * pidfile still alive with theirs, and the events it journaled: the evidence a test timeout alone
- * would not leave.
- */
-function reportStall(wrapperPid: number | undefined, stateDir: string, pidfile: string): void {
-  const read = (path: string): string => {
-    try {
-      return readFileSync(path, 'utf8').trim();
-    } catch (error) {
-      return `(${(error as NodeJS.ErrnoException).code})`;
-    }
-  };
-  const lines = [`zoo run stalled: wrapper ${wrapperPid} still running after ${STALL_REPORT_MS} ms`];
-  if (wrapperPid) {
-    lines.push(`wrapper stat: ${read(`/proc/${wrapperPid}/stat`).split(' ').slice(0, 5).join(' ')}`, `wrapper wchan: ${read(`/proc/${wrapperPid}/wchan`)}`);
-    const tids = existsSync(`/proc/${wrapperPid}/task`) ? readdirSync(`/proc/${wrapperPid}/task`) : [];
-    for (const tid of tids) lines.push(`  task ${tid}: children [${read(`/proc/${wrapperPid}/task/${tid}/children`)}]`);
-  }
-  const live = liveFromPidfile(pidfile);
-  lines.push(`pidfile: ${readPidfile(pidfile).length} processes, ${live.length} alive`);
-  for (const { pid } of live.slice(0, 40)) lines.push(`  ${read(`/proc/${pid}/stat`).split(' ').slice(0, 5).join(' ')} wchan=${read(`/proc/${pid}/wchan`)}`);
-  try {
-    const { events } = journalOf(stateDir);
-    for (const event of events.filter((entry) => entry.kind !== 'process_killed'))
-      lines.push(`  event ${event.at} ${event.kind} ${event.signal ?? ''} ${JSON.stringify(event.detail ?? {}).slice(0, 200)}`);
-  } catch (error) {
-    lines.push(`journal: ${(error as Error).message}`);
-  }
-  console.error(lines.join('\n'));
 }
 
 /** Who can run the zoo as the unprivileged user nobody, or why not. */

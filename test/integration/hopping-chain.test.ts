@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { hasEnvEntry } from '../../src/proc/environ.js';
 import { readStat } from '../../src/proc/stat.js';
 import { availableBackends } from '../helpers/lost-runs.js';
-import { ownedTag } from '../helpers/processes.js';
+import { ownedTag, tagged } from '../helpers/processes.js';
 import { newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
@@ -36,12 +36,18 @@ async function stillHopping(file: string): Promise<boolean> {
   return statusOf(file) !== before;
 }
 
-/** Stops a surviving chain through its process group, once its current process shows the test's tag. */
+/**
+ * Stops a surviving chain through its process group, found from the pid its status file names or
+ * from any live process of the test's tag outside our own group (a hop lives a few milliseconds:
+ * either may miss it, so both are tried each round).
+ */
 async function stopChain(file: string): Promise<void> {
-  for (let attempt = 0; attempt < 200 && (await stillHopping(file)); attempt++) {
-    const pid = Number(statusOf(file).split(' ')[0]);
-    const pgid = pid > 1 ? readStat(pid)?.pgid : undefined;
-    if (pgid !== undefined && pgid > 1 && pgid !== readStat(process.pid)?.pgid && hasEnvEntry(pid, `SCIDEX_TEST_TAG=${tag}`)) {
+  const ownGroup = readStat(process.pid)?.pgid;
+  for (let attempt = 0; attempt < 100 && (await stillHopping(file)); attempt++) {
+    const named = Number(statusOf(file).split(' ')[0]);
+    const candidates = [...(named > 1 && hasEnvEntry(named, `SCIDEX_TEST_TAG=${tag}`) ? [named] : []), ...tagged(tag)];
+    const groups = new Set(candidates.map((pid) => readStat(pid)?.pgid).filter((pgid): pgid is number => pgid !== undefined && pgid > 1 && pgid !== ownGroup));
+    for (const pgid of groups) {
       for (const signal of ['SIGSTOP', 'SIGKILL'] as const) {
         try {
           process.kill(-pgid, signal);
