@@ -47,3 +47,17 @@ function validateUrl(text: string): string {
 export function redactUrl(text: string): string {
   return text.replace(/(\/\/[^/:@\s]*:)[^@\s]*@/, '$1***@');
 }
+
+/**
+ * The PostgreSQL role a connection made with `config` logs in as: the URL's user, else PGUSER,
+ * else USER (node-postgres's default, as libpq's is the OS user). Null when no database is
+ * configured, or when a service file (PGSERVICE) may name the user and nothing else does.
+ */
+export function databaseUser(config: DatabaseConfig | undefined, env: NodeJS.ProcessEnv): string | null {
+  if (!config) return null;
+  const fromUrl = config.url ? decodeURIComponent(new URL(config.url).username) : '';
+  if (fromUrl !== '') return fromUrl;
+  if (env.PGUSER) return env.PGUSER;
+  if (env.PGSERVICE) return null;
+  return env.USER || null;
+}

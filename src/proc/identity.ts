@@ -2,7 +2,8 @@
  * Who a process is beyond its pid and starttime: the user it runs as, and the files it holds open.
  * A marker file is only a claim; these are the kernel's word on the process it names.
  */
-import { constants, readdirSync, readFileSync, statSync } from 'node:fs';
+import { constants, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { listPids } from './list.js';
 
 /** The access-mode bits of open(2)'s flags (O_ACCMODE of <fcntl.h>; Node's fs.constants lacks it). */
 const O_ACCMODE = 0o3;
@@ -37,26 +38,53 @@ export interface FileIdentity {
 /**
  * Whether `pid` holds `file` open for writing: one of /proc/PID/fd/N resolves (stat(2) follows the
  * magic link to the open file itself, whatever its path is now) to that device and inode, and the
- * `flags:` of /proc/PID/fdinfo/N (octal, proc(5)) has an access mode other than O_RDONLY.
+ * file is open for writing (writable()).
  * @returns true or false; undefined when the process's descriptors cannot be read (it is gone, or
  *          it is another user's and we lack CAP_SYS_PTRACE: /proc/PID/fd needs ptrace read access)
  */
 export function holdsOpenForWriting(pid: number, file: FileIdentity): boolean | undefined {
-  let fds: string[];
+  const fds = descriptors(pid);
+  if (fds === undefined) return undefined;
+  return fds.some((fd) => {
+    try {
+      const open = statSync(`/proc/${pid}/fd/${fd}`);
+      return open.dev === file.dev && open.ino === file.ino && writable(pid, fd);
+    } catch {
+      return false; // closed between the listing and the stat
+    }
+  });
+}
+
+/**
+ * Whether any process we may inspect holds open for writing a file whose path (readlink(2) of
+ * /proc/PID/fd/N) ends with `suffix`. A walk over every descriptor of the host: for rare checks only.
+ */
+export function anyProcessWritesTo(suffix: string): boolean {
+  return listPids().some((pid) =>
+    (descriptors(pid) ?? []).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(suffix) && writable(pid, fd);
+      } catch {
+        return false;
+      }
+    }),
+  );
+}
+
+function descriptors(pid: number): string[] | undefined {
   try {
-    fds = readdirSync(`/proc/${pid}/fd`);
+    return readdirSync(`/proc/${pid}/fd`);
   } catch {
     return undefined;
   }
-  for (const fd of fds) {
-    try {
-      const open = statSync(`/proc/${pid}/fd/${fd}`);
-      if (open.dev !== file.dev || open.ino !== file.ino) continue;
-      const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1'))?.[1];
-      if (flags !== undefined && (parseInt(flags, 8) & O_ACCMODE) !== constants.O_RDONLY) return true;
-    } catch {
-      // Closed between the listing and the stat.
-    }
+}
+
+/** Whether descriptor `fd` of `pid` is open for writing: the access mode of `flags:` (octal) in /proc/PID/fdinfo/FD (proc(5)). */
+function writable(pid: number, fd: string): boolean {
+  try {
+    const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1'))?.[1];
+    return flags !== undefined && (parseInt(flags, 8) & O_ACCMODE) !== constants.O_RDONLY;
+  } catch {
+    return false;
   }
-  return false;
 }

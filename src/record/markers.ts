@@ -19,7 +19,14 @@ export type RunMarker = Pick<
   | 'id' | 'analysis_id' | 'parent_run_id' | 'host' | 'boot_id' | 'pid_ns' | 'wrapper_pid' | 'wrapper_starttime' | 'argv' | 'cwd'
   | 'username' | 'timeout_ms' | 'memory_limit_bytes' | 'grace_ms' | 'orphan_policy' | 'tracking_backend' | 'cgroup_path'
   | 'journal_path' | 'started_at'
->;
+> & {
+  /**
+   * The PostgreSQL role the wrapper writes its records as (config/database.ts databaseUser); null
+   * without a database, absent in markers of older versions. Only this role, and operators, may
+   * cancel the run through PostgreSQL (watchdog/cancel-delivery.ts).
+   */
+  db_user?: string | null;
+};
 
 
 function markerDir(stateDir: string): string {

@@ -9,6 +9,8 @@ import type pg from 'pg';
 import { readJournal, type BadJournalLine } from './journal.js';
 import { entriesFinished } from './journal-end.js';
 import { setAside, type Rejection } from './rejected.js';
+import { basename } from 'node:path';
+import { isRunId } from '../config/run-id.js';
 import { latestVersions } from './run-version.js';
 import { JOURNAL_TABLES, writeRecords, type RecordsByTable } from './sql.js';
 import type { JournalEntry, RunRecord } from './types.js';
@@ -138,15 +140,38 @@ export interface JournalShipment {
 
 /**
  * Ships the entries of a journal file from entry index `from` on, and sets aside what PostgreSQL
- * refuses.
+ * refuses and every record of another run than the journal's (`foreign_run`: foreignEntries).
  * @throws the database's errors; fs errors writing the rejected file
  */
 export async function shipJournal(client: pg.Client, path: string, from: number): Promise<JournalShipment> {
   const { entries, bad } = readJournal(path);
+  const foreign = new Set(foreignEntries(path, entries));
   const batch = entries.slice(from);
-  const { rejected, deferred } = batch.length > 0 ? await shipEntries(client, batch) : { rejected: [], deferred: [] };
+  const ours = batch.filter((entry) => !foreign.has(entry));
+  const { rejected: refused, deferred } = ours.length > 0 ? await shipEntries(client, ours) : { rejected: [], deferred: [] };
+  const strangers = batch.filter((entry) => foreign.has(entry)).map((entry) => ({ entry, code: 'foreign_run', reason: `a record of another run than the journal's (${basename(path)})` }));
+  const rejected = [...strangers, ...refused];
   const rejectedPath = rejected.length > 0 ? setAside(path, rejected) : undefined;
   // The next shipment starts again at the first entry PostgreSQL could not take yet.
   const next = deferred.length > 0 ? from + Math.min(...deferred.map((entry) => batch.indexOf(entry))) : entries.length;
-  return { next, shipped: batch.length - deferred.length, bad, rejected, rejectedPath, finished: deferred.length === 0 && entriesFinished(entries) };
+  const finished = deferred.length === 0 && entriesFinished(entries.filter((entry) => !foreign.has(entry)));
+  return { next, shipped: batch.length - deferred.length, bad, rejected, rejectedPath, finished };
+}
+
+/**
+ * The entries of a journal that are not records of its own run: a journal is named after its run
+ * (`<run-id>.jsonl`, or `<run-id>.reaped-<ms>.jsonl` for a reaper's), and a line about any other run
+ * is a claim its writer may not make. Whoever can write a journal (the run's user) must not be able
+ * to write rows for someone else's run, such as a `running` row with a dead wrapper that a reaper
+ * would act on.
+ */
+function foreignEntries(path: string, entries: readonly JournalEntry[]): JournalEntry[] {
+  const runId = basename(path).split('.')[0];
+  if (!isRunId(runId)) return [];
+  return entries.filter((entry) => {
+    const record = entry?.record as { id?: unknown; run_id?: unknown } | undefined;
+    // What is not a record of a known table is set aside as such by shipEntries.
+    if (!(JOURNAL_TABLES as readonly string[]).includes(entry?.table) || typeof record !== 'object' || record === null) return false;
+    return (entry.table === 'runs' ? record.id : record.run_id) !== runId;
+  });
 }

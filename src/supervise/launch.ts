@@ -12,6 +12,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
+import { databaseUser } from '../config/database.js';
 import { isRunId } from '../config/run-id.js';
 import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
@@ -92,7 +93,9 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
     cgroup_path: tracking.cgroup?.path ?? null,
   });
   try {
-    writeMarker(config.stateDir, identity);
+    // The role its records are written as: a deliverer of cancels trusts the run's own word on it,
+    // not the run row, which any writer could have inserted first.
+    writeMarker(config.stateDir, { ...identity, db_user: databaseUser(config.database, process.env) });
   } catch (error) {
     tracking.cgroup?.remove();
     journal.close();

@@ -80,6 +80,9 @@ async function deliverOne(stateDir: string, pending: PendingCancel): Promise<Can
   if (!mayCancel(pending)) return 'refused';
   const marker = readMarker(stateDir, pending.run_id);
   if (!marker || marker.host !== hostname()) return pending.run_status === 'running' ? 'no_such_run' : 'ended';
+  // The row's role is whoever inserted it first, perhaps someone who learnt the run's id before its
+  // wrapper shipped: the run's own marker says which role it writes as.
+  if (!pending.requester_is_operator && (typeof marker.db_user !== 'string' || marker.db_user !== pending.requested_role)) return 'refused';
   const request: CancelRequest = {
     signal: pending.signal,
     reason: pending.reason,

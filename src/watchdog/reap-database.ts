@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
+import { anyProcessWritesTo } from '../proc/identity.js';
 import { wrapperAlive } from '../proc/liveness.js';
 import { failpoint } from '../sys/failpoint.js';
 import { withClient } from '../record/connect.js';
@@ -64,7 +65,9 @@ async function reapRow(client: pg.Client, row: RunRecord, options: ReapOptions):
     await shipJournal(client, endedJournal, 0);
     return [];
   }
-  if (wrapperAlive(row)) return [{ runId: row.id, verdict: 'alive', killed: 0, refused: 0, survivors: 0 }];
+  // The row's wrapper pid and starttime are only what some writer said. The kernel's word: a wrapper
+  // holds its journal open for writing from before its marker to its end, wherever its state directory is.
+  if (wrapperAlive(row) || anyProcessWritesTo(`/journal/${row.id}.jsonl`)) return [{ runId: row.id, verdict: 'alive', killed: 0, refused: 0, survivors: 0 }];
   const journal = Journal.create(join(options.stateDir, 'journal'), `${row.id}.reaped-${Date.now()}`);
   return [await finishLostRun(row, row, journal, options)];
 }

@@ -18,6 +18,8 @@ export interface WrapperOptions {
   tag: string;
   stateDir?: string;
   env?: Record<string, string | undefined>;
+  /** Print what the wrapper is doing if it still runs after 30 s (test/helpers/stall.ts): for bounded runs only. */
+  reportStall?: boolean;
 }
 
 /** A fresh private state directory. */
@@ -40,8 +42,7 @@ export function startWrapper(args: string[], options: WrapperOptions): ResultPro
     },
     stdin: 'ignore',
   }) as ResultPromise<{ reject: false; all: false }>;
-  const disarm = armStallReport(wrapper.pid, stateDir);
-  wrapper.once('exit', disarm);
+  if (options.reportStall) wrapper.once('exit', armStallReport(wrapper.pid, stateDir));
   return wrapper;
 }
 

@@ -67,7 +67,7 @@ describe('a chain that forks and exits faster than any scan', () => {
         const status = join(dir, 'status');
         const run = await startWrapper(
           ['--quiet', '--tracking', backend, '--timeout', '1s', '--grace', '300ms', '--', 'python3', HOPPER, '20000', status],
-          { tag, stateDir: newStateDir(), env: { LEADER_SLEEP: when === 'timeout' ? '60' : '0.2' } },
+          { tag, stateDir: newStateDir(), env: { LEADER_SLEEP: when === 'timeout' ? '60' : '0.2' }, reportStall: true },
         );
         const hopping = await stillHopping(status);
         if (hopping) await stopChain(status);
