@@ -8,16 +8,14 @@
  * else can create a file of root's). The user the marker speaks for is the marker file's owner, never the
  * `username` written inside it.
  */
-import { closeSync, fstatSync, lstatSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, realpathSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { markerPath } from './markers.js';
+import { writableByOwnerAlone } from './state-dir.js';
 import { openStateFile } from './state-file.js';
 
 /** A marker one may act on for user `uid`, or why not (words for a person). */
 export type MarkerTrust = { trusted: true; uid: number } | { trusted: false; why: string };
-
-/** Group- and other-write bits of st_mode (S_IWGRP | S_IWOTH, inode(7)). */
-const WRITABLE_BY_OTHERS = 0o022;
 
 /**
  * Checks the marker of `runId` in `stateDir` and the directories that hold it (module comment).
@@ -44,12 +42,13 @@ export function checkMarkerTrust(stateDir: string, runId: string): MarkerTrust {
   for (const dir of [dirname(path), stateDir]) {
     let stats: Stats;
     try {
-      stats = lstatSync(dir);
+      // The state directory may be reached through a symlink (the path walk of state-dir.ts vetted it).
+      stats = lstatSync(dir === stateDir ? realpathSync(dir) : dir);
     } catch (error) {
       return { trusted: false, why: `'${dir}' cannot be checked (${codeOf(error)})` };
     }
     if (!stats.isDirectory()) return { trusted: false, why: `'${dir}' is not a directory (a symlink?)` };
-    if ((stats.mode & WRITABLE_BY_OTHERS) !== 0) {
+    if (!writableByOwnerAlone(stats)) {
       return { trusted: false, why: `'${dir}' is writable by users other than its owner (mode ${(stats.mode & 0o7777).toString(8)})` };
     }
     // A file of root's is root's word wherever it lies: no one else can make one, or write into it.

@@ -105,6 +105,11 @@ export class Recorder {
     return outcome;
   }
 
+  /** Records that reached neither the journal nor PostgreSQL (both failed: a full disk and a server down); 0 normally. */
+  get lostRecords(): number {
+    return this.unjournaled.length;
+  }
+
   private warnLost(): void {
     if (this.unjournaled.length === 0) return;
     const where = this.database ? 'neither to the journal nor to PostgreSQL' : 'to the journal, and no database is configured';

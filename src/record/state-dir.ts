@@ -29,7 +29,7 @@
  * new files (O_EXCL), renames onto those names, and lock and journal files that are regular files
  * with one name; never a symlink's target.
  */
-import { accessSync, chmodSync, constants, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { accessSync, chmodSync, constants, lchownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import { visible } from '../query/terminal-text.js';
@@ -105,7 +105,13 @@ export function stateSubdir(stateDir: string, name: StateSubdir, create: boolean
   let stat = lstatSync(path, { throwIfNoEntry: false });
   if (!stat) {
     if (!create) return undefined;
-    if (makeOwnDirectory(path, callerUid())) return path;
+    if (makeOwnDirectory(path, callerUid())) {
+      // Root at work in a user's state directory (a reaper, a daemon): the directory is the user's,
+      // or their next run could not write in it.
+      const owner = stateOwner ?? statSync(stateDir).uid;
+      if (callerUid() === 0 && owner !== 0) lchownSync(path, owner, statSync(stateDir).gid);
+      return path;
+    }
     stat = lstatSync(path);
   }
   if (stat.isSymbolicLink()) refuse(`${quoted(path)} is a symlink; the directories of a state directory are real ones`);
@@ -115,7 +121,7 @@ export function stateSubdir(stateDir: string, name: StateSubdir, create: boolean
   if (stat.uid !== 0 && stat.uid !== caller && stat.uid !== owner) {
     refuse(`${quoted(path)} belongs to ${who(stat.uid)}, neither to the state directory's owner (${who(owner)}) nor to root`);
   }
-  const open = writers(stat.mode);
+  const open = writers(stat);
   if (open) refuse(`${quoted(path)} can be written by ${open} (mode ${modeOf(stat)}); run chmod 700 ${quoted(path)}`);
   return path;
 }
@@ -175,7 +181,7 @@ function checkDirectory(dir: Reached, parent: Reached | undefined, caller: numbe
   const { path, stat } = dir;
   // Whose it is first: a chmod is no fix for a directory someone else owns.
   if (last && caller !== 0 && stat.uid !== caller) refuse(`${quoted(path)} belongs to ${who(stat.uid)}, not to you, ${who(caller)}`);
-  const open = writers(stat.mode);
+  const open = writers(stat);
   if (open && last) refuse(`${quoted(path)} can be written by ${open} (mode ${modeOf(stat)}); run chmod 700 ${quoted(path)}`);
   if (open && (stat.mode & STICKY) === 0) {
     refuse(`${quoted(path)} can be written by ${open} (mode ${modeOf(stat)}) and is not sticky, so they could replace what lies in it; run chmod go-w ${quoted(path)}`);
@@ -185,7 +191,7 @@ function checkDirectory(dir: Reached, parent: Reached | undefined, caller: numbe
   if (caller !== 0) refuse(`${quoted(path)} belongs to ${who(owner)}, neither to root nor to you, ${who(caller)}`);
   // Root and a user's directory: given to that user, or squatted where others can write?
   if (!parent) refuse(`${quoted(path)} belongs to ${who(owner)}`);
-  const parentOpen = writers(parent.stat.mode);
+  const parentOpen = writers(parent.stat);
   if (parentOpen) {
     refuse(`${quoted(path)} belongs to ${who(owner)} and lies in ${quoted(parent.path)}, which ${parentOpen} can write (mode ${modeOf(parent.stat)}): anyone could have made it there`);
   }
@@ -251,11 +257,38 @@ function components(path: string): string[] {
   return path.split('/').filter((name) => name !== '');
 }
 
-/** Who besides the owner may write a directory of this mode, in words; undefined when no one. */
-function writers(mode: number): string | undefined {
-  const group = (mode & 0o020) !== 0;
-  const others = (mode & 0o002) !== 0;
+/**
+ * Who besides the owner may write a directory, in words; undefined when no one. The group bit of a
+ * user private group (the owner's primary group, which no one else has: the scheme of Debian, Ubuntu
+ * and Fedora, where umask 002 makes `~/.local` 0775) lets no one else write.
+ */
+function writers(stat: Pick<Stats, 'mode' | 'uid' | 'gid'>): string | undefined {
+  const group = (stat.mode & 0o020) !== 0 && !isUserPrivateGroup(stat.uid, stat.gid);
+  const others = (stat.mode & 0o002) !== 0;
   return group && others ? 'its group and others' : group ? 'its group' : others ? 'others' : undefined;
+}
+
+/** Whether a directory of this mode, owner and group may be written by its owner (and root) alone. */
+export function writableByOwnerAlone(stat: Pick<Stats, 'mode' | 'uid' | 'gid'>): boolean {
+  return writers(stat) === undefined;
+}
+
+/**
+ * Whether `gid` is the user private group of `uid`: that user's primary group in /etc/passwd, no
+ * other user's primary group, and with no members listed in /etc/group. A group known only to NSS
+ * (LDAP, sssd) is not judged private: the files are what can be read without it.
+ */
+function isUserPrivateGroup(uid: number, gid: number): boolean {
+  try {
+    const users = readFileSync('/etc/passwd', 'utf8').split('\n').map((line) => line.split(':')).filter((fields) => fields.length > 3);
+    const primary = users.filter((fields) => fields[3] === String(gid));
+    if (primary.length !== 1 || primary[0][2] !== String(uid)) return false;
+    const group = readFileSync('/etc/group', 'utf8').split('\n').map((line) => line.split(':')).find((fields) => fields.length > 3 && fields[2] === String(gid));
+    const members = (group?.[3] ?? '').split(',').filter((name) => name !== '' && name !== primary[0][0]);
+    return group !== undefined && members.length === 0;
+  } catch {
+    return false;
+  }
 }
 
 function modeOf(stat: Stats): string {

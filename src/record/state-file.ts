@@ -15,7 +15,7 @@
  * name and renamed over its name: rename(2) replaces a symlink or hard link at the target without
  * following it, so the file it pointed to is never touched.
  */
-import { closeSync, constants, fchownSync, fstatSync, lstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
 /** The error for a state file that is not a regular file; `code` is EFTYPE (BSD's name for it). */
@@ -106,7 +106,8 @@ export function temporaryName(path: string, suffix = 'tmp'): string {
 /**
  * Replaces the state file at `path` with `content` (mode 0600) in one step: written to a new
  * temporary file beside it (createStateFile), given to `owner` through its descriptor when asked
- * (fchown(2): a name can be swapped between calls, a descriptor cannot), then renamed over `path`.
+ * (fchown(2): a name can be swapped between calls, a descriptor cannot; without CAP_CHOWN, made
+ * 0644 instead: giveTo), then renamed over `path`.
  * Whatever was at `path` before (a symlink, a hard link) is replaced, never followed.
  * @throws the file system's error; the temporary file is removed then
  */
@@ -115,7 +116,7 @@ export function replaceStateFile(path: string, content: string, owner?: { uid: n
   let fd: number | undefined = createStateFile(temporary);
   try {
     writeAll(fd, content);
-    if (owner) fchownSync(fd, owner.uid, owner.gid);
+    if (owner) giveTo(fd, owner);
     closeSync(fd);
     fd = undefined;
     renameSync(temporary, path);
@@ -124,5 +125,19 @@ export function replaceStateFile(path: string, content: string, owner?: { uid: n
     // A full disk: nothing half-written stays behind.
     rmSync(temporary, { force: true });
     throw error;
+  }
+}
+
+/**
+ * Gives a file we just made to `owner` through its descriptor. Without CAP_CHOWN (a hardened
+ * systemd unit's bounding set) fchown(2) says EPERM: the file stays ours and is made readable by
+ * all instead (0644), which lets its owner-to-be read it; it lies in that user's 0700 directory.
+ */
+function giveTo(fd: number, owner: { uid: number; gid: number }): void {
+  try {
+    fchownSync(fd, owner.uid, owner.gid);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
+    fchmodSync(fd, 0o644);
   }
 }

@@ -19,7 +19,7 @@ import { readStat } from '../proc/stat.js';
 import { bootId, pidNamespace, procMatchesOurPidNamespace } from '../proc/system.js';
 import { Journal } from '../record/journal.js';
 import { shippedMarkPath } from '../record/journal-files.js';
-import { removeMarker, writeMarker } from '../record/markers.js';
+import { removeMarker, unlockMarker, writeMarker } from '../record/markers.js';
 import { Recorder } from '../record/recorder.js';
 import { redactArgv } from '../record/redact.js';
 import { RunLog, runIdentity } from '../record/run-log.js';
@@ -112,6 +112,13 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
   const supervisor = new Supervisor(config, log, messages, tracking, helpers);
   const status = await supervisor.run(env);
   const [shipped] = await Promise.all([recorder.close(FINAL_SHIP_TIMEOUT_MS), reportRunEnd(config, log, messages)]);
+  if (recorder.lostRecords > 0) {
+    // Its records are not complete, its ending perhaps among what was lost: the marker stays, and a
+    // reaper finishes the run from what the journal holds, as lost (docs/records.md).
+    unlockMarker(config.stateDir, runId);
+    lifeline?.release();
+    return status;
+  }
   removeMarker(config.stateDir, runId);
   // After the marker is gone: a shipper counts only the journals of finished runs as its work.
   if (shipped === 'busy') handOverRecords(config, recorder, messages);

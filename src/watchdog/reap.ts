@@ -91,7 +91,9 @@ export async function reapMarkedRun(runId: string, options: ReapOptions): Promis
     const journalPath = join(options.stateDir, 'journal', `${runId}.jsonl`);
     const latest = existsSync(journalPath) ? latestRunRecord(journalPath) : undefined;
     if (latest?.ended_at) {
-      if (latest.cgroup_path && isRunCgroupPath(latest.cgroup_path, runId)) removeCgroupTree(latest.cgroup_path);
+      // Only a cgroup the marker's user owns, when that is not us or root: a user's journal may name anyone's.
+      const cgroup = latest.cgroup_path;
+      if (cgroup && isRunCgroupPath(cgroup, runId) && ownedBy(cgroup, foreignOwner(trust.uid))) removeCgroupTree(cgroup);
       finished = true;
       return { ...none, verdict: 'finished' };
     }

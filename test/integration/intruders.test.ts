@@ -5,7 +5,8 @@
  * Runs as root (the daemon's position); the intruder is the user nobody.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,9 @@ import { catchesSignal } from '../../src/proc/signals.js';
 import { readStat } from '../../src/proc/stat.js';
 import { checkMarkerTrust } from '../../src/record/marker-trust.js';
 import { listMarkers } from '../../src/record/markers.js';
+import { sharedClient } from '../helpers/database.js';
 import { aliveWith, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { until } from '../helpers/until.js';
 import { ownedTag } from '../helpers/processes.js';
 import { stateDirOwnedBy } from '../helpers/state-dirs.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
@@ -77,14 +80,14 @@ describe('scidex-watchdog cancel never signals what a marker merely names', () =
     expect(existsSync(join(stateDir, 'running', `${marker.id}.cancel`))).toBe(false);
   });
 
-  it('refuses a running/ directory its group can write (the state-directory check); cancelled once it is private again', async () => {
+  it('refuses a running/ directory others can write (the state-directory check); cancelled once it is private again', async () => {
     const stateDir = newStateDir();
     const { wrapper, runId } = await startRun(stateDir);
     try {
-      chmodSync(join(stateDir, 'running'), 0o770);
+      chmodSync(join(stateDir, 'running'), 0o707);
       const refused = await watchdog(['cancel', runId, '--state-dir', stateDir]);
       expect(refused.exitCode).toBe(125);
-      expect(refused.stderr).toContain('can be written by its group');
+      expect(refused.stderr).toContain('can be written by others');
       expect(journalOf(stateDir).events.filter((event) => event.kind === 'cancel_requested')).toEqual([]);
     } finally {
       chmodSync(join(stateDir, 'running'), 0o700);
@@ -169,3 +172,41 @@ describe.skipIf(!root)('checkMarkerTrust: whose word a marker is', () => {
     expect(checkMarkerTrust(roots, other.id)).toMatchObject({ trusted: false, why: expect.stringContaining(`its marker belongs to uid 65000 but`) });
   });
 });
+
+describe("records of someone else's run", () => {
+  const db = sharedClient();
+
+  it("a journal's records of another run are set aside, never shipped: no row for a reaper to act on", async () => {
+    const stateDir = newStateDir();
+    const victim = forgeRun(stateDir, { wrapper_starttime: 1 });
+    const journal = join(stateDir, 'journal', `${randomUUID()}.jsonl`);
+    renameSync(victim.journal_path, journal);
+    rmSync(join(stateDir, 'running', `${victim.id}.json`));
+    const ship = await execa(WATCHDOG, ['ship', '--state-dir', stateDir, '--database-url', db.url], { reject: false });
+    expect(ship.exitCode, ship.stderr).toBe(0);
+    expect((await db.client().query('SELECT 1 FROM watchdog_runs WHERE id = $1', [victim.id])).rowCount).toBe(0);
+    const rejected = readdirSync(join(stateDir, 'rejected')).map((name) => readFileSync(join(stateDir, 'rejected', name), 'utf8')).join('');
+    expect(rejected).toContain('"code":"foreign_run"');
+  });
+
+  it("the database reaper leaves a run whose row a writer rewrote to a dead wrapper: its wrapper holds the journal", async () => {
+    const stateDir = newStateDir();
+    const wrapper = startWrapper(['--quiet', '--database-url', db.url, '--', 'sleep', '300'], { tag, stateDir });
+    try {
+      let runId: string | undefined;
+      expect(await eventually(() => (runId = listMarkers(stateDir)[0]) !== undefined, 20_000)).toBe(true);
+      const row = async () => (await db.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [runId])).rows[0];
+      await until('the run row', async () => (await row())?.status === 'running');
+      await db.client().query('UPDATE watchdog_runs SET wrapper_pid = 999999, wrapper_starttime = 1, journal_path = $2 WHERE id = $1', [runId, '/nonexistent/journal/x.jsonl']);
+      const reap = await execa(WATCHDOG, ['reap', '--state-dir', newStateDir(), '--database-url', db.url, '--run', runId!], { reject: false });
+      expect(reap.exitCode, reap.stderr).toBe(0);
+      expect(reap.stdout + reap.stderr).toContain('its wrapper is alive; left alone');
+      expect(wrapper.exitCode).toBeNull();
+      expect((await row()).status).toBe('running');
+    } finally {
+      wrapper.kill('SIGTERM');
+      await wrapper;
+    }
+  });
+});
+

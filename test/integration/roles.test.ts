@@ -253,6 +253,33 @@ describe('who may cancel a run through PostgreSQL', () => {
   });
 });
 
+describe("a row's first writer does not own the run on its host", () => {
+  it("refuses bob's cancel of a run whose row he inserted before its wrapper: the marker says whose it is", async () => {
+    // Alice's wrapper has no database: its row is bob's to insert, and the trigger lets him ask.
+    const stateDir = newStateDir();
+    const wrapper = startWrapper(['--quiet', '--grace', '5s', '--', 'sleep', '300'], { tag, stateDir });
+    try {
+      const runId = await until('the run marker', () => listMarkers(stateDir)[0]);
+      const row = { ...(forgeRun(newStateDir(), { id: runId }) as RunRecord), revision: 1 };
+      await writeRecords(await connectAs('bob'), { runs: [row] });
+      expect(await dbRoleOf(runId)).toBe(roleOf('bob'));
+      const [{ id }] = (await (await connectAs('bob')).query(INSERT_REQUEST, [runId, null])).rows;
+      const deliver = await watchdog(['cancel', '--deliver', '--state-dir', stateDir], 'scidex_daemon');
+      expect(deliver.exitCode, deliver.stderr).toBe(0);
+      expect((await requestsOf(runId)).map((request) => [request.id, request.outcome])).toEqual([[id, 'refused']]);
+      expect(existsSync(join(stateDir, 'running', `${runId}.cancel`))).toBe(false);
+      expect(wrapper.exitCode).toBeNull();
+      // Positive control: an operator's request is delivered.
+      expect((await watchdog(['cancel', runId, '--state-dir', emptyStateDir()], 'carol')).exitCode).toBe(1); // queued: no deliverer runs
+      await watchdog(['cancel', '--deliver', '--state-dir', stateDir], 'scidex_daemon');
+      expect((await wrapper).exitCode).toBe(143);
+    } finally {
+      if (wrapper.exitCode === null) wrapper.kill('SIGTERM');
+      await wrapper;
+    }
+  });
+});
+
 describe('the roles in the rows are the database\'s, never a client\'s', () => {
   /** A run row of a host no deliverer here serves, as a wrapper journals it. */
   function runRecord(revision: number, id = randomUUID()): RunRecord {
