@@ -403,7 +403,10 @@ export class Supervisor {
   /** The periodic records of a tick: a sample when one is due, a heartbeat (run row, shipped) when due. */
   private record(snapshot: TreeSnapshot): void {
     const { cpu_seconds } = this.progress();
-    const due = this.sampler.tick({
+    // A tick that meets the tree on its way out (its processes gone, or exiting with their memory
+    // already dropped) would sample nothing: the run's memory over time ends with its last real sample.
+    const exiting = snapshot.alive.length === 0 || snapshot.rssBytes === 0;
+    const due = exiting ? undefined : this.sampler.tick({
       atMs: snapshot.atMs,
       rssBytes: snapshot.rssBytes,
       pssBytes: this.lastPssAtMs === snapshot.atMs ? this.lastPssBytes : null,
