@@ -1,10 +1,14 @@
 /**
  * Making, entering and removing the run's cgroup v2.
  *
- * Where: `<mount>/scidex-run/<run-id>` when the top of the hierarchy is writable (root), else
- * `<mount><our cgroup>/scidex-run/<run-id>` when our own cgroup is (a subtree delegated by
- * systemd). A scidex-run inside another run nests its cgroup under the outer run's, so the outer
- * run still sees, freezes and kills the inner tree.
+ * Where: `<mount><our cgroup>/scidex-run/<run-id>`, beneath the cgroup the wrapper was started in,
+ * whoever runs it (root included). Inside a Slurm job, a Kubernetes pod or a systemd unit that
+ * cgroup is the engine's: what it enforces (memory.max, pids.max, a freeze, a kill, its accounting)
+ * must still cover the analysis, so the run never leaves it. A scidex-run inside another run nests
+ * under the outer run's cgroup the same way, so the outer run still sees, freezes and kills the
+ * inner tree. Creating a child cgroup does not move the processes of ours (the caller's shell may
+ * share it), so the cgroup v2 rule of no processes in an inner cgroup with controllers is not at
+ * stake; only the memory backstop needs a controller, and it is left out where ours has none to give.
  *
  * How the leader gets in: Node cannot run code between fork and exec, and clone3's
  * CLONE_INTO_CGROUP is out of reach, so the wrapper moves itself into the run's cgroup, spawns
@@ -18,7 +22,6 @@
  */
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RUN_ID_PATTERN } from '../config/run-id.js';
 import { cgroup2MountPoint, cgroupOf } from '../proc/cgroup.js';
 
 /** The kernel backstop sits this far above the limit: 1/16 of it, at least 64 MiB. */
@@ -57,33 +60,26 @@ export class RunCgroup {
     const own = cgroupOf('self');
     if (own === undefined) throw new CgroupUnavailableError('/proc/self/cgroup has no cgroup v2 entry');
     const ownDir = join(mount, own);
-    const nested = new RegExp(`/scidex-run/${RUN_ID_PATTERN}$`).test(own);
-    const bases = nested ? [ownDir] : [...new Set([mount, ownDir])];
-    const reasons: string[] = [];
-    for (const base of bases) {
-      const path = join(base, 'scidex-run', runId);
-      try {
-        mkdirSync(path, { recursive: true, mode: 0o755 });
-      } catch (error) {
-        reasons.push(`${path}: ${(error as NodeJS.ErrnoException).code}`);
-        continue;
-      }
-      const cgroup = new RunCgroup(path, join(ownDir, 'cgroup.procs'));
-      if (!existsSync(join(path, 'cgroup.kill'))) {
-        cgroup.remove();
-        throw new CgroupUnavailableError('the kernel has no cgroup.kill (Linux 5.14 or later is needed)');
-      }
-      try {
-        cgroup.enter();
-        cgroup.leave();
-        return cgroup;
-      } catch (error) {
-        cgroup.leave(true);
-        cgroup.remove();
-        reasons.push(`cannot move into ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-      }
+    const path = join(ownDir, 'scidex-run', runId);
+    try {
+      mkdirSync(path, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      throw new CgroupUnavailableError(`${path}: ${(error as NodeJS.ErrnoException).code}`);
     }
-    throw new CgroupUnavailableError(reasons.join('; ') || 'no writable cgroup');
+    const cgroup = new RunCgroup(path, join(ownDir, 'cgroup.procs'));
+    if (!existsSync(join(path, 'cgroup.kill'))) {
+      cgroup.remove();
+      throw new CgroupUnavailableError('the kernel has no cgroup.kill (Linux 5.14 or later is needed)');
+    }
+    try {
+      cgroup.enter();
+      cgroup.leave();
+      return cgroup;
+    } catch (error) {
+      cgroup.leave(true);
+      cgroup.remove();
+      throw new CgroupUnavailableError(`cannot move into ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
   }
 
   /** Moves the wrapper into the run's cgroup: only for the synchronous spawn of the leader. */
