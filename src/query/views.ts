@@ -124,5 +124,6 @@ export function timelineFields({ run, otherRuns }: Timeline): [string, string][]
     ['cpu', `${run.cpu_seconds.toFixed(2)}s`],
     ['processes', `${run.process_count} seen, at most ${run.peak_process_count} at once`],
   ];
+  if (run.slurm_job_id) fields.push(['slurm', `job ${run.slurm_job_id}${run.slurm_step_id ? `, step ${run.slurm_step_id}` : ''}`]);
   return fields.map(([label, value]) => [label, visible(value)]);
 }

@@ -10,7 +10,7 @@ import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord 
 const RUN_COLUMNS = [
   'id', 'revision', 'analysis_id', 'parent_run_id', 'host', 'boot_id', 'pid_ns', 'wrapper_pid', 'wrapper_starttime', 'pid', 'pgid',
   'leader_starttime', 'argv', 'cwd', 'username', 'timeout_ms', 'memory_limit_bytes', 'grace_ms', 'orphan_policy',
-  'tracking_backend', 'cgroup_path', 'journal_path', 'started_at', 'heartbeat_at', 'ended_at', 'status', 'exit_status', 'exit_code',
+  'tracking_backend', 'cgroup_path', 'slurm_job_id', 'slurm_step_id', 'journal_path', 'started_at', 'heartbeat_at', 'ended_at', 'status', 'exit_status', 'exit_code',
   'signal', 'reason', 'peak_rss_bytes', 'peak_pss_bytes', 'cpu_seconds', 'peak_process_count', 'process_count',
 ] as const satisfies readonly (keyof RunRecord)[];
 

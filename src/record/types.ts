@@ -35,6 +35,10 @@ export interface RunRecord {
   tracking_backend: string;
   /** The run's cgroup v2 directory (absolute path) under the cgroup backend, else null. */
   cgroup_path: string | null;
+  /** The Slurm job the wrapper ran in (SLURM_JOB_ID), else null; absent in records of older versions. */
+  slurm_job_id?: string | null;
+  /** The Slurm step (SLURM_STEP_ID: a number, or `batch`, `extern`), else null; absent likewise. */
+  slurm_step_id?: string | null;
   journal_path: string;
   started_at: string;
   heartbeat_at: string;

@@ -13,6 +13,7 @@ import { hostname, userInfo } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
 import { databaseUser } from '../config/database.js';
+import { slurmJob } from '../config/slurm.js';
 import { isRunId } from '../config/run-id.js';
 import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
@@ -91,6 +92,7 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
     journal_path: journal.path,
     tracking_backend: tracking.backend,
     cgroup_path: tracking.cgroup?.path ?? null,
+    ...slurmJob(process.env),
   });
   try {
     // The role its records are written as: a deliverer of cancels trusts the run's own word on it,

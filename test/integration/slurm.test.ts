@@ -1,0 +1,66 @@
+/**
+ * Inside a real single-node Slurm (test/helpers/slurm.ts: Debian's slurm-wlm and munge, private to
+ * this file): a run in a batch job records the job, and the job's cancel ends the run as a cancel,
+ * with nothing of it left running.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readStat } from '../../src/proc/stat.js';
+import { listMarkers } from '../../src/record/markers.js';
+import { ownedTag } from '../helpers/processes.js';
+import { slurmUnavailable, startSlurm, type Slurm } from '../helpers/slurm.js';
+import { until } from '../helpers/until.js';
+import { BIN, journalOf, newStateDir } from '../helpers/wrapper.js';
+
+const tag = ownedTag();
+const skip = slurmUnavailable();
+let slurm: Slurm;
+
+beforeAll(async () => {
+  if (!skip) slurm = await startSlurm(5);
+}, 60_000);
+
+afterAll(async () => {
+  await slurm?.stop();
+}, 90_000);
+
+/** Submits `script` as a batch job running in `dir`; returns the job id. */
+async function sbatch(script: string, dir: string): Promise<string> {
+  const { stdout } = await execa('sbatch', ['--parsable', '--chdir', dir, '--output', join(dir, 'job.out'), '--wrap', script], {
+    env: { ...slurm.env, SCIDEX_TEST_TAG: tag, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined },
+  });
+  return stdout.trim().split(';')[0];
+}
+
+/** The live processes a run's journal names (pid and starttime both still match). */
+function liveProcesses(stateDir: string): number[] {
+  return journalOf(stateDir)
+    .processes.filter((process) => readStat(process.pid)?.starttime === process.starttime && readStat(process.pid)?.state !== 'Z')
+    .map((process) => process.pid);
+}
+
+describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  it('records the job, and a scancel ends the run as cancelled (143) with nothing left running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scidex-job-'));
+    const stateDir = newStateDir();
+    const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} --grace 1s -- sleep 300`, dir);
+    await until('the run to start', () => {
+      try {
+        return listMarkers(stateDir).length === 1 && journalOf(stateDir).events.some((event) => event.kind === 'run_started');
+      } catch {
+        return false; // no journal yet
+      }
+    }, 30_000);
+    expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ slurm_job_id: job });
+
+    await execa('scancel', [job], { env: { ...process.env, ...slurm.env } });
+    await until('the job to end', async () => /^(CANCELLED|COMPLETED|FAILED)/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
+    await until('the run to end', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 30_000);
+    const run = journalOf(stateDir).runs.at(-1)!;
+    expect(run, readFileSync(join(dir, 'job.out'), 'utf8')).toMatchObject({ status: 'cancelled', exit_status: 143, slurm_job_id: job });
+    expect(liveProcesses(stateDir)).toEqual([]);
+  });
+});
