@@ -8,6 +8,7 @@
  * run's end reported: a GitHub Actions annotation, a Pushgateway push), the marker is removed.
  */
 import { randomUUID } from 'node:crypto';
+import { basename } from 'node:path';
 import { existsSync, rmSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { formatDuration } from '../config/duration.js';
@@ -54,6 +55,7 @@ export async function launch(config: RunConfig, messages: Messages & { warn(line
   }
   const runId = randomUUID();
   const journalDir = prepareJournalDir(config.stateDir);
+  warnOfLaunchers(config.command, messages.warn);
   const reapers = sweepDeadRuns(config.stateDir, config.database, messages.info);
   const shipper = shipLeftovers(config.stateDir, config.database, config.journalRetentionMs);
   if (shipper && shipper !== 'held') reapers.push(shipper);
@@ -162,4 +164,22 @@ function currentUser(): string {
   } catch {
     return String(process.getuid?.() ?? 'unknown');
   }
+}
+
+/** Commands that start their work through a daemon of their own, by the basename of their program. */
+const LAUNCHERS: Record<string, string> = {
+  srun: "the step's processes are slurmstepd's children; run `srun scidex-run ...` instead",
+  mpirun: 'its ranks on other nodes are started by their own daemons; run scidex-run inside each rank, or the whole job under one',
+  mpiexec: 'its ranks on other nodes are started by their own daemons; run scidex-run inside each rank, or the whole job under one',
+};
+
+/**
+ * Says once when the command is a launcher whose work is not in our tree (srun(1): the step runs
+ * under slurmstepd; mpirun: ranks under their daemons): limits, memory and CPU would cover the
+ * client alone, and a kill reach the work only through it, without a grace period of ours.
+ */
+function warnOfLaunchers(command: readonly string[], warn: (line: string) => void): void {
+  const program = basename(command[0] ?? '');
+  const why = LAUNCHERS[program];
+  if (why) warn(`the command is ${program}: only its client process is in this run's tree, so the limits, memory and CPU cover that alone; ${why}`);
 }

@@ -63,4 +63,14 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     expect(run, readFileSync(join(dir, 'job.out'), 'utf8')).toMatchObject({ status: 'cancelled', exit_status: 143, slurm_job_id: job });
     expect(liveProcesses(stateDir)).toEqual([]);
   });
+
+  it('says so when the command is srun: only the client is in the tree', async () => {
+    const run = await execa(process.execPath, [BIN, '--state-dir', newStateDir(), '--', 'srun', 'true'], {
+      reject: false,
+      env: { ...slurm.env, SCIDEX_TEST_TAG: tag, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined },
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toContain("scidex-run: warning: the command is srun: only its client process is in this run's tree");
+    expect(run.stderr).toContain('run `srun scidex-run ...` instead');
+  });
 });
