@@ -22,3 +22,35 @@ export function slurmJob(env: NodeJS.ProcessEnv): SlurmJob {
   const inJob = JOB_ID.test(job);
   return { slurm_job_id: inJob ? job : null, slurm_step_id: inJob && STEP_ID.test(step) ? step : null };
 }
+
+/** Seconds kept between the end of our grace period and Slurm's SIGKILL: for our own SIGKILL pass and the records. */
+const KILL_WAIT_MARGIN_MS = 2000;
+/** The shortest grace period a cap leaves, milliseconds. */
+const MIN_CAPPED_GRACE_MS = 1000;
+
+/**
+ * Slurm's KillWait (slurm.conf(5): seconds between the SIGTERM of a cancel or time limit and the
+ * SIGKILL of every process of the job), as `scontrol show config` prints it.
+ * @param scontrol runs `scontrol show config` and returns what it printed (throws when it cannot)
+ * @returns milliseconds; undefined when scontrol fails or prints no KillWait
+ */
+export function slurmKillWaitMs(scontrol: () => string): number | undefined {
+  try {
+    const seconds = /^KillWait\s*=\s*(\d+)\s*sec/m.exec(scontrol())?.[1];
+    return seconds === undefined ? undefined : Number(seconds) * 1000;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The grace period to use inside a Slurm job: below KillWait by a margin, so that our SIGKILL pass
+ * and the run's last records come before Slurm's SIGKILL takes the wrapper too.
+ * @returns the grace (milliseconds) and, when it was cut, the sentence that says so
+ */
+export function graceUnderKillWait(graceMs: number, killWaitMs: number | undefined): { graceMs: number; note?: string } {
+  if (killWaitMs === undefined) return { graceMs };
+  const cap = Math.max(MIN_CAPPED_GRACE_MS, killWaitMs - KILL_WAIT_MARGIN_MS);
+  if (graceMs <= cap) return { graceMs };
+  return { graceMs: cap, note: `grace period cut to ${cap / 1000}s: Slurm SIGKILLs the job ${killWaitMs / 1000}s (KillWait) after its SIGTERM, and the run's end must be recorded before that` };
+}

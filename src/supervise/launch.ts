@@ -7,6 +7,7 @@
  * then the supervisor runs, the records are shipped within a bound (with, at the same time, the
  * run's end reported: a GitHub Actions annotation, a Pushgateway push), the marker is removed.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
 import { existsSync, rmSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { hostname, userInfo } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
 import { databaseUser } from '../config/database.js';
-import { slurmJob } from '../config/slurm.js';
+import { graceUnderKillWait, slurmJob, slurmKillWaitMs } from '../config/slurm.js';
 import { isRunId } from '../config/run-id.js';
 import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
@@ -49,7 +50,8 @@ const HANDOVER_WAIT_MS = 10 * 60_000;
  * @throws UsageError when /proc is another PID namespace's, the state directory or journal cannot be
  *         written, or the tracking backend asked for is not available here (nothing spawned)
  */
-export async function launch(config: RunConfig, messages: Messages & { warn(line: string): void }): Promise<number> {
+export async function launch(asked: RunConfig, messages: Messages & { warn(line: string): void }): Promise<number> {
+  const config = withinSlurmKillWait(asked, messages.warn);
   if (!procMatchesOurPidNamespace()) {
     throw new UsageError(`/proc belongs to another PID namespace (pid ${process.pid} here): mount this namespace's /proc, as unshare --pid --fork --mount-proc does`);
   }
@@ -182,4 +184,16 @@ function warnOfLaunchers(command: readonly string[], warn: (line: string) => voi
   const program = basename(command[0] ?? '');
   const why = LAUNCHERS[program];
   if (why) warn(`the command is ${program}: only its client process is in this run's tree, so the limits, memory and CPU cover that alone; ${why}`);
+}
+
+/**
+ * Inside a Slurm job, the grace period capped below the cluster's KillWait (config/slurm.ts), said
+ * once when it is cut; elsewhere, or when scontrol cannot tell, the config as asked.
+ */
+function withinSlurmKillWait(config: RunConfig, warn: (line: string) => void): RunConfig {
+  if (slurmJob(process.env).slurm_job_id === null) return config;
+  const killWaitMs = slurmKillWaitMs(() => execFileSync('scontrol', ['show', 'config'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }));
+  const { graceMs, note } = graceUnderKillWait(config.graceMs, killWaitMs);
+  if (note) warn(note);
+  return { ...config, graceMs };
 }

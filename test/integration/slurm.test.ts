@@ -64,6 +64,27 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     expect(liveProcesses(stateDir)).toEqual([]);
   });
 
+  it("cuts a grace period longer than KillWait, so a tree deaf to SIGTERM is killed and recorded before Slurm's SIGKILL", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scidex-job-'));
+    const stateDir = newStateDir();
+    const deaf = `sh -c 'trap "" TERM; exec sleep 300'`;
+    const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} --grace 30s -- ${deaf}`, dir);
+    await until('the run to start', () => {
+      try {
+        return journalOf(stateDir).processes.length > 0 || journalOf(stateDir).events.some((event) => event.kind === 'run_started');
+      } catch {
+        return false; // no journal yet
+      }
+    }, 30_000);
+    await execa('scancel', [job], { env: { ...process.env, ...slurm.env } });
+    await until('the job to end', async () => /^(CANCELLED|COMPLETED|FAILED)/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
+    await until('the run to end', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 30_000);
+    const output = readFileSync(join(dir, 'job.out'), 'utf8');
+    expect(output).toContain(`grace period cut to ${slurm.killWaitS - 2}s: Slurm SIGKILLs the job ${slurm.killWaitS}s (KillWait) after its SIGTERM`);
+    expect(journalOf(stateDir).runs.at(-1), output).toMatchObject({ status: 'cancelled', exit_status: 143, grace_ms: (slurm.killWaitS - 2) * 1000 });
+    expect(liveProcesses(stateDir)).toEqual([]);
+  });
+
   it('says so when the command is srun: only the client is in the tree', async () => {
     const run = await execa(process.execPath, [BIN, '--state-dir', newStateDir(), '--', 'srun', 'true'], {
       reject: false,
