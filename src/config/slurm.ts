@@ -54,3 +54,19 @@ export function graceUnderKillWait(graceMs: number, killWaitMs: number | undefin
   if (graceMs <= cap) return { graceMs };
   return { graceMs: cap, note: `grace period cut to ${cap / 1000}s: Slurm SIGKILLs the job ${killWaitMs / 1000}s (KillWait) after its SIGTERM, and the run's end must be recorded before that` };
 }
+
+/**
+ * Whether Slurm ended job `jobId` for its time limit, as `scontrol -o show job ID` says while it
+ * signals the job (JobState=TIMEOUT, or COMPLETING with Reason=TimeLimit; a scancel leaves
+ * another reason). Asked when a SIGTERM reaches a wrapper inside a job: the signal alone cannot tell.
+ * @param scontrol runs `scontrol -o show job ID` and returns what it printed (throws when it cannot)
+ * @returns false too when scontrol cannot tell
+ */
+export function endedForTimeLimit(scontrol: () => string): boolean {
+  try {
+    const text = scontrol();
+    return /(^|\s)JobState=TIMEOUT(\s|$)/.test(text) || /(^|\s)Reason=TimeLimit(\s|$)/.test(text);
+  } catch {
+    return false;
+  }
+}

@@ -32,6 +32,10 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
       log.event('cancel_requested', { reason: 'cancelled', signal: reason.signal, rss_bytes: rss, detail: cancelDetail(reason.request) }, true);
       messages.info(`cancelled by ${reason.signal}${describeRequester(reason.request)}: forwarding it to ${processes}, ${escalation}`);
       return;
+    case 'slurm_time_limit':
+      log.event('limit_exceeded', { reason: 'slurm_time_limit', signal: reason.signal, rss_bytes: rss, detail: { slurm_job_id: reason.jobId } }, true);
+      messages.info(`Slurm's time limit: job ${reason.jobId} is out of time (${reason.signal} from Slurm); forwarding it to ${processes}, ${escalation}`);
+      return;
     case 'timeout':
       log.event(
         'limit_exceeded',

@@ -18,7 +18,9 @@ export type StopReason =
   | { kind: 'timeout' }
   | { kind: 'memory'; rssBytes: number; pssBytes: number }
   /** `request`: who asked and why, when `scidex-watchdog cancel` sent the signal (record/cancel-request.ts). */
-  | { kind: 'cancelled'; signal: NodeJS.Signals; request?: CancelRequest };
+  | { kind: 'cancelled'; signal: NodeJS.Signals; request?: CancelRequest }
+  /** The scheduler's own time limit (Slurm's, told by scontrol), arriving as `signal` from it: a timeout, not a cancel. */
+  | { kind: 'slurm_time_limit'; signal: NodeJS.Signals; jobId: string };
 
 /** How the leader ended, as Node's 'exit' event reports it: exactly one of the two is set. */
 export interface LeaderExit {
@@ -45,6 +47,7 @@ export function runOutcome(
   if (!stop) return { status: own === 0 ? 'completed' : 'failed', exitStatus: own };
   switch (stop.kind) {
     case 'timeout':
+    case 'slurm_time_limit':
       return { status: 'timeout', exitStatus: preserveStatus ? own : EXIT_TIMEOUT };
     case 'memory':
       return { status: 'out_of_memory', exitStatus: preserveStatus ? own : EXIT_OUT_OF_MEMORY };

@@ -9,7 +9,9 @@
  * the dear PSS sum is read only when RSS is over the limit, and the kill decision is made on PSS
  * (forked workers share pages that RSS counts once per process).
  */
+import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { endedForTimeLimit, slurmJob } from '../config/slurm.js';
 import type { RunConfig } from '../config/run-config.js';
 import { MAX_TIMER_MS, formatDuration } from '../config/duration.js';
 import { formatSize } from '../config/size.js';
@@ -333,7 +335,7 @@ export class Supervisor {
         this.messages.info(`${signal}${describeRequester(request)}: the command has ended; leaving what it left (--orphans ignore)`);
         return;
       }
-      if (!this.terminating) return this.requestStop({ kind: 'cancelled', signal, request });
+      if (!this.terminating) return this.requestStop(request ? { kind: 'cancelled', signal, request } : schedulerStop(signal));
       if (this.stop) {
         this.messages.info(`${signal} again${describeRequester(request)}: skipping the rest of the grace period`);
         this.hurry.resolve();
@@ -585,6 +587,17 @@ export class Supervisor {
   }
 
   private firstSignal(stop: StopReason): NodeJS.Signals {
-    return stop.kind === 'cancelled' ? stop.signal : this.config.killSignal.name;
+    return stop.kind === 'cancelled' || stop.kind === 'slurm_time_limit' ? stop.signal : this.config.killSignal.name;
   }
+}
+
+/**
+ * A cancelling signal that came with no request of `scidex-watchdog cancel`: inside a Slurm job,
+ * Slurm's SIGTERM for the job's time limit is a timeout (scontrol says which); anything else is a cancel.
+ */
+function schedulerStop(signal: NodeJS.Signals): StopReason {
+  const jobId = slurmJob(process.env).slurm_job_id;
+  if (jobId === null || signal !== 'SIGTERM') return { kind: 'cancelled', signal };
+  const scontrol = () => execFileSync('scontrol', ['-o', 'show', 'job', jobId], { encoding: 'utf8', timeout: 3000, stdio: ['ignore', 'pipe', 'ignore'] });
+  return endedForTimeLimit(scontrol) ? { kind: 'slurm_time_limit', signal, jobId } : { kind: 'cancelled', signal };
 }

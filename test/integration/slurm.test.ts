@@ -27,9 +27,9 @@ afterAll(async () => {
   await slurm?.stop();
 }, 90_000);
 
-/** Submits `script` as a batch job running in `dir`; returns the job id. */
-async function sbatch(script: string, dir: string): Promise<string> {
-  const { stdout } = await execa('sbatch', ['--parsable', '--chdir', dir, '--output', join(dir, 'job.out'), '--wrap', script], {
+/** Submits `script` as a batch job running in `dir` (with more sbatch `options`); returns the job id. */
+async function sbatch(script: string, dir: string, options: string[] = []): Promise<string> {
+  const { stdout } = await execa('sbatch', ['--parsable', ...options, '--chdir', dir, '--output', join(dir, 'job.out'), '--wrap', script], {
     env: { ...slurm.env, SCIDEX_TEST_TAG: tag, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined },
   });
   return stdout.trim().split(';')[0];
@@ -82,6 +82,24 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     const output = readFileSync(join(dir, 'job.out'), 'utf8');
     expect(output).toContain(`grace period cut to ${slurm.killWaitS - 2}s: Slurm SIGKILLs the job ${slurm.killWaitS}s (KillWait) after its SIGTERM`);
     expect(journalOf(stateDir).runs.at(-1), output).toMatchObject({ status: 'cancelled', exit_status: 143, grace_ms: (slurm.killWaitS - 2) * 1000 });
+    expect(liveProcesses(stateDir)).toEqual([]);
+  });
+
+  // Slurm's time limits are whole minutes, checked every half minute or so: this one takes 60-100 s.
+  it("records Slurm's time limit as a timeout (124, reason slurm_time_limit), not as a cancel", { timeout: 240_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scidex-job-'));
+    const stateDir = newStateDir();
+    const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} --grace 1s -- sleep 600`, dir, ['--time=1']);
+    await until('the run to end', () => {
+      try {
+        return journalOf(stateDir).runs.at(-1)?.ended_at != null;
+      } catch {
+        return false; // no journal yet
+      }
+    }, 200_000);
+    const output = readFileSync(join(dir, 'job.out'), 'utf8');
+    expect(journalOf(stateDir).runs.at(-1), output).toMatchObject({ status: 'timeout', exit_status: 124, reason: 'slurm_time_limit', slurm_job_id: job });
+    expect(output).toContain(`Slurm's time limit: job ${job} is out of time (SIGTERM from Slurm)`);
     expect(liveProcesses(stateDir)).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { graceUnderKillWait, slurmJob, slurmKillWaitMs } from '../../src/config/slurm.js';
+import { endedForTimeLimit, graceUnderKillWait, slurmJob, slurmKillWaitMs } from '../../src/config/slurm.js';
 
 describe('the Slurm job of the environment', () => {
   it('takes the job and step ids Slurm sets, and nothing that is not one', () => {
@@ -24,5 +24,14 @@ describe('the grace period under KillWait', () => {
     expect(graceUnderKillWait(30_000, 30_000)).toMatchObject({ graceMs: 28_000, note: expect.stringContaining('grace period cut to 28s') });
     expect(graceUnderKillWait(10_000, 2_000).graceMs).toBe(1_000);
     expect(graceUnderKillWait(10_000, undefined)).toEqual({ graceMs: 10_000 });
+  });
+});
+
+describe("Slurm's time limit told from a cancel", () => {
+  it('reads the job as scontrol shows it while it signals the job', () => {
+    expect(endedForTimeLimit(() => 'JobId=7 JobName=wrap JobState=COMPLETING Reason=TimeLimit Dependency=(null)')).toBe(true);
+    expect(endedForTimeLimit(() => 'JobId=7 JobName=wrap JobState=TIMEOUT Reason=None')).toBe(true);
+    expect(endedForTimeLimit(() => 'JobId=7 JobName=wrap JobState=CANCELLED Reason=None')).toBe(false);
+    expect(endedForTimeLimit(() => { throw new Error('scontrol: error: Invalid job id specified'); })).toBe(false);
   });
 });
