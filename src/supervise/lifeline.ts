@@ -17,7 +17,10 @@ import { signalMember } from '../terminate/guard.js';
 /** bin/scidex-watchdog, two levels up from this module both in src/supervise and in dist/bin. */
 export const WATCHDOG_BIN = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
 
-const SCRIPT = 'read -r _; exec "$1" "$2" reap --quiet --run "$3" --state-dir "$4"';
+// Deaf to SIGTERM, SIGINT and SIGHUP while it waits: a scheduler that ends a job (Slurm's scancel,
+// its time limit) signals every process of the job, and a guard that died of that SIGTERM would be
+// gone when the SIGKILL after it takes the wrapper. The reaper it becomes gets the defaults back.
+const SCRIPT = "trap '' TERM INT HUP; read -r _; trap - TERM INT HUP; exec \"$1\" \"$2\" reap --quiet --run \"$3\" --state-dir \"$4\"";
 
 export interface Lifeline {
   pid: number;

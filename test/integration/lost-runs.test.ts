@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { aliveWith, availableBackends, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
 import { BIN, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { readChildren } from '../../src/proc/children.js';
+import { until } from '../helpers/until.js';
 
 const tag = ownedTag();
 const backends = await availableBackends();
@@ -42,6 +44,21 @@ describe.each(backends)('the wrapper SIGKILLed (%s backend)', (backend) => {
       expect(last.status).toBe('timeout'); // the wrapper had finished before the SIGKILL landed
     }
     if (last.cgroup_path) expect(existsSync(last.cgroup_path)).toBe(false);
+  });
+});
+
+describe('the lifeline', () => {
+  it('outlives the SIGTERM a scheduler sends every process of a job, and still finishes the run of a wrapper SIGKILLed after it', async () => {
+    const stateDir = newStateDir();
+    const wrapper = startWrapper(['--quiet', '--grace', '1s', '--', 'sleep', '300'], { tag, stateDir });
+    const isLifeline = (pid: number) => existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('scidex-run-lifeline');
+    const lifeline = await until('the lifeline', () => readChildren(wrapper.pid!).find(isLifeline));
+    process.kill(lifeline, 'SIGTERM'); // as slurmstepd signals the whole job
+    wrapper.kill('SIGKILL'); // as its SIGKILL after KillWait, which this time reaches the wrapper only
+    await wrapper;
+    await until('the run to be finished by the lifeline', () => journalOf(stateDir).runs.at(-1)?.status === 'lost', 20_000);
+    expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'lost', reason: 'wrapper_gone' });
+    expect(await eventually(() => tagged(tag).length === 0, 10_000)).toBe(true);
   });
 });
 
