@@ -6,7 +6,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../config/errors.js';
 import { buildRunConfig, RUN_DEFAULTS, type RawRunOptions } from '../config/run-config.js';
-import { EXIT_INTERNAL } from '../supervise/exit-status.js';
+import { EXIT_INTERNAL } from '../config/exit-codes.js';
 import { launch } from '../supervise/launch.js';
 import { printExplanation } from './explain.js';
 import { messagesFor, printLine, printWarningsAsLines } from './output.js';

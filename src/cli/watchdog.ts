@@ -12,7 +12,7 @@ import { UsageError } from '../config/errors.js';
 import { withClient } from '../record/connect.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { migrate } from '../record/migrate.js';
-import { EXIT_INTERNAL } from '../supervise/exit-status.js';
+import { EXIT_INTERNAL } from '../config/exit-codes.js';
 import { RUN_DEFAULTS } from '../config/run-config.js';
 import { printLine, printWarningsAsLines } from './output.js';
 import { pruneCommand, pruneOptions } from './prune.js';

@@ -6,12 +6,7 @@ import { constants } from 'node:os';
 import type { CancelRequest } from '../record/cancel-request.js';
 import type { RunStatus } from '../record/types.js';
 
-export const EXIT_TIMEOUT = 124;
-export const EXIT_INTERNAL = 125;
-export const EXIT_NOT_EXECUTABLE = 126;
-export const EXIT_NOT_FOUND = 127;
-/** 128 + SIGKILL, what Kubernetes reports for OOMKilled. */
-export const EXIT_OUT_OF_MEMORY = 137;
+import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_OUT_OF_MEMORY, EXIT_TIMEOUT, exitStatusOfSignal } from '../config/exit-codes.js';
 
 /** Why we stopped a run, if we did. */
 export type StopReason =
@@ -52,7 +47,7 @@ export function runOutcome(
     case 'memory':
       return { status: 'out_of_memory', exitStatus: preserveStatus ? own : EXIT_OUT_OF_MEMORY };
     case 'cancelled':
-      return { status: 'cancelled', exitStatus: preserveStatus ? own : 128 + constants.signals[stop.signal] };
+      return { status: 'cancelled', exitStatus: preserveStatus ? own : exitStatusOfSignal(stop.signal) };
   }
 }
 

@@ -34,6 +34,7 @@ import { fateOf, recordTermination } from '../record/termination-records.js';
 import { selfInsideCgroup } from '../proc/cgroup.js';
 import { wrapperAlive } from '../proc/liveness.js';
 import { checkMarkerTrust } from '../record/marker-trust.js';
+import { endingUnderWay, type EndingUnderWay } from '../record/ending-under-way.js';
 
 const SHIP_TIMEOUT_MS = 5000;
 
@@ -97,8 +98,9 @@ export async function reapMarkedRun(runId: string, options: ReapOptions): Promis
       finished = true;
       return { ...none, verdict: 'finished' };
     }
+    const underWay = existsSync(journalPath) ? endingUnderWay(readJournal(journalPath).entries) : undefined;
     const journal = existsSync(journalPath) ? Journal.reopen(journalPath) : Journal.create(join(options.stateDir, 'journal'), runId);
-    const outcome = await finishLostRun(marker, latest, journal, { ...options, processOwner: trust.uid });
+    const outcome = await finishLostRun(marker, latest, journal, { ...options, processOwner: trust.uid }, underWay);
     finished = true;
     return outcome;
   } finally {
@@ -109,8 +111,9 @@ export async function reapMarkedRun(runId: string, options: ReapOptions): Promis
 }
 
 /**
- * Kills what is left of a run whose wrapper is gone and records it as lost. Also used for a
- * database row with no marker on this host (`scidex-watchdog reap` over PostgreSQL).
+ * Kills what is left of a run whose wrapper is gone and records it as lost, or, when the wrapper had
+ * begun to end it (record/ending-under-way.ts), as that ending. Also used for a database row with
+ * no marker on this host (`scidex-watchdog reap` over PostgreSQL).
  * @param latest the newest journaled run row, when there is one (it names the leader)
  */
 export async function finishLostRun(
@@ -118,6 +121,8 @@ export async function finishLostRun(
   latest: RunRecord | undefined,
   journal: Journal,
   options: ReapOptions,
+  /** The ending the wrapper had begun (its journal's stop event): recorded instead of `lost`. */
+  underWay?: EndingUnderWay,
 ): Promise<ReapOutcome> {
   const recorder = new Recorder(journal, options.database, options.warn);
   const base: RunRecord = latest ?? {
@@ -159,18 +164,18 @@ export async function finishLostRun(
     log.processes(members, (member) => fateOf(member, lastSignal));
     if (survivors.length === 0) tracker.release();
   }
-  log.event(
-    'run_lost',
-    { reason, pid: base.pid, pids: members.map((member) => member.pid), detail: { killed, refused, survivors: survivors.map((m) => m.pid), reaper_pid: process.pid } },
-    true,
-  );
+  // Only a reaper of the wrapper's own boot saw the ending under way cut short: after a reboot, the
+  // row stays a `lost` (docs/records.md: such a row says nothing of who else may still write).
+  const ending = rebooted ? undefined : underWay;
+  const detail = { killed, refused, survivors: survivors.map((m) => m.pid), reaper_pid: process.pid, ...(ending ? { recorded_as: ending.status } : {}) };
+  log.event('run_lost', { reason, pid: base.pid, pids: members.map((member) => member.pid), detail }, true);
   // The final version last: the protocol's end (docs/records.md).
   log.run({
     ...base,
     ended_at: new Date().toISOString(),
-    status: 'lost',
-    exit_status: null,
-    reason,
+    status: ending?.status ?? 'lost',
+    exit_status: ending?.exit_status ?? null,
+    reason: ending?.reason ?? reason,
     process_count: Math.max(base.process_count, members.length),
   });
   if ((await recorder.close(SHIP_TIMEOUT_MS)) === 'busy') recorder.warnRecordsWait();

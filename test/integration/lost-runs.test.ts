@@ -62,6 +62,30 @@ describe('the lifeline', () => {
   });
 });
 
+describe('a wrapper SIGKILLed while it ends its run', () => {
+  it('is recorded with the ending it had begun (cancelled, 143), by the reaper that finishes it', async () => {
+    const stateDir = newStateDir();
+    // A tree deaf to SIGTERM keeps the wrapper in its grace period: the SIGKILL lands there, as a scheduler's would.
+    const wrapper = startWrapper(['--quiet', '--grace', '30s', '--', 'sh', '-c', 'trap "" TERM; exec sleep 300'], { tag, stateDir });
+    await until('the run to start', () => {
+      try {
+        return journalOf(stateDir).events.some((event) => event.kind === 'run_started');
+      } catch {
+        return false; // no journal yet
+      }
+    });
+    wrapper.kill('SIGTERM');
+    await until('the cancel to be journaled', () => journalOf(stateDir).events.some((event) => event.kind === 'cancel_requested'));
+    wrapper.kill('SIGKILL');
+    await wrapper;
+    await until('the lifeline to finish the run', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 20_000);
+    const { runs, events } = journalOf(stateDir);
+    expect(runs.at(-1)).toMatchObject({ status: 'cancelled', exit_status: 143, reason: 'cancelled' });
+    expect(events.find((event) => event.kind === 'run_lost')).toMatchObject({ reason: 'wrapper_gone', detail: expect.objectContaining({ recorded_as: 'cancelled' }) });
+    expect(await eventually(() => tagged(tag).length === 0, 10_000)).toBe(true);
+  });
+});
+
 describe('scidex-watchdog reap', () => {
   it('kills only what carries the run cookie, and refuses a leader without it', async () => {
     const stateDir = newStateDir();
