@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { catchesSignal } from '../../src/proc/signals.js';
 import { readStat } from '../../src/proc/stat.js';
 import { listMarkers } from '../../src/record/markers.js';
 import { ownedTag } from '../helpers/processes.js';
@@ -101,6 +102,71 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     expect(journalOf(stateDir).runs.at(-1), output).toMatchObject({ status: 'timeout', exit_status: 124, reason: 'slurm_time_limit', slurm_job_id: job });
     expect(output).toContain(`Slurm's time limit: job ${job} is out of time (SIGTERM from Slurm)`);
     expect(liveProcesses(stateDir)).toEqual([]);
+  });
+
+  it('ends a run at its own --timeout inside a job (124, the job failed with it), nothing left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scidex-job-'));
+    const stateDir = newStateDir();
+    const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} --timeout 1s --grace 1s -- sleep 300`, dir);
+    const state = await until('the job to end', async () => {
+      const fields = await slurm.job(job);
+      return /^(COMPLETED|FAILED|CANCELLED)$/.test(fields?.JobState ?? '') ? fields : undefined;
+    }, 30_000);
+    expect(state).toMatchObject({ JobState: 'FAILED', ExitCode: '124:0' });
+    expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'timeout', exit_status: 124, slurm_job_id: job });
+    expect(liveProcesses(stateDir)).toEqual([]);
+  });
+
+  it("kills the orphan a job's command leaves, and the job completes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scidex-job-'));
+    const stateDir = newStateDir();
+    const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} --grace 1s -- sh -c 'sleep 300 & exit 0'`, dir);
+    const state = await until('the job to end', async () => {
+      const fields = await slurm.job(job);
+      return /^(COMPLETED|FAILED|CANCELLED)$/.test(fields?.JobState ?? '') ? fields : undefined;
+    }, 30_000);
+    expect(state).toMatchObject({ JobState: 'COMPLETED', ExitCode: '0:0' });
+    const { runs, events } = journalOf(stateDir);
+    expect(runs.at(-1)).toMatchObject({ status: 'completed', exit_status: 0 });
+    expect(events.some((event) => event.kind === 'orphan_found')).toBe(true);
+    expect(liveProcesses(stateDir)).toEqual([]);
+  });
+
+  it('forwards the SIGUSR1 of scancel --signal=USR1 --batch to the tree without cancelling the run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scidex-job-'));
+    const stateDir = newStateDir();
+    const flag = join(dir, 'usr1');
+    const command = `trap "echo USR1 > ${flag}; exit 0" USR1; while :; do sleep 0.2; done`;
+    const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} -- sh -c '${command}'`, dir);
+    const leader = await until('the run to start', () => {
+      try {
+        return journalOf(stateDir).runs.find((run) => run.pid !== null)?.pid ?? undefined;
+      } catch {
+        return undefined; // no journal yet
+      }
+    }, 30_000);
+    // Signalled before their handlers are set, the wrapper or the command would die of SIGUSR1.
+    const wrapperPid = journalOf(stateDir).runs.at(-1)!.wrapper_pid;
+    await until('the wrapper and the command to catch SIGUSR1', () => catchesSignal(wrapperPid, 'SIGUSR1') && catchesSignal(leader, 'SIGUSR1'), 30_000);
+    await execa('scancel', ['--signal=USR1', '--batch', job], { env: { ...process.env, ...slurm.env } });
+    await until('the job to end', async () => /^(COMPLETED|FAILED|CANCELLED)$/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
+    expect(readFileSync(flag, 'utf8').trim()).toBe('USR1');
+    const { runs, events } = journalOf(stateDir);
+    expect(runs.at(-1)).toMatchObject({ status: 'completed', exit_status: 0 });
+    expect(events.find((event) => event.kind === 'signal_forwarded')).toMatchObject({ signal: 'SIGUSR1' });
+    expect(liveProcesses(stateDir)).toEqual([]);
+  });
+
+  it('runs as srun scidex-run: the step is the run, and the records name job and step', async () => {
+    const stateDir = newStateDir();
+    const run = await execa('srun', [process.execPath, BIN, '--quiet', '--state-dir', stateDir, '--', 'true'], {
+      reject: false,
+      env: { ...process.env, ...slurm.env, SCIDEX_TEST_TAG: tag, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined },
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const record = journalOf(stateDir).runs.at(-1)!;
+    expect(record).toMatchObject({ status: 'completed', exit_status: 0, slurm_step_id: '0' });
+    expect(record.slurm_job_id).toMatch(/^\d+$/);
   });
 
   it('says so when the command is srun: only the client is in the tree', async () => {
