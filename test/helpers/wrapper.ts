@@ -46,6 +46,15 @@ export function startWrapper(args: string[], options: WrapperOptions): ResultPro
   return wrapper;
 }
 
+/** journalOf, or undefined while the run has made no journal yet: for waiting on one. */
+export function journalSoFar(stateDir: string): ReturnType<typeof journalOf> | undefined {
+  try {
+    return journalOf(stateDir);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The one journal in a state directory, split by table. */
 export function journalOf(stateDir: string): { runs: RunRecord[]; events: EventRecord[]; processes: ProcessRecord[]; samples: SampleRecord[] } {
   const files = readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.jsonl'));

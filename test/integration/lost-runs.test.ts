@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { aliveWith, availableBackends, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
-import { BIN, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { BIN, journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { readChildren } from '../../src/proc/children.js';
 import { until } from '../helpers/until.js';
 
@@ -67,13 +67,7 @@ describe('a wrapper SIGKILLed while it ends its run', () => {
     const stateDir = newStateDir();
     // A tree deaf to SIGTERM keeps the wrapper in its grace period: the SIGKILL lands there, as a scheduler's would.
     const wrapper = startWrapper(['--quiet', '--grace', '30s', '--', 'sh', '-c', 'trap "" TERM; exec sleep 300'], { tag, stateDir });
-    await until('the run to start', () => {
-      try {
-        return journalOf(stateDir).events.some((event) => event.kind === 'run_started');
-      } catch {
-        return false; // no journal yet
-      }
-    });
+    await until('the run to start', () => journalSoFar(stateDir)?.events.some((event) => event.kind === 'run_started'));
     wrapper.kill('SIGTERM');
     await until('the cancel to be journaled', () => journalOf(stateDir).events.some((event) => event.kind === 'cancel_requested'));
     wrapper.kill('SIGKILL');

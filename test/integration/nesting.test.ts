@@ -14,7 +14,7 @@ import { readStat } from '../../src/proc/stat.js';
 import { availableBackends } from '../helpers/lost-runs.js';
 import { until } from '../helpers/until.js';
 import { ownedTag } from '../helpers/processes.js';
-import { BIN, journalOf, newStateDir } from '../helpers/wrapper.js';
+import { BIN, journalOf, journalSoFar, newStateDir } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
 const mount = cgroup2MountPoint();
@@ -81,14 +81,7 @@ describe.skipIf(skip !== undefined)(`a run started inside a child cgroup${skip ?
       reject: false,
       env: { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, SCIDEX_TEST_TAG: tag },
     });
-    const leaderPid = () => {
-      try {
-        return journalOf(stateDir).runs.find((run) => run.pid !== null)?.pid ?? undefined;
-      } catch {
-        return undefined; // no journal yet
-      }
-    };
-    const leader = await until('the leader', leaderPid);
+    const leader = await until('the leader', () => journalSoFar(stateDir)?.runs.find((run) => run.pid !== null)?.pid ?? undefined);
     // What a Slurm job's or a unit's end does to its cgroup: the run goes with it.
     writeFileSync(join(callerDir, 'cgroup.kill'), '1');
     expect((await wrapper).signal).toBe('SIGKILL');

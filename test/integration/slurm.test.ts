@@ -14,7 +14,7 @@ import { listMarkers } from '../../src/record/markers.js';
 import { ownedTag } from '../helpers/processes.js';
 import { slurmUnavailable, startSlurm, type Slurm } from '../helpers/slurm.js';
 import { until } from '../helpers/until.js';
-import { BIN, journalOf, newStateDir } from '../helpers/wrapper.js';
+import { BIN, journalOf, journalSoFar, newStateDir } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
 const skip = slurmUnavailable();
@@ -48,13 +48,7 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     const dir = mkdtempSync(join(tmpdir(), 'scidex-job-'));
     const stateDir = newStateDir();
     const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} --grace 1s -- sleep 300`, dir);
-    await until('the run to start', () => {
-      try {
-        return listMarkers(stateDir).length === 1 && journalOf(stateDir).events.some((event) => event.kind === 'run_started');
-      } catch {
-        return false; // no journal yet
-      }
-    }, 30_000);
+    await until('the run to start', () => listMarkers(stateDir).length === 1 && journalSoFar(stateDir)?.events.some((event) => event.kind === 'run_started'), 30_000);
     expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ slurm_job_id: job });
 
     await execa('scancel', [job], { env: { ...process.env, ...slurm.env } });
@@ -70,13 +64,7 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     const stateDir = newStateDir();
     const deaf = `sh -c 'trap "" TERM; exec sleep 300'`;
     const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} --grace 30s -- ${deaf}`, dir);
-    await until('the run to start', () => {
-      try {
-        return journalOf(stateDir).processes.length > 0 || journalOf(stateDir).events.some((event) => event.kind === 'run_started');
-      } catch {
-        return false; // no journal yet
-      }
-    }, 30_000);
+    await until('the run to start', () => journalSoFar(stateDir)?.events.some((event) => event.kind === 'run_started'), 30_000);
     await execa('scancel', [job], { env: { ...process.env, ...slurm.env } });
     await until('the job to end', async () => /^(CANCELLED|COMPLETED|FAILED)/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
     await until('the run to end', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 30_000);
@@ -91,13 +79,7 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     const dir = mkdtempSync(join(tmpdir(), 'scidex-job-'));
     const stateDir = newStateDir();
     const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} --grace 1s -- sleep 600`, dir, ['--time=1']);
-    await until('the run to end', () => {
-      try {
-        return journalOf(stateDir).runs.at(-1)?.ended_at != null;
-      } catch {
-        return false; // no journal yet
-      }
-    }, 200_000);
+    await until('the run to end', () => journalSoFar(stateDir)?.runs.at(-1)?.ended_at != null, 200_000);
     const output = readFileSync(join(dir, 'job.out'), 'utf8');
     expect(journalOf(stateDir).runs.at(-1), output).toMatchObject({ status: 'timeout', exit_status: 124, reason: 'slurm_time_limit', slurm_job_id: job });
     expect(output).toContain(`Slurm's time limit: job ${job} is out of time (SIGTERM from Slurm)`);
@@ -138,13 +120,7 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     const flag = join(dir, 'usr1');
     const command = `trap "echo USR1 > ${flag}; exit 0" USR1; while :; do sleep 0.2; done`;
     const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} -- sh -c '${command}'`, dir);
-    const leader = await until('the run to start', () => {
-      try {
-        return journalOf(stateDir).runs.find((run) => run.pid !== null)?.pid ?? undefined;
-      } catch {
-        return undefined; // no journal yet
-      }
-    }, 30_000);
+    const leader = await until('the run to start', () => journalSoFar(stateDir)?.runs.find((run) => run.pid !== null)?.pid ?? undefined, 30_000);
     // Signalled before their handlers are set, the wrapper or the command would die of SIGUSR1.
     const wrapperPid = journalOf(stateDir).runs.at(-1)!.wrapper_pid;
     await until('the wrapper and the command to catch SIGUSR1', () => catchesSignal(wrapperPid, 'SIGUSR1') && catchesSignal(leader, 'SIGUSR1'), 30_000);

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/lost-runs.js';
 import { killSurvivors, ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
-import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
 
@@ -113,13 +113,7 @@ describe('termination of the whole tree', () => {
     // The leader exits only once the orphan ignores TERM and INT, so the orphans' SIGTERM cannot beat its trap.
     const script = `(trap "" TERM INT; touch ${ready}; exec sleep 300) >/dev/null 2>&1 & while [ ! -e ${ready} ]; do sleep 0.02; done; exit 0`;
     const wrapper = startWrapper(['--quiet', '--grace', '5s', '--', 'sh', '-c', script], { tag, stateDir });
-    const inGrace = () => {
-      try {
-        return journalOf(stateDir).events.some((event) => event.kind === 'signal_sent' && event.reason === 'orphans');
-      } catch {
-        return false; // no journal yet
-      }
-    };
+    const inGrace = () => journalSoFar(stateDir)?.events.some((event) => event.kind === 'signal_sent' && event.reason === 'orphans') ?? false;
     expect(await eventually(inGrace, 20_000)).toBe(true);
     wrapper.kill('SIGINT');
     const result = await wrapper;
