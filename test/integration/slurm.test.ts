@@ -53,6 +53,7 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
 
     await execa('scancel', [job], { env: { ...process.env, ...slurm.env } });
     await until('the job to end', async () => /^(CANCELLED|COMPLETED|FAILED)/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
+    expect((await slurm.job(job))?.JobState).toBe('CANCELLED');
     await until('the run to end', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 30_000);
     const run = journalOf(stateDir).runs.at(-1)!;
     expect(run, readFileSync(join(dir, 'job.out'), 'utf8')).toMatchObject({ status: 'cancelled', exit_status: 143, slurm_job_id: job });
@@ -82,6 +83,8 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     await until('the run to end', () => journalSoFar(stateDir)?.runs.at(-1)?.ended_at != null, 200_000);
     const output = readFileSync(join(dir, 'job.out'), 'utf8');
     expect(journalOf(stateDir).runs.at(-1), output).toMatchObject({ status: 'timeout', exit_status: 124, reason: 'slurm_time_limit', slurm_job_id: job });
+    await until('the job to end', async () => /^(TIMEOUT|CANCELLED|COMPLETED|FAILED)$/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
+    expect(await slurm.job(job)).toMatchObject({ JobState: 'TIMEOUT', Reason: 'TimeLimit' });
     expect(output).toContain(`Slurm's time limit: job ${job} is out of time (SIGTERM from Slurm)`);
     expect(liveProcesses(stateDir)).toEqual([]);
   });
@@ -126,6 +129,7 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     await until('the wrapper and the command to catch SIGUSR1', () => catchesSignal(wrapperPid, 'SIGUSR1') && catchesSignal(leader, 'SIGUSR1'), 30_000);
     await execa('scancel', ['--signal=USR1', '--batch', job], { env: { ...process.env, ...slurm.env } });
     await until('the job to end', async () => /^(COMPLETED|FAILED|CANCELLED)$/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
+    expect((await slurm.job(job))?.JobState).toBe('COMPLETED');
     expect(readFileSync(flag, 'utf8').trim()).toBe('USR1');
     const { runs, events } = journalOf(stateDir);
     expect(runs.at(-1)).toMatchObject({ status: 'completed', exit_status: 0 });
