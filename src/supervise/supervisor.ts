@@ -41,6 +41,9 @@ import { largestMembers, treePssBytes } from './tree-memory.js';
 
 /** How long to wait for the leader's exit after a sequence that could not kill everything. */
 const LEADER_EXIT_WAIT_MS = 5000;
+/** How long a leader's death by a cancelling signal waits for the wrapper's own copy of it, milliseconds. */
+const COMPANION_SIGNAL_MS = 200;
+const COMPANION_POLL_MS = 5;
 /**
  * Scan interval of the settle window, milliseconds: a helper that leaves 10-15 ms after the leader
  * is seen gone within a few ms of it, and a chain that hops every few ms is seen by some scan.
@@ -133,6 +136,7 @@ export class Supervisor {
       void spawned.exited.then(() => this.wake?.());
 
       await this.monitor(true, () => false);
+      if (!this.stop) await this.awaitCompanionSignal(await spawned.exited);
       if (!this.stop) await this.handleOrphans();
       if (this.stop) await this.terminate(this.stopReasonText(this.stop), this.firstSignal(this.stop));
       return this.finish(await this.leaderExit(spawned));
@@ -229,6 +233,18 @@ export class Supervisor {
         resolve();
       };
     });
+  }
+
+  /**
+   * A leader dead of SIGTERM, SIGINT or SIGHUP may have been signalled together with its wrapper: a
+   * scheduler ending a job signals every process of it at once (slurmstepd), and the wrapper's own
+   * copy may reach it a moment after the leader's exit. Waits up to COMPANION_SIGNAL_MS for that
+   * signal, so that the run is recorded as the cancel (or time limit) it is, not as a command that failed.
+   */
+  private async awaitCompanionSignal(exit: LeaderExit): Promise<void> {
+    if (!exit.signal || !CANCELLING_SIGNALS.has(exit.signal)) return;
+    const end = performance.now() + COMPANION_SIGNAL_MS;
+    while (!this.stop && performance.now() < end) await sleep(COMPANION_POLL_MS);
   }
 
   /**

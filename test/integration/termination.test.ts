@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/lost-runs.js';
 import { killSurvivors, ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
 import { journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { until } from '../helpers/until.js';
+import { catchesSignal } from '../../src/proc/signals.js';
 
 const tag = ownedTag();
 
@@ -105,6 +107,17 @@ describe('termination of the whole tree', () => {
       expect(tagged(tag)).toEqual([]);
       expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'cancelled', exit_status: status });
     }
+  });
+
+  it('records a cancel when the SIGTERM of the whole job reaches the leader before the wrapper (as slurmstepd sends it)', async () => {
+    const stateDir = newStateDir();
+    const wrapper = startWrapper(['--', 'sleep', '300'], { tag, stateDir });
+    const leader = await until('the leader', () => journalSoFar(stateDir)?.runs.find((run) => run.pid !== null)?.pid ?? undefined);
+    await until('the wrapper to catch SIGTERM', () => catchesSignal(wrapper.pid!, 'SIGTERM'));
+    process.kill(leader, 'SIGTERM'); // the leader first: its exit may reach the wrapper before the wrapper's own signal
+    wrapper.kill('SIGTERM');
+    expect((await wrapper).exitCode).toBe(143);
+    expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'cancelled', exit_status: 143, reason: 'cancelled' });
   });
 
   it('treats the first Ctrl-C during the orphans\' grace period as a cancel, not as a second Ctrl-C', async () => {
