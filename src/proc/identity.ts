@@ -4,6 +4,7 @@
  */
 import { constants, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { listPids } from './list.js';
+import { statusField } from './status.js';
 
 /** The access-mode bits of open(2)'s flags (O_ACCMODE of <fcntl.h>; Node's fs.constants lacks it). */
 const O_ACCMODE = 0o3;
@@ -19,13 +20,7 @@ export interface ProcessUids {
  * @returns undefined when the process is gone or its status cannot be read
  */
 export function processUids(pid: number): ProcessUids | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/status`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  const match = /^Uid:\s+(\d+)\s+(\d+)/m.exec(text);
+  const match = /^(\d+)\s+(\d+)/.exec(statusField(pid, 'Uid') ?? '');
   return match ? { real: Number(match[1]), effective: Number(match[2]) } : undefined;
 }
 
