@@ -20,6 +20,8 @@ import { readStat } from '../proc/stat.js';
 import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
 import { signalMember, signalsUsePidfd } from '../terminate/guard.js';
 import { terminateTree } from '../terminate/sequence.js';
+import { freezeCgroup, thawCgroup } from '../terminate/cgroup-kill.js';
+import { failpoint } from '../sys/failpoint.js';
 import { memberKey, type Member } from '../track/member.js';
 import { openTracker, type TrackingSetup } from '../track/select.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
@@ -257,9 +259,14 @@ export class Supervisor {
     if (settled.empty || this.stop) return;
     let snapshot = settled.snapshot;
     let stopped: RunGroups | undefined;
-    if (snapshot.alive.length === 0 && !tracker.cgroupPath) {
-      // Only the run's groups say it is not over: a chain that forks and exits faster than a scan.
-      // Stopped whole, it stands still where the next scan finds it.
+    // Only the kernel (a populated cgroup) or the run's groups say the tree is not over: a chain that
+    // forks and exits faster than a scan, whose listed pid was gone by the time its stat was read.
+    // Held still (frozen, or stopped whole), it stands where the next scan finds it.
+    if (snapshot.alive.length === 0 && tracker.cgroupPath) {
+      if (await freezeCgroup(tracker.cgroupPath)) snapshot = tracker.scan();
+      // Thawed at once: the orphans' SIGTERM must find them able to act on it within the grace period.
+      thawCgroup(tracker.cgroupPath);
+    } else if (snapshot.alive.length === 0) {
       const groups = new RunGroups(this.cookie());
       if (groups.signal(tracker.members(), 'SIGSTOP') > 0) {
         stopped = groups;
@@ -288,11 +295,13 @@ export class Supervisor {
         resume();
         this.messages.info(`orphans: ${count} outlived the command and are left running (--orphans ignore): pids ${pids}`);
         return;
-      case 'wait':
+      case 'wait': {
         resume();
         this.messages.info(`orphans: waiting for ${count} that outlived the command (--orphans wait): pids ${pids}`);
-        await this.monitor(false, (next) => next.alive.length === 0);
+        const groups = this.runGroups();
+        await this.monitor(false, (next) => this.treeOver(next, groups));
         return;
+      }
       case 'kill':
         this.messages.info(
           `orphans: ${count} outlived the command (pids ${pids}); sending ${this.config.killSignal.name}, SIGKILL after ${formatDuration(this.config.graceMs)}`,
@@ -310,24 +319,38 @@ export class Supervisor {
    */
   private async settle(): Promise<{ snapshot: TreeSnapshot; empty: boolean }> {
     const tracker = this.tracker!;
-    const cgroup = tracker.cgroupPath;
-    const groups = cgroup ? undefined : new RunGroups(this.cookie());
+    const groups = this.runGroups();
     const end = performance.now() + this.config.orphanSettleMs;
     this.settling = true;
     try {
       for (;;) {
-        const snapshot = tracker.scan();
+        const snapshot = tracker.scan(() => failpoint('settle-listed'));
         this.observe(snapshot);
         // The tree is still under its memory limit, and still sampled while anything of it is left.
         this.overMemoryLimit(snapshot);
         if (snapshot.alive.length > 0) this.record(snapshot);
-        const empty = snapshot.alive.length === 0 && (cgroup ? !cgroupPopulated(cgroup) : !groups!.live(tracker.members()));
+        const empty = this.treeOver(snapshot, groups);
         if (empty || this.stop || this.settleCut || performance.now() >= end) return { snapshot, empty };
         await sleep(Math.min(SETTLE_POLL_MS, Math.max(1, end - performance.now())));
       }
     } finally {
       this.settling = false;
     }
+  }
+
+  /** The run's process groups, signalled and watched whole when there is no cgroup to do it (terminate/run-groups.ts). */
+  private runGroups(): RunGroups | undefined {
+    return this.tracker!.cgroupPath ? undefined : new RunGroups(this.cookie());
+  }
+
+  /**
+   * Whether the tree is over: no live member, and also, with a cgroup, a cgroup the kernel says is
+   * unpopulated, and without one, no process group of the run (`groups`) in use.
+   */
+  private treeOver(snapshot: TreeSnapshot, groups: RunGroups | undefined): boolean {
+    if (snapshot.alive.length > 0) return false;
+    const cgroup = this.tracker!.cgroupPath;
+    return cgroup ? !cgroupPopulated(cgroup) : !groups!.live(this.tracker!.members());
   }
 
   /** Stops the run for `reason`; ignored once a stop or the orphans' termination is under way. */

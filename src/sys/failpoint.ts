@@ -10,12 +10,14 @@
  *   - `ship-written`: a `scidex-watchdog ship` sweep, after writing a journal's lines to PostgreSQL,
  *     before deciding whether to mark it shipped;
  *   - `reap-rows-read`: the reaper's pass over PostgreSQL, after reading the running rows of its
- *     host, before taking any of them.
+ *     host, before taking any of them;
+ *   - `settle-listed`: scidex-run with the cgroup backend, in the settle window after the leader's
+ *     exit, after reading cgroup.procs, before reading the listed processes' stat.
  */
 export const FAILPOINTS_VARIABLE = 'SCIDEX_FAILPOINTS';
 
 /** The names a failpoint may have. */
-export type FailpointName = 'journal-created' | 'ship-written' | 'reap-rows-read';
+export type FailpointName = 'journal-created' | 'ship-written' | 'reap-rows-read' | 'settle-listed';
 
 const armed = new Set((process.env[FAILPOINTS_VARIABLE] ?? '').split(',').filter((name) => name !== ''));
 

@@ -11,6 +11,8 @@ import { selfInsideCgroup } from '../proc/cgroup.js';
 import { UnsafePidError } from './guard.js';
 
 const FROZEN_POLL_MS = 5;
+/** How long to wait for cgroup.events to say `frozen 1`, milliseconds. */
+const FROZEN_WAIT_MS = 500;
 
 /** @throws UnsafePidError when the wrapper is inside `path` (killing it would kill us). */
 function assertOutside(path: string): void {
@@ -20,11 +22,12 @@ function assertOutside(path: string): void {
 }
 
 /**
- * Freezes the subtree and waits (at most `waitMs`) until the kernel reports it frozen; a task in
- * uninterruptible sleep can delay that.
+ * Freezes the subtree and waits (at most `waitMs` milliseconds) until the kernel reports it frozen;
+ * a task in uninterruptible sleep can delay that.
  * @returns whether the subtree was reported frozen
+ * @throws UnsafePidError when the wrapper is inside it
  */
-export async function freezeCgroup(path: string, waitMs: number): Promise<boolean> {
+export async function freezeCgroup(path: string, waitMs = FROZEN_WAIT_MS): Promise<boolean> {
   assertOutside(path);
   try {
     writeFileSync(join(path, 'cgroup.freeze'), '1');

@@ -30,8 +30,6 @@ const POLL_MS = 50;
 const KILL_SETTLE_MS = 20;
 const MAX_FREEZE_ROUNDS = 50;
 const UNKILLABLE_AFTER_MS = 30_000;
-/** How long to wait for cgroup.events to say `frozen 1`. */
-const CGROUP_FREEZE_WAIT_MS = 500;
 
 /** Callbacks through which the sequence reports what it does; the caller turns them into records. */
 export interface TerminationHooks {
@@ -113,7 +111,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
   try {
     for (;;) {
       if (cgroup) {
-        await freezeCgroup(cgroup, CGROUP_FREEZE_WAIT_MS);
+        await freezeCgroup(cgroup);
         snapshot = scan();
         if (empty(snapshot)) break;
         killCgroup(cgroup);

@@ -28,9 +28,10 @@ export class CgroupTracker implements Tracker {
     this.cgroupPath = cgroupPath;
   }
 
-  scan(): TreeSnapshot {
+  scan(afterListing?: () => void): TreeSnapshot {
     const stats: ProcStat[] = [];
     const pids = new Set(readCgroupProcs(this.cgroupPath));
+    afterListing?.();
     // A leader that exited at once is a zombie, which cgroup.procs no longer lists. The first scan
     // comes before libuv can reap it, so its pid is still ours; later scans know it as a member.
     if (!this.scanned && this.leaderPid !== undefined) pids.add(this.leaderPid);

@@ -33,8 +33,12 @@ export interface Tracker {
   readonly backend: TrackingBackend;
   /** The run's cgroup directory (absolute path) when the backend is `cgroup`: terminate/ freezes and kills through it. */
   readonly cgroupPath?: string;
-  /** Re-reads the tree. Never throws for processes that vanish mid-scan. */
-  scan(): TreeSnapshot;
+  /**
+   * Re-reads the tree. Never throws for processes that vanish mid-scan.
+   * @param afterListing called between listing the pids and reading each one's stat, by a backend
+   *   that lists first (cgroup.procs): the place of a failpoint that lets a listed process exit
+   */
+  scan(afterListing?: () => void): TreeSnapshot;
   /** Every member ever seen, alive or not, in order of discovery. */
   members(): Member[];
   /** Gives back what the backend holds (the cgroup directory) once the tree is empty; never throws. */

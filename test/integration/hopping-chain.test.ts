@@ -4,7 +4,8 @@
  * be stopped when the run is killed (timeout) and when its leader exits (orphans). It writes its
  * current pid and hop number to a file every 10 hops: a file that stops changing is a chain that
  * stopped. A chain that survives is stopped by the test through its group, after checking it carries
- * the test's tag.
+ * the test's tag. A last test forces the one hop that matters to the cgroup backend: between its
+ * scan's listing of cgroup.procs and its reading of the listed pid.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,10 +13,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { hasEnvEntry } from '../../src/proc/environ.js';
-import { readStat } from '../../src/proc/stat.js';
-import { availableBackends } from '../helpers/lost-runs.js';
+import { isDead, readStat } from '../../src/proc/stat.js';
+import { availableBackends, stoppedAtFailpoint } from '../helpers/lost-runs.js';
 import { ownedTag, tagged } from '../helpers/processes.js';
-import { newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { until } from '../helpers/until.js';
+import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
 const HOPPER = join(import.meta.dirname, '..', 'fixtures', 'hopper.py');
@@ -78,4 +80,70 @@ describe('a chain that forks and exits faster than any scan', () => {
       });
     }
   }
+});
+
+/**
+ * The leader forks an orphan (deaf to SIGTERM) and exits once the orphan is ready; on SIGUSR1 the
+ * orphan hops once: it forks a child that sleeps on (stdio closed, so the wrapper's pipes close with
+ * the wrapper) and exits. Both write their pid to a file in the directory argv[1] names.
+ */
+const HOP_ON_SIGNAL = `
+import os, signal, sys, time
+d = sys.argv[1]
+def note(name):
+    with open(os.path.join(d, name + '.tmp'), 'w') as f:
+        f.write(str(os.getpid()))
+    os.replace(os.path.join(d, name + '.tmp'), os.path.join(d, name))
+def hop(*_):
+    if os.fork() == 0:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        note('child')
+        while True:
+            time.sleep(60)
+    os._exit(0)
+if os.fork() == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, hop)
+    note('orphan')
+    while True:
+        signal.pause()
+while not os.path.exists(os.path.join(d, 'orphan')):
+    time.sleep(0.01)
+`;
+
+describe('a hop between a scan listing a process and reading it (forced)', () => {
+  it.skipIf(!backends.includes('cgroup'))('cgroup: the settle window ending on that scan still stops what the hop left', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scidex-hop-once-'));
+    const stateDir = newStateDir();
+    const run = startWrapper(['--quiet', '--tracking', 'cgroup', '--orphan-settle', '0', '--grace', '300ms', '--', 'python3', '-c', HOP_ON_SIGNAL, dir], {
+      tag,
+      stateDir,
+      env: { SCIDEX_FAILPOINTS: 'settle-listed' },
+      reportStall: true,
+    });
+    const wrapper = await stoppedAtFailpoint(run.pid);
+    let child: number;
+    try {
+      const orphan = Number(readFileSync(join(dir, 'orphan'), 'utf8'));
+      expect(orphan > 1 && hasEnvEntry(orphan, `SCIDEX_TEST_TAG=${tag}`)).toBe(true);
+      process.kill(orphan, 'SIGUSR1');
+      child = await until('the hop', () => Number(statusOf(join(dir, 'child'))) || undefined);
+      // The pid the stopped scan listed is gone (or a zombie) when the scan goes on to read it.
+      await until('the listed orphan gone', () => {
+        const stat = readStat(orphan);
+        return !stat || isDead(stat);
+      });
+    } finally {
+      process.kill(wrapper, 'SIGCONT');
+    }
+    const result = await run;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(tagged(tag), 'the hop outlived the run').toEqual([]);
+    const { events } = journalOf(stateDir);
+    expect(events.filter((event) => event.kind === 'orphan_found').map((event) => event.pid)).toEqual([child]);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(stateDir, { recursive: true, force: true });
+  });
 });
