@@ -1,6 +1,7 @@
 /**
  * Saying why a run is being stopped: one event with its full context in the records, and one line
- * for the user with the limit, the tree's memory, the elapsed time and what comes next.
+ * for the user with the limit, the tree's memory, the elapsed time and what comes next; and the
+ * line that ends a run.
  */
 import { formatDuration } from '../config/duration.js';
 import type { RunConfig } from '../config/run-config.js';
@@ -8,6 +9,7 @@ import { formatSize } from '../config/size.js';
 import type { TreeSnapshot } from '../track/tracker.js';
 import type { StopReason } from './exit-status.js';
 import type { RunLog } from '../record/run-log.js';
+import type { RunRecord } from '../record/types.js';
 import { cancelDetail, describeRequester } from '../record/cancel-request.js';
 import { largestMembers } from './tree-memory.js';
 
@@ -61,4 +63,15 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
         `memory: tree PSS ${formatSize(reason.pssBytes)} exceeds the ${formatSize(config.memoryLimitBytes)} limit (RSS ${formatSize(reason.rssBytes)}); sending ${config.killSignal.name} to ${processes} (elapsed ${elapsed}), ${escalation}`,
       );
   }
+}
+
+/** The one line that ends a run: its status, exit status, duration and the tree's figures. */
+export function runEndLine(run: RunRecord, elapsedMs: number): string {
+  const pss = run.peak_pss_bytes === null ? '' : ` (PSS ${formatSize(run.peak_pss_bytes)})`;
+  const peak = run.peak_rss_bytes > 0 ? formatSize(run.peak_rss_bytes) : 'not measured (no scan saw the tree alive)';
+  return (
+    `run ${run.id} ${run.status}: exit status ${run.exit_status} after ${formatDuration(elapsedMs)}; ` +
+    `peak tree RSS ${peak}${pss}, ${run.peak_process_count} process${run.peak_process_count === 1 ? '' : 'es'} at once, ` +
+    `${run.process_count} in all, CPU ${run.cpu_seconds.toFixed(1)}s`
+  );
 }

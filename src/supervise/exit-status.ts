@@ -55,3 +55,18 @@ export function runOutcome(
 export function spawnFailureStatus(errorCode: string | undefined): number {
   return errorCode === 'ENOENT' ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE;
 }
+
+/** The reason of the stop's signal events: the stop's kind; report/run-end.ts matches on it. */
+export function stopReasonText(stop: StopReason): string {
+  return stop.kind;
+}
+
+/** The run row's reason: `cancelled: <reason>` for a cancel asked with --reason, else stopReasonText. */
+export function runReasonText(stop: StopReason): string {
+  return stop.kind === 'cancelled' && stop.request?.reason ? `cancelled: ${stop.request.reason}` : stopReasonText(stop);
+}
+
+/** The first signal of the stop's termination sequence: the cancelling signal itself, or `killSignal` (--signal) for a limit. */
+export function firstSignalOf(stop: StopReason, killSignal: NodeJS.Signals): NodeJS.Signals {
+  return stop.kind === 'cancelled' || stop.kind === 'slurm_time_limit' ? stop.signal : killSignal;
+}

@@ -1,0 +1,72 @@
+/**
+ * What the leader left: when the tree is over, and how to see a tree that hops faster than a scan.
+ * Empty means no live member and, with a cgroup, a cgroup the kernel says is unpopulated; without
+ * one, no process group of the run in use (docs/design.md §5).
+ */
+import type { OrphanPolicy } from '../config/run-config.js';
+import { cgroupPopulated } from '../proc/cgroup.js';
+import { redactArgv } from '../record/redact.js';
+import type { RunLog } from '../record/run-log.js';
+import { freezeCgroup, thawCgroup } from '../terminate/cgroup-kill.js';
+import { RunGroups } from '../terminate/run-groups.js';
+import type { Tracker, TreeSnapshot } from '../track/tracker.js';
+
+/** How the run's end is watched: through its cgroup, or, without one, through its process groups. */
+export class TreeEnd {
+  private readonly groups: RunGroups | undefined;
+
+  /** @param cookie the run's environment entry, `SCIDEX_RUN_ID=<uuid>` */
+  constructor(
+    private readonly tracker: Tracker,
+    cookie: string,
+  ) {
+    this.groups = tracker.cgroupPath ? undefined : new RunGroups(cookie);
+  }
+
+  /** Whether the tree is over after `snapshot` (one /proc pass more without a cgroup). */
+  over(snapshot: TreeSnapshot): boolean {
+    if (snapshot.alive.length > 0) return false;
+    const cgroup = this.tracker.cgroupPath;
+    return cgroup ? !cgroupPopulated(cgroup) : !this.groups!.live(this.tracker.members());
+  }
+
+  /**
+   * A scan that sees what a plain scan can miss: when only the kernel (a populated cgroup) or the
+   * run's groups say the tree is not over, a chain forks and exits faster than a scan, whose listed
+   * pid was gone by the time its stat was read. Held still (the cgroup frozen, or the groups stopped
+   * whole), it stands where the next scan finds it. A frozen cgroup is thawed at once, so that a
+   * SIGTERM finds its processes able to act on it; stopped groups stay stopped until `resume()`
+   * (the termination sequence's SIGCONT resumes them after its first signal).
+   */
+  async heldScan(snapshot: TreeSnapshot): Promise<{ snapshot: TreeSnapshot; resume: () => void }> {
+    const none = { snapshot, resume: () => undefined };
+    if (snapshot.alive.length > 0) return none;
+    const cgroup = this.tracker.cgroupPath;
+    if (cgroup) {
+      const frozen = await freezeCgroup(cgroup);
+      const held = frozen ? this.tracker.scan() : snapshot;
+      thawCgroup(cgroup);
+      return { snapshot: held, resume: () => undefined };
+    }
+    const members = this.tracker.members();
+    if (this.groups!.signal(members, 'SIGSTOP') === 0) return none;
+    return { snapshot: this.tracker.scan(), resume: () => void this.groups!.signal(this.tracker.members(), 'SIGCONT') };
+  }
+}
+
+/** Journals one `orphan_found` per live member of `snapshot`; returns the one-line account of them ("2 processes", "pids 4, 5"). */
+export function recordOrphansFound(log: RunLog, snapshot: TreeSnapshot, policy: OrphanPolicy): { count: string; pids: string } {
+  for (const orphan of snapshot.alive) {
+    log.event('orphan_found', {
+      reason: 'orphans',
+      pid: orphan.pid,
+      process_rss_bytes: orphan.rssBytes,
+      rss_bytes: snapshot.rssBytes,
+      detail: { argv: redactArgv(orphan.argv), found_by: orphan.foundBy, policy },
+    });
+  }
+  return {
+    count: `${snapshot.alive.length} process${snapshot.alive.length === 1 ? '' : 'es'}`,
+    pids: `pids ${snapshot.alive.map((member) => member.pid).join(', ')}`,
+  };
+}
