@@ -7,8 +7,7 @@ import type { DatabaseConfig } from '../config/database.js';
 import { isBareNumber, parseDurationMs } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
 import { prune } from '../query/prune.js';
-import { withClient } from '../record/connect.js';
-import { migrate } from '../record/migrate.js';
+import { withSchema } from '../record/migrate.js';
 import { printLine } from './output.js';
 
 export function pruneOptions(parser: Argv) {
@@ -39,10 +38,7 @@ export async function pruneCommand(database: () => DatabaseConfig, argv: { older
   // Further back than 1970 removes nothing, and would be past what a Date holds (8.64e15 ms).
   const cutoff = new Date(Math.max(0, Date.now() - olderThanMs(argv.olderThan))).toISOString();
   const dryRun = argv.dryRun === true;
-  const counts = await withClient(database(), async (client) => {
-    await migrate(client);
-    return prune(client, cutoff, dryRun);
-  });
+  const counts = await withSchema(database(), (client) => prune(client, cutoff, dryRun));
   if (argv.json) process.stdout.write(JSON.stringify({ cutoff, dry_run: dryRun, ...counts }) + '\n');
   else {
     const rows = Object.entries(counts).map(([table, count]) => `${table} ${count}`).join(', ');

@@ -14,8 +14,7 @@ import type { ListFilter, TimelineKey } from '../query/filter.js';
 import { journalSource } from '../query/journal-source.js';
 import type { RecordSource } from '../query/source.js';
 import { eventRow, processRow, runRow, sampleRow, timelineEventRow, timelineFields, type Row } from '../query/views.js';
-import { withClient } from '../record/connect.js';
-import { migrate } from '../record/migrate.js';
+import { withSchema } from '../record/migrate.js';
 import { RUN_STATUSES } from '../record/types.js';
 import { visible } from '../query/terminal-text.js';
 import { printLine } from './output.js';
@@ -108,8 +107,7 @@ function filterOf(argv: ListArgs): ListFilter {
 async function withSource<T>(argv: SourceArgs, work: (source: RecordSource) => Promise<T>): Promise<T> {
   const database = resolveDatabase(argv.databaseUrl, process.env);
   if (database) {
-    return withClient(database, async (client) => {
-      await migrate(client);
+    return withSchema(database, async (client) => {
       return work(databaseSource(client));
     });
   }

@@ -6,6 +6,8 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import type { DatabaseConfig } from '../config/database.js';
+import { withClient } from './connect.js';
 import { appliedMigrations } from './sql.js';
 
 /** The table where node-pg-migrate keeps the names of applied migrations. */
@@ -54,4 +56,40 @@ export async function migrate(client: pg.Client, direction: 'up' | 'down' = 'up'
     logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
   });
   return ran.map((migration) => migration.name);
+}
+
+/** The databases (DatabaseConfig url, or display for libpq's variables) whose schema this process found current. */
+const current = new Set<string>();
+
+/** PostgreSQL's undefined_table: the schema this process checked is gone (a database dropped and made again). */
+const UNDEFINED_TABLE = '42P01';
+
+/**
+ * Brings the schema of `database` up to date once per process: a daemon that opens a connection per
+ * sweep, or a command that opens several, checks it on the first only. A newer scidex-run that
+ * migrates the database later is noticed at the next start (migrations only add); a schema found
+ * gone (a table undefined) is checked again on the next connection.
+ * @throws SchemaTooNewError; pg errors
+ */
+export async function ensureSchema(client: pg.Client, database: DatabaseConfig): Promise<void> {
+  const key = database.url ?? database.display;
+  if (current.has(key)) return;
+  await migrate(client);
+  current.add(key);
+}
+
+/**
+ * withClient (record/connect.ts) on a schema ensured current (ensureSchema).
+ * @throws SchemaTooNewError; whatever connecting or `work` throws (pg errors carry `code`)
+ */
+export async function withSchema<T>(database: DatabaseConfig, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withClient(database, async (client) => {
+    await ensureSchema(client, database);
+    try {
+      return await work(client);
+    } catch (error) {
+      if ((error as { code?: string }).code === UNDEFINED_TABLE) current.delete(database.url ?? database.display);
+      throw error;
+    }
+  });
 }

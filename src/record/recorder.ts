@@ -30,7 +30,6 @@ export class Recorder {
   private appendedEntries = 0;
   /** Entries the journal could not take (a full disk): only PostgreSQL can keep them now. */
   private unjournaled: JournalEntry[] = [];
-  private migrated = false;
   private warned = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -189,16 +188,8 @@ export class Recorder {
     if (!release) return 'busy';
     try {
       // Loaded here, not at the top: a run without a database never pays for pg.
-      const [{ withClient }, { migrate }, { shipEntries, shipJournal }] = await Promise.all([
-        import('./connect.js'),
-        import('./migrate.js'),
-        import('./ship.js'),
-      ]);
-      const shipment = await withClient(database, async (client) => {
-        if (!this.migrated) {
-          await migrate(client);
-          this.migrated = true;
-        }
+      const [{ withSchema }, { shipEntries, shipJournal }] = await Promise.all([import('./migrate.js'), import('./ship.js')]);
+      const shipment = await withSchema(database, async (client) => {
         const fromFile = await shipJournal(client, this.journal.path, this.shippedEntries);
         const fromMemory = this.unjournaled.slice();
         const { rejected: refused, deferred } = fromMemory.length > 0 ? await shipEntries(client, fromMemory) : { rejected: [], deferred: [] };

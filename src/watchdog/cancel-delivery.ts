@@ -25,9 +25,9 @@ import {
   type CancelOutcome,
   type PendingCancel,
 } from '../record/cancel-sql.js';
-import { CONNECT_TIMEOUT_MS, withClient } from '../record/connect.js';
+import { CONNECT_TIMEOUT_MS } from '../record/connect.js';
 import { readMarker } from '../record/markers.js';
-import { migrate } from '../record/migrate.js';
+import { ensureSchema, withSchema } from '../record/migrate.js';
 import { cancelMarkedRun } from './cancel.js';
 
 /** How often the listener looks for requests without a notification, milliseconds. */
@@ -43,8 +43,7 @@ const RECONNECT_CAP_MS = 30_000;
  * @throws the database's error when it cannot be reached
  */
 export async function deliverCancelRequests(database: DatabaseConfig, stateDir: string): Promise<number> {
-  return withClient(database, async (client) => {
-    await migrate(client);
+  return withSchema(database, async (client) => {
     return deliverWith(client, stateDir);
   });
 }
@@ -145,7 +144,7 @@ export function listenForCancels(database: DatabaseConfig, stateDir: string, onE
     });
     try {
       await fresh.connect();
-      await migrate(fresh);
+      await ensureSchema(fresh, database);
       await fresh.query(`LISTEN ${CANCEL_CHANNEL}`);
     } catch (error) {
       await fresh.end().catch(() => undefined);

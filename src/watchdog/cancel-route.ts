@@ -26,11 +26,10 @@ import {
   type CancelOutcome,
   type CancelTarget,
 } from '../record/cancel-sql.js';
-import { withClient } from '../record/connect.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { readJournal } from '../record/journal.js';
 import { listMarkers, readMarker, type RunMarker } from '../record/markers.js';
-import { migrate } from '../record/migrate.js';
+import { withSchema } from '../record/migrate.js';
 import { latestVersions } from '../record/run-version.js';
 import type { RunRecord } from '../record/types.js';
 import { cancelMarkedRun } from './cancel.js';
@@ -82,8 +81,7 @@ export async function cancelRun(runId: string, request: CancelRequest, stateDir:
   const ended = journaledEnd(stateDir, runId);
   if (ended) return none(`run ${runId} already ended (status ${ended.status})`, 'ended');
   if (!database) return none(`no run ${runId} in the state directory ${stateDir}, and no database configured to look further`);
-  return withClient(database, async (client) => {
-    await migrate(client);
+  return withSchema(database, async (client) => {
     const target = await selectCancelTarget(client, runId);
     if (!target) return none(`no run ${runId}`);
     if (target.status !== 'running') return none(`run ${runId} already ended (status ${target.status})`, 'ended');
@@ -101,8 +99,7 @@ export async function cancelAnalysis(analysisId: string, request: CancelRequest,
   if (database) {
     const seen = new Set(here.map((marker) => marker.id));
     lines.push(
-      ...(await withClient(database, async (client) => {
-        await migrate(client);
+      ...(await withSchema(database, async (client) => {
         const targets = (await selectRunningOfAnalysis(client, analysisId)).filter((target) => !seen.has(target.id));
         return targets.length > 0 ? remote(client, targets, request) : [];
       })),

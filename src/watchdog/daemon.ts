@@ -19,11 +19,10 @@ import type { DatabaseConfig } from '../config/database.js';
 import { readStat } from '../proc/stat.js';
 import { bootId } from '../proc/system.js';
 import { wrapperAlive } from '../proc/liveness.js';
-import { withClient } from '../record/connect.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { readMarker } from '../record/markers.js';
 import { openStateDir } from '../record/state-dir.js';
-import { migrate } from '../record/migrate.js';
+import { withSchema } from '../record/migrate.js';
 import { isRunId } from '../config/run-id.js';
 import { removeStaleCgroups } from '../track/stale-cgroups.js';
 import { listDaemons, recentHostEvents, runsKilledLastDay, upsertDaemon } from '../query/daemons.js';
@@ -255,8 +254,7 @@ export class Daemon {
           if (outcome.error) errors.push(`${outcome.journal}: not shipped (${outcome.error})`);
           if (outcome.rejected > 0) this.options.log(`${outcome.journal}: ${outcome.rejected} records refused by PostgreSQL, set aside in ${outcome.rejectedPath}`);
         }
-        this.databaseFacts = await withClient(database, async (client) => {
-          await migrate(client);
+        this.databaseFacts = await withSchema(database, async (client) => {
           await upsertDaemon(client, {
             host: hostname(),
             pid: process.pid,
@@ -321,8 +319,7 @@ export class Daemon {
 
 /** Every host's daemon row, judged up or stale by its heartbeat's age (3 intervals). @throws pg errors */
 export async function daemonsOfDatabase(database: DatabaseConfig): Promise<(Awaited<ReturnType<typeof listDaemons>>[number] & { up: boolean })[]> {
-  const rows = await withClient(database, async (client) => {
-    await migrate(client);
+  const rows = await withSchema(database, async (client) => {
     return listDaemons(client);
   });
   return rows.map((row) => ({ ...row, up: row.heartbeat_age_ms <= 3 * row.interval_ms }));

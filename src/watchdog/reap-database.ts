@@ -10,10 +10,9 @@ import type { DatabaseConfig } from '../config/database.js';
 import { anyProcessWritesTo } from '../proc/identity.js';
 import { wrapperAlive } from '../proc/liveness.js';
 import { failpoint } from '../sys/failpoint.js';
-import { withClient } from '../record/connect.js';
 import { Journal, readJournal } from '../record/journal.js';
 import { markerPath } from '../record/markers.js';
-import { migrate } from '../record/migrate.js';
+import { withSchema } from '../record/migrate.js';
 import { selectRunningRuns, stillRunning, tryLockRun, unlockRun } from '../record/sql.js';
 import type pg from 'pg';
 import { shipJournal } from '../record/ship.js';
@@ -31,8 +30,7 @@ export async function reapDatabaseRows(
   skip: ReadonlySet<string>,
   onlyRunId?: string,
 ): Promise<ReapOutcome[]> {
-  return withClient(database, async (client) => {
-    await migrate(client);
+  return withSchema(database, async (client) => {
     const rows = await selectRunningRuns(client, hostname());
     failpoint('reap-rows-read');
     const outcomes: ReapOutcome[] = [];

@@ -13,10 +13,9 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import type { DatabaseConfig } from '../config/database.js';
-import { withClient } from '../record/connect.js';
 import type { BadJournalLine } from '../record/journal.js';
 import { releaseLock, takeLock } from '../record/lock-file.js';
-import { migrate } from '../record/migrate.js';
+import { withSchema } from '../record/migrate.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { shipJournal } from '../record/ship.js';
 import { finishedUnshippedJournals, markShipped, removeExpiredJournals, shipLockPath, unshippedJournals } from '../record/journal-files.js';
@@ -77,8 +76,7 @@ export async function shipStateDir(
 /** One sweep by the holder of the state directory's ship lock. */
 async function shipLocked(stateDir: string, database: DatabaseConfig, retentionMs: number, skip?: (journal: string) => boolean): Promise<ShipSweep> {
   const journals = unshippedJournals(stateDir).filter((journal) => !skip?.(journal));
-  const outcomes = journals.length === 0 ? [] : await withClient(database, async (client) => {
-    await migrate(client);
+  const outcomes = journals.length === 0 ? [] : await withSchema(database, async (client) => {
     const results: ShipOutcome[] = [];
     for (const journal of journals) results.push(await shipOne(client, journal));
     return results;
