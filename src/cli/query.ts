@@ -16,7 +16,7 @@ import type { RecordSource } from '../query/source.js';
 import { eventRow, processRow, runRow, sampleRow, timelineEventRow, timelineFields, type Row } from '../query/views.js';
 import { withSchema } from '../record/migrate.js';
 import { RUN_STATUSES } from '../record/types.js';
-import { visible } from '../query/terminal-text.js';
+import { visible } from '../config/text.js';
 import { printLine } from './output.js';
 import { renderTable } from './table.js';
 

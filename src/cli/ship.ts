@@ -9,7 +9,7 @@ import { parseDurationMs } from '../config/duration.js';
 import { openStateDir } from '../record/state-dir.js';
 import { shipUntilDrained } from '../watchdog/ship.js';
 import { printLine } from './output.js';
-import { visible } from '../query/terminal-text.js';
+import { visible } from '../config/text.js';
 
 const PROGRAM = 'scidex-watchdog';
 

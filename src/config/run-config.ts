@@ -13,7 +13,7 @@ import { parseSizeBytes } from './size.js';
 
 /** What drives a timer: the timeout alone is re-armed in steps, so only it may be longer. */
 const TIMER = { maxMs: MAX_TIMER_MS };
-import { TRACKING_BACKENDS, type TrackingBackend } from '../track/tracker.js';
+import { TRACKING_BACKENDS, type TrackingBackend } from './tracking.js';
 
 /** What happens to processes still alive when the leader exits. */
 export type OrphanPolicy = 'kill' | 'wait' | 'ignore';

@@ -1,5 +1,8 @@
 /**
- * Text from outside (an argument, a server's answer) in our own one-line messages and records.
+ * Text from outside (an argument, a server's answer, a recorded argv) in our own one-line messages,
+ * records and tables. Argv, reasons, analysis ids and journal names come from whoever ran the
+ * command, so they may hold newlines that break a table's layout or escape sequences a terminal
+ * would obey; what we print shows them as escapes instead.
  */
 
 /** One C0 control character, DEL, or one C1 control character (U+0080–U+009F: U+0085 breaks lines too). */
@@ -32,4 +35,13 @@ export function escapeControlCharacters(text: string): string {
     const code = char.charCodeAt(0);
     return SHORT[char] ?? (code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
   });
+}
+
+/**
+ * `text` for a table cell: every control character, line or paragraph separator and bidirectional
+ * control written out as escapeControlCharacters() does, and a backslash doubled (`\\`), so that a
+ * literal `\n` in the text cannot pass for a newline. Nothing else changes.
+ */
+export function visible(text: string): string {
+  return escapeControlCharacters(text.replace(/\\/g, '\\\\'));
 }

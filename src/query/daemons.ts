@@ -6,8 +6,7 @@
  * journal's `Z` form.
  */
 import type { ClientBase } from 'pg';
-import type { EventRecord } from '../record/types.js';
-import { NOTABLE_KINDS } from '../watchdog/journal-cache.js';
+import { NOTABLE_KINDS, type EventRecord } from '../record/types.js';
 
 /** One row of watchdog_daemons. Times ISO (UTC), interval milliseconds. */
 export interface DaemonRow {

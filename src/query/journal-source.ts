@@ -17,7 +17,7 @@ import { latestVersions } from '../record/run-version.js';
 import { RUN_STATUSES, type EventRecord, type JournalEntry, type ProcessRecord, type RunRecord, type SampleRecord } from '../record/types.js';
 import type { ListFilter, TimelineKey } from './filter.js';
 import type { RecordSource, Timeline } from './source.js';
-import { visible } from './terminal-text.js';
+import { visible } from '../config/text.js';
 
 /** The journals' records, one per primary key, as the tables would hold them. */
 interface Store {

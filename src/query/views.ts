@@ -2,14 +2,14 @@
  * Raw records to what people read: the rows of the `runs`, `events` and `show` tables and the
  * header of `show`. Whatever the source, sizes are formatted here by formatSize (binary units),
  * times as UTC (`2026-11-21 08:00:00`, events to the millisecond), durations by formatDuration.
- * Recorded text goes to a terminal, so every string shown passes through terminal-text.ts
+ * Recorded text goes to a terminal, so every string shown passes through visible() (config/text.ts)
  * `visible` (control characters as escapes); `--json` prints the records, not these views.
  */
 import { formatDuration } from '../config/duration.js';
 import { formatSize } from '../config/size.js';
 import type { EventRecord, ProcessRecord, RunRecord, SampleRecord } from '../record/types.js';
 import type { Timeline } from './source.js';
-import { visible } from './terminal-text.js';
+import { visible } from '../config/text.js';
 
 /** One table row: column name to cell; null prints empty. */
 export type Row = Record<string, string | number | null>;

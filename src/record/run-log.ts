@@ -7,9 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { redactArgv } from './redact.js';
 import type { RunConfig } from '../config/run-config.js';
 import type { Recorder } from './recorder.js';
-import type { EventKind, EventRecord, ProcessFate, ProcessRecord, RunRecord, SampleRecord } from './types.js';
+import type { EventKind, EventRecord, ProcessFate, ProcessRecord, ProcessSeen, RunRecord, SampleRecord } from './types.js';
 import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
-import type { Member } from '../track/member.js';
 
 /** The fixed facts of a run: the RunRecord fields that are known before the spawn. */
 export type RunIdentity = Omit<
@@ -92,7 +91,7 @@ export class RunLog {
   }
 
   /** Journals one row per member ever seen, with how it ended. */
-  processes(members: readonly Member[], fateOf: (member: Member) => ProcessFate): void {
+  processes<P extends ProcessSeen>(members: readonly P[], fateOf: (member: P) => ProcessFate): void {
     this.recorder.processes(
       members.map(
         (member): ProcessRecord => ({

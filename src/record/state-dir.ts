@@ -32,7 +32,7 @@
 import { accessSync, chmodSync, constants, lchownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../config/errors.js';
-import { visible } from '../query/terminal-text.js';
+import { visible } from '../config/text.js';
 
 /** Linux's limit on the symlinks followed in one path resolution (MAXSYMLINKS, path_resolution(7)). */
 const MAX_SYMLINKS = 40;
@@ -295,7 +295,7 @@ function modeOf(stat: Stats): string {
   return (stat.mode & 0o7777).toString(8).padStart(4, '0');
 }
 
-/** A path in a message: quoted, its control characters and backslashes written out (terminal-text.ts). */
+/** A path in a message: quoted, its control characters and backslashes written out (visible(), config/text.ts). */
 function quoted(path: string): string {
   return `'${visible(path)}'`;
 }

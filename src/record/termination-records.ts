@@ -5,39 +5,42 @@
  */
 import { redactArgv } from './redact.js';
 import type { RunLog } from './run-log.js';
-import type { ProcessFate } from './types.js';
-import type { TerminationHooks } from '../terminate/sequence.js';
-import type { Member } from '../track/member.js';
-import type { TreeSnapshot } from '../track/tracker.js';
+import type { ProcessFate, ProcessSeen, TreeSeen } from './types.js';
 
-export interface TerminationRecordOptions {
+export interface TerminationRecordOptions<S extends TreeSeen> {
   /** The leader's pid, for the signal_sent events. */
   leaderPid?: number | null;
   /** Tree PSS at the moment, bytes, when it was read. */
   pssBytes?: () => number | null;
   /** Called with each scan the sequence took. */
-  observe?: (snapshot: TreeSnapshot) => void;
+  observe?: (snapshot: S) => void;
   /** Extra detail for signal_sent events. */
-  detail?: (snapshot: TreeSnapshot) => Record<string, unknown>;
+  detail?: (snapshot: S) => Record<string, unknown>;
 }
 
 /** How a member ended, from the last signal we sent it: SIGKILL killed, another signal terminated. */
-export function fateOf(member: Member, lastSignal: ReadonlyMap<Member, NodeJS.Signals>): ProcessFate {
+export function fateOf<P extends ProcessSeen>(member: P, lastSignal: ReadonlyMap<P, NodeJS.Signals>): ProcessFate {
   if (member.alive) return 'left_running';
   const signal = lastSignal.get(member);
   return signal === 'SIGKILL' ? 'killed' : signal ? 'terminated' : 'exited';
+}
+
+/** The hooks of a termination sequence (terminate/sequence.ts TerminationHooks), as records see them. */
+export interface TerminationRecordHooks<P extends ProcessSeen, S extends TreeSeen> {
+  onSignal(signal: NodeJS.Signals, reached: P[], snapshot: S): void;
+  onEnded(member: P): void;
 }
 
 /**
  * Hooks that journal the sequence under `reason`, and remember in `lastSignal` the last signal
  * each member received (its fate: SIGKILL means killed, another signal terminated).
  */
-export function recordTermination(
+export function recordTermination<P extends ProcessSeen, S extends TreeSeen>(
   log: RunLog,
   reason: string,
-  lastSignal: Map<Member, NodeJS.Signals>,
-  options: TerminationRecordOptions = {},
-): TerminationHooks {
+  lastSignal: Map<P, NodeJS.Signals>,
+  options: TerminationRecordOptions<S> = {},
+): TerminationRecordHooks<P, S> {
   let treeRssBytes = 0;
   return {
     onSignal: (signal, reached, snapshot) => {

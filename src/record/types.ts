@@ -72,6 +72,9 @@ export type EventKind =
   | 'run_lost'
   | 'kill_refused';
 
+/** The event kinds /status shows in recent_events (run_finished only with a status other than completed). */
+export const NOTABLE_KINDS: ReadonlySet<EventKind> = new Set<EventKind>(['limit_exceeded', 'signal_sent', 'process_killed', 'orphan_found', 'run_lost', 'cancel_requested', 'run_finished']);
+
 /** One row of watchdog_events: a lifecycle or kill event with its full context. */
 export interface EventRecord {
   id: string;
@@ -116,6 +119,40 @@ export interface ProcessRecord {
   peak_rss_bytes: number;
   cpu_seconds: number;
   fate: ProcessFate;
+}
+
+/**
+ * A process of a run as its records need it. It is the shape of the tracker's Member
+ * (track/member.ts), which record/ takes without importing: the records sit above the layers that
+ * face the kernel, not on them.
+ */
+export interface ProcessSeen {
+  pid: number;
+  /** Clock ticks after boot, proc(5) stat field 22. */
+  starttime: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  comm: string;
+  argv: string[];
+  /** How the tracker recognised it as the run's: leader, group, session, ancestry, cookie, cgroup, subreaper. */
+  foundBy: string;
+  /** Wall clock, epoch milliseconds. */
+  firstSeenMs: number;
+  lastSeenMs: number;
+  /** RSS at the last scan that found it alive, bytes. */
+  rssBytes: number;
+  peakRssBytes: number;
+  /** utime + stime at the last scan, clock ticks. */
+  cpuTicks: number;
+  alive: boolean;
+}
+
+/** One scan of a run's tree as its records need it (the tracker's TreeSnapshot). */
+export interface TreeSeen {
+  alive: ProcessSeen[];
+  /** Sum of the RSS of the live processes, bytes. */
+  rssBytes: number;
 }
 
 /** One row of watchdog_samples: the tree at one moment of a running run. */

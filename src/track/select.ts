@@ -8,7 +8,8 @@ import { CgroupUnavailableError, RunCgroup } from './run-cgroup.js';
 import { CgroupTracker } from './cgroup.js';
 import { PgroupTracker } from './pgroup.js';
 import { SubreaperTracker } from './subreaper.js';
-import { TRACKING_BACKENDS, type Tracker, type TrackingBackend } from './tracker.js';
+import { TRACKING_BACKENDS, type TrackingBackend } from '../config/tracking.js';
+import type { Tracker } from './tracker.js';
 
 /** What `--tracking` accepts. */
 export type TrackingChoice = TrackingBackend | 'auto';

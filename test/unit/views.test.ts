@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { journalSource } from '../../src/query/journal-source.js';
-import { visible } from '../../src/query/terminal-text.js';
+import { visible } from '../../src/config/text.js';
 import { eventRow, processRow, runRow, sampleRow, timelineEventRow, timelineFields } from '../../src/query/views.js';
 import type { EventRecord, ProcessRecord, RunRecord, SampleRecord } from '../../src/record/types.js';
 

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readStat } from '../../../src/proc/stat.js';
 import { terminateTree } from '../../../src/terminate/sequence.js';
-import type { TrackingBackend } from '../../../src/track/tracker.js';
+import type { TrackingBackend } from '../../../src/config/tracking.js';
 import { log } from './context.js';
 import { describe, entries, isAlive, killByPid, reap } from './processes.js';
 import { measureTicks, type TickRow } from './ticks.js';

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { cgroup2MountPoint } from '../../../src/proc/cgroup.js';
 import { listPids } from '../../../src/proc/list.js';
-import type { TrackingBackend } from '../../../src/track/tracker.js';
+import type { TrackingBackend } from '../../../src/config/tracking.js';
 import { baseEnv, BIN, log, WORK } from './context.js';
 import { fanoutKills, stormKills, type KillRow } from './kill.js';
 import { peerPart, type PeerResults } from './peer-run.js';

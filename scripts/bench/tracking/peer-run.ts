@@ -6,7 +6,7 @@
 // processes may still be dying). "Empty" is the first sample from which no more than the survivors are
 // alive for good. Survivors are described, then killed by pid before the next run starts.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TrackingBackend } from '../../../src/track/tracker.js';
+import type { TrackingBackend } from '../../../src/config/tracking.js';
 import { log, wallMs } from './context.js';
 import { describe, entries, isAlive, keyOf, killByPid, newPidfile, reap, survivorsOf, untrack, type Proc } from './processes.js';
 import { DEADLINE_MS, peerName, startPeer, type Peer } from './peers.js';

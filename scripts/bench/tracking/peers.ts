@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { join } from 'node:path';
 import { execa, type Result, type ResultPromise } from 'execa';
 import { readStat } from '../../../src/proc/stat.js';
-import type { TrackingBackend } from '../../../src/track/tracker.js';
+import type { TrackingBackend } from '../../../src/config/tracking.js';
 import { baseEnv, BIN, wallMs, WORK } from './context.js';
 import { runIds, track, type Proc } from './processes.js';
 

@@ -5,7 +5,8 @@
 // fresh tracker's first scan of the same tree, which admits every member and reads its cmdline.
 // The 500-process tree is the kill part's first fan-out (kill.ts), so it is started only once.
 import { openTracker } from '../../../src/track/select.js';
-import type { Tracker, TrackingBackend } from '../../../src/track/tracker.js';
+import type { TrackingBackend } from '../../../src/config/tracking.js';
+import type { Tracker } from '../../../src/track/tracker.js';
 import { log } from './context.js';
 import { median, quantile } from './stats.js';
 import { closeTree, openTree, waitComplete, type Tree } from './tree.js';

@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnLeader, type Leader } from '../../../src/supervise/spawn.js';
 import { terminateTree } from '../../../src/terminate/sequence.js';
 import { openTracker, setUpTracking, type RunFacts, type TrackingSetup } from '../../../src/track/select.js';
-import type { Tracker, TrackingBackend } from '../../../src/track/tracker.js';
+import type { TrackingBackend } from '../../../src/config/tracking.js';
+import type { Tracker } from '../../../src/track/tracker.js';
 import { baseEnv, OWN_STARTTIME } from './context.js';
 import { entries, killByPid, markSubreaper, newPidfile, reap, runIds, survivorsOf, track, untrack, type Proc } from './processes.js';
 
