@@ -20,7 +20,7 @@ import { killSurvivors, newTag, ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
 import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { nobodyRunner } from '../helpers/zoo.js';
-import type { HostStatus } from '../../src/watchdog/status.js';
+import type { HostStatus } from '../../src/watchdog/status-body.js';
 
 const WATCHDOG = BIN.replace(/scidex-run$/, 'scidex-watchdog');
 const tag = ownedTag();
