@@ -15,10 +15,11 @@ import { closeSync, fstatSync, readdirSync, readSync } from 'node:fs';
 import { openStateFile } from '../record/state-file.js';
 import { join } from 'node:path';
 import { supersedes } from '../record/run-version.js';
-import type { EventRecord, JournalEntry, RunRecord, SampleRecord } from '../record/types.js';
+import { KILL_KINDS } from '../record/event-kinds.js';
+import type { EventKind, EventRecord, JournalEntry, RunRecord, SampleRecord } from '../record/types.js';
 
-/** Event kinds /status shows in recent_events (run_finished only with a status other than completed). */
-export const NOTABLE_KINDS = new Set(['limit_exceeded', 'signal_sent', 'process_killed', 'orphan_found', 'run_lost', 'cancel_requested', 'run_finished']);
+/** Event kinds /status shows in recent_events: the kills, and run_finished (only with a status other than completed). */
+export const NOTABLE_KINDS: ReadonlySet<EventKind> = new Set([...KILL_KINDS, 'run_finished']);
 
 /** Events kept per journal for recent_events; /status shows 20 in all. */
 const NOTABLE_PER_JOURNAL = 20;
