@@ -6,7 +6,8 @@
  * journal's `Z` form.
  */
 import type { ClientBase } from 'pg';
-import { NOTABLE_KINDS, type EventRecord } from '../record/types.js';
+import { NOTABLE_KINDS } from '../record/event-kinds.js';
+import type { EventRecord } from '../record/types.js';
 
 /** One row of watchdog_daemons. Times ISO (UTC), interval milliseconds. */
 export interface DaemonRow {

@@ -72,9 +72,6 @@ export type EventKind =
   | 'run_lost'
   | 'kill_refused';
 
-/** The event kinds /status shows in recent_events (run_finished only with a status other than completed). */
-export const NOTABLE_KINDS: ReadonlySet<EventKind> = new Set<EventKind>(['limit_exceeded', 'signal_sent', 'process_killed', 'orphan_found', 'run_lost', 'cancel_requested', 'run_finished']);
-
 /** One row of watchdog_events: a lifecycle or kill event with its full context. */
 export interface EventRecord {
   id: string;

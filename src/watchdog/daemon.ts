@@ -33,7 +33,8 @@ import { DaemonMetrics } from './metrics.js';
 import { reapStateDir, type ReapOutcome } from './reap.js';
 import { reapDatabaseRows } from './reap-database.js';
 import { shipStateDir } from './ship.js';
-import { buildStatus, monitoredRuns, RECENT_EVENTS, type DatabaseFacts, type HostStatus, type MonitoredRun } from './status.js';
+import type { HostStatus } from './status-body.js';
+import { buildStatus, monitoredRuns, RECENT_EVENTS, type DatabaseFacts, type MonitoredRun } from './status.js';
 import { repeatLimited } from './repeat-limit.js';
 
 export interface DaemonOptions {

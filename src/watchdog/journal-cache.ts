@@ -15,7 +15,8 @@ import { closeSync, fstatSync, readdirSync, readSync } from 'node:fs';
 import { openStateFile } from '../record/state-file.js';
 import { join } from 'node:path';
 import { supersedes } from '../record/run-version.js';
-import { NOTABLE_KINDS, type EventRecord, type JournalEntry, type RunRecord, type SampleRecord } from '../record/types.js';
+import { NOTABLE_KINDS } from '../record/event-kinds.js';
+import type { EventRecord, JournalEntry, RunRecord, SampleRecord } from '../record/types.js';
 
 /** Events kept per journal for recent_events; /status shows 20 in all. */
 const NOTABLE_PER_JOURNAL = 20;

@@ -1,6 +1,6 @@
 /**
  * The host's status as `GET /status` serves it (and the live page and /metrics read it): the
- * daemon, the runs it monitors, and the latest kills.
+ * daemon, the runs it monitors, and the latest kills. Its types are status-body.ts.
  *
  * Sources:
  *   - runs: the markers of the state directory (`running/<id>.json`) of this host whose wrapper is
@@ -18,70 +18,10 @@ import { listMarkers, readMarker, type RunMarker } from '../record/markers.js';
 import type { EventRecord } from '../record/types.js';
 import type { SweepReport } from './daemon-file.js';
 import { newestFirst, type JournalCache, type RunFacts } from './journal-cache.js';
+import type { HostStatus, RunStatus, StatusEvent } from './status-body.js';
 
 /** How many events recent_events holds. */
 export const RECENT_EVENTS = 20;
-
-/** One monitored run in /status. Bytes, milliseconds, ISO times (UTC). */
-export interface RunStatus {
-  id: string;
-  analysis_id: string | null;
-  /** The leader's pid (null until the journal names it). */
-  pid: number | null;
-  wrapper_pid: number;
-  /** The command's argv, secrets redacted as stored. */
-  command: string[];
-  started_at: string;
-  elapsed_ms: number;
-  /** The wall-clock limit; 0 when disabled. */
-  timeout_ms: number;
-  /** Until the timeout fires (0 once past it); null when there is no timeout. */
-  time_left_ms: number | null;
-  /** 0 when disabled. */
-  memory_limit_bytes: number;
-  /** Tree RSS at the newest sample; null before the first sample. */
-  rss_bytes: number | null;
-  /** Tree PSS at the newest sample, when it was read (only over the limit). */
-  pss_bytes: number | null;
-  process_count: number;
-  /** A termination sequence is under way: a signal was sent, the run has not finished yet. */
-  in_grace: boolean;
-  tracking_backend: string;
-}
-
-/** One event of recent_events. */
-export interface StatusEvent {
-  at: string;
-  run_id: string;
-  analysis_id: string | null;
-  kind: string;
-  reason: string | null;
-  signal: string | null;
-  pid: number | null;
-  rss_bytes: number | null;
-  pss_bytes: number | null;
-}
-
-/** The body of GET /status. */
-export interface HostStatus {
-  host: string;
-  version: string;
-  daemon: {
-    pid: number;
-    started_at: string;
-    uptime_seconds: number;
-    heartbeat_at: string;
-    /** Null before the first sweep has ended. */
-    last_sweep: { at: string; ms: number; error?: string } | null;
-    /** ok: the last sweep reached PostgreSQL; down: it could not; none: no database configured. */
-    database: 'ok' | 'down' | 'none';
-  };
-  monitored_count: number;
-  grace_count: number;
-  kills_last_24h: number;
-  runs: RunStatus[];
-  recent_events: StatusEvent[];
-}
 
 /** What the daemon knows of itself for the status. */
 export interface DaemonFacts {

@@ -10,7 +10,8 @@
  * banner. Daemon and runs use a database of their own: the daemon reaps every `running` row of this
  * host and takes its cancel requests, which on the shared database belong to other test files.
  * The second feeds the page a /status of its own (playwright routes; nothing listens) to check what
- * live runs cannot show on demand: the formats, the grace badge, limits that are off.
+ * live runs cannot show on demand: the formats, the grace badge, limits that are off, and which
+ * event kinds are marked as kills.
  *
  * Every process started here carries the file's tag, the browser included; the browser's whole
  * tree is recorded before it is closed and checked gone afterwards, by pid.
@@ -23,7 +24,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { KILL_KINDS } from '../../src/record/event-kinds.js';
+import type { EventKind } from '../../src/record/types.js';
 import { livePage, PAGE_REFRESH_MS } from '../../src/watchdog/http/page.js';
+import type { HostStatus } from '../../src/watchdog/status-body.js';
 import { chromiumBinary, launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag } from '../helpers/processes.js';
@@ -80,6 +84,21 @@ function startServe(port: number, stateDir: string, logFd: number) {
     { reject: false, stdin: 'ignore', stdout: log, stderr: log, env: { SCIDEX_RUN_STATE_DIR: stateDir, SCIDEX_TEST_TAG: tag } },
   );
 }
+
+/** Every event kind, once: exhaustive over EventKind, so a kind added to the records must be added here. */
+const EVERY_KIND: Record<EventKind, true> = {
+  run_started: true,
+  failed_to_start: true,
+  limit_exceeded: true,
+  cancel_requested: true,
+  signal_forwarded: true,
+  signal_sent: true,
+  process_killed: true,
+  orphan_found: true,
+  run_finished: true,
+  run_lost: true,
+  kill_refused: true,
+};
 
 const text = (page: Page, selector: string) => page.locator(selector).first().textContent({ timeout: 5_000 });
 
@@ -197,7 +216,7 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
     const iso = (ms: number) => new Date(ms).toISOString();
     const GiB = 1024 ** 3;
     const MiB = 1024 ** 2;
-    const status = {
+    const status: HostStatus = {
       host: `node-${XSS}`,
       version: '0.1.0',
       daemon: {
@@ -234,7 +253,7 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
           analysis_id: 'B7',
           pid: 2000,
           wrapper_pid: 1999,
-          command: 'python3 balloon.py',
+          command: ['python3', 'balloon.py'],
           started_at: iso(now - 5_000),
           elapsed_ms: 5_000,
           timeout_ms: 0,
@@ -324,6 +343,12 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
       expect(await page.locator('#runs-body tr[data-run-id]').count()).toBe(2);
       reachable = true;
       await page.locator('#unreachable').waitFor({ state: 'hidden', timeout: 2 * PAGE_REFRESH_MS + 2_000 });
+
+      // An event of every kind: the rows of exactly the kill kinds are marked as kills.
+      status.recent_events = (Object.keys(EVERY_KIND) as EventKind[]).map((kind, i) => ({ ...status.recent_events[0], at: iso(now - i), kind }));
+      await page.locator('#events-body tr[data-kind="kill_refused"]').waitFor({ timeout: 2 * PAGE_REFRESH_MS + 2_000 });
+      const kills = await page.locator('#events-body tr.kill').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-kind')));
+      expect(kills.sort()).toEqual([...KILL_KINDS].sort());
       expect(seen).toEqual({ dialogs: [], errors: [] });
     });
   });

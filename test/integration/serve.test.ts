@@ -5,7 +5,7 @@
  * server (ownDatabase, dropped afterwards): the daemon reaps every row of this host still
  * `running`, and it must not touch the forged rows other test files put in the shared database.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import { killSurvivors, newTag, ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
 import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { nobodyRunner } from '../helpers/zoo.js';
-import type { HostStatus } from '../../src/watchdog/status.js';
+import type { HostStatus } from '../../src/watchdog/status-body.js';
 
 const WATCHDOG = BIN.replace(/scidex-run$/, 'scidex-watchdog');
 const tag = ownedTag();
@@ -184,6 +184,28 @@ describe('scidex-watchdog serve', () => {
       expect(refused.headers.get('allow')).toBe('GET');
       expect(refused.headers.get('cache-control')).toBe('no-store');
     }
+  });
+
+  it('serves a self-contained page whose Content-Security-Policy allows its own inline script and style, by sha256', async () => {
+    const html = await (await get('/')).text();
+    // One script and one style element, both inline; no element loads a URL (the icon is data:).
+    expect(html.match(/<script\b/gi)).toHaveLength(1);
+    expect(html.match(/<style\b/gi)).toHaveLength(1);
+    expect(html).not.toMatch(/\s(src|href)="(?!data:)/);
+    const [, script] = /<script>([\s\S]*?)<\/script>/.exec(html) ?? [];
+    const [, style] = /<style>([\s\S]*?)<\/style>/.exec(html) ?? [];
+    const [, policy] = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html) ?? [];
+    const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
+    const directives = Object.fromEntries(policy.split('; ').map((directive) => [directive.split(' ')[0], directive.split(' ').slice(1)]));
+    expect(directives).toEqual({
+      'default-src': ["'none'"],
+      'script-src': [sha256(script)],
+      'style-src': [sha256(style)],
+      'connect-src': ["'self'"],
+      'img-src': ['data:'],
+      'base-uri': ["'none'"],
+      'form-action': ["'none'"],
+    });
   });
 
   it('heartbeats: watchdog.json (0600) and a watchdog_daemons row; status exits 0', async () => {

@@ -5,9 +5,11 @@ import { runOutcome } from '../../src/supervise/exit-status.js';
 import { nextPollDelay } from '../../src/supervise/poll.js';
 import { Sampler } from '../../src/supervise/sampler.js';
 import { backoffMs } from '../../src/record/backoff.js';
+import { KILL_KINDS, NOTABLE_KINDS } from '../../src/record/event-kinds.js';
 import { latestVersions, supersedes } from '../../src/record/run-version.js';
 import type { RunRecord } from '../../src/record/types.js';
 import { signalMember, UnsafePidError } from '../../src/terminate/guard.js';
+import { isNotable } from '../../src/watchdog/journal-cache.js';
 
 describe('parseStat', () => {
   it('survives a comm with spaces and parentheses', () => {
@@ -128,5 +130,13 @@ describe('supersedes / latestVersions', () => {
     expect(latestVersions([run(2, 'completed'), run(1, 'running')])).toEqual([run(2, 'completed')]);
     expect(latestVersions([run(3, 'lost'), run(2, 'completed')])).toEqual([run(2, 'completed')]);
     expect(supersedes(run(2, 'running'), run(3, 'lost'))).toBe(false);
+  });
+});
+
+describe('kill kinds (record/event-kinds.ts)', () => {
+  it('are every kind of event that stops something, kill_refused included, and /status shows each of them', () => {
+    expect([...KILL_KINDS].sort()).toEqual(['cancel_requested', 'kill_refused', 'limit_exceeded', 'orphan_found', 'process_killed', 'run_lost', 'signal_sent']);
+    for (const kind of KILL_KINDS) expect(isNotable({ kind, detail: {} }), kind).toBe(true);
+    expect([...NOTABLE_KINDS].filter((kind) => !KILL_KINDS.includes(kind))).toEqual(['run_finished']);
   });
 });

@@ -1,0 +1,33 @@
+/**
+ * Which event kinds are kills: the events of stopping something. /status shows them among its
+ * recent events (NOTABLE_KINDS, read by watchdog/journal-cache.ts and query/daemons.ts) and the live page marks them in the
+ * colour of a kill (watchdog/http/page/). Both read this one list, so they cannot drift apart; the
+ * browser bundles it, which is why this module imports nothing but types.
+ */
+import type { EventKind } from './types.js';
+
+/**
+ * Per kind, whether it is a kill. A limit or cancel decides a termination, signal_sent and
+ * process_killed carry it out, orphan_found and run_lost are leftovers being killed, and
+ * kill_refused is a kill the reaper would not make. Exhaustive over EventKind, so a new kind does
+ * not compile until it is placed here.
+ */
+const IS_KILL: Record<EventKind, boolean> = {
+  run_started: false,
+  failed_to_start: false,
+  limit_exceeded: true,
+  cancel_requested: true,
+  signal_forwarded: false,
+  signal_sent: true,
+  process_killed: true,
+  orphan_found: true,
+  run_finished: false,
+  run_lost: true,
+  kill_refused: true,
+};
+
+/** The event kinds that are kills. */
+export const KILL_KINDS: readonly EventKind[] = (Object.keys(IS_KILL) as EventKind[]).filter((kind) => IS_KILL[kind]);
+
+/** Event kinds /status shows in recent_events: the kills, and run_finished (only with a status other than completed). */
+export const NOTABLE_KINDS: ReadonlySet<EventKind> = new Set([...KILL_KINDS, 'run_finished']);

@@ -1,0 +1,70 @@
+/**
+ * The live page's few ways of touching the DOM. Everything from /status is user-controlled (analysis
+ * ids, commands, reasons), so text goes in through textContent and attribute values only, never
+ * innerHTML: an id made of HTML stays text.
+ */
+
+/** An element with a class and text, both optional. */
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** One of the page's stable hooks (page.html); its absence is a bug of the page, thrown. */
+export function hook(id: string): HTMLElement {
+  const node = document.getElementById(id);
+  if (!node) throw new Error(`the page has no #${id}`);
+  return node;
+}
+
+/** Sets a hook's text; unchanged text is not written again, so aria-live regions stay quiet. */
+export function setText(id: string, text: string): void {
+  const node = hook(id);
+  if (node.textContent !== text) node.textContent = text;
+}
+
+/** Sets a hook's text and its one class (good, stale, bad, muted). */
+export function setState(id: string, text: string, state: string): void {
+  setText(id, text);
+  hook(id).className = state;
+}
+
+/** Past these fractions of a limit a bar turns amber, then red. */
+const WARN_FRACTION = 0.75;
+const CRIT_FRACTION = 0.9;
+
+/** A role=progressbar bar for a fraction of a limit (null: there is no limit), described by `text`. */
+export function bar(fraction: number | null, text: string): HTMLDivElement {
+  const outer = el('div', 'bar');
+  const fill = el('span');
+  outer.setAttribute('role', 'progressbar');
+  outer.setAttribute('aria-valuemin', '0');
+  outer.setAttribute('aria-valuemax', '100');
+  outer.setAttribute('aria-valuetext', text);
+  if (fraction === null) {
+    outer.className = 'bar none';
+    fill.style.width = '100%';
+  } else {
+    const percent = Math.max(0, Math.min(100, fraction * 100));
+    outer.setAttribute('aria-valuenow', String(Math.round(percent)));
+    if (fraction >= CRIT_FRACTION) outer.className = 'bar crit';
+    else if (fraction >= WARN_FRACTION) outer.className = 'bar warn';
+    fill.style.width = `${percent.toFixed(1)}%`;
+  }
+  outer.append(fill);
+  return outer;
+}
+
+/** Replaces a table body's rows; `empty` (spanning `columns`) stands in for none. */
+export function fillBody(id: string, rows: HTMLTableRowElement[], columns: number, empty: string): void {
+  if (rows.length === 0) {
+    const cell = el('td', '', empty);
+    cell.colSpan = columns;
+    const row = el('tr', 'empty');
+    row.append(cell);
+    rows = [row];
+  }
+  hook(id).replaceChildren(...rows);
+}

@@ -1,0 +1,37 @@
+/**
+ * The table of recent kills and events (#events-body): one `tr[data-run-id][data-analysis-id]
+ * [data-kind]` per event of /status, class `kill` for the kinds that are kills, with cells .at,
+ * .analysis, .kind, .reason, .signal, .pid and .memory.
+ */
+import { KILL_KINDS } from '../../../record/event-kinds.js';
+import type { StatusEvent } from '../../status-body.js';
+import { el, fillBody } from './dom.js';
+import { bytes, clock, DASH } from './format.js';
+
+function eventRow(event: StatusEvent): HTMLTableRowElement {
+  const row = el('tr', KILL_KINDS.includes(event.kind) ? 'kill' : '');
+  row.setAttribute('data-run-id', event.run_id);
+  row.setAttribute('data-analysis-id', event.analysis_id ?? '');
+  row.setAttribute('data-kind', event.kind);
+  const at = el('td', 'at', clock(event.at));
+  at.title = event.at;
+  const analysis = el('td', 'analysis', event.analysis_id || DASH);
+  analysis.title = `run ${event.run_id}`;
+  const pss = event.pss_bytes === null ? '' : ` \u00b7 PSS ${bytes(event.pss_bytes)}`;
+  const memory = event.rss_bytes === null && event.pss_bytes === null ? DASH : `RSS ${bytes(event.rss_bytes)}${pss}`;
+  row.append(
+    at,
+    analysis,
+    el('td', 'kind', event.kind),
+    el('td', 'reason', event.reason || DASH),
+    el('td', 'signal', event.signal || DASH),
+    el('td', 'pid', event.pid === null ? DASH : String(event.pid)),
+    el('td', 'memory', memory),
+  );
+  return row;
+}
+
+/** Redraws #events-body from /status's recent events. */
+export function renderEvents(events: readonly StatusEvent[]): void {
+  fillBody('events-body', events.map(eventRow), 7, 'no recent events');
+}

@@ -1,0 +1,56 @@
+/**
+ * How the live page writes the figures of /status: bytes in binary units (the limits are set in
+ * them: `--memory 2GiB`), durations that stay short as they grow, clock times in the viewer's
+ * locale, and an argv as a shell would read it. Text only, no DOM.
+ */
+
+/** What the page shows where there is no figure. */
+export const DASH = '\u2013';
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** Bytes as `300.0 MiB`, `1.2 GiB` (whole bytes below 1 KiB); a dash for null. */
+export function bytes(value: number | null): string {
+  if (value === null || !Number.isFinite(value)) return DASH;
+  let n = value;
+  let unit = 0;
+  while (Math.abs(n) >= 1024 && unit < UNITS.length - 1) {
+    n /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? Math.round(n) : n.toFixed(1)} ${UNITS[unit]}`;
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** Milliseconds as `4.2 s`, `42 s`, `3m 05s`, `2h 07m`, `1d 3h`: tenths only while they still matter. Negative is 0. */
+export function duration(ms: number): string {
+  if (!Number.isFinite(ms)) return DASH;
+  const clamped = Math.max(0, ms);
+  if (clamped < 10_000) return `${(clamped / 1000).toFixed(1)} s`;
+  const s = Math.floor(clamped / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${pad(s % 60)}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h ${pad(m % 60)}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+/** An age in ms as `just now` or `12 s ago` (whole seconds: ages tick every second). */
+export function ago(ms: number): string {
+  if (!Number.isFinite(ms)) return DASH;
+  return ms < 1000 ? 'just now' : `${duration(ms).replace(/\.\d s$/, ' s')} ago`;
+}
+
+/** An ISO time as the viewer's wall-clock time (24 h); the text itself when it does not parse. */
+export function clock(iso: string): string {
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms)) return iso || DASH;
+  return new Date(ms).toLocaleTimeString(undefined, { hour12: false });
+}
+
+/** An argv as one line a POSIX shell would split back into it: words with anything special single-quoted. */
+export function commandText(argv: readonly string[]): string {
+  return argv.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`)).join(' ');
+}
