@@ -17,8 +17,8 @@
 // does not hold (one it holds after all is a note: set aside for a reason that passed), a
 // wrapper that hung, a run planned but never recorded (except, in the full-disk group, a start
 // refused for the full disk and a run whose wrapper said it lost its records: the disk full and
-// the server down at once, a loss the README documents; such a run may also end `lost`), and a
-// run reaped twice (two `run_lost` events; the README promises one reaper per run). Invariants 3
+// the server down at once, a loss docs/records.md documents; such a run may also end `lost`), and a
+// run reaped twice (two `run_lost` events; docs/operations.md promises one reaper per run). Invariants 3
 // and 4 (survivors, sentinels) are stress.ts's.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -360,7 +360,7 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
     notes.push(`${lostEnding.length} runs of the full-disk group ended \`lost\`: their wrappers said they lost records (disk full, server down), their ending among them, and a reaper finished the row: ${lostEnding.join(', ')}`);
   }
 
-  // Torn lines: expected where the disk filled up (ENOSPC) or the wrapper was SIGKILLed (README), else a violation.
+  // Torn lines: expected where the disk filled up (ENOSPC) or the wrapper was SIGKILLed (docs/records.md), else a violation.
   const killedRuns = new Set(
     sources.outcomes.filter((outcome) => outcome.killedAtMs !== undefined).flatMap((outcome) => [...(byAnalysis.get(outcome.plan.analysisId) ?? [])]),
   );
@@ -368,7 +368,7 @@ export async function checkRecords(sources: RecordSources): Promise<RecordCheck>
   if (expectedTorn.length > 0) notes.push(`${expectedTorn.length} torn journal lines where the disk was full or the wrapper SIGKILLed (expected: writes cut short)`);
   for (const line of torn.filter((candidate) => !expectedTorn.includes(candidate))) flag('torn-line', line.run, `${line.where}: not a record: ${line.text.slice(0, 80)}`);
 
-  // A run is reaped once (README: one reaper per run): more than one run_lost event says two reapers finished it.
+  // A run is reaped once (docs/operations.md: one reaper per run): more than one run_lost event says two reapers finished it.
   const lostEvents = new Map<string, Set<string>>();
   const noteLost = (run: string, event: string) => lostEvents.set(run, (lostEvents.get(run) ?? new Set()).add(event));
   for (const [id, run] of runs) for (const event of run.events.values()) if (event.kind === 'run_lost') noteLost(id, event.id);

@@ -1,6 +1,6 @@
 /**
  * The caller examples of scripts/examples/callers/ work as shown: the Python subprocess caller and
- * the cron wrapper run for real; the YAML files parse and hold what the README says they hold;
+ * the cron wrapper run for real; the YAML files parse and hold what docs/usage.md says they hold;
  * the systemd units pass `systemd-analyze verify` (or, where it cannot run, parse as INI with the
  * keys they need); and under GitHub Actions a kill prints its ::error annotation on stdout.
  */

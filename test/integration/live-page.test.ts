@@ -1,5 +1,5 @@
 /**
- * README, "The live page": `scidex-watchdog serve` answers `GET /` with a page that reads
+ * docs/operations.md, "The live page": `scidex-watchdog serve` answers `GET /` with a page that reads
  * `GET /status` every 2 s and re-renders in place. Checked end to end in a real headless browser
  * (Debian's chromium through playwright-core; `.ci/run` installs it, and the tests are skipped,
  * saying why, where it is missing).

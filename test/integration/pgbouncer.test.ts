@@ -1,5 +1,5 @@
 /**
- * README, "Behind PgBouncer": shipping works through PgBouncer in transaction and in session pooling
+ * docs/records.md, "Behind PgBouncer": shipping works through PgBouncer in transaction and in session pooling
  * mode, with many wrappers sharing a pool of a few server connections; only `scidex-watchdog
  * migrate` must go to PostgreSQL itself. Each describe starts a pgbouncer of its own (pool of 3)
  * in front of the test database, migrates directly, and points the wrappers at the pool only.
