@@ -5,7 +5,7 @@
  * serve checks everything it can before doing anything: the state directory must be writable,
  * the interval and retention readable, the database URL well formed, and the listener bound; any
  * failure is one line and exit status 125, and nothing is left half started. Then it sweeps until
- * SIGTERM or SIGINT: the sweep under way is finished, the server closed, and it exits 0. A second
+ * SIGTERM, SIGINT or SIGHUP: the sweep under way is finished, the server closed, and it exits 0. A second
  * signal exits at once (128 + the signal).
  *
  * Under systemd (Type=notify) it sends READY=1 once it serves, a STATUS= line after each sweep,
@@ -61,7 +61,7 @@ interface ServeArgs {
 }
 
 /**
- * Runs the daemon until SIGTERM or SIGINT.
+ * Runs the daemon until SIGTERM, SIGINT or SIGHUP.
  * @returns the exit status (0)
  * @throws UsageError for bad input (exit 125): --listen, --interval, retention, database URL, state directory, a listener that cannot be bound
  */

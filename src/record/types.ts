@@ -50,7 +50,7 @@ export interface RunRecord {
   exit_code: number | null;
   /** The signal the command died of (`SIGKILL`), when it died of one. */
   signal: string | null;
-  /** Why the run was stopped: timeout, memory, cancelled:SIGINT, spawn error text. */
+  /** Why the run was stopped: timeout, memory, orphans, slurm_time_limit, cancelled or `cancelled: <reason>` (--reason), internal error or spawn error text; null when it was not. */
   reason: string | null;
   peak_rss_bytes: number;
   peak_pss_bytes: number | null;
