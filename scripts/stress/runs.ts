@@ -125,7 +125,7 @@ export class RunPool {
       if (found) return found;
       byDir.set(dir, (found = new Set()));
       const running = join(this.stateDirs[dir], 'running');
-      let names: string[] = [];
+      let names: string[];
       try {
         names = readdirSync(running).filter((name) => name.endsWith('.json'));
       } catch {

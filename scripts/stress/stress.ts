@@ -58,7 +58,7 @@ function lifetimes(outcomes: readonly RunOutcome[]): { median: number; p95: numb
 function wrapperMessages(outcomes: readonly RunOutcome[]): { line: string; count: number }[] {
   const counts = new Map<string, number>();
   for (const outcome of outcomes) {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(outcome.wrapper.log, 'utf8');
     } catch {

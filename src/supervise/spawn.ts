@@ -37,9 +37,10 @@ export interface SpawnBracket {
  */
 export async function spawnLeader(command: string[], env: NodeJS.ProcessEnv, bracket?: SpawnBracket): Promise<Leader | SpawnFailure> {
   bracket?.enter();
-  let subprocess: ResultPromise | undefined;
+  let spawned: ResultPromise | undefined;
+  let spawnError: { error: unknown } | undefined;
   try {
-    subprocess = execa(command[0], command.slice(1), {
+    spawned = execa(command[0], command.slice(1), {
       stdio: 'inherit',
       detached: true,
       cleanup: false,
@@ -47,17 +48,21 @@ export async function spawnLeader(command: string[], env: NodeJS.ProcessEnv, bra
       env,
       extendEnv: false,
     });
-  } finally {
-    try {
-      bracket?.leave();
-    } catch (error) {
-      // Never leave a leader we cannot supervise: it dies before it can fork (it is our unreaped child).
-      const pid = subprocess?.pid;
-      const starttime = pid === undefined ? undefined : readStat(pid)?.starttime;
-      if (pid !== undefined && starttime !== undefined) signalMember({ pid, starttime }, 'SIGKILL');
-      throw error;
-    }
+  } catch (error) {
+    spawnError = { error };
   }
+  // Left whether or not the spawn threw: the bracket must not outlive it.
+  try {
+    bracket?.leave();
+  } catch (error) {
+    // Never leave a leader we cannot supervise: it dies before it can fork (it is our unreaped child).
+    const pid = spawned?.pid;
+    const starttime = pid === undefined ? undefined : readStat(pid)?.starttime;
+    if (pid !== undefined && starttime !== undefined) signalMember({ pid, starttime }, 'SIGKILL');
+    throw error;
+  }
+  if (spawnError) throw spawnError.error;
+  const subprocess = spawned!;
   if (subprocess.pid === undefined) {
     const result = await subprocess;
     const code = (result.cause as NodeJS.ErrnoException | undefined)?.code ?? (result as { code?: string }).code;

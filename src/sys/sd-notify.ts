@@ -150,7 +150,7 @@ export function startWatchdogPings(notify: Notifier, isHealthy: () => boolean): 
   const interval = notify.watchdogIntervalMs;
   if (interval === undefined) return () => {};
   const tick = (): void => {
-    let healthy = false;
+    let healthy: boolean;
     try {
       healthy = isHealthy();
     } catch {

@@ -152,7 +152,7 @@ export async function startPgbouncer(databaseUrl: string, options: PgbouncerOpti
       await client.end().catch(() => undefined);
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`pgbouncer did not accept connections within 10 s (${String(error)}): ${server.stderr()}\n${log()}`);
+        throw new Error(`pgbouncer did not accept connections within 10 s (${String(error)}): ${server.stderr()}\n${log()}`, { cause: error });
       }
       await sleep(100);
     }

@@ -94,6 +94,6 @@ export async function startSlurm(killWaitS: number): Promise<Slurm> {
   } catch (error) {
     const said = daemons.map((daemon) => daemon.stderr().trim()).filter(Boolean).join('; ');
     await stopDaemons();
-    throw new Error(`${(error as Error).message}${said ? ` (${said})` : ''}`);
+    throw new Error(`${(error as Error).message}${said ? ` (${said})` : ''}`, { cause: error });
   }
 }

@@ -127,7 +127,7 @@ export async function startThrowawayPostgres(options: ThrowawayOptions = {}): Pr
       await pgCtl('start', '-l', logFile);
     } catch (error) {
       const log = readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n');
-      throw new Error(`${(error as Error).message.trim()}\nserver log:\n${log}`);
+      throw new Error(`${(error as Error).message.trim()}\nserver log:\n${log}`, { cause: error });
     }
   };
 

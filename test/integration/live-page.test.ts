@@ -62,7 +62,7 @@ function watch(page: Page): { dialogs: string[]; errors: string[] } {
 /** Opens a browser for one test and always closes it, asserting its whole tree is gone. */
 async function withBrowser(body: (browser: TestBrowser) => Promise<void>): Promise<void> {
   const browser = await launchBrowser(CHROMIUM!, tag);
-  let survivors: unknown[] = [];
+  let survivors: unknown[];
   try {
     expect(browser.tree().length).toBeGreaterThan(1); // chromium, its zygotes, renderers, ...
     await body(browser);

@@ -149,6 +149,7 @@ describe('a hostile command line, and journal lines that are not records', () =>
   /** How the tables print the command: every control character as an escape. */
   const shownCommand = 'sh -c true\\ntrue\\x1b[31mRED\\u0085';
   /** Any control character but the newlines that end lines. */
+  // eslint-disable-next-line no-control-regex -- what the test looks for
   const CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
   let runId: string;
   let strayFile: string;

@@ -39,6 +39,7 @@ function stateDirWith(journals: Record<string, (object | string)[]>): string {
   return stateDir;
 }
 
+// eslint-disable-next-line no-control-regex -- what the test looks for
 const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 
 describe('visible', () => {
