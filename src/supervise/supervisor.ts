@@ -8,13 +8,10 @@
  *   running, settling (--orphans wait only for a timeout), orphans, ending
  *            -> terminating (a limit or a cancel: the termination sequence) -> ending
  *   settling -> settle-cut: a cancel under --orphans ignore ends the window and leaves the rest
- *
- * The wall-clock limit is a timer armed at the spawn, not a poll, so the tree gets its first
- * signal within milliseconds of the deadline.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../config/run-config.js';
-import { MAX_TIMER_MS, formatDuration } from '../config/duration.js';
+import { formatDuration } from '../config/duration.js';
 import { EXIT_INTERNAL } from '../config/exit-codes.js';
 import { readStat } from '../proc/stat.js';
 import { cancelDetail, describeRequester, takeCancelRequest } from '../record/cancel-request.js';
@@ -35,6 +32,7 @@ import { recordOrphansFound, TreeEnd } from './orphans.js';
 import { nextPollDelay } from './poll.js';
 import { RunFigures } from './run-figures.js';
 import { spawnLeader, type Leader } from './spawn.js';
+import { armDeadline, Waker } from './timers.js';
 import { largestMembers } from './tree-memory.js';
 
 /** How long to wait for the leader's exit after a sequence that could not kill everything. */
@@ -66,8 +64,8 @@ export class Supervisor {
   /** The leader's starttime (proc(5) stat field 22), read right after the spawn. */
   private leaderStarttime: number | undefined;
   private stop: StopReason | undefined;
-  /** Ends the monitor's current sleep early: set while it sleeps. */
-  private wake: (() => void) | undefined;
+  /** The monitor's sleep between ticks, ended early by the leader's exit or a stop. */
+  private readonly waker = new Waker();
   private readonly hurry = deferred();
   /** A termination sequence left survivors (uninterruptible sleep, or not ours to signal). */
   private survivorsLeft = false;
@@ -115,8 +113,8 @@ export class Supervisor {
       this.log.event('run_started', { pid: spawned.pid, detail: { argv: this.log.identity.argv, tracking } }, true);
       // koffi takes ~25 ms to load: pay it now, while the run is young, not at the first kill.
       setImmediate(() => this.guarded(() => void signalsUsePidfd()));
-      disarm = this.armDeadline();
-      void spawned.exited.then(() => this.wake?.());
+      disarm = armDeadline(this.config.timeoutMs, () => this.guarded(() => this.requestStop({ kind: 'timeout' })));
+      void spawned.exited.then(() => this.waker.wake());
 
       this.phase = 'running';
       await this.monitor(true, () => false);
@@ -136,22 +134,6 @@ export class Supervisor {
       if (this.tracker) this.tracker.release();
       else this.tracking.cgroup?.remove();
     }
-  }
-
-  /** Arms the wall-clock limit (0: none); returns what disarms it. */
-  private armDeadline(): () => void {
-    let timer: NodeJS.Timeout | undefined;
-    if (this.config.timeoutMs > 0) {
-      // setTimeout fires at once beyond 2^31-1 ms (24.8 days): re-arm until the monotonic deadline.
-      const deadline = performance.now() + this.config.timeoutMs;
-      const arm = (): void => {
-        const left = deadline - performance.now();
-        if (left <= 0) this.guarded(() => this.requestStop({ kind: 'timeout' }));
-        else timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
-      };
-      arm();
-    }
-    return () => clearTimeout(timer);
   }
 
   /** The run's environment entry, `SCIDEX_RUN_ID=<uuid>`: the cookie its processes carry. */
@@ -192,7 +174,7 @@ export class Supervisor {
     let delay = this.config.pollMinMs;
     let previous = { rssBytes: 0, atMs: Date.now() };
     while (!exited && !this.stop) {
-      await this.sleep(delay);
+      await this.waker.sleep(delay);
       if (exited || this.stop) break;
       const snapshot = tracker.scan();
       const over = this.tick(snapshot);
@@ -211,21 +193,6 @@ export class Supervisor {
     if (over) this.requestStop({ kind: 'memory', ...over });
     this.figures.tick(snapshot, () => this.row());
     return over !== undefined;
-  }
-
-  /** Sleeps `ms`, or less when the leader exits or a stop is requested. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-    });
   }
 
   /**
@@ -293,7 +260,7 @@ export class Supervisor {
     const tree = this.tracker?.scan();
     if (tree) this.observe(tree);
     announceStop(reason, tree, { config: this.config, log: this.log, messages: this.messages, lastPssBytes: this.figures.lastPssBytes });
-    this.wake?.();
+    this.waker.wake();
   }
 
   private onWrapperSignal(signal: NodeJS.Signals): void {
