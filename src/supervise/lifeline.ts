@@ -12,7 +12,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { FAILPOINTS_VARIABLE } from '../sys/failpoint.js';
 import { fileURLToPath } from 'node:url';
 import { readStat } from '../proc/stat.js';
-import { signalMember } from '../terminate/guard.js';
 
 /** bin/scidex-watchdog, two levels up from this module both in src/supervise and in dist/bin. */
 export const WATCHDOG_BIN = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
@@ -52,9 +51,11 @@ export function startLifeline(runId: string, stateDir: string, databaseUrl: stri
   child.on('error', () => undefined);
   child.stdin!.on('error', () => undefined);
   child.unref();
-  const guard = { pid: child.pid, starttime: readStat(child.pid)?.starttime ?? -1 };
   return {
-    ...guard,
-    release: () => void signalMember(guard, 'SIGKILL'),
+    pid: child.pid,
+    starttime: readStat(child.pid)?.starttime ?? -1,
+    // Our own child: until libuv reaps it its pid cannot be reused, and once reaped Node's handle
+    // is gone and kill() sends nothing. No identity check or pidfd (and its FFI) is needed.
+    release: () => void child.kill('SIGKILL'),
   };
 }

@@ -2,10 +2,12 @@
  * Spawning the leader. It gets a session and process group of its own (Node's `detached` calls
  * setsid(2)), so a terminal's Ctrl-C reaches only us and we decide what the tree receives, and the
  * PGID and SID of the whole tree are the leader's pid. stdio is inherited, never piped through us:
- * a grandchild holding a pipe must not keep the wrapper waiting (execa's promise would), so the run
- * ends on the leader's 'exit' event. The command is executed directly, never through a shell.
+ * a grandchild holding a pipe must not keep the wrapper waiting, so the run ends on the leader's
+ * 'exit' event. The command is executed directly, never through a shell. Node's own spawn does all
+ * of this; execa, which the tests use, would add its stdio and promise machinery to every run's
+ * start-up for nothing (BENCHMARKS.md, "Light").
  */
-import { execa, type ResultPromise } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readStat } from '../proc/stat.js';
 import { signalMember } from '../terminate/guard.js';
 import type { LeaderExit } from './exit-status.js';
@@ -37,17 +39,10 @@ export interface SpawnBracket {
  */
 export async function spawnLeader(command: string[], env: NodeJS.ProcessEnv, bracket?: SpawnBracket): Promise<Leader | SpawnFailure> {
   bracket?.enter();
-  let spawned: ResultPromise | undefined;
+  let spawned: ChildProcess | undefined;
   let spawnError: { error: unknown } | undefined;
   try {
-    spawned = execa(command[0], command.slice(1), {
-      stdio: 'inherit',
-      detached: true,
-      cleanup: false,
-      reject: false,
-      env,
-      extendEnv: false,
-    });
+    spawned = spawn(command[0], command.slice(1), { stdio: 'inherit', detached: true, env });
   } catch (error) {
     spawnError = { error };
   }
@@ -62,18 +57,18 @@ export async function spawnLeader(command: string[], env: NodeJS.ProcessEnv, bra
     throw error;
   }
   if (spawnError) throw spawnError.error;
-  const subprocess = spawned!;
-  if (subprocess.pid === undefined) {
-    const result = await subprocess;
-    const code = (result.cause as NodeJS.ErrnoException | undefined)?.code ?? (result as { code?: string }).code;
+  const child = spawned!;
+  if (child.pid === undefined) {
+    // exec(2) did not happen: Node reports why on 'error', after this tick.
+    const code = await new Promise<string | undefined>((resolve) => child.once('error', (error: NodeJS.ErrnoException) => resolve(error.code)));
     return { code, message: `cannot run '${command[0]}': ${describeSpawnError(code)}` };
   }
+  // Once spawned, an 'error' is a failed kill() or disconnect() of Node's; we signal through terminate/, never through it.
+  child.on('error', () => undefined);
   const exited = new Promise<LeaderExit>((resolve) => {
-    subprocess.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('exit', (code, signal) => resolve({ code, signal }));
   });
-  // The result promise settles once stdio closes; nothing waits for it, so it must not reject unhandled.
-  subprocess.catch(() => undefined);
-  return { pid: subprocess.pid, exited };
+  return { pid: child.pid, exited };
 }
 
 function describeSpawnError(code: string | undefined): string {

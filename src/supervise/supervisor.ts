@@ -40,6 +40,8 @@ const LEADER_EXIT_WAIT_MS = 5000;
 /** How long a leader's death by a cancelling signal waits for the wrapper's own copy of it, milliseconds. */
 const COMPANION_SIGNAL_MS = 200;
 const COMPANION_POLL_MS = 5;
+/** How long a run lives before the FFI for pidfds is loaded ahead of any kill, milliseconds. */
+const PRELOAD_FFI_AFTER_MS = 250;
 /**
  * Scan interval of the settle window, milliseconds: a helper that leaves 10-15 ms after the leader
  * is seen gone within a few ms of it, and a chain that hops every few ms is seen by some scan.
@@ -111,8 +113,9 @@ export class Supervisor {
       this.log.run(this.row());
       const tracking = { backend: this.tracking.backend, probes: this.tracking.reports, memory_backstop_bytes: this.tracking.cgroup?.backstopBytes ?? null };
       this.log.event('run_started', { pid: spawned.pid, detail: { argv: this.log.identity.argv, tracking } }, true);
-      // koffi takes ~25 ms to load: pay it now, while the run is young, not at the first kill.
-      setImmediate(() => this.guarded(() => void signalsUsePidfd()));
+      // koffi takes 15-25 ms to load: a run that lives a while pays it before its first kill, and a
+      // short one (`-- true`, a job array's one-second task) never pays it at all.
+      setTimeout(() => this.guarded(() => void signalsUsePidfd()), PRELOAD_FFI_AFTER_MS).unref();
       disarm = armDeadline(this.config.timeoutMs, () => this.guarded(() => this.requestStop({ kind: 'timeout' })));
       void spawned.exited.then(() => this.waker.wake());
 

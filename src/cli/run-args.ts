@@ -1,0 +1,54 @@
+/**
+ * The command line of `scidex-run`, read on the hot path by yargs-parser alone: the parser yargs
+ * itself uses, with the configuration yargs gives it for our options, without yargs' help renderer
+ * and its dependencies, which cost a run more start-up time than the rest of the wrapper
+ * (BENCHMARKS.md, "Light"). Anything but a well-formed run (--help, --version, an unknown option, a
+ * missing value, a parse error) goes to yargs (run-yargs.ts), so every message stays yargs' own.
+ * test/unit/run-args.test.ts checks that both read every command line of its corpus alike.
+ */
+import parse from 'yargs-parser';
+import { FLAGS, OPTIONS } from './run-options.js';
+
+/** The parsed command line: option values by name (and camelCase alias), `_` and `--` as yargs gives them. */
+export type ParsedArgv = Record<string, unknown> & { _: (string | number)[]; '--'?: (string | number)[] };
+
+/**
+ * How the options are read: `--` kept apart, words that look like numbers kept as text, and the
+ * first word that is no option ends the options (the command and its own flags follow it).
+ */
+export const PARSER_CONFIGURATION = { 'populate--': true, 'parse-positional-numbers': false, 'halt-at-non-option': true } as const;
+
+const STRINGS = Object.keys(OPTIONS);
+const BOOLEANS = Object.keys(FLAGS);
+const camel = (name: string): string => name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+/** Each option's camelCase key, which yargs-parser adds beside the name, to the name. */
+const NAME_OF = new Map([...STRINGS, ...BOOLEANS].map((name) => [camel(name), name]));
+/** Every key a well-formed command line may produce. */
+const KNOWN = new Set(['_', '--', ...NAME_OF.keys(), ...NAME_OF.values()]);
+
+/**
+ * The command line as yargs would read it, when it is a well-formed run; undefined when only yargs
+ * may answer it (help, version, or any error).
+ */
+export function parseLight(args: string[]): ParsedArgv | undefined {
+  const result = parse.detailed(args, {
+    string: STRINGS,
+    boolean: [...BOOLEANS, 'help', 'version'],
+    alias: { help: ['h'] },
+    // yargs' requiresArg: a value must follow (NaN: at least one, as yargs sets it).
+    narg: Object.fromEntries(STRINGS.map((name) => [name, NaN])),
+    configuration: PARSER_CONFIGURATION,
+  });
+  if (result.error) return undefined;
+  const argv = result.argv as ParsedArgv;
+  const keys = Object.keys(argv);
+  // An option given in its camelCase form (--analysisId) is one yargs fills in under its name too.
+  const camelOnly = keys.some((key) => NAME_OF.has(key) && !(NAME_OF.get(key)! in argv));
+  if (argv.help || argv.version || camelOnly || keys.some((key) => !KNOWN.has(key))) return undefined;
+  return argv;
+}
+
+/** The command line, from the light parser when it can, else from yargs (loaded then). @throws UsageError */
+export async function parseRunArgs(args: string[]): Promise<ParsedArgv> {
+  return parseLight(args) ?? (await import('./run-yargs.js')).parseWithYargs(args);
+}
