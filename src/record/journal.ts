@@ -78,14 +78,20 @@ export class Journal {
       return false;
     }
     this.torn = false;
-    if (sync) {
-      try {
-        fsyncSync(this.fd);
-      } catch (error) {
-        this.report(error);
-      }
-    }
+    this.unsynced = true;
+    if (sync) this.sync();
     return true;
+  }
+
+  /** Fsyncs what was written since the last fsync, if anything was; a failure is reported, never thrown. */
+  sync(): void {
+    if (!this.unsynced || this.fd < 0) return;
+    try {
+      fsyncSync(this.fd);
+      this.unsynced = false;
+    } catch (error) {
+      this.report(error);
+    }
   }
 
   /** Where a failed write is reported; set by the owner. */
@@ -93,6 +99,8 @@ export class Journal {
   private failed = false;
   /** The file does not end with a newline: a write was cut short. */
   private torn = false;
+  /** Lines were written since the last fsync. */
+  private unsynced = false;
 
   private report(error: unknown): void {
     if (!this.failed) this.onError(`cannot write the journal ${this.path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
@@ -102,11 +110,7 @@ export class Journal {
   /** Fsyncs and closes the file; a failure (a full disk, EIO) is reported through `onError`, never thrown. */
   close(): void {
     if (this.fd < 0) return;
-    try {
-      fsyncSync(this.fd);
-    } catch (error) {
-      this.report(error);
-    }
+    this.sync();
     try {
       closeSync(this.fd);
     } catch (error) {

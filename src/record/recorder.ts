@@ -139,9 +139,32 @@ export class Recorder {
   }
 
   private append(entry: JournalEntry, lifecycle: boolean): void {
-    if (this.journal.append(entry, lifecycle)) this.appendedEntries += 1;
+    const grouped = this.moment !== undefined;
+    if (this.journal.append(entry, lifecycle && !grouped)) this.appendedEntries += 1;
     else this.unjournaled.push(entry);
-    if (lifecycle) void this.ship();
+    if (grouped) this.moment ||= lifecycle;
+    else if (lifecycle) void this.ship();
+  }
+
+  /** Whether a lifecycle entry was appended in the moment under way (together()); undefined outside one. */
+  private moment: boolean | undefined;
+
+  /**
+   * Journals what `work` appends as one moment of the run (its start, its end): one fsync and one
+   * shipment after the last line, when any of them is a lifecycle entry, instead of one per line.
+   */
+  together(work: () => void): void {
+    this.moment = false;
+    try {
+      work();
+    } finally {
+      const lifecycle = this.moment;
+      this.moment = undefined;
+      if (lifecycle) {
+        this.journal.sync();
+        void this.ship();
+      }
+    }
   }
 
   /** Everything appended so far is in PostgreSQL. */

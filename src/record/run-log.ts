@@ -53,6 +53,11 @@ export class RunLog {
     return Date.now() - this.startedAtMs;
   }
 
+  /** Journals what `work` records as one moment of the run (its start, its end): one fsync, one shipment (Recorder.together). */
+  together(work: () => void): void {
+    this.recorder.together(work);
+  }
+
   /** Journals a new version of the run row. */
   run(progress: RunProgress): void {
     this.revision += 1;

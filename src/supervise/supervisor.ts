@@ -110,9 +110,11 @@ export class Supervisor {
         excluded: new Set([memberKey(process.pid, this.log.identity.wrapper_starttime), ...this.helperKeys()]),
       });
       this.observe(this.tracker.scan());
-      this.log.run(this.row());
       const tracking = { backend: this.tracking.backend, probes: this.tracking.reports, memory_backstop_bytes: this.tracking.cgroup?.backstopBytes ?? null };
-      this.log.event('run_started', { pid: spawned.pid, detail: { argv: this.log.identity.argv, tracking } }, true);
+      this.log.together(() => {
+        this.log.run(this.row());
+        this.log.event('run_started', { pid: spawned.pid, detail: { argv: this.log.identity.argv, tracking } }, true);
+      });
       // koffi takes 15-25 ms to load: a run that lives a while pays it before its first kill, and a
       // short one (`-- true`, a job array's one-second task) never pays it at all.
       setTimeout(() => this.guarded(() => void signalsUsePidfd()), PRELOAD_FFI_AFTER_MS).unref();
@@ -344,21 +346,25 @@ export class Supervisor {
     this.figures.close();
     const { status, exitStatus } = runOutcome(exit, this.stop, this.config.preserveStatus);
     const reason = this.stop ? runReasonText(this.stop) : null;
-    this.log.processes(tracker.members(), (member) => fateOf(member, this.lastSignal));
     const pid = this.leader!.pid;
     const detail = { status, exit_status: exitStatus, exit_code: exit.code, command_status: leaderStatus(exit) };
     const { peakRssBytes, peakPssBytes } = this.figures;
-    this.log.event('run_finished', { reason, pid, signal: exit.signal, rss_bytes: peakRssBytes, pss_bytes: peakPssBytes, detail }, true);
-    // The final version of the run row is the journal's last line: the protocol's end (docs/records.md).
-    this.log.run(this.row({ ended_at: new Date().toISOString(), status, exit_status: exitStatus, exit_code: exit.code, signal: exit.signal, reason }));
+    this.log.together(() => {
+      this.log.processes(tracker.members(), (member) => fateOf(member, this.lastSignal));
+      this.log.event('run_finished', { reason, pid, signal: exit.signal, rss_bytes: peakRssBytes, pss_bytes: peakPssBytes, detail }, true);
+      // The final version of the run row is the journal's last line: the protocol's end (docs/records.md).
+      this.log.run(this.row({ ended_at: new Date().toISOString(), status, exit_status: exitStatus, exit_code: exit.code, signal: exit.signal, reason }));
+    });
     this.messages.info(runEndLine(this.log.lastRun!, this.log.elapsedMs()));
     return exitStatus;
   }
 
   private failedToStart(code: string | undefined, message: string): number {
     const exitStatus = spawnFailureStatus(code);
-    this.log.event('failed_to_start', { reason: message, detail: { errno: code ?? null, exit_status: exitStatus } }, true);
-    this.log.run(this.row({ ended_at: new Date().toISOString(), status: 'failed_to_start', exit_status: exitStatus, exit_code: null, signal: null, reason: message }));
+    this.log.together(() => {
+      this.log.event('failed_to_start', { reason: message, detail: { errno: code ?? null, exit_status: exitStatus } }, true);
+      this.log.run(this.row({ ended_at: new Date().toISOString(), status: 'failed_to_start', exit_status: exitStatus, exit_code: null, signal: null, reason: message }));
+    });
     this.messages.error(message);
     return exitStatus;
   }
