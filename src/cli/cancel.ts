@@ -16,7 +16,6 @@
  * up); 125 for bad usage.
  */
 import { hostname } from 'node:os';
-import type { Argv } from 'yargs';
 import { resolveDatabase } from '../config/database.js';
 import { UsageError } from '../config/errors.js';
 import { isRunId } from '../config/run-id.js';
@@ -28,9 +27,8 @@ import { openStateDir } from '../record/state-dir.js';
 import { CANCELLING_SIGNALS } from '../supervise/forward.js';
 import { deliverCancelRequests } from '../watchdog/cancel-delivery.js';
 import { cancelAnalysis, cancelRun } from '../watchdog/cancel-route.js';
+import { MAX_REASON } from './watchdog-options.js';
 
-/** The longest --reason kept, characters. */
-const MAX_REASON = 1000;
 
 export interface CancelArgs {
   run?: string;
@@ -43,17 +41,6 @@ export interface CancelArgs {
   json?: boolean;
 }
 
-/** The options of `cancel`. */
-export function cancelOptions(parser: Argv) {
-  return parser
-    .positional('run', { type: 'string', describe: 'The run (UUID)' })
-    .option('analysis-id', { type: 'string', requiresArg: true, describe: 'Instead of a run: every running run of this analysis' })
-    .option('signal', { type: 'string', requiresArg: true, default: 'SIGTERM', describe: 'SIGTERM, SIGINT or SIGHUP: the first signal of the termination sequence; exit status 128+signal' })
-    .option('reason', { type: 'string', requiresArg: true, describe: `Why (at most ${MAX_REASON} characters): recorded in the cancel_requested event and the run's reason` })
-    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory of this host\'s runs [env: SCIDEX_RUN_STATE_DIR]' })
-    .option('deliver', { type: 'boolean', describe: 'Instead: deliver the cancel requests other hosts left for this host\'s runs (one pass)' })
-    .option('json', { type: 'boolean', describe: 'One JSON object per run on stdout' });
-}
 
 /**
  * Runs `cancel`, printing one line per run.

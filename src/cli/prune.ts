@@ -2,7 +2,6 @@
  * `scidex-watchdog prune --older-than D`: removes from PostgreSQL the runs that ended longer ago
  * than D, with everything recorded about them, and every sample older than D.
  */
-import type { Argv } from 'yargs';
 import type { DatabaseConfig } from '../config/database.js';
 import { isBareNumber, parseDurationMs } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
@@ -10,12 +9,6 @@ import { prune } from '../query/prune.js';
 import { withSchema } from '../record/migrate.js';
 import { printLine } from './output.js';
 
-export function pruneOptions(parser: Argv) {
-  return parser
-    .option('older-than', { type: 'string', requiresArg: true, demandOption: true, describe: 'Remove runs that ended, and samples taken, longer ago than this (30d, 12h)' })
-    .option('dry-run', { type: 'boolean', describe: 'Only count what would be removed' })
-    .option('json', { type: 'boolean', describe: 'One JSON object on stdout: {cutoff, dry_run, runs, events, processes, samples}' });
-}
 
 /**
  * `--older-than`, in milliseconds. A bare number is refused here, though durations elsewhere take

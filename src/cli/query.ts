@@ -3,7 +3,6 @@
  * database is configured, from the journals of the state directory. People get psql-style tables;
  * `--json` prints the raw records of src/record/types.ts, one JSON object per line.
  */
-import type { Argv } from 'yargs';
 import { resolveDatabase } from '../config/database.js';
 import { parseDurationMs } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
@@ -42,33 +41,8 @@ interface ShowArgs extends SourceArgs {
   json?: boolean;
 }
 
-function stateDirOption(parser: Argv) {
-  return parser.option('state-dir', {
-    type: 'string',
-    requiresArg: true,
-    describe: 'Without a database: read the journals of this state directory [env: SCIDEX_RUN_STATE_DIR]',
-  });
-}
 
-/** The options of `runs` and `events`. */
-export function listOptions(parser: Argv) {
-  return stateDirOption(parser)
-    .option('analysis-id', { type: 'string', requiresArg: true, describe: 'Only this analysis' })
-    .option('run', { type: 'string', requiresArg: true, describe: 'Only this run (UUID)' })
-    .option('status', { type: 'string', requiresArg: true, describe: `Only runs in this status, or (events) the events of such runs: ${RUN_STATUSES.join(', ')}` })
-    .option('host', { type: 'string', requiresArg: true, describe: 'Only runs of this host' })
-    .option('since', { type: 'string', requiresArg: true, describe: 'Only the last while (2h, 7d) or since a time (2026-11-21T08:00Z)' })
-    .option('json', { type: 'boolean', describe: 'The raw records, one JSON object per line, instead of a table' })
-    .option('limit', { type: 'number', requiresArg: true, default: 50, describe: 'At most this many rows, newest first' });
-}
 
-/** The options of `show`. */
-export function showOptions(parser: Argv) {
-  return stateDirOption(parser)
-    .positional('run', { type: 'string', describe: 'The run (UUID)' })
-    .option('analysis-id', { type: 'string', requiresArg: true, describe: 'Instead of a run: the latest run of this analysis' })
-    .option('json', { type: 'boolean', describe: 'One JSON object {run, processes, samples, events} of raw records' });
-}
 
 /** A run id as given, lower-cased. @throws UsageError when it is not a UUID */
 function runIdOf(text: string, what: string): string {

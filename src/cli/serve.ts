@@ -14,7 +14,6 @@
  */
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import type { Argv } from 'yargs';
 import { resolveDatabase, type DatabaseConfig } from '../config/database.js';
 import { MAX_TIMER_MS, parseDurationMs, formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
@@ -34,24 +33,8 @@ import { packageVersion } from './version.js';
 
 const PROGRAM = 'scidex-watchdog';
 
-/** Default listener: loopback only; exposing /status (commands, analysis ids) is the operator's choice. */
-export const DEFAULT_LISTEN = '127.0.0.1:9464';
-export const DEFAULT_INTERVAL = '10s';
 
-/** The options of `serve`. */
-export function serveOptions(parser: Argv) {
-  return parser
-    .option('listen', { type: 'string', requiresArg: true, default: DEFAULT_LISTEN, describe: 'HOST:PORT for /metrics, /status and the live page ([::1]:PORT for IPv6)' })
-    .option('interval', { type: 'string', requiresArg: true, default: DEFAULT_INTERVAL, describe: 'Time between sweeps (reap, then ship)' })
-    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory to sweep and serve [env: SCIDEX_RUN_STATE_DIR]' });
-}
 
-/** The options of `status`. */
-export function statusOptions(parser: Argv) {
-  return parser
-    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory of the daemon [env: SCIDEX_RUN_STATE_DIR]' })
-    .option('json', { type: 'boolean', describe: 'One JSON object on stdout' });
-}
 
 interface ServeArgs {
   listen: string;

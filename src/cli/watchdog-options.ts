@@ -1,0 +1,113 @@
+/**
+ * The command line of `scidex-watchdog`: each command's options, for yargs. They live apart from
+ * the commands themselves (one module per command beside this one), which watchdog.ts loads only
+ * when its command runs: a `runs` must not evaluate the daemon, PostgreSQL's driver or the table
+ * renderer of the commands it is not.
+ */
+import type { Argv } from 'yargs';
+import { RUN_DEFAULTS } from '../config/run-config.js';
+import { RUN_STATUSES } from '../record/types.js';
+
+/** Default listener: loopback only; exposing /status (commands, analysis ids) is the operator's choice. */
+export const DEFAULT_LISTEN = '127.0.0.1:9464';
+export const DEFAULT_INTERVAL = '10s';
+
+/** The longest --reason kept, characters. */
+export const MAX_REASON = 1000;
+
+function stateDirOption(parser: Argv) {
+  return parser.option('state-dir', {
+    type: 'string',
+    requiresArg: true,
+    describe: 'Without a database: read the journals of this state directory [env: SCIDEX_RUN_STATE_DIR]',
+  });
+}
+
+/** The options of `runs` and `events`. */
+export function listOptions(parser: Argv) {
+  return stateDirOption(parser)
+    .option('analysis-id', { type: 'string', requiresArg: true, describe: 'Only this analysis' })
+    .option('run', { type: 'string', requiresArg: true, describe: 'Only this run (UUID)' })
+    .option('status', { type: 'string', requiresArg: true, describe: `Only runs in this status, or (events) the events of such runs: ${RUN_STATUSES.join(', ')}` })
+    .option('host', { type: 'string', requiresArg: true, describe: 'Only runs of this host' })
+    .option('since', { type: 'string', requiresArg: true, describe: 'Only the last while (2h, 7d) or since a time (2026-11-21T08:00Z)' })
+    .option('json', { type: 'boolean', describe: 'The raw records, one JSON object per line, instead of a table' })
+    .option('limit', { type: 'number', requiresArg: true, default: 50, describe: 'At most this many rows, newest first' });
+}
+
+/** The options of `show`. */
+export function showOptions(parser: Argv) {
+  return stateDirOption(parser)
+    .positional('run', { type: 'string', describe: 'The run (UUID)' })
+    .option('analysis-id', { type: 'string', requiresArg: true, describe: 'Instead of a run: the latest run of this analysis' })
+    .option('json', { type: 'boolean', describe: 'One JSON object {run, processes, samples, events} of raw records' });
+}
+
+export function pruneOptions(parser: Argv) {
+  return parser
+    .option('older-than', { type: 'string', requiresArg: true, demandOption: true, describe: 'Remove runs that ended, and samples taken, longer ago than this (30d, 12h)' })
+    .option('dry-run', { type: 'boolean', describe: 'Only count what would be removed' })
+    .option('json', { type: 'boolean', describe: 'One JSON object on stdout: {cutoff, dry_run, runs, events, processes, samples}' });
+}
+
+/** The options of `cancel`. */
+export function cancelOptions(parser: Argv) {
+  return parser
+    .positional('run', { type: 'string', describe: 'The run (UUID)' })
+    .option('analysis-id', { type: 'string', requiresArg: true, describe: 'Instead of a run: every running run of this analysis' })
+    .option('signal', { type: 'string', requiresArg: true, default: 'SIGTERM', describe: 'SIGTERM, SIGINT or SIGHUP: the first signal of the termination sequence; exit status 128+signal' })
+    .option('reason', { type: 'string', requiresArg: true, describe: `Why (at most ${MAX_REASON} characters): recorded in the cancel_requested event and the run's reason` })
+    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory of this host\'s runs [env: SCIDEX_RUN_STATE_DIR]' })
+    .option('deliver', { type: 'boolean', describe: 'Instead: deliver the cancel requests other hosts left for this host\'s runs (one pass)' })
+    .option('json', { type: 'boolean', describe: 'One JSON object per run on stdout' });
+}
+
+/** The options of `serve`. */
+export function serveOptions(parser: Argv) {
+  return parser
+    .option('listen', { type: 'string', requiresArg: true, default: DEFAULT_LISTEN, describe: 'HOST:PORT for /metrics, /status and the live page ([::1]:PORT for IPv6)' })
+    .option('interval', { type: 'string', requiresArg: true, default: DEFAULT_INTERVAL, describe: 'Time between sweeps (reap, then ship)' })
+    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory to sweep and serve [env: SCIDEX_RUN_STATE_DIR]' });
+}
+
+/** The options of `status`. */
+export function statusOptions(parser: Argv) {
+  return parser
+    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory of the daemon [env: SCIDEX_RUN_STATE_DIR]' })
+    .option('json', { type: 'boolean', describe: 'One JSON object on stdout' });
+}
+
+/** The options of the commands that sweep a state directory (`reap`, `ship`). */
+function sweepOptions(parser: Argv, swept: string, item: string) {
+  return parser
+    .option('state-dir', { type: 'string', requiresArg: true, describe: `State directory whose ${swept} to sweep [env: SCIDEX_RUN_STATE_DIR]` })
+    .option('json', { type: 'boolean', describe: `One JSON object per ${item} on stdout` })
+    .option('quiet', { type: 'boolean', describe: 'Print nothing but errors' });
+}
+
+/** The options of `migrate`. */
+export function migrateOptions(parser: Argv) {
+  return parser.option('down', { type: 'boolean', describe: 'Undo the last migration instead' });
+}
+
+/** The options of `reap`. */
+export function reapOptions(parser: Argv) {
+  return sweepOptions(parser, 'markers', 'run').option('run', { type: 'string', requiresArg: true, describe: 'Only this run (UUID)' });
+}
+
+/** The options of `ship`. */
+export function shipOptions(parser: Argv) {
+  return sweepOptions(parser, 'journals', 'journal')
+    .option('journal-retention', {
+      type: 'string',
+      requiresArg: true,
+      default: process.env.SCIDEX_RUN_JOURNAL_RETENTION ?? RUN_DEFAULTS.journalRetention,
+      describe: 'Remove journals shipped longer ago than this (unshipped ones are never removed) [env: SCIDEX_RUN_JOURNAL_RETENTION]',
+    })
+    .option('wait', {
+      type: 'string',
+      requiresArg: true,
+      default: '0',
+      describe: 'Keep retrying (1 s to 30 s apart) while PostgreSQL is busy or down, or another shipper holds the state directory, until every finished run is in or this long has passed; 0: one sweep',
+    });
+}
