@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { aliveWith, availableBackends, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { aliveWith, availableBackends, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
 import { BIN, journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { readChildren } from '../../src/proc/children.js';
@@ -32,8 +32,8 @@ describe.each(backends)('the wrapper SIGKILLed (%s backend)', (backend) => {
     wrapper.kill('SIGKILL');
     await wrapper;
     // The lifeline's reaper: grace (1.5s, the run's) plus a Node start and a few scans.
-    expect(await eventually(() => tagged(tag).length === 0, 1500 + 8000)).toBe(true);
-    expect(await eventually(() => readdirSync(join(stateDir, 'running')).length === 0, 5000)).toBe(true);
+    await until('every process of the run to end', () => tagged(tag).length === 0, 1500 + 8000, { every: 100 });
+    await until('the marker to be removed', () => readdirSync(join(stateDir, 'running')).length === 0, 5000);
     const { runs, events } = journalOf(stateDir);
     const last = runs.at(-1)!;
     expect(last.tracking_backend).toBe(backend);
@@ -58,7 +58,7 @@ describe('the lifeline', () => {
     await wrapper;
     await until('the run to be finished by the lifeline', () => journalOf(stateDir).runs.at(-1)?.status === 'lost', 20_000);
     expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'lost', reason: 'wrapper_gone' });
-    expect(await eventually(() => tagged(tag).length === 0, 10_000)).toBe(true);
+    await until('every tagged process to end', () => tagged(tag).length === 0, 10_000, { every: 100 });
   });
 });
 
@@ -76,7 +76,7 @@ describe('a wrapper SIGKILLed while it ends its run', () => {
     const { runs, events } = journalOf(stateDir);
     expect(runs.at(-1)).toMatchObject({ status: 'cancelled', exit_status: 143, reason: 'cancelled' });
     expect(events.find((event) => event.kind === 'run_lost')).toMatchObject({ reason: 'wrapper_gone', detail: expect.objectContaining({ recorded_as: 'cancelled' }) });
-    expect(await eventually(() => tagged(tag).length === 0, 10_000)).toBe(true);
+    await until('every tagged process to end', () => tagged(tag).length === 0, 10_000, { every: 100 });
   });
 });
 
@@ -90,7 +90,7 @@ describe('scidex-watchdog reap', () => {
       const result = await execa(WATCHDOG, ['reap', '--json', '--state-dir', stateDir], { env: { DATABASE_URL: undefined }, reject: false });
       expect(result.exitCode).toBe(0);
       expect(JSON.parse(result.stdout)).toMatchObject({ runId: run.id, verdict: 'lost', killed: 1, refused: 1 });
-      expect(await eventually(() => !aliveWith(ours.pid, ours.starttime), 3000)).toBe(true);
+      await until('our leftover to be killed', () => !aliveWith(ours.pid, ours.starttime), 3000);
       expect(aliveWith(stranger.pid, stranger.starttime)).toBe(true);
       const { runs, events } = journalOf(stateDir);
       expect(runs.at(-1)).toMatchObject({ status: 'lost', reason: 'wrapper_gone', revision: 2 });
@@ -119,7 +119,7 @@ describe('scidex-watchdog reap', () => {
       const { events } = journalOf(stateDir);
       expect(events.filter((event) => event.kind === 'run_lost')).toHaveLength(1);
       expect(events.filter((event) => event.kind === 'signal_sent' && event.signal === 'SIGTERM')).toHaveLength(1);
-      expect(await eventually(() => leftover.exitCode !== null || leftover.signalCode !== null, 5000)).toBe(true);
+      await until('the leftover to die', () => leftover.exitCode !== null || leftover.signalCode !== null, 5000);
     } finally {
       if (leftover.pid && leftover.pid > 1 && leftover.exitCode === null && leftover.signalCode === null) leftover.kill('SIGKILL');
     }
@@ -167,7 +167,7 @@ describe('scidex-watchdog reap', () => {
     const result = await startWrapper(['--', 'true'], { tag, stateDir });
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain(`run ${run.id} lost its wrapper`);
-    expect(await eventually(() => !aliveWith(leftover.pid, leftover.starttime), 8000)).toBe(true);
+    await until('the leftover to be killed', () => !aliveWith(leftover.pid, leftover.starttime), 8000);
     leftover.stop();
   });
 });
@@ -177,7 +177,7 @@ describe('state files', () => {
     const stateDir = newStateDir();
     const wrapper = startWrapper(['--quiet', '--', 'sleep', '2'], { tag, stateDir });
     // The wrapper and the lifeline carry the tag too: wait for the marker instead.
-    expect(await eventually(() => existsSync(join(stateDir, 'running')) && readdirSync(join(stateDir, 'running')).length === 1, 5000)).toBe(true);
+    await until('the marker', () => existsSync(join(stateDir, 'running')) && readdirSync(join(stateDir, 'running')).length === 1, 5000);
     const modes = (dir: string) => readdirSync(dir).map((name) => statSync(join(dir, name)).mode & 0o777);
     for (const dir of ['running', 'journal']) {
       expect(statSync(join(stateDir, dir)).mode & 0o777).toBe(0o700);

@@ -14,10 +14,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aliveWith, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { aliveWith, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { killSurvivors, newTag, ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
+import { until } from '../helpers/until.js';
 import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { nobodyRunner } from '../helpers/zoo.js';
 import type { HostStatus } from '../../src/watchdog/status-body.js';
@@ -145,7 +146,7 @@ describe('scidex-watchdog serve', () => {
     port = await freeLoopbackPort();
     base = `http://127.0.0.1:${port}`;
     daemon = startDaemon(['--listen', `127.0.0.1:${port}`, '--interval', '500ms', '--state-dir', stateDir, '--database-url', databaseUrl]);
-    const up = await eventually(() => existsSync(join(stateDir, 'watchdog.json')), 15_000);
+    const up = await until('the daemon to write watchdog.json', () => existsSync(join(stateDir, 'watchdog.json')), 15_000, { onTimeout: 'return' });
     if (!up) throw new Error(`the daemon did not start: ${(await daemon.catch((error) => error)).stderr}`);
     await statusWhen((current) => current.daemon.last_sweep !== null && current.daemon.database === 'ok', 15_000);
   });
@@ -309,8 +310,8 @@ describe('scidex-watchdog serve', () => {
     const run = forgeRun(stateDir);
     const leftover = foreignSleep({ SCIDEX_RUN_ID: run.id, SCIDEX_TEST_TAG: tag });
     try {
-      expect(await eventually(() => !aliveWith(leftover.pid, leftover.starttime), 8000)).toBe(true);
-      expect(await eventually(() => !existsSync(join(stateDir, 'running', `${run.id}.json`)), 10_000)).toBe(true);
+      await until('the leftover to be killed', () => !aliveWith(leftover.pid, leftover.starttime), 8000);
+      await until("the run's marker to be removed", () => !existsSync(join(stateDir, 'running', `${run.id}.json`)), 10_000);
       const final = await statusWhen((current) => current.recent_events.some((event) => event.run_id === run.id && event.kind === 'run_lost'), 5000);
       expect(final.kills_last_24h).toBe(2);
       let counted = await metrics();
@@ -350,7 +351,7 @@ describe('scidex-watchdog serve against hostile journals and signals, without a 
     const port = await freeLoopbackPort();
     const daemon = startDaemon(['--listen', `127.0.0.1:${port}`, '--interval', '200ms', '--state-dir', stateDir]);
     try {
-      expect(await eventually(() => existsSync(join(stateDir, 'watchdog.json')), 15_000)).toBe(true);
+      await until('the daemon to write watchdog.json', () => existsSync(join(stateDir, 'watchdog.json')), 15_000);
       const second = await execa(WATCHDOG, ['serve', '--listen', '127.0.0.1:0', '--state-dir', stateDir], { reject: false, env: NO_DATABASE, timeout: 15_000 });
       expect(second.exitCode).toBe(125);
       expect(second.stderr.trim()).toBe(`scidex-watchdog: another scidex-watchdog serve (pid ${daemon.pid}) runs with state directory '${stateDir}'`);

@@ -14,8 +14,9 @@ import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readStat } from '../../src/proc/stat.js';
 import { notifier, startWatchdogPings } from '../../src/sys/sd-notify.js';
-import { eventually, forgeRun } from '../helpers/lost-runs.js';
+import { forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 import { BIN, journalOf, newStateDir } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
@@ -43,7 +44,7 @@ async function startReceiver(socket?: string): Promise<Receiver> {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, SCIDEX_TEST_TAG: tag },
   });
-  if (!(await eventually(() => existsSync(ready), 10_000))) throw new Error('the notify receiver did not bind');
+  await until('the notify receiver to bind', () => existsSync(ready), 10_000);
   const receiver: Receiver = {
     socket: address,
     messages: () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as string) : []),
@@ -98,7 +99,7 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
     notify.status('last sweep: 2 runs reaped\nsecond line');
     notify.watchdog(); // no watchdog for us: not sent
     notify.stopping();
-    expect(await eventually(() => receiver.messages().length >= 3, 5000)).toBe(true);
+    await until('three datagrams', () => receiver.messages().length >= 3, 5000);
     await sleep(100);
     expect(receiver.messages()).toEqual(['READY=1\nSTATUS=sweeping every 30s', 'STATUS=last sweep: 2 runs reaped second line', 'STOPPING=1']);
     expect(errors).toEqual([]);
@@ -114,17 +115,17 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
     /** Datagrams of one socket arrive in order: once a fence is in, every ping sent before it is too. */
     const fence = async (name: string) => {
       notify.status(`fence-${name}`);
-      expect(await eventually(() => receiver.messages().includes(`STATUS=fence-${name}`), 5000)).toBe(true);
+      await until(`fence ${name}`, () => receiver.messages().includes(`STATUS=fence-${name}`), 5000);
     };
     try {
-      expect(await eventually(() => count(receiver.messages(), 'WATCHDOG=1') >= 4, 5000)).toBe(true);
+      await until('four pings', () => count(receiver.messages(), 'WATCHDOG=1') >= 4, 5000);
       healthy = false;
       await fence('1');
       const frozen = count(receiver.messages(), 'WATCHDOG=1');
       await sleep(500);
       expect(count(receiver.messages(), 'WATCHDOG=1')).toBe(frozen);
       healthy = true;
-      expect(await eventually(() => count(receiver.messages(), 'WATCHDOG=1') >= frozen + 2, 5000)).toBe(true);
+      await until('two more pings once healthy again', () => count(receiver.messages(), 'WATCHDOG=1') >= frozen + 2, 5000);
     } finally {
       stop();
     }
@@ -146,7 +147,7 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
     await sleep(600);
     stop();
     notify.ready(); // the socket works: READY=1 arrives, and it is all that does
-    expect(await eventually(() => receiver.messages().length >= 1, 5000)).toBe(true);
+    await until('a datagram', () => receiver.messages().length >= 1, 5000);
     await sleep(100);
     expect(receiver.messages()).toEqual(['READY=1']);
   });
@@ -157,7 +158,7 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
     const notify = notifier({ prefer });
     expect(notify.backend).toBe(prefer);
     notify.ready();
-    expect(await eventually(() => receiver.messages().length >= 1, 5000)).toBe(true);
+    await until('a datagram', () => receiver.messages().length >= 1, 5000);
     expect(receiver.messages()).toEqual(['READY=1']);
   });
 });
@@ -171,7 +172,7 @@ describe('backend choice', () => {
     expect(notify.watchdogIntervalMs).toBe(200);
     notify.ready();
     notify.watchdog();
-    expect(await eventually(() => receiver.messages().length >= 2, 5000)).toBe(true);
+    await until('two datagrams', () => receiver.messages().length >= 2, 5000);
     expect(receiver.messages()).toEqual(['READY=1', 'WATCHDOG=1']);
   });
 
@@ -306,7 +307,7 @@ describe('packaging/systemd/scidex-watchdog.service', () => {
     try {
       await sleep(100);
       expect(await reapAs(caps, stateDir)).toMatchObject({ verdict: 'lost', killed: 1, refused: 0 });
-      expect(await eventually(() => victim.child.exitCode !== null || victim.child.signalCode !== null, 5000)).toBe(true);
+      await until('the leftover to die', () => victim.child.exitCode !== null || victim.child.signalCode !== null, 5000);
       expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'lost' });
     } finally {
       if (victim.pid > 1 && victim.child.exitCode === null && victim.child.signalCode === null) victim.child.kill('SIGKILL');
