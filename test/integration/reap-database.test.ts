@@ -13,7 +13,6 @@ import { ownedTag } from '../helpers/processes.js';
 import { until } from '../helpers/until.js';
 import { BIN, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import type { RunRecord } from '../../src/record/types.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const tag = ownedTag();
 const database = sharedClient();
@@ -103,9 +102,7 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     const result = await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });
     expect(result.exitCode).toBe(0);
     const status = async () => (await database.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [dead.id])).rows[0]?.status;
-    const deadline = Date.now() + 15_000;
-    while ((await status()) !== 'lost' && Date.now() < deadline) await sleep(100);
-    expect(await status()).toBe('lost');
+    await until('the run to be marked lost in PostgreSQL', async () => (await status()) === 'lost', 15_000, { every: 100 });
   });
 
   it('finishes a run once when two reapers meet it: the second, stopped after reading the rows, finds it taken', async () => {
