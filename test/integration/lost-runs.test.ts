@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { aliveWith, availableBackends, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { aliveWith, availableBackends, foreignSleep, forgeRun, ignoresSignal } from '../helpers/lost-runs.js';
 import { ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
 import { BIN, journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { readChildren } from '../../src/proc/children.js';
@@ -28,6 +28,7 @@ describe.each(backends)('the wrapper SIGKILLed (%s backend)', (backend) => {
     const args = ['--quiet', '--tracking', backend, '--timeout', '1500ms', '--grace', '1500ms', '--', 'sh', '-c', STUBBORN];
     const wrapper = startWrapper(args, { tag, stateDir });
     await waitForTagged(tag, 6); // the wrapper, the lifeline, four of the tree
+    // Not a wait on a condition: when the SIGKILL lands (before the timeout, in the grace period, after it) is what each case is about.
     await sleep(killAfterMs - 300);
     wrapper.kill('SIGKILL');
     await wrapper;
@@ -52,7 +53,8 @@ describe('the lifeline', () => {
     const stateDir = newStateDir();
     const wrapper = startWrapper(['--quiet', '--grace', '1s', '--', 'sleep', '300'], { tag, stateDir });
     const isLifeline = (pid: number) => existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('scidex-run-lifeline');
-    const lifeline = await until('the lifeline', () => readChildren(wrapper.pid!).find(isLifeline));
+    // Its `trap '' TERM` runs only after the exec that names it: before that, a SIGTERM would kill the guard.
+    const lifeline = await until('the lifeline, deaf to SIGTERM', () => readChildren(wrapper.pid!).find((pid) => isLifeline(pid) && ignoresSignal(pid, 'SIGTERM') === true));
     process.kill(lifeline, 'SIGTERM'); // as slurmstepd signals the whole job
     wrapper.kill('SIGKILL'); // as its SIGKILL after KillWait, which this time reaches the wrapper only
     await wrapper;
@@ -109,7 +111,7 @@ describe('scidex-watchdog reap', () => {
     const leftover = spawn('sh', ['-c', 'trap "" TERM; sleep 300'], { stdio: 'ignore', env: { PATH: process.env.PATH, SCIDEX_RUN_ID: run.id, SCIDEX_TEST_TAG: tag } });
     writeFileSync(join(stateDir, 'running', `${run.id}.json.lock`), '999999:1', { mode: 0o600 });
     try {
-      await sleep(100);
+      await until('the leftover to ignore SIGTERM', () => leftover.pid !== undefined && ignoresSignal(leftover.pid, 'SIGTERM') === true);
       const reaps = await Promise.all(
         Array.from({ length: 10 }, () => execa(WATCHDOG, ['reap', '--json', '--state-dir', stateDir], { env: { DATABASE_URL: undefined }, reject: false })),
       );

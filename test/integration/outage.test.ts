@@ -224,6 +224,7 @@ describe('PostgreSQL outages', () => {
     const run = await startWrapper(['--analysis-id', analysisId, '--database-url', server.url, '--', 'true'], { tag, stateDir });
     expect(run.exitCode).toBe(0);
     const shipper = execa(WATCHDOG, ['ship', '--state-dir', stateDir, '--database-url', server.url, '--wait', '60s'], { reject: false, env: { SCIDEX_TEST_TAG: tag } });
+    // Not a wait on a condition: still trying after 1.5 s of a database down is what is asserted (a refused connection leaves no trace to wait on).
     await sleep(1500);
     expect(shipper.exitCode).toBeNull();
     await server.start();
@@ -305,6 +306,7 @@ describe('PostgreSQL outages', () => {
     const allStarted = async () => (await Promise.all(analysisIds.map((id) => hasRunRow(server.url, id)))).every(Boolean);
     await until('the row of every run', allStarted, 20_000, { every: 100 });
     // Stops and crashes in turn, 700 ms into each up and each down; the runs end during the last one.
+    // The sleeps are the schedule of the outages the test is about, not waits on a condition.
     for (let outage = 1; outage <= 4; outage++) {
       await sleep(700);
       await (outage % 2 === 1 ? server.stop() : server.kill());
@@ -347,7 +349,9 @@ describe('a PostgreSQL with no free connection when the run ends', () => {
     let run;
     try {
       run = await startWrapper(['--analysis-id', analysisId, '--database-url', server.url, '--', 'true'], { tag, stateDir });
-      // The shipper retries against the full server for a while before a connection frees up.
+      // The shipper retries against the full server for a while before a connection frees up. A
+      // fixed time on purpose: it is the scenario (how long the server stays full), nothing is
+      // asserted of it, and the server's log cannot tell the shipper's refusals from the wrapper's.
       await sleep(2000);
     } finally {
       await Promise.all(held.map((client) => client.end().catch(() => undefined)));
