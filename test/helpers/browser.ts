@@ -15,13 +15,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { delimiter } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import which from 'which';
 import { chromium, type Browser, type BrowserServer } from 'playwright-core';
 import { readChildren } from '../../src/proc/children.js';
 import { hasEnvEntry } from '../../src/proc/environ.js';
 import { listPids } from '../../src/proc/list.js';
 import { isDead, readStat } from '../../src/proc/stat.js';
+import { until } from './until.js';
 
 
 /** The chromium executable: `chromium` on PATH, else /usr/bin/chromium; undefined when not installed. */
@@ -109,8 +109,8 @@ export async function launchBrowser(executablePath: string, tag?: string): Promi
         const members = treeOf(pid, cookie);
         await browser.close().catch(() => undefined);
         await server.close().catch(() => undefined);
-        const end = Date.now() + 10_000;
-        while (members.some(alive) && Date.now() < end) await sleep(50);
+        // Bounded: what is still alive after 10 s is a survivor, killed and returned.
+        await until("chromium's processes to end", () => !members.some(alive), 10_000, { every: 50, onTimeout: 'return' });
         const survivors = members.filter(alive);
         for (const member of survivors) if (member.pid > 1 && alive(member)) process.kill(member.pid, 'SIGKILL');
         return survivors;

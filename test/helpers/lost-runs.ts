@@ -5,14 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { constants, hostname } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { isDead, readStat } from '../../src/proc/stat.js';
+import { statusField } from '../../src/proc/status.js';
 import { bootId, pidNamespace } from '../../src/proc/system.js';
 import type { RunMarker } from '../../src/record/markers.js';
 import type { RunRecord } from '../../src/record/types.js';
+import { until } from './until.js';
 import { BIN } from './wrapper.js';
 
 /** The backends `--explain-tracking --json` reports available here. */
@@ -28,14 +29,16 @@ export function aliveWith(pid: number, starttime: number): boolean {
   return stat !== undefined && stat.starttime === starttime && !isDead(stat);
 }
 
-/** Waits until `check` holds, or `timeoutMs` passes; returns its last answer. */
-export async function eventually(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) return false;
-    await sleep(100);
-  }
-  return true;
+/**
+ * Whether `pid` ignores `signal`: the SigIgn mask of /proc/PID/status (proc(5)), bit N-1 for signal
+ * N, as `trap '' TERM` sets it. A shell spawned with such a trap ignores nothing until it has run it.
+ * @returns undefined when the process is gone
+ */
+export function ignoresSignal(pid: number, signal: NodeJS.Signals): boolean | undefined {
+  const mask = statusField(pid, 'SigIgn');
+  const number = constants.signals[signal];
+  if (mask === undefined || !/^[0-9a-f]+$/.test(mask) || number === undefined) return undefined;
+  return ((BigInt(`0x${mask}`) >> BigInt(number - 1)) & 1n) === 1n;
 }
 
 /**
@@ -44,7 +47,8 @@ export async function eventually(check: () => boolean, timeoutMs: number): Promi
  * @throws when it is not stopped within 20 s
  */
 export async function stoppedAtFailpoint(pid: number | undefined): Promise<number> {
-  if (pid === undefined || !(await eventually(() => readStat(pid)?.state === 'T', 20_000))) throw new Error(`process ${pid} never reached its failpoint`);
+  if (pid === undefined) throw new Error('a process without a pid never reaches its failpoint');
+  await until(`process ${pid} to reach its failpoint`, () => readStat(pid)?.state === 'T', 20_000);
   return pid;
 }
 

@@ -11,9 +11,9 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { freeLoopbackPort, serverUser, spawnServer } from './server-host.js';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import which from 'which';
+import { until } from './until.js';
 
 
 /** The pgbouncer binary: the first on PATH, else /usr/sbin/pgbouncer; undefined when not installed. */
@@ -136,26 +136,32 @@ export async function startPgbouncer(databaseUrl: string, options: PgbouncerOpti
   };
 
   // Ready once a query goes all the way through to PostgreSQL.
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (server.exited() !== undefined) {
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`pgbouncer exited at start (${JSON.stringify(server.exited())}): ${server.stderr()}\n${log()}`);
-    }
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
-    try {
-      await client.connect();
-      await client.query('SELECT 1');
-      await client.end();
-      break;
-    } catch (error) {
-      await client.end().catch(() => undefined);
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`pgbouncer did not accept connections within 10 s (${String(error)}): ${server.stderr()}\n${log()}`, { cause: error });
+  let refusal: unknown;
+  const ready = await until(
+    'pgbouncer to accept connections',
+    async () => {
+      if (server.exited() !== undefined) {
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`pgbouncer exited at start (${JSON.stringify(server.exited())}): ${server.stderr()}\n${log()}`);
       }
-      await sleep(100);
-    }
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        await client.end();
+        return true;
+      } catch (error) {
+        refusal = error;
+        await client.end().catch(() => undefined);
+        return false;
+      }
+    },
+    10_000,
+    { every: 100, onTimeout: 'return' },
+  );
+  if (!ready) {
+    await stop();
+    throw new Error(`pgbouncer did not accept connections within 10 s (${String(refusal)}): ${server.stderr()}\n${log()}`, { cause: refusal });
   }
   // The pidfile names the process we hold: the pid we will signal is pgbouncer's own.
   const written = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined;

@@ -6,10 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, expect } from 'vitest';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { hasEnvEntry } from '../../src/proc/environ.js';
 import { listPids } from '../../src/proc/list.js';
 import { isDead, readStat } from '../../src/proc/stat.js';
+import { until } from './until.js';
 
 /** A fresh tag; its environment entry is `SCIDEX_TEST_TAG=<tag>`. */
 export function newTag(): string {
@@ -27,25 +27,27 @@ export function tagged(tag: string): number[] {
 
 /** Waits until `count` live processes carry the tag (or throws after `timeoutMs`). */
 export async function waitForTagged(tag: string, count: number, timeoutMs = 20_000): Promise<number[]> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const pids = tagged(tag);
-    if (pids.length >= count) return pids;
-    if (Date.now() > end) throw new Error(`only ${pids.length} of ${count} tagged processes appeared`);
-    await sleep(50);
-  }
+  let seen = 0;
+  return until(
+    () => `${count} tagged processes (only ${seen} appeared)`,
+    () => {
+      const pids = tagged(tag);
+      seen = pids.length;
+      return pids.length >= count ? pids : undefined;
+    },
+    timeoutMs,
+    { every: 50 },
+  );
 }
 
 /**
  * Kills every survivor of the tag by pid and returns their pids (empty when the test was clean).
- * Waits a moment first: a wrapper that just exited may have signalled processes that are still dying.
+ * Gives them up to 2 s to end first: a wrapper that just exited may have signalled processes that
+ * are still dying. The wait is bounded, not an assertion: what still carries the tag then is a survivor.
  */
 export async function killSurvivors(tag: string): Promise<number[]> {
-  let survivors = tagged(tag);
-  for (let attempt = 0; survivors.length > 0 && attempt < 20; attempt++) {
-    await sleep(100);
-    survivors = tagged(tag);
-  }
+  await until('the tagged processes to end', () => tagged(tag).length === 0, 2000, { every: 100, onTimeout: 'return' });
+  const survivors = tagged(tag);
   for (const pid of survivors) {
     const stat = readStat(pid);
     if (pid > 1 && stat && hasEnvEntry(pid, `SCIDEX_TEST_TAG=${tag}`)) process.kill(pid, 'SIGKILL');

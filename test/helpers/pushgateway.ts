@@ -7,9 +7,9 @@
  * returns only once that process is gone.
  */
 import { delimiter } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import which from 'which';
 import { freeLoopbackPort, spawnServer } from './server-host.js';
+import { until } from './until.js';
 
 /** The Pushgateway binary: `prometheus-pushgateway` (Debian's name) or `pushgateway` (upstream's) on PATH or in /usr/bin; undefined when neither is installed. */
 export function pushgatewayBinary(): string | undefined {
@@ -46,19 +46,21 @@ export async function startPushgateway(): Promise<RealPushgateway> {
   const server = await spawnServer('the Pushgateway', binary, [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn']);
   const { pid, starttime, stop } = server;
 
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (server.exited() !== undefined) throw new Error(`the Pushgateway exited at start (${JSON.stringify(server.exited())}): ${server.stderr()}`);
-    const ready = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
-      (response) => response.status === 200,
-      () => false,
-    );
-    if (ready) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`the Pushgateway was not ready within 10 s: ${server.stderr()}`);
-    }
-    await sleep(100);
+  const ready = await until(
+    'the Pushgateway to be ready',
+    async () => {
+      if (server.exited() !== undefined) throw new Error(`the Pushgateway exited at start (${JSON.stringify(server.exited())}): ${server.stderr()}`);
+      return fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
+        (response) => response.status === 200,
+        () => false,
+      );
+    },
+    10_000,
+    { every: 100, onTimeout: 'return' },
+  );
+  if (!ready) {
+    await stop();
+    throw new Error(`the Pushgateway was not ready within 10 s: ${server.stderr()}`);
   }
   return { url, pid, starttime, log: server.stderr, stop };
 }

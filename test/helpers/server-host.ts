@@ -4,9 +4,9 @@
  * to run as root), and a child process that is stopped by its pid and starttime, never by name.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import getPort, { portNumbers } from 'get-port';
 import { isDead, readStat } from '../../src/proc/stat.js';
+import { until } from './until.js';
 
 /**
  * A free loopback port below Linux's ephemeral range (32768 and up), so that no outgoing
@@ -75,8 +75,8 @@ export async function spawnServer(name: string, binary: string, args: string[], 
     if (stopped) return;
     stopped = true;
     if (exited === undefined && !gone(pid, starttime)) process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + 10_000;
-    while (exited === undefined && Date.now() < deadline) await Promise.race([exit, sleep(50)]);
+    // Bounded: a server still there after 10 s gets SIGKILL below.
+    await until(`${name} to exit on SIGTERM`, () => exited !== undefined, 10_000, { onTimeout: 'return' });
     if (exited === undefined && !gone(pid, starttime)) {
       process.kill(pid, 'SIGKILL');
       await exit;

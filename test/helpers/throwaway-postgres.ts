@@ -13,11 +13,11 @@ import { appendFileSync, chownSync, mkdtempSync, readFileSync, rmSync } from 'no
 import { freeLoopbackPort, serverUser } from './server-host.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { isDead, readStat } from '../../src/proc/stat.js';
 import { aliveWith } from './lost-runs.js';
+import { until } from './until.js';
 
 const run = promisify(execFile);
 
@@ -114,11 +114,7 @@ export async function startThrowawayPostgres(options: ThrowawayOptions = {}): Pr
     if (!postmaster) return;
     await pgCtl('stop', '-m', mode);
     // pg_ctl returns once postmaster.pid is gone, which the postmaster removes just before it exits.
-    const end = Date.now() + 10_000;
-    while (aliveWith(postmaster.pid, postmaster.starttime)) {
-      if (Date.now() > end) throw new Error(`postmaster ${postmaster.pid} still alive after pg_ctl stop -m ${mode}`);
-      await sleep(10);
-    }
+    await until(`postmaster ${postmaster.pid} to exit after pg_ctl stop -m ${mode}`, () => !aliveWith(postmaster.pid, postmaster.starttime), 10_000, { every: 10 });
   };
 
   const start = async () => {

@@ -16,6 +16,7 @@ import { isDead, readStat } from '../../src/proc/stat.js';
 import { availableBackends } from './lost-runs.js';
 import { killSurvivors, tagged } from './processes.js';
 import { armStallReport } from './stall.js';
+import { until } from './until.js';
 import { BIN, newStateDir } from './wrapper.js';
 
 export const ZOO = fileURLToPath(new URL('../../scripts/zoo/', import.meta.url));
@@ -166,8 +167,11 @@ export async function runZoo(args: string[], options: ZooOptions): Promise<ZooRu
   const disarm = armStallReport(wrapper.pid, stateDir, () => liveFromPidfile(pidfile).map((entry) => entry.pid));
   await Promise.race([once(wrapper, 'exit'), wrapper]);
   disarm();
-  const end = Date.now() + 3000;
-  while (Date.now() < end && (liveFromPidfile(pidfile).length > 0 || tagged(options.tag).length > 0)) await sleep(100);
+  // Bounded: what is still alive after 3 s is a survivor, noted and killed below.
+  await until('the processes of the zoo run to end', () => liveFromPidfile(pidfile).length === 0 && tagged(options.tag).length === 0, 3000, {
+    every: 100,
+    onTimeout: 'return',
+  });
   const survivors = liveFromPidfile(pidfile);
   const taggedSurvivors = tagged(options.tag);
   await killPidfileSurvivors(pidfile);

@@ -6,11 +6,11 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedClient } from '../helpers/database.js';
 import { ownedTag } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 import { startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
@@ -45,8 +45,7 @@ describe('a full disk under the state directory', () => {
       { tag, stateDir },
     );
     const started = async () => (await database.client().query('SELECT 1 FROM watchdog_runs WHERE analysis_id = $1', [analysisId])).rowCount === 1;
-    const deadline = Date.now() + 20_000;
-    while (!(await started().catch(() => false)) && Date.now() < deadline) await sleep(50);
+    await until('the run row', () => started().catch(() => false), 20_000, { every: 50 });
     // Everything left on the file system goes to a filler file; the write stops at ENOSPC.
     try {
       writeFileSync(join(mountPoint!, 'filler'), Buffer.alloc(1 << 20));

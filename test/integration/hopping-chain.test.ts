@@ -34,6 +34,7 @@ function statusOf(file: string): string {
 /** Whether the chain writing `file` still hops: its status changes within 600 ms (it writes every ~25 ms). */
 async function stillHopping(file: string): Promise<boolean> {
   const before = statusOf(file);
+  // Not a wait on a condition: the window is the measurement (no change within it is the answer).
   await sleep(600);
   return statusOf(file) !== before;
 }

@@ -17,7 +17,7 @@ import { readStat } from '../../src/proc/stat.js';
 import { checkMarkerTrust } from '../../src/record/marker-trust.js';
 import { listMarkers } from '../../src/record/markers.js';
 import { sharedClient } from '../helpers/database.js';
-import { aliveWith, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { aliveWith, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { until } from '../helpers/until.js';
 import { ownedTag } from '../helpers/processes.js';
 import { stateDirOwnedBy } from '../helpers/state-dirs.js';
@@ -48,7 +48,7 @@ async function decoy(flag: string, reading?: string): Promise<{ pid: number; sta
   ].join('\n');
   const child = spawn('python3', ['-c', script], { stdio: 'ignore', env: { ...process.env, SCIDEX_TEST_TAG: tag } });
   const pid = child.pid!;
-  expect(await eventually(() => catchesSignal(pid, 'SIGTERM') === true, 20_000)).toBe(true);
+  await until('the decoy to catch SIGTERM', () => catchesSignal(pid, 'SIGTERM') === true, 20_000);
   const starttime = readStat(pid)!.starttime;
   stops.push(() => aliveWith(pid, starttime) && child.kill('SIGKILL'));
   return { pid, starttime };
@@ -57,11 +57,10 @@ async function decoy(flag: string, reading?: string): Promise<{ pid: number; sta
 /** Starts `sleep 300` under a real wrapper; resolves once its marker is there. */
 async function startRun(stateDir: string) {
   const wrapper = startWrapper(['--quiet', '--grace', '2s', '--', 'sleep', '300'], { tag, stateDir });
-  let runId: string | undefined;
-  expect(await eventually(() => (runId = listMarkers(stateDir)[0]) !== undefined, 20_000)).toBe(true);
+  const runId = await until('the marker', () => listMarkers(stateDir)[0], 20_000);
   const journal = join(stateDir, 'journal', `${runId}.jsonl`);
-  expect(await eventually(() => existsSync(journal) && journalOf(stateDir).events.some((event) => event.kind === 'run_started'), 20_000)).toBe(true);
-  return { wrapper, runId: runId!, journal };
+  await until('the run to start', () => existsSync(journal) && journalOf(stateDir).events.some((event) => event.kind === 'run_started'), 20_000, { every: 100 });
+  return { wrapper, runId, journal };
 }
 
 describe('scidex-watchdog cancel never signals what a marker merely names', () => {
@@ -193,12 +192,11 @@ describe("records of someone else's run", () => {
     const stateDir = newStateDir();
     const wrapper = startWrapper(['--quiet', '--database-url', db.url, '--', 'sleep', '300'], { tag, stateDir });
     try {
-      let runId: string | undefined;
-      expect(await eventually(() => (runId = listMarkers(stateDir)[0]) !== undefined, 20_000)).toBe(true);
+      const runId = await until('the marker', () => listMarkers(stateDir)[0], 20_000);
       const row = async () => (await db.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [runId])).rows[0];
       await until('the run row', async () => (await row())?.status === 'running');
       await db.client().query('UPDATE watchdog_runs SET wrapper_pid = 999999, wrapper_starttime = 1, journal_path = $2 WHERE id = $1', [runId, '/nonexistent/journal/x.jsonl']);
-      const reap = await execa(WATCHDOG, ['reap', '--state-dir', newStateDir(), '--database-url', db.url, '--run', runId!], { reject: false });
+      const reap = await execa(WATCHDOG, ['reap', '--state-dir', newStateDir(), '--database-url', db.url, '--run', runId], { reject: false });
       expect(reap.exitCode, reap.stderr).toBe(0);
       expect(reap.stdout + reap.stderr).toContain('its wrapper is alive; left alone');
       expect(wrapper.exitCode).toBeNull();

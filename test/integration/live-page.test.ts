@@ -20,7 +20,6 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +31,7 @@ import { chromiumBinary, launchBrowser, type TestBrowser } from '../helpers/brow
 import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
+import { until } from '../helpers/until.js';
 import { newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
@@ -114,18 +114,22 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
     let daemon: ReturnType<typeof startServe> | undefined;
     await database.create();
     try {
-      daemon = startServe(port, stateDir, log);
+      const serving = startServe(port, stateDir, log);
+      daemon = serving;
       // Up: /status answers (or the daemon died, and its log says why).
-      let status: Record<string, unknown> | undefined;
-      for (const end = Date.now() + 20_000; status === undefined; await sleep(100)) {
-        expect(daemon.exitCode ?? daemon.signalCode, `serve exited early:\n${serveLog()}`).toBeNull();
-        expect(Date.now() < end, `serve did not answer on ${base}/status within 20 s:\n${serveLog()}`).toBe(true);
-        // Up and swept once: last_sweep is null until the first sweep has ended.
-        status = await fetch(`${base}/status`)
-          .then((response) => (response.ok ? (response.json() as Promise<{ daemon?: { last_sweep?: unknown } }>) : undefined))
-          .then((body) => (body?.daemon?.last_sweep ? (body as Record<string, unknown>) : undefined))
-          .catch(() => undefined);
-      }
+      const status = await until(
+        () => `serve to answer on ${base}/status, its log:\n${serveLog()}`,
+        () => {
+          expect(serving.exitCode ?? serving.signalCode, `serve exited early:\n${serveLog()}`).toBeNull();
+          // Up and swept once: last_sweep is null until the first sweep has ended.
+          return fetch(`${base}/status`)
+            .then((response) => (response.ok ? (response.json() as Promise<{ daemon?: { last_sweep?: unknown } }>) : undefined))
+            .then((body) => (body?.daemon?.last_sweep ? (body as Record<string, unknown>) : undefined))
+            .catch(() => undefined);
+        },
+        20_000,
+        { every: 100 },
+      );
       expect(status).toMatchObject({
         host: expect.any(String),
         daemon: { pid: daemon.pid, started_at: expect.any(String), database: 'ok', last_sweep: expect.anything() },
@@ -145,7 +149,7 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
         await page.goto(`${base}/`);
         await page.evaluate(() => Object.assign(window, { notReloaded: true }));
         await page.waitForFunction(() => document.getElementById('updated')?.textContent?.startsWith('updated'), undefined, { timeout: 10_000 });
-        expect(await text(page, '#host')).toBe(status!.host);
+        expect(await text(page, '#host')).toBe(status.host);
         expect(await text(page, '#database')).toBe('ok');
 
         // A running analysis, and one whose id and command are HTML. Both run until the page has
@@ -333,7 +337,7 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
       // It keeps reading /status, never reloading and never asking for anything but /status.
       const before = requests.filter((url) => url.endsWith('/status')).length;
       const statusReads = () => requests.filter((url) => url.endsWith('/status')).length;
-      for (const end = Date.now() + 3 * PAGE_REFRESH_MS; statusReads() <= before; await sleep(100)) expect(Date.now()).toBeLessThan(end);
+      await until('the page to read /status again', () => statusReads() > before, 3 * PAGE_REFRESH_MS, { every: 100 });
       expect(requests.every((url) => url === 'http://scidex.test/' || url === 'http://scidex.test/status')).toBe(true);
 
       reachable = false;

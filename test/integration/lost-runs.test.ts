@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { aliveWith, availableBackends, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { aliveWith, availableBackends, foreignSleep, forgeRun, ignoresSignal } from '../helpers/lost-runs.js';
 import { ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
 import { BIN, journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { readChildren } from '../../src/proc/children.js';
@@ -28,12 +28,13 @@ describe.each(backends)('the wrapper SIGKILLed (%s backend)', (backend) => {
     const args = ['--quiet', '--tracking', backend, '--timeout', '1500ms', '--grace', '1500ms', '--', 'sh', '-c', STUBBORN];
     const wrapper = startWrapper(args, { tag, stateDir });
     await waitForTagged(tag, 6); // the wrapper, the lifeline, four of the tree
+    // Not a wait on a condition: when the SIGKILL lands (before the timeout, in the grace period, after it) is what each case is about.
     await sleep(killAfterMs - 300);
     wrapper.kill('SIGKILL');
     await wrapper;
     // The lifeline's reaper: grace (1.5s, the run's) plus a Node start and a few scans.
-    expect(await eventually(() => tagged(tag).length === 0, 1500 + 8000)).toBe(true);
-    expect(await eventually(() => readdirSync(join(stateDir, 'running')).length === 0, 5000)).toBe(true);
+    await until('every process of the run to end', () => tagged(tag).length === 0, 1500 + 8000, { every: 100 });
+    await until('the marker to be removed', () => readdirSync(join(stateDir, 'running')).length === 0, 5000);
     const { runs, events } = journalOf(stateDir);
     const last = runs.at(-1)!;
     expect(last.tracking_backend).toBe(backend);
@@ -52,13 +53,14 @@ describe('the lifeline', () => {
     const stateDir = newStateDir();
     const wrapper = startWrapper(['--quiet', '--grace', '1s', '--', 'sleep', '300'], { tag, stateDir });
     const isLifeline = (pid: number) => existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('scidex-run-lifeline');
-    const lifeline = await until('the lifeline', () => readChildren(wrapper.pid!).find(isLifeline));
+    // Its `trap '' TERM` runs only after the exec that names it: before that, a SIGTERM would kill the guard.
+    const lifeline = await until('the lifeline, deaf to SIGTERM', () => readChildren(wrapper.pid!).find((pid) => isLifeline(pid) && ignoresSignal(pid, 'SIGTERM') === true));
     process.kill(lifeline, 'SIGTERM'); // as slurmstepd signals the whole job
     wrapper.kill('SIGKILL'); // as its SIGKILL after KillWait, which this time reaches the wrapper only
     await wrapper;
     await until('the run to be finished by the lifeline', () => journalOf(stateDir).runs.at(-1)?.status === 'lost', 20_000);
     expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'lost', reason: 'wrapper_gone' });
-    expect(await eventually(() => tagged(tag).length === 0, 10_000)).toBe(true);
+    await until('every tagged process to end', () => tagged(tag).length === 0, 10_000, { every: 100 });
   });
 });
 
@@ -76,7 +78,7 @@ describe('a wrapper SIGKILLed while it ends its run', () => {
     const { runs, events } = journalOf(stateDir);
     expect(runs.at(-1)).toMatchObject({ status: 'cancelled', exit_status: 143, reason: 'cancelled' });
     expect(events.find((event) => event.kind === 'run_lost')).toMatchObject({ reason: 'wrapper_gone', detail: expect.objectContaining({ recorded_as: 'cancelled' }) });
-    expect(await eventually(() => tagged(tag).length === 0, 10_000)).toBe(true);
+    await until('every tagged process to end', () => tagged(tag).length === 0, 10_000, { every: 100 });
   });
 });
 
@@ -90,7 +92,7 @@ describe('scidex-watchdog reap', () => {
       const result = await execa(WATCHDOG, ['reap', '--json', '--state-dir', stateDir], { env: { DATABASE_URL: undefined }, reject: false });
       expect(result.exitCode).toBe(0);
       expect(JSON.parse(result.stdout)).toMatchObject({ runId: run.id, verdict: 'lost', killed: 1, refused: 1 });
-      expect(await eventually(() => !aliveWith(ours.pid, ours.starttime), 3000)).toBe(true);
+      await until('our leftover to be killed', () => !aliveWith(ours.pid, ours.starttime), 3000);
       expect(aliveWith(stranger.pid, stranger.starttime)).toBe(true);
       const { runs, events } = journalOf(stateDir);
       expect(runs.at(-1)).toMatchObject({ status: 'lost', reason: 'wrapper_gone', revision: 2 });
@@ -109,7 +111,7 @@ describe('scidex-watchdog reap', () => {
     const leftover = spawn('sh', ['-c', 'trap "" TERM; sleep 300'], { stdio: 'ignore', env: { PATH: process.env.PATH, SCIDEX_RUN_ID: run.id, SCIDEX_TEST_TAG: tag } });
     writeFileSync(join(stateDir, 'running', `${run.id}.json.lock`), '999999:1', { mode: 0o600 });
     try {
-      await sleep(100);
+      await until('the leftover to ignore SIGTERM', () => leftover.pid !== undefined && ignoresSignal(leftover.pid, 'SIGTERM') === true);
       const reaps = await Promise.all(
         Array.from({ length: 10 }, () => execa(WATCHDOG, ['reap', '--json', '--state-dir', stateDir], { env: { DATABASE_URL: undefined }, reject: false })),
       );
@@ -119,7 +121,7 @@ describe('scidex-watchdog reap', () => {
       const { events } = journalOf(stateDir);
       expect(events.filter((event) => event.kind === 'run_lost')).toHaveLength(1);
       expect(events.filter((event) => event.kind === 'signal_sent' && event.signal === 'SIGTERM')).toHaveLength(1);
-      expect(await eventually(() => leftover.exitCode !== null || leftover.signalCode !== null, 5000)).toBe(true);
+      await until('the leftover to die', () => leftover.exitCode !== null || leftover.signalCode !== null, 5000);
     } finally {
       if (leftover.pid && leftover.pid > 1 && leftover.exitCode === null && leftover.signalCode === null) leftover.kill('SIGKILL');
     }
@@ -167,7 +169,7 @@ describe('scidex-watchdog reap', () => {
     const result = await startWrapper(['--', 'true'], { tag, stateDir });
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain(`run ${run.id} lost its wrapper`);
-    expect(await eventually(() => !aliveWith(leftover.pid, leftover.starttime), 8000)).toBe(true);
+    await until('the leftover to be killed', () => !aliveWith(leftover.pid, leftover.starttime), 8000);
     leftover.stop();
   });
 });
@@ -177,7 +179,7 @@ describe('state files', () => {
     const stateDir = newStateDir();
     const wrapper = startWrapper(['--quiet', '--', 'sleep', '2'], { tag, stateDir });
     // The wrapper and the lifeline carry the tag too: wait for the marker instead.
-    expect(await eventually(() => existsSync(join(stateDir, 'running')) && readdirSync(join(stateDir, 'running')).length === 1, 5000)).toBe(true);
+    await until('the marker', () => existsSync(join(stateDir, 'running')) && readdirSync(join(stateDir, 'running')).length === 1, 5000);
     const modes = (dir: string) => readdirSync(dir).map((name) => statSync(join(dir, name)).mode & 0o777);
     for (const dir of ['running', 'journal']) {
       expect(statSync(join(stateDir, dir)).mode & 0o777).toBe(0o700);

@@ -18,6 +18,7 @@ import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord 
 import { aliveWith } from '../helpers/lost-runs.js';
 import { ownedTag, tagged } from '../helpers/processes.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../helpers/throwaway-postgres.js';
+import { until } from '../helpers/until.js';
 import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
@@ -32,16 +33,6 @@ async function query<R extends pg.QueryResultRow>(url: string, sql: string, para
     return (await client.query<R>(sql, params)).rows;
   } finally {
     await client.end().catch(() => undefined);
-  }
-}
-
-/** Polls `check` every 100 ms until it holds; false after `timeoutMs`. */
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return true;
-    if (Date.now() > end) return false;
-    await sleep(100);
   }
 }
 
@@ -122,6 +113,11 @@ async function ship(stateDir: string, url: string): Promise<void> {
 /** The run rows of an analysis in the database (throws while it is down). */
 async function runRows(url: string, analysisId: string): Promise<{ status: string }[]> {
   return query<{ status: string }>(url, 'SELECT status FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
+}
+
+/** Whether the run's row is in the database; not yet when the query fails (the server may be coming up). */
+async function hasRunRow(url: string, analysisId: string): Promise<boolean> {
+  return runRows(url, analysisId).then((rows) => rows.length === 1, () => false);
 }
 
 /** Live children of `pid`, by pid and starttime. */
@@ -228,6 +224,7 @@ describe('PostgreSQL outages', () => {
     const run = await startWrapper(['--analysis-id', analysisId, '--database-url', server.url, '--', 'true'], { tag, stateDir });
     expect(run.exitCode).toBe(0);
     const shipper = execa(WATCHDOG, ['ship', '--state-dir', stateDir, '--database-url', server.url, '--wait', '60s'], { reject: false, env: { SCIDEX_TEST_TAG: tag } });
+    // Not a wait on a condition: still trying after 1.5 s of a database down is what is asserted (a refused connection leaves no trace to wait on).
     await sleep(1500);
     expect(shipper.exitCode).toBeNull();
     await server.start();
@@ -246,7 +243,7 @@ describe('PostgreSQL outages', () => {
     const run = startWrapper(['--analysis-id', analysisId, '--database-url', server.url, '--', ...gate.command], { tag, stateDir }).finally(
       () => (ended = true),
     );
-    expect(await until(async () => (await runRows(server.url, analysisId)).length === 1, 20_000)).toBe(true);
+    await until('the run row', () => hasRunRow(server.url, analysisId), 20_000, { every: 100 });
     await server.stop();
     expect(ended).toBe(false);
     // The run ends while the server is still down.
@@ -275,10 +272,10 @@ describe('PostgreSQL outages', () => {
     wrapper.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const run = wrapper.finally(() => (ended = true));
     // Up again only once the wrapper has found it down (its warning), however slow its start.
-    expect(await until(async () => /warning: database .* unavailable/.test(stderr), 20_000)).toBe(true);
+    await until(() => `the warning that the database is unavailable, in:\n${stderr}`, () => /warning: database .* unavailable/.test(stderr), 20_000, { every: 100 });
     await server.start();
     // Shipped by a retry while the command still runs, not only at its end.
-    expect(await until(async () => (await runRows(server.url, analysisId)).length === 1, 20_000)).toBe(true);
+    await until('the run row', () => hasRunRow(server.url, analysisId), 20_000, { every: 100 });
     expect(ended).toBe(false);
     gate.open();
     const result = await run;
@@ -306,9 +303,10 @@ describe('PostgreSQL outages', () => {
       ),
     ).finally(() => (done = true));
     // Every run is under way before the first outage.
-    const allStarted = async () => (await Promise.all(analysisIds.map((id) => runRows(server.url, id)))).every((rows) => rows.length === 1);
-    expect(await until(allStarted, 20_000)).toBe(true);
+    const allStarted = async () => (await Promise.all(analysisIds.map((id) => hasRunRow(server.url, id)))).every(Boolean);
+    await until('the row of every run', allStarted, 20_000, { every: 100 });
     // Stops and crashes in turn, 700 ms into each up and each down; the runs end during the last one.
+    // The sleeps are the schedule of the outages the test is about, not waits on a condition.
     for (let outage = 1; outage <= 4; outage++) {
       await sleep(700);
       await (outage % 2 === 1 ? server.stop() : server.kill());
@@ -351,7 +349,9 @@ describe('a PostgreSQL with no free connection when the run ends', () => {
     let run;
     try {
       run = await startWrapper(['--analysis-id', analysisId, '--database-url', server.url, '--', 'true'], { tag, stateDir });
-      // The shipper retries against the full server for a while before a connection frees up.
+      // The shipper retries against the full server for a while before a connection frees up. A
+      // fixed time on purpose: it is the scenario (how long the server stays full), nothing is
+      // asserted of it, and the server's log cannot tell the shipper's refusals from the wrapper's.
       await sleep(2000);
     } finally {
       await Promise.all(held.map((client) => client.end().catch(() => undefined)));
@@ -362,7 +362,7 @@ describe('a PostgreSQL with no free connection when the run ends', () => {
     expect(handover, run.stderr).not.toBeNull();
     const shipperPid = Number(handover![2]);
     expect(tagged(tag)).toContain(shipperPid);
-    expect(await until(async () => !tagged(tag).includes(shipperPid), 60_000)).toBe(true);
+    await until('the background shipper to end', () => !tagged(tag).includes(shipperPid), 60_000, { every: 100 });
     expect(existsSync(handover![1].replace(/\.jsonl$/, '.shipped'))).toBe(true);
     await expectDatabaseHoldsExactly(server.url, journaled([stateDir]), [analysisId]);
     rmSync(stateDir, { recursive: true, force: true });
@@ -400,7 +400,7 @@ describe('200 runs at once against a server of 20 connections', () => {
     const warnings = results.flatMap((result) => result.stderr.split('\n').filter((line) => /warning|error|too many/i.test(line)));
     expect(warnings).toEqual([]);
     // The shippers handed over to end on their own once their records are in.
-    expect(await until(async () => tagged(tag).length === 0, 180_000)).toBe(true);
+    await until('every shipper to end', () => tagged(tag).length === 0, 180_000, { every: 100 });
 
     const journal = journaled(stateDirs);
     expect(journal.runs).toHaveLength(count);

@@ -10,12 +10,12 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import which from 'which';
 import { killSurvivors, newTag, ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
+import { until } from '../helpers/until.js';
 import { BIN, EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const PROMTOOL = which.sync('promtool', { nothrow: true, path: [process.env.PATH ?? '', '/usr/bin'].join(delimiter) }) ?? undefined;
@@ -49,13 +49,16 @@ describe.skipIf(!PROMTOOL)(`promtool check metrics${PROMTOOL ? '' : ` (${SKIP_RE
   const scrape = async () => (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   /** Scrapes until `check` holds; returns the text that passed. */
   const scrapeWhen = async (check: (text: string) => boolean, timeoutMs: number): Promise<string> => {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const text = await scrape().catch(() => '');
-      if (text && check(text)) return text;
-      if (Date.now() > end) throw new Error(`/metrics never matched:\n${text}`);
-      await sleep(100);
-    }
+    let text = '';
+    return until(
+      () => `/metrics to match, last scraped:\n${text}`,
+      async () => {
+        text = await scrape().catch(() => '');
+        return text && check(text) ? text : undefined;
+      },
+      timeoutMs,
+      { every: 100 },
+    );
   };
 
   beforeAll(async () => {

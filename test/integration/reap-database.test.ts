@@ -8,11 +8,11 @@ import { bootId } from '../../src/proc/system.js';
 import { migrate } from '../../src/record/migrate.js';
 import { writeRecords } from '../../src/record/sql.js';
 import { sharedClient } from '../helpers/database.js';
-import { aliveWith, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { aliveWith, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 import { BIN, journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import type { RunRecord } from '../../src/record/types.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const tag = ownedTag();
 const database = sharedClient();
@@ -35,7 +35,7 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
       expect(outcomes).toContainEqual(expect.objectContaining({ runId: dead.id, verdict: 'lost', killed: 1 }));
       expect(outcomes).toContainEqual(expect.objectContaining({ runId: rebooted.id, verdict: 'lost', killed: 0 }));
       expect(outcomes.some((outcome) => outcome.runId === elsewhere.id)).toBe(false);
-      expect(await eventually(() => !aliveWith(leftover.pid, leftover.starttime), 3000)).toBe(true);
+      await until('the leftover to be killed', () => !aliveWith(leftover.pid, leftover.starttime), 3000);
       const rows = await database.client().query('SELECT id, status, reason FROM watchdog_runs WHERE id = ANY($1)', [[dead.id, rebooted.id, elsewhere.id]]);
       const byId = Object.fromEntries(rows.rows.map((row) => [row.id, row]));
       expect(byId[dead.id]).toMatchObject({ status: 'lost', reason: 'wrapper_gone' });
@@ -102,9 +102,7 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     const result = await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });
     expect(result.exitCode).toBe(0);
     const status = async () => (await database.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [dead.id])).rows[0]?.status;
-    const deadline = Date.now() + 15_000;
-    while ((await status()) !== 'lost' && Date.now() < deadline) await sleep(100);
-    expect(await status()).toBe('lost');
+    await until('the run to be marked lost in PostgreSQL', async () => (await status()) === 'lost', 15_000, { every: 100 });
   });
 
   it('finishes a run once when two reapers meet it: the second, stopped after reading the rows, finds it taken', async () => {
@@ -119,7 +117,7 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
         env: { SCIDEX_TEST_TAG: tag, ...env },
       });
     const late = reap({ SCIDEX_FAILPOINTS: 'reap-rows-read' });
-    expect(await eventually(() => readStat(late.pid!)?.state === 'T', 20_000), 'the reaper never reached its failpoint').toBe(true);
+    await until('the reaper to reach its failpoint', () => readStat(late.pid!)?.state === 'T', 20_000);
     try {
       const first = await reap();
       expect(first.exitCode, first.stderr).toBe(0);

@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { sharedClient } from '../helpers/database.js';
-import { eventually, stoppedAtFailpoint } from '../helpers/lost-runs.js';
+import { stoppedAtFailpoint } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
@@ -80,7 +81,7 @@ describe('the records protocol: a journal is finished by its own last line, neve
       { tag, stateDir },
     );
     const runStarted = () => journalsOf(stateDir).some((name) => statSync(join(stateDir, 'journal', name)).size > 0);
-    expect(await eventually(() => existsSync(join(stateDir, 'journal')) && runStarted(), 20_000)).toBe(true);
+    await until('the run to start its journal', () => existsSync(join(stateDir, 'journal')) && runStarted(), 20_000);
     const [journal] = journalsOf(stateDir);
 
     const shipper = ship(stateDir, { SCIDEX_FAILPOINTS: 'ship-written' });

@@ -78,6 +78,7 @@ describe('a running run', () => {
     const heartbeats = new Set<string>();
     let ended = false;
     void run.then(() => (ended = true));
+    // Sampling for as long as the run goes on, not a wait on a condition.
     for (; !ended; await sleep(150)) {
       const rows = await database.client().query(`SELECT heartbeat_at FROM watchdog_runs WHERE analysis_id = $1 AND status = 'running'`, [analysisId]);
       for (const row of rows.rows) heartbeats.add((row.heartbeat_at as Date).toISOString());

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { readStat } from '../../src/proc/stat.js';
 import { RunGroups } from '../../src/terminate/run-groups.js';
 import type { Member } from '../../src/track/member.js';
-import { eventually } from '../helpers/lost-runs.js';
+import { until } from '../helpers/until.js';
 import { ownedTag } from '../helpers/processes.js';
 
 const tag = ownedTag();
@@ -45,8 +45,8 @@ describe('the groups of a run', () => {
       const process_ = stranger(script);
       try {
         // setsid(1) execs python3 in place once it has its own session: the group is then the stranger's.
-        expect(await eventually(() => readStat(process_.pid)?.pgid === process_.pid && readStat(process_.pid)?.comm !== 'setsid', 10_000)).toBe(true);
-        if (what.includes('main thread')) expect(await eventually(() => readStat(process_.pid)?.state === 'Z', 10_000)).toBe(true);
+        await until('the stranger to run python3 in a group of its own', () => readStat(process_.pid)?.pgid === process_.pid && readStat(process_.pid)?.comm !== 'setsid', 10_000);
+        if (what.includes('main thread')) await until("the stranger's main thread to exit", () => readStat(process_.pid)?.state === 'Z', 10_000);
         const groups = new RunGroups(`SCIDEX_RUN_ID=${crypto.randomUUID()}`);
         const members = [deadMemberAt(process_.pid)];
         expect([...groups.ours(members)]).toEqual([]);

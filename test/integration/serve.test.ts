@@ -10,14 +10,14 @@ import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aliveWith, eventually, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { aliveWith, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { killSurvivors, newTag, ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
+import { until } from '../helpers/until.js';
 import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { nobodyRunner } from '../helpers/zoo.js';
 import type { HostStatus } from '../../src/watchdog/status-body.js';
@@ -130,14 +130,28 @@ describe('scidex-watchdog serve', () => {
   const metrics = async () => parseMetrics(await (await get('/metrics')).text());
   /** Polls /status until `check` holds; returns the status that passed. */
   const statusWhen = async (check: (status: HostStatus) => boolean, timeoutMs: number): Promise<HostStatus> => {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const current = await status();
-      if (check(current)) return current;
-      if (Date.now() > end) throw new Error(`/status never matched: ${JSON.stringify(current)}`);
-      await sleep(100);
-    }
+    let current: HostStatus | undefined;
+    return until(
+      () => `/status to match (last: ${JSON.stringify(current)})`,
+      async () => {
+        current = await status();
+        return check(current) ? current : undefined;
+      },
+      timeoutMs,
+      { every: 100 },
+    );
   };
+  /** Scrapes /metrics until `check` holds; returns the samples that passed. */
+  const metricsWhen = async (what: string, check: (samples: Map<string, number>) => boolean, timeoutMs: number): Promise<Map<string, number>> =>
+    until(
+      what,
+      async () => {
+        const samples = await metrics();
+        return check(samples) ? samples : undefined;
+      },
+      timeoutMs,
+      { every: 200 },
+    );
   const watchdogStatus = () => execa(WATCHDOG, ['status', '--state-dir', stateDir], { reject: false, env: NO_DATABASE });
 
   beforeAll(async () => {
@@ -145,7 +159,7 @@ describe('scidex-watchdog serve', () => {
     port = await freeLoopbackPort();
     base = `http://127.0.0.1:${port}`;
     daemon = startDaemon(['--listen', `127.0.0.1:${port}`, '--interval', '500ms', '--state-dir', stateDir, '--database-url', databaseUrl]);
-    const up = await eventually(() => existsSync(join(stateDir, 'watchdog.json')), 15_000);
+    const up = await until('the daemon to write watchdog.json', () => existsSync(join(stateDir, 'watchdog.json')), 15_000, { onTimeout: 'return' });
     if (!up) throw new Error(`the daemon did not start: ${(await daemon.catch((error) => error)).stderr}`);
     await statusWhen((current) => current.daemon.last_sweep !== null && current.daemon.database === 'ok', 15_000);
   });
@@ -279,12 +293,7 @@ describe('scidex-watchdog serve', () => {
       expect(Object.keys(event).sort()).toEqual(['analysis_id', 'at', 'kind', 'pid', 'pss_bytes', 'reason', 'rss_bytes', 'run_id', 'signal']);
     }
 
-    const end = Date.now() + 5000;
-    let counted = await metrics();
-    while (counted.get('scidex_runs_finished_total{status="timeout"}') !== 1 && Date.now() < end) {
-      await sleep(200);
-      counted = await metrics();
-    }
+    const counted = await metricsWhen('the timeout to be counted', (samples) => samples.get('scidex_runs_finished_total{status="timeout"}') === 1, 5000);
     expect(counted.get('scidex_runs_finished_total{status="completed"}')).toBe(1);
     expect(counted.get('scidex_runs_finished_total{status="timeout"}')).toBe(1);
     expect(counted.get('scidex_kills_total{reason="timeout"}')).toBe(1);
@@ -309,16 +318,11 @@ describe('scidex-watchdog serve', () => {
     const run = forgeRun(stateDir);
     const leftover = foreignSleep({ SCIDEX_RUN_ID: run.id, SCIDEX_TEST_TAG: tag });
     try {
-      expect(await eventually(() => !aliveWith(leftover.pid, leftover.starttime), 8000)).toBe(true);
-      expect(await eventually(() => !existsSync(join(stateDir, 'running', `${run.id}.json`)), 10_000)).toBe(true);
+      await until('the leftover to be killed', () => !aliveWith(leftover.pid, leftover.starttime), 8000);
+      await until("the run's marker to be removed", () => !existsSync(join(stateDir, 'running', `${run.id}.json`)), 10_000);
       const final = await statusWhen((current) => current.recent_events.some((event) => event.run_id === run.id && event.kind === 'run_lost'), 5000);
       expect(final.kills_last_24h).toBe(2);
-      let counted = await metrics();
-      const end = Date.now() + 5000;
-      while (counted.get('scidex_kills_total{reason="lost"}') !== 1 && Date.now() < end) {
-        await sleep(200);
-        counted = await metrics();
-      }
+      const counted = await metricsWhen('the lost run to be counted', (samples) => samples.get('scidex_kills_total{reason="lost"}') === 1, 5000);
       expect(counted.get('scidex_kills_total{reason="lost"}')).toBe(1);
       expect(counted.get('scidex_runs_finished_total{status="lost"}')).toBe(1);
       const lost = await query<{ status: string }>(databaseUrl, 'SELECT status FROM watchdog_runs WHERE id = $1', [run.id]);
@@ -349,8 +353,10 @@ describe('scidex-watchdog serve against hostile journals and signals, without a 
     const stateDir = newStateDir();
     const port = await freeLoopbackPort();
     const daemon = startDaemon(['--listen', `127.0.0.1:${port}`, '--interval', '200ms', '--state-dir', stateDir]);
+    let log = '';
+    daemon.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
     try {
-      expect(await eventually(() => existsSync(join(stateDir, 'watchdog.json')), 15_000)).toBe(true);
+      await until('the daemon to write watchdog.json', () => existsSync(join(stateDir, 'watchdog.json')), 15_000);
       const second = await execa(WATCHDOG, ['serve', '--listen', '127.0.0.1:0', '--state-dir', stateDir], { reject: false, env: NO_DATABASE, timeout: 15_000 });
       expect(second.exitCode).toBe(125);
       expect(second.stderr.trim()).toBe(`scidex-watchdog: another scidex-watchdog serve (pid ${daemon.pid}) runs with state directory '${stateDir}'`);
@@ -369,16 +375,14 @@ describe('scidex-watchdog serve against hostile journals and signals, without a 
         const body = await metricsText();
         return /scidex_runs_finished_total\{status="completed"\} 1\n/.test(body) ? body : undefined;
       };
-      let body: string | undefined;
-      const end = Date.now() + 15_000;
-      while (!(body = await counted()) && Date.now() < end) await sleep(100);
-      expect(body).toBeDefined();
+      const body = await until('the completed run to be counted', counted, 15_000, { every: 100 });
       expect(body).not.toContain('pwned');
       expect(body).toMatch(/scidex_run_peak_rss_bytes_count 0\n/);
       expect(daemon.exitCode).toBeNull();
 
       daemon.kill('SIGUSR1');
-      await sleep(300);
+      // Handled, not merely sent: then alive and answering (and alive until the SIGHUP below, whose log line is checked).
+      await until(() => `the daemon to log that it ignored SIGUSR1, in:\n${log}`, () => log.includes('SIGUSR1 ignored'));
       expect(daemon.exitCode).toBeNull();
       expect((await fetch(`http://127.0.0.1:${port}/status`)).status).toBe(200);
     } finally {
@@ -400,12 +404,13 @@ describe('scidex-watchdog serve on IPv6 loopback, without a database', () => {
     const stateDir = newStateDir();
     const daemon = startDaemon(['--listen', `[::1]:${port}`, '--interval', '500ms', '--state-dir', stateDir]);
     try {
-      let body: HostStatus | undefined;
-      const end = Date.now() + 15_000;
-      while (!body && Date.now() < end) {
-        body = await fetch(`http://[::1]:${port}/status`).then((response) => response.json() as Promise<HostStatus>, () => undefined);
-        if (!body) await sleep(100);
-      }
+      // Bounded: no answer within 15 s is the host without IPv6 on loopback, checked below.
+      const body = await until(
+        `/status on [::1]:${port}`,
+        () => fetch(`http://[::1]:${port}/status`).then((response) => response.json() as Promise<HostStatus>, () => undefined),
+        15_000,
+        { every: 100, onTimeout: 'return' },
+      );
       if (!body) {
         daemon.kill('SIGKILL');
         const failed = await daemon;

@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readStat } from '../../src/proc/stat.js';
-import { availableBackends, eventually } from '../helpers/lost-runs.js';
+import { availableBackends } from '../helpers/lost-runs.js';
+import { until } from '../helpers/until.js';
 import { killSurvivors, ownedTag, tagged } from '../helpers/processes.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
@@ -67,10 +68,10 @@ describe('inside the settle window', () => {
       ['--orphans', 'ignore', '--orphan-settle', '30s', '--tracking', backends[0], '--', 'sh', '-c', 'sleep 300 >/dev/null 2>&1 & : > "$1"; exit 0', 'sh', started],
       { tag, stateDir },
     );
-    expect(await eventually(() => existsSync(started), 20_000)).toBe(true);
+    await until('the command to start', () => existsSync(started), 20_000);
     // The leader is gone (reaped by the wrapper) once /proc no longer has it: the window is open.
     const leader = () => journalOf(stateDir).runs[0]?.pid;
-    expect(await eventually(() => leader() !== undefined && leader() !== null && readStat(leader()!) === undefined, 20_000)).toBe(true);
+    await until('the leader to be gone', () => leader() !== undefined && leader() !== null && readStat(leader()!) === undefined, 20_000, { every: 100 });
     process.kill(run.pid!, 'SIGINT');
     const result = await run;
     expect(result.exitCode, result.stderr).toBe(0);

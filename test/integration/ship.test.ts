@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { sharedClient } from '../helpers/database.js';
-import { eventually } from '../helpers/lost-runs.js';
+import { until } from '../helpers/until.js';
 import { ownedTag } from '../helpers/processes.js';
 import { releaseLock, takeLock } from '../../src/record/lock-file.js';
 import { writeRecords } from '../../src/record/sql.js';
@@ -54,7 +54,7 @@ describe('records kept while PostgreSQL was down', () => {
     const analysisId = `ship-later-${tag}`;
     await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', DOWN, '--', 'true'], { tag, stateDir });
     await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });
-    expect(await eventually(() => readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.shipped')).length === 2, 15_000)).toBe(true);
+    await until('both journals to be marked shipped', () => readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.shipped')).length === 2, 15_000);
     expect(await eventCount(analysisId)).toBeGreaterThanOrEqual(2);
   });
 

@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { sharedClient } from '../helpers/database.js';
-import { eventually, stoppedAtFailpoint } from '../helpers/lost-runs.js';
+import { stoppedAtFailpoint } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 import { BIN, journalOf, startWrapper } from '../helpers/wrapper.js';
 import { nobodyRunner } from '../helpers/zoo.js';
 import { stateDirOwnedBy } from '../helpers/state-dirs.js';
@@ -93,7 +94,7 @@ function expectRefused(result: { exitCode?: number; stderr: string }, message: R
 /** The run id of the one marker (`running/<id>.json`) of a state directory, once there is one. */
 async function markedRun(stateDir: string): Promise<string> {
   const markers = () => readdirSync(join(stateDir, 'running')).filter((name) => /^[0-9a-f-]{36}\.json$/.test(name));
-  expect(await eventually(() => markers().length === 1, HANG_MS)).toBe(true);
+  await until('one marker', () => markers().length === 1, HANG_MS);
   return markers()[0].slice(0, -'.json'.length);
 }
 
@@ -297,7 +298,7 @@ describe.skipIf(nobody.skip !== undefined)(`names planted in nobody's state dire
     // Its lifeline's reaper may be at it already: then this one finds it busy, or finished.
     const reap = await watchdog(['reap', '--state-dir', stateDir]);
     expect(reap.exitCode, reap.stderr).toBe(0);
-    expect(await eventually(() => !existsSync(join(stateDir, 'running', `${runId}.json`)), HANG_MS)).toBe(true);
+    await until("the run's marker to be removed", () => !existsSync(join(stateDir, 'running', `${runId}.json`)), HANG_MS);
     expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'lost' });
     target.untouched();
   });
@@ -315,10 +316,10 @@ describe.skipIf(nobody.skip !== undefined)(`names planted in nobody's state dire
     let log = '';
     daemon.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
     try {
-      expect(await eventually(() => lstatSync(heartbeat, { throwIfNoEntry: false })?.isFile() === true, HANG_MS)).toBe(true);
+      await until('the daemon to write its heartbeat as a file of its own', () => lstatSync(heartbeat, { throwIfNoEntry: false })?.isFile() === true, HANG_MS);
       expect((await asNobody(['chmod', '770', stateDir])).exitCode).toBe(0);
       const refusal = /sweep failed: state directory '.*\/state' refused: '.*\/state' can be written by its group \(mode 0770\); run chmod 700/;
-      expect(await eventually(() => refusal.test(log), HANG_MS), log).toBe(true);
+      await until(() => `the refusal in the daemon's log:\n${log}`, () => refusal.test(log), HANG_MS);
     } finally {
       daemon.kill('SIGTERM');
     }

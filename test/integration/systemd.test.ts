@@ -13,9 +13,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readStat } from '../../src/proc/stat.js';
-import { notifier, startWatchdogPings } from '../../src/sys/sd-notify.js';
-import { eventually, forgeRun } from '../helpers/lost-runs.js';
+import { notifier, startWatchdogPings, type Notifier } from '../../src/sys/sd-notify.js';
+import { forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 import { BIN, journalOf, newStateDir } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
@@ -43,7 +44,7 @@ async function startReceiver(socket?: string): Promise<Receiver> {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, SCIDEX_TEST_TAG: tag },
   });
-  if (!(await eventually(() => existsSync(ready), 10_000))) throw new Error('the notify receiver did not bind');
+  await until('the notify receiver to bind', () => existsSync(ready), 10_000);
   const receiver: Receiver = {
     socket: address,
     messages: () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as string) : []),
@@ -86,6 +87,12 @@ function systemdEnv(socket: string, watchdogUsec?: number, watchdogPid: number =
 
 const count = (messages: string[], text: string): number => messages.filter((message) => message === text).length;
 
+/** Datagrams of one socket arrive in order: once this STATUS is in, every datagram sent before it is too. */
+async function fence(notify: Notifier, receiver: Receiver, name: string): Promise<void> {
+  notify.status(`fence-${name}`);
+  await until(`fence ${name}`, () => receiver.messages().includes(`STATUS=fence-${name}`), 5000);
+}
+
 describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify socket (%s)', (prefer) => {
   it('delivers READY=1 with STATUS, STATUS and STOPPING=1, one datagram each, in order', async () => {
     const receiver = await startReceiver();
@@ -98,9 +105,8 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
     notify.status('last sweep: 2 runs reaped\nsecond line');
     notify.watchdog(); // no watchdog for us: not sent
     notify.stopping();
-    expect(await eventually(() => receiver.messages().length >= 3, 5000)).toBe(true);
-    await sleep(100);
-    expect(receiver.messages()).toEqual(['READY=1\nSTATUS=sweeping every 30s', 'STATUS=last sweep: 2 runs reaped second line', 'STOPPING=1']);
+    await fence(notify, receiver, 'end');
+    expect(receiver.messages()).toEqual(['READY=1\nSTATUS=sweeping every 30s', 'STATUS=last sweep: 2 runs reaped second line', 'STOPPING=1', 'STATUS=fence-end']);
     expect(errors).toEqual([]);
   });
 
@@ -111,25 +117,22 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
     expect(notify.watchdogIntervalMs).toBe(100);
     let healthy = true;
     const stop = startWatchdogPings(notify, () => healthy);
-    /** Datagrams of one socket arrive in order: once a fence is in, every ping sent before it is too. */
-    const fence = async (name: string) => {
-      notify.status(`fence-${name}`);
-      expect(await eventually(() => receiver.messages().includes(`STATUS=fence-${name}`), 5000)).toBe(true);
-    };
     try {
-      expect(await eventually(() => count(receiver.messages(), 'WATCHDOG=1') >= 4, 5000)).toBe(true);
+      await until('four pings', () => count(receiver.messages(), 'WATCHDOG=1') >= 4, 5000);
       healthy = false;
-      await fence('1');
+      await fence(notify, receiver, '1');
       const frozen = count(receiver.messages(), 'WATCHDOG=1');
+      // Not a wait on a condition: no ping in 500 ms (five intervals) is what is asserted.
       await sleep(500);
       expect(count(receiver.messages(), 'WATCHDOG=1')).toBe(frozen);
       healthy = true;
-      expect(await eventually(() => count(receiver.messages(), 'WATCHDOG=1') >= frozen + 2, 5000)).toBe(true);
+      await until('two more pings once healthy again', () => count(receiver.messages(), 'WATCHDOG=1') >= frozen + 2, 5000);
     } finally {
       stop();
     }
-    await fence('2');
+    await fence(notify, receiver, '2');
     const stopped = count(receiver.messages(), 'WATCHDOG=1');
+    // Not a wait on a condition: no ping in 500 ms after stop() is what is asserted.
     await sleep(500);
     expect(count(receiver.messages(), 'WATCHDOG=1')).toBe(stopped);
     expect(receiver.messages().every((message) => message === 'WATCHDOG=1' || message.startsWith('STATUS=fence-'))).toBe(true);
@@ -143,12 +146,12 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
     expect(notify.watchdogIntervalMs).toBeUndefined();
     const stop = startWatchdogPings(notify, () => true);
     notify.watchdog();
+    // Not a wait on a condition: no ping in 600 ms (six intervals of the watchdog that is not ours) is what is asserted.
     await sleep(600);
     stop();
     notify.ready(); // the socket works: READY=1 arrives, and it is all that does
-    expect(await eventually(() => receiver.messages().length >= 1, 5000)).toBe(true);
-    await sleep(100);
-    expect(receiver.messages()).toEqual(['READY=1']);
+    await fence(notify, receiver, 'end');
+    expect(receiver.messages()).toEqual(['READY=1', 'STATUS=fence-end']);
   });
 
   it('reaches an abstract socket (NOTIFY_SOCKET=@name)', async () => {
@@ -157,7 +160,7 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
     const notify = notifier({ prefer });
     expect(notify.backend).toBe(prefer);
     notify.ready();
-    expect(await eventually(() => receiver.messages().length >= 1, 5000)).toBe(true);
+    await until('a datagram', () => receiver.messages().length >= 1, 5000);
     expect(receiver.messages()).toEqual(['READY=1']);
   });
 });
@@ -171,7 +174,7 @@ describe('backend choice', () => {
     expect(notify.watchdogIntervalMs).toBe(200);
     notify.ready();
     notify.watchdog();
-    expect(await eventually(() => receiver.messages().length >= 2, 5000)).toBe(true);
+    await until('two datagrams', () => receiver.messages().length >= 2, 5000);
     expect(receiver.messages()).toEqual(['READY=1', 'WATCHDOG=1']);
   });
 
@@ -282,6 +285,8 @@ describe('packaging/systemd/scidex-watchdog.service', () => {
       const child = spawn('sleep', ['300'], { stdio: 'ignore', uid: 65534, gid: 65534, env: { PATH: process.env.PATH, SCIDEX_RUN_ID: runId, SCIDEX_TEST_TAG: tag } });
       return { child, pid: child.pid! };
     };
+    /** Until then it is our fork, root's and with our environment; after it, nobody's `sleep` with the cookie. */
+    const execed = (pid: number) => until(`process ${pid} to exec sleep`, () => readStat(pid)?.comm === 'sleep');
 
     // Without CAP_SYS_PTRACE the cookie cannot be read: the reaper refuses (the control for the line).
     // The record names it as the leader, so the refusal is logged with why.
@@ -289,7 +294,7 @@ describe('packaging/systemd/scidex-watchdog.service', () => {
     const deniedId = randomUUID();
     const stranger = leftover(deniedId);
     try {
-      await sleep(100);
+      await execed(stranger.pid);
       forgeRun(deniedDir, { id: deniedId, pid: stranger.pid, leader_starttime: readStat(stranger.pid)!.starttime });
       expect(await reapAs(caps.filter((cap) => cap !== 'CAP_SYS_PTRACE'), deniedDir)).toMatchObject({ verdict: 'lost', killed: 0, refused: 1 });
       expect(stranger.child.exitCode === null && stranger.child.signalCode === null).toBe(true);
@@ -304,9 +309,9 @@ describe('packaging/systemd/scidex-watchdog.service', () => {
     const run = forgeRun(stateDir);
     const victim = leftover(run.id);
     try {
-      await sleep(100);
+      await execed(victim.pid);
       expect(await reapAs(caps, stateDir)).toMatchObject({ verdict: 'lost', killed: 1, refused: 0 });
-      expect(await eventually(() => victim.child.exitCode !== null || victim.child.signalCode !== null, 5000)).toBe(true);
+      await until('the leftover to die', () => victim.child.exitCode !== null || victim.child.signalCode !== null, 5000);
       expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'lost' });
     } finally {
       if (victim.pid > 1 && victim.child.exitCode === null && victim.child.signalCode === null) victim.child.kill('SIGKILL');

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { eventually } from '../helpers/lost-runs.js';
 import { killSurvivors, ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
 import { journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { until } from '../helpers/until.js';
@@ -127,7 +126,7 @@ describe('termination of the whole tree', () => {
     const script = `(trap "" TERM INT; touch ${ready}; exec sleep 300) >/dev/null 2>&1 & while [ ! -e ${ready} ]; do sleep 0.02; done; exit 0`;
     const wrapper = startWrapper(['--quiet', '--grace', '5s', '--', 'sh', '-c', script], { tag, stateDir });
     const inGrace = () => journalSoFar(stateDir)?.events.some((event) => event.kind === 'signal_sent' && event.reason === 'orphans') ?? false;
-    expect(await eventually(inGrace, 20_000)).toBe(true);
+    await until("the orphans' grace period", inGrace, 20_000, { every: 100 });
     wrapper.kill('SIGINT');
     const result = await wrapper;
     expect(result.exitCode).toBe(130);
