@@ -1,9 +1,10 @@
-// Benchmarks of issues 2, 3, 4, 5 and 10, each side by side with its peer in one process so the ratio holds on a
-// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15] [--only issue2|tracking|shipping|daemon|settle]
+// Benchmarks of issues 2, 3, 4, 5, 10 and 14, each side by side with its peer in one process so the ratio holds on a
+// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15] [--only issue2|tracking|shipping|daemon|settle|light]
 // [--reps 3 --peer-runs 1 --part ticks,kill,peers --backends cgroup,subreaper,pgroup]. Prints a Markdown report.
 // The tracking part (issue 3) is scripts/bench/tracking/, the shipping part (issue 4) scripts/bench/shipping/,
-// the daemon part (issue 5) scripts/bench/daemon/, the settle part (issue 10) scripts/bench/settle/ (entry
-// main.ts each, options in its header; helpers shared by shipping, daemon and settle in scripts/bench/common/),
+// the daemon part (issue 5) scripts/bench/daemon/, the settle part (issue 10) scripts/bench/settle/, the light
+// part (issue 14) scripts/bench/light/ (entry main.ts each, options in its header; helpers shared by shipping,
+// daemon, settle and light in scripts/bench/common/),
 // bundled here with esbuild into dist/bench/.
 // Every process started here is ended here and checked by pid; nothing is killed by name.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -28,8 +29,8 @@ const text = (name, fallback) => {
   return at >= 0 ? args[at + 1] : fallback;
 };
 const ONLY = text('only', 'all');
-if (!['all', 'issue2', 'tracking', 'shipping', 'daemon', 'settle'].includes(ONLY)) {
-  console.error(`bench: --only takes issue2, tracking, shipping, daemon or settle, not ${ONLY}`);
+if (!['all', 'issue2', 'tracking', 'shipping', 'daemon', 'settle', 'light'].includes(ONLY)) {
+  console.error(`bench: --only takes issue2, tracking, shipping, daemon, settle or light, not ${ONLY}`);
   process.exit(2);
 }
 const SECONDS = option('seconds', 60);
@@ -216,6 +217,11 @@ if (ONLY === 'all' || ONLY === 'settle') {
   if (ONLY === 'all') console.log('\n## Settle window (issue 10)\n');
   const settleOptions = ['part', 'settle-runs', 'overhead-runs', 'loads', 'fixtures', 'backends'];
   failed = (await bundledPart('settle', settleOptions)) !== 0 || failed;
+}
+if (ONLY === 'all' || ONLY === 'light') {
+  if (ONLY === 'all') console.log('\n## Light (issue 14)\n');
+  const lightOptions = ['part', 'startup-runs', 'backends', 'footprint-count', 'fleet-runs', 'fleet-sleep', 'fleet-window', 'fleet-batch'];
+  failed = (await bundledPart('light', lightOptions)) !== 0 || failed;
 }
 const left = survivors();
 rmSync(stateDir, { recursive: true, force: true });

@@ -30,3 +30,22 @@ export async function finishPart(
   if (left.killed.length > 0 || left.alive.length > 0 || serversAlive.length > 0) status = 1;
   process.exitCode = status;
 }
+
+/**
+ * The whole of a part without databases or servers: runs `main` (which appends the report's lines
+ * and returns whether the part failed), adds how long it took, then finishes as finishPart does.
+ */
+export async function runPart(part: string, main: (out: string[]) => Promise<boolean>, log?: (line: string) => void): Promise<void> {
+  const out: string[] = [];
+  const t0 = performance.now();
+  let failed = true;
+  try {
+    failed = await main(out);
+  } catch (error) {
+    console.error(`bench(${part}): ${(error as Error).stack ?? error}`);
+  }
+  const took = `${((performance.now() - t0) / 1000).toFixed(0)} s`;
+  log?.(`done in ${took}`);
+  out.push(`Part took ${took}.`);
+  await finishPart(part, { toString: () => out.join('\n') }, failed, [], [], 5000);
+}

@@ -21,7 +21,7 @@ import { cpus, loadavg } from 'node:os';
 import type { ResolvedFixture } from '../../../test/helpers/third-party.js';
 import { resolveFixtures } from '../../../test/helpers/third-party.js';
 import { log, newFolder, ROOT, RUN_BIN } from '../common/context.js';
-import { finishPart } from '../common/finish.js';
+import { runPart } from '../common/finish.js';
 import { start } from '../common/processes.js';
 import { CAP_MS, leftoverEnv, observeRun, POLL_MS, type RunObservation } from './leftovers.js';
 import { startLoad } from './load.js';
@@ -106,13 +106,4 @@ async function main(out: string[]): Promise<boolean> {
   return failed;
 }
 
-const out: string[] = [];
-const t0 = performance.now();
-let failed = true;
-try {
-  failed = await main(out);
-} catch (error) {
-  console.error(`bench(settle): ${(error as Error).stack ?? error}`);
-}
-out.push(`Part took ${((performance.now() - t0) / 1000).toFixed(0)} s.`);
-await finishPart('settle', { toString: () => out.join('\n') }, failed, [], [], 5000);
+await runPart('settle', main);
