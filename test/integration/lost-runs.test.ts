@@ -8,6 +8,7 @@ import { aliveWith, availableBackends, eventually, foreignSleep, forgeRun } from
 import { ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
 import { BIN, journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { readChildren } from '../../src/proc/children.js';
+import { ignoresSignal } from '../../src/proc/signals.js';
 import { until } from '../helpers/until.js';
 
 const tag = ownedTag();
@@ -53,6 +54,8 @@ describe('the lifeline', () => {
     const wrapper = startWrapper(['--quiet', '--grace', '1s', '--', 'sleep', '300'], { tag, stateDir });
     const isLifeline = (pid: number) => existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('scidex-run-lifeline');
     const lifeline = await until('the lifeline', () => readChildren(wrapper.pid!).find(isLifeline));
+    // Its sh must have run its `trap '' TERM` first: a guard signalled earlier dies, as any process would.
+    await until("the lifeline's trap", () => ignoresSignal(lifeline, 'SIGTERM'));
     process.kill(lifeline, 'SIGTERM'); // as slurmstepd signals the whole job
     wrapper.kill('SIGKILL'); // as its SIGKILL after KillWait, which this time reaches the wrapper only
     await wrapper;
