@@ -1,11 +1,13 @@
 /**
  * The records of a termination sequence: a signal_sent event per pass that reached anyone, a
- * process_killed event per member that died after a signal of ours. Shared by the supervisor and
- * the reaper, so both tell a kill the same way.
+ * process_killed event per member that died after a signal of ours, a kill_failed event per cgroup
+ * control file the kernel refused to write. Shared by the supervisor and the reaper, so both tell a
+ * kill the same way.
  */
 import { redactArgv } from './redact.js';
 import type { RunLog } from './run-log.js';
 import type { ProcessFate } from './types.js';
+import type { CgroupOperation, CgroupWriteError } from '../terminate/cgroup-kill.js';
 import type { TerminationHooks } from '../terminate/sequence.js';
 import type { Member } from '../track/member.js';
 import type { TreeSnapshot } from '../track/tracker.js';
@@ -26,6 +28,22 @@ export function fateOf(member: Member, lastSignal: ReadonlyMap<Member, NodeJS.Si
   if (member.alive) return 'left_running';
   const signal = lastSignal.get(member);
   return signal === 'SIGKILL' ? 'killed' : signal ? 'terminated' : 'exited';
+}
+
+/** What is done instead of a refused cgroup write (terminate/sequence.ts), as kill_failed says it. */
+const FALLBACKS: Record<CgroupOperation, string> = {
+  freeze: 'the processes stopped by SIGSTOP instead, then a re-scan',
+  kill: 'SIGKILL to each member',
+  thaw: 'none: the members stay frozen',
+};
+
+/**
+ * Journals a kill_failed event: the cgroup control file the kernel refused to write (`detail.path`),
+ * its errno name (`detail.errno`), the operation and what is done instead.
+ */
+export function recordKillFailure(log: RunLog, reason: string, error: CgroupWriteError): void {
+  const detail = { operation: error.operation, path: error.path, errno: error.code, fallback: FALLBACKS[error.operation] };
+  log.event('kill_failed', { reason, detail }, true);
 }
 
 /**
@@ -71,5 +89,6 @@ export function recordTermination(
         detail: { argv: redactArgv(member.argv), starttime: member.starttime, found_by: member.foundBy },
       });
     },
+    onKillFailed: (error) => recordKillFailure(log, reason, error),
   };
 }

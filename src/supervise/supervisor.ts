@@ -20,7 +20,7 @@ import { readStat } from '../proc/stat.js';
 import { CLOCK_TICKS_PER_SECOND } from '../proc/system.js';
 import { signalMember, signalsUsePidfd } from '../terminate/guard.js';
 import { terminateTree } from '../terminate/sequence.js';
-import { freezeCgroup, thawCgroup } from '../terminate/cgroup-kill.js';
+import { CgroupWriteError, freezeCgroup, thawCgroup } from '../terminate/cgroup-kill.js';
 import { failpoint } from '../sys/failpoint.js';
 import { memberKey, type Member } from '../track/member.js';
 import { openTracker, type TrackingSetup } from '../track/select.js';
@@ -35,7 +35,7 @@ import { nextPollDelay } from './poll.js';
 import { NOT_ENDED, type RunLog, type RunProgress } from '../record/run-log.js';
 import { cancelDetail, describeRequester, takeCancelRequest } from '../record/cancel-request.js';
 import { redactArgv } from '../record/redact.js';
-import { fateOf, recordTermination } from '../record/termination-records.js';
+import { fateOf, recordKillFailure, recordTermination } from '../record/termination-records.js';
 import { Sampler, type DueSample } from './sampler.js';
 import { spawnLeader, type Leader } from './spawn.js';
 import { RunGroups } from '../terminate/run-groups.js';
@@ -262,11 +262,20 @@ export class Supervisor {
     // Only the kernel (a populated cgroup) or the run's groups say the tree is not over: a chain that
     // forks and exits faster than a scan, whose listed pid was gone by the time its stat was read.
     // Held still (frozen, or stopped whole), it stands where the next scan finds it.
+    // A cgroup.freeze the kernel refuses is journaled, and the run's groups are stopped instead.
+    let freezeRefused = false;
     if (snapshot.alive.length === 0 && tracker.cgroupPath) {
-      if (await freezeCgroup(tracker.cgroupPath)) snapshot = tracker.scan();
-      // Thawed at once: the orphans' SIGTERM must find them able to act on it within the grace period.
-      thawCgroup(tracker.cgroupPath);
-    } else if (snapshot.alive.length === 0) {
+      try {
+        if (await freezeCgroup(tracker.cgroupPath)) snapshot = tracker.scan();
+        // Thawed at once: the orphans' SIGTERM must find them able to act on it within the grace period.
+        thawCgroup(tracker.cgroupPath);
+      } catch (error) {
+        if (!(error instanceof CgroupWriteError)) throw error;
+        recordKillFailure(this.log, 'orphans', error);
+        freezeRefused = error.operation === 'freeze';
+      }
+    }
+    if (snapshot.alive.length === 0 && (!tracker.cgroupPath || freezeRefused)) {
       const groups = new RunGroups(this.cookie());
       if (groups.signal(tracker.members(), 'SIGSTOP') > 0) {
         stopped = groups;

@@ -18,7 +18,7 @@ import { supersedes } from '../record/run-version.js';
 import type { EventRecord, JournalEntry, RunRecord, SampleRecord } from '../record/types.js';
 
 /** Event kinds /status shows in recent_events (run_finished only with a status other than completed). */
-export const NOTABLE_KINDS = new Set(['limit_exceeded', 'signal_sent', 'process_killed', 'orphan_found', 'run_lost', 'cancel_requested', 'run_finished']);
+export const NOTABLE_KINDS = new Set(['limit_exceeded', 'signal_sent', 'process_killed', 'orphan_found', 'kill_failed', 'run_lost', 'cancel_requested', 'run_finished']);
 
 /** Events kept per journal for recent_events; /status shows 20 in all. */
 const NOTABLE_PER_JOURNAL = 20;

@@ -67,7 +67,7 @@ const SCRIPT = String.raw`
   'use strict';
   var REFRESH_MS = ${PAGE_REFRESH_MS};
   var FETCH_TIMEOUT_MS = 4000;
-  var KILL_KINDS = { limit_exceeded: 1, signal_sent: 1, process_killed: 1, run_lost: 1, orphan_found: 1, kill_refused: 1, cancel_requested: 1 };
+  var KILL_KINDS = { limit_exceeded: 1, signal_sent: 1, process_killed: 1, run_lost: 1, orphan_found: 1, kill_refused: 1, kill_failed: 1, cancel_requested: 1 };
   var last = null;          // last /status that was read
   var lastAt = 0;           // Date.now() when it was read
   var lastError = null;     // why the latest fetch failed, or null
