@@ -4,21 +4,26 @@
  *   - a run cgroup whose cgroup.kill or cgroup.freeze cannot be written (EROFS): the file
  *     bind-mounted read-only in the wrapper's own mount namespace. Root passes over mode bits, so
  *     chmod 0444 would not stop it; a read-only mount stops root too.
+ *   - pidfd_send_signal(2) refused with EPERM by a seccomp filter, as a sandbox's policy refuses a call.
  * The tree must still die promptly (well under the sequence's 30 s give-up), the refusal be said
- * (a kill_failed event with path and errno), the exit status be right, and
+ * (a kill_failed event with path and errno; one warning line), the exit status be right, and
  * nothing survive.
  */
 import { existsSync } from 'node:fs';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { catchesSignal } from '../../src/proc/signals.js';
 import { availableBackends } from '../helpers/lost-runs.js';
 import { ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
-import { mountReadOnly, noMountNamespace, OWN_MOUNT_NAMESPACE } from '../helpers/refusals.js';
+import { mountReadOnly, noMountNamespace, OWN_MOUNT_NAMESPACE, refusingSyscall } from '../helpers/refusals.js';
 import { until } from '../helpers/until.js';
-import { journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { BIN, journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
 const backends = await availableBackends();
+const { pidfd } = JSON.parse((await execa(BIN, ['--explain-tracking', '--json'])).stdout) as { pidfd: boolean };
+/** include/uapi/asm-generic/unistd.h: pidfd_send_signal, the same on x86_64 and aarch64. */
+const SYS_PIDFD_SEND_SIGNAL = 424;
 
 /** Well under the sequence's 30 s give-up: grace 1 s, then kills that must land at once. */
 const PROMPT_MS = 10_000;
@@ -66,4 +71,34 @@ describe(`a run cgroup whose control files the kernel refuses to write${cgroupSk
       expect(processes.filter((process) => process.fate !== 'killed')).toEqual([]);
     },
   );
+});
+
+const pidfdSkip = !pidfd
+  ? 'signals do not go through pidfds on this host (scidex-run --explain-tracking)'
+  : !backends.includes('cgroup')
+    ? 'no cgroup backend: without one, group signals would deliver what the pidfd fallback must'
+    : undefined;
+
+describe(`pidfd_send_signal refused by a seccomp filter${pidfdSkip ? ` (skipped: ${pidfdSkip})` : ''}`, () => {
+  it.skipIf(pidfdSkip !== undefined)('every signal still goes, by kill(2), and the refusal is said once', async () => {
+    const stateDir = newStateDir();
+    // With a cgroup, the first signal goes to the members one by one and to nothing else: their
+    // termination is the fallback's doing alone.
+    const args = ['--tracking', 'cgroup', '--grace', '5s', '--', 'sh', '-c', 'sleep 300 & sleep 300 & wait'];
+    const { wrapper } = await started(args, 3, { stateDir, via: refusingSyscall(SYS_PIDFD_SEND_SIGNAL, 'EPERM') });
+    const cancelledAt = performance.now();
+    wrapper.kill('SIGTERM');
+    const result = await wrapper;
+    expect(performance.now() - cancelledAt).toBeLessThan(PROMPT_MS);
+    expect(result.exitCode, result.stderr).toBe(143);
+    expect(tagged(tag)).toEqual([]);
+    const warnings = result.stderr.split('\n').filter((line) => line.includes('pidfd'));
+    expect(warnings).toEqual([expect.stringMatching(/^scidex-run: warning: pidfd_send_signal: EPERM: .*kill\(2\)/)]);
+
+    const { events, processes } = journalOf(stateDir);
+    const sent = events.filter((event) => event.kind === 'signal_sent');
+    expect(sent.map((event) => event.signal)).toEqual(['SIGTERM']);
+    expect(sent[0].pids).toHaveLength(3);
+    expect(processes.filter((process) => process.fate !== 'terminated')).toEqual([]);
+  });
 });
