@@ -8,8 +8,8 @@ import type { EventKind } from './types.js';
 
 /**
  * Per kind, whether it is a kill. A limit or cancel decides a termination, signal_sent and
- * process_killed carry it out, orphan_found and run_lost are leftovers being killed, and
- * kill_refused is a kill the reaper would not make. Exhaustive over EventKind, so a new kind does
+ * process_killed carry it out, orphan_found and run_lost are leftovers being killed,
+ * kill_refused is a kill the reaper would not make, and kill_failed a cgroup write the kernel refused. Exhaustive over EventKind, so a new kind does
  * not compile until it is placed here.
  */
 const IS_KILL: Record<EventKind, boolean> = {
@@ -24,6 +24,7 @@ const IS_KILL: Record<EventKind, boolean> = {
   run_finished: false,
   run_lost: true,
   kill_refused: true,
+  kill_failed: true,
 };
 
 /** The event kinds that are kills. */

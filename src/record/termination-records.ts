@@ -1,7 +1,8 @@
 /**
  * The records of a termination sequence: a signal_sent event per pass that reached anyone, a
- * process_killed event per member that died after a signal of ours. Shared by the supervisor and
- * the reaper, so both tell a kill the same way.
+ * process_killed event per member that died after a signal of ours, a kill_failed event per cgroup
+ * control file the kernel refused to write. Shared by the supervisor and the reaper, so both tell a
+ * kill the same way.
  */
 import { redactArgv } from './redact.js';
 import type { RunLog } from './run-log.js';
@@ -25,10 +26,37 @@ export function fateOf<P extends ProcessSeen>(member: P, lastSignal: ReadonlyMap
   return signal === 'SIGKILL' ? 'killed' : signal ? 'terminated' : 'exited';
 }
 
+/**
+ * A cgroup control file the kernel refused to write, by the shape of terminate/cgroup-kill.ts's
+ * CgroupWriteError: the operation, the file, and the errno name (EACCES, EROFS, ...).
+ */
+export interface CgroupRefusal {
+  operation: 'freeze' | 'thaw' | 'kill';
+  path: string;
+  code: string;
+}
+
 /** The hooks of a termination sequence (terminate/sequence.ts TerminationHooks), as records see them. */
 export interface TerminationRecordHooks<P extends ProcessSeen, S extends TreeSeen> {
   onSignal(signal: NodeJS.Signals, reached: P[], snapshot: S): void;
   onEnded(member: P): void;
+  onKillFailed(error: CgroupRefusal): void;
+}
+
+/** What is done instead of a refused cgroup write (terminate/sequence.ts), as kill_failed says it. */
+const FALLBACKS: Record<CgroupRefusal['operation'], string> = {
+  freeze: 'the processes stopped by SIGSTOP instead, then a re-scan',
+  kill: 'SIGKILL to each member',
+  thaw: 'none: the members stay frozen',
+};
+
+/**
+ * Journals a kill_failed event: the cgroup control file the kernel refused to write (`detail.path`),
+ * its errno name (`detail.errno`), the operation and what is done instead.
+ */
+export function recordKillFailure(log: RunLog, reason: string, error: CgroupRefusal): void {
+  const detail = { operation: error.operation, path: error.path, errno: error.code, fallback: FALLBACKS[error.operation] };
+  log.event('kill_failed', { reason, detail }, true);
 }
 
 /**
@@ -74,5 +102,6 @@ export function recordTermination<P extends ProcessSeen, S extends TreeSeen>(
         detail: { argv: redactArgv(member.argv), starttime: member.starttime, found_by: member.foundBy },
       });
     },
+    onKillFailed: (error) => recordKillFailure(log, reason, error),
   };
 }

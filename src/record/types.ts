@@ -70,7 +70,8 @@ export type EventKind =
   | 'orphan_found'
   | 'run_finished'
   | 'run_lost'
-  | 'kill_refused';
+  | 'kill_refused'
+  | 'kill_failed';
 
 /** One row of watchdog_events: a lifecycle or kill event with its full context. */
 export interface EventRecord {

@@ -7,7 +7,7 @@ import type { OrphanPolicy } from '../config/run-config.js';
 import { cgroupPopulated } from '../proc/cgroup.js';
 import { redactArgv } from '../record/redact.js';
 import type { RunLog } from '../record/run-log.js';
-import { freezeCgroup, thawCgroup } from '../terminate/cgroup-kill.js';
+import { CgroupWriteError, freezeCgroup, thawCgroup } from '../terminate/cgroup-kill.js';
 import { RunGroups } from '../terminate/run-groups.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 
@@ -18,7 +18,7 @@ export class TreeEnd {
   /** @param cookie the run's environment entry, `SCIDEX_RUN_ID=<uuid>` */
   constructor(
     private readonly tracker: Tracker,
-    cookie: string,
+    private readonly cookie: string,
   ) {
     this.groups = tracker.cgroupPath ? undefined : new RunGroups(cookie);
   }
@@ -36,21 +36,29 @@ export class TreeEnd {
    * pid was gone by the time its stat was read. Held still (the cgroup frozen, or the groups stopped
    * whole), it stands where the next scan finds it. A frozen cgroup is thawed at once, so that a
    * SIGTERM finds its processes able to act on it; stopped groups stay stopped until `resume()`
-   * (the termination sequence's SIGCONT resumes them after its first signal).
+   * (the termination sequence's SIGCONT resumes them after its first signal). A cgroup.freeze the
+   * kernel refuses is given to `onRefused` (a kill_failed record), and the run's groups are stopped
+   * instead.
    */
-  async heldScan(snapshot: TreeSnapshot): Promise<{ snapshot: TreeSnapshot; resume: () => void }> {
+  async heldScan(snapshot: TreeSnapshot, onRefused: (error: CgroupWriteError) => void): Promise<{ snapshot: TreeSnapshot; resume: () => void }> {
     const none = { snapshot, resume: () => undefined };
     if (snapshot.alive.length > 0) return none;
     const cgroup = this.tracker.cgroupPath;
     if (cgroup) {
-      const frozen = await freezeCgroup(cgroup);
-      const held = frozen ? this.tracker.scan() : snapshot;
-      thawCgroup(cgroup);
-      return { snapshot: held, resume: () => undefined };
+      let held = snapshot;
+      try {
+        if (await freezeCgroup(cgroup)) held = this.tracker.scan();
+        thawCgroup(cgroup);
+        return { snapshot: held, resume: () => undefined };
+      } catch (error) {
+        if (!(error instanceof CgroupWriteError)) throw error;
+        onRefused(error);
+        if (error.operation !== 'freeze') return { snapshot: held, resume: () => undefined };
+      }
     }
-    const members = this.tracker.members();
-    if (this.groups!.signal(members, 'SIGSTOP') === 0) return none;
-    return { snapshot: this.tracker.scan(), resume: () => void this.groups!.signal(this.tracker.members(), 'SIGCONT') };
+    const groups = this.groups ?? new RunGroups(this.cookie);
+    if (groups.signal(this.tracker.members(), 'SIGSTOP') === 0) return none;
+    return { snapshot: this.tracker.scan(), resume: () => void groups.signal(this.tracker.members(), 'SIGCONT') };
   }
 }
 

@@ -16,7 +16,7 @@ import { EXIT_INTERNAL } from '../config/exit-codes.js';
 import { readStat } from '../proc/stat.js';
 import { cancelDetail, describeRequester, takeCancelRequest } from '../record/cancel-request.js';
 import { NOT_ENDED, type RunLog, type RunProgress } from '../record/run-log.js';
-import { fateOf, recordTermination } from '../record/termination-records.js';
+import { fateOf, recordKillFailure, recordTermination } from '../record/termination-records.js';
 import { failpoint } from '../sys/failpoint.js';
 import { signalMember, signalsUsePidfd } from '../terminate/guard.js';
 import { terminateTree } from '../terminate/sequence.js';
@@ -236,7 +236,7 @@ export class Supervisor {
     }
     this.phase = 'orphans';
     if (over || this.stop) return;
-    const held = await end.heldScan(snapshot);
+    const held = await end.heldScan(snapshot, (error) => recordKillFailure(this.log, 'orphans', error));
     this.observe(held.snapshot);
     if (held.snapshot.alive.length === 0) return held.resume();
     const { count, pids } = recordOrphansFound(this.log, held.snapshot, this.config.orphans);

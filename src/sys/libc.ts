@@ -1,14 +1,15 @@
 /**
- * The few Linux system calls Node does not expose, called through koffi (an optional dependency
- * that ships prebuilt binaries). Everything here degrades: `libc()` returns null when koffi cannot
- * load, and callers fall back (no subreaper backend, starttime re-checks instead of pidfds).
+ * The few Linux system calls Node does not expose, called through koffi (koffi.ts). Everything here
+ * degrades: `libc()` returns null when koffi cannot load or SCIDEX_NO_FFI turned it off, and callers
+ * fall back (no subreaper backend, starttime re-checks instead of pidfds, lock files without flock).
  *
  * Why raw syscall(2) for the pidfd calls: glibc wrappers for pidfd_open and pidfd_send_signal
  * arrived only in 2.36; the syscall numbers are stable (x86_64 and aarch64 share them since the
  * calls were added in Linux 5.1 and 5.3).
  */
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import { errnoName } from './errno.js';
+import { koffi as loadKoffi, koffiUnavailable } from './koffi.js';
 
 /** prctl(2) option: make this process the subreaper of its descendants (Linux 3.4). */
 const PR_SET_CHILD_SUBREAPER = 36;
@@ -71,12 +72,9 @@ export function libcError(): string {
 }
 
 function load(): Libc | null {
-  type Koffi = typeof import('koffi');
-  let koffi: Koffi;
-  try {
-    koffi = createRequire(import.meta.url)('koffi') as Koffi;
-  } catch (error) {
-    loadError = `the optional dependency koffi is not installed (${(error as Error).message.split('\n')[0]})`;
+  const koffi = loadKoffi();
+  if (!koffi) {
+    loadError = koffiUnavailable();
     return null;
   }
   try {
@@ -111,10 +109,4 @@ function load(): Libc | null {
     loadError = `koffi cannot bind libc.so.6 (${(error as Error).message})`;
     return null;
   }
-}
-
-const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
-
-function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
 }

@@ -5,13 +5,14 @@
  *
  * Backends, in order of preference:
  *   1. `libsystemd`: the real sd_notify() and sd_watchdog_enabled() of libsystemd.so.0, through koffi
- *      (an optional dependency, loaded as in src/sys/libc.ts).
+ *      (an optional dependency, loaded by src/sys/koffi.ts).
  *   2. `libc`: where libsystemd is missing, the datagram is sent by hand through koffi-bound socket(2)
  *      and sendto(2) of libc.so.6, as sd_notify does it: one AF_UNIX SOCK_DGRAM message of newline
  *      separated `VAR=value` lines to the path in NOTIFY_SOCKET (a leading '@' means the abstract
  *      namespace). Node itself cannot send AF_UNIX datagrams, hence koffi.
- *   3. `unavailable`: no koffi (or neither library binds, or an address we cannot send to, such as
- *      `vsock:`): every call does nothing; `reason` says why.
+ *   3. `unavailable`: no koffi (not installed, or turned off by SCIDEX_NO_FFI), neither library
+ *      binds, or an address we cannot send to, such as `vsock:`: every call does nothing; `reason`
+ *      says why.
  * When NOTIFY_SOCKET is unset (not started by systemd, or Type= is not notify) the notifier is
  * `inactive` and every call is a no-op.
  *
@@ -19,8 +20,9 @@
  * take the daemon down (systemd will restart it anyway when pings stop arriving). Failures go to the
  * `onError` callback.
  */
-import { createRequire } from 'node:module';
-import { constants, endianness } from 'node:os';
+import { endianness } from 'node:os';
+import { errnoName } from './errno.js';
+import { koffi as loadKoffi, koffiUnavailable, type Koffi } from './koffi.js';
 
 /** Which way the messages go; see the module comment. */
 export type NotifyBackend = 'libsystemd' | 'libc' | 'unavailable' | 'inactive';
@@ -73,8 +75,6 @@ interface Bound {
   name: string;
 }
 
-type Koffi = typeof import('koffi');
-
 /**
  * The notifier for this process, from the environment at the time of the call (systemd sets
  * NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID for Type=notify services with WatchdogSec=).
@@ -87,7 +87,7 @@ export function notifier(options: NotifierOptions = {}): Notifier {
   if (!socket) return inert('inactive', 'NOTIFY_SOCKET is not set (not started by systemd as Type=notify)');
 
   const koffi = loadKoffi();
-  if (typeof koffi === 'string') return inert('unavailable', koffi);
+  if (!koffi) return inert('unavailable', koffiUnavailable());
   const prefer = options.prefer ?? 'auto';
   let bound: Bound | string = 'libsystemd not tried';
   const reasons: string[] = [];
@@ -191,19 +191,6 @@ function oneLine(text: string): string {
   return text.replace(/[\r\n\0]/g, ' ');
 }
 
-let koffiCache: Koffi | string | undefined;
-
-function loadKoffi(): Koffi | string {
-  if (koffiCache === undefined) {
-    try {
-      koffiCache = createRequire(import.meta.url)('koffi') as Koffi;
-    } catch (error) {
-      koffiCache = `the optional dependency koffi is not installed (${(error as Error).message.split('\n')[0]})`;
-    }
-  }
-  return koffiCache;
-}
-
 /**
  * libsystemd's sd_notify(0, msg) reads NOTIFY_SOCKET with getenv(3) at each call, so it is used
  * only when the C environment agrees with the one we were given (process.env assignments reach
@@ -283,10 +270,4 @@ function bindLibc(koffi: Koffi, socket: string): Bound | string {
   } catch (error) {
     return `koffi cannot bind libc.so.6 (${(error as Error).message})`;
   }
-}
-
-const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
-
-function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
 }

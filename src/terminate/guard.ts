@@ -10,7 +10,10 @@
  * starttime read after it: a member started before the open, so if /proc/PID still shows its
  * starttime, the pidfd refers to that very process and the signal cannot reach a successor that
  * reused the number. Without pidfds, the re-check and kill(2) are two syscalls, and a PID reused
- * in between (pid_max 32768 makes it rare, not impossible) could be hit.
+ * in between (pid_max 32768 makes it rare, not impossible) could be hit. A pidfd call that fails
+ * for another reason than the process being gone (EMFILE, a sandbox's EPERM or ENOSYS) sends the
+ * signal the older way all the same, and says so once per process (a process warning, which the
+ * CLIs print as one line on stderr, src/cli/output.ts).
  */
 import { readStat } from '../proc/stat.js';
 import { libc, SyscallError, type Libc } from '../sys/libc.js';
@@ -86,20 +89,40 @@ function signalThroughPidfd(calls: Libc, member: Pick<Member, 'pid' | 'starttime
   try {
     pidfd = calls.pidfdOpen(member.pid);
   } catch (error) {
-    // EMFILE, ENFILE, ENOSYS under a sandbox: the kill must still happen, the older way.
-    if (!isExpected(error)) return signalByPid(member, signal);
-    return outcomeOf(error);
+    return afterPidfdFailure(error, member, signal);
   }
   try {
     if (readStat(member.pid)?.starttime !== member.starttime) return 'gone';
     calls.pidfdSendSignal(pidfd, signal);
     return 'sent';
   } catch (error) {
-    if (!isExpected(error)) return signalByPid(member, signal);
-    return outcomeOf(error);
+    return afterPidfdFailure(error, member, signal);
   } finally {
     calls.close(pidfd);
   }
+}
+
+/**
+ * After pidfd_open or pidfd_send_signal failed: ESRCH means the process is gone. Anything else, the
+ * signal still goes, by kill(2) after the starttime re-check; and the failure is reported, unless
+ * kill(2) is refused too (EPERM both ways: another user's process, which is no failure of pidfds).
+ */
+function afterPidfdFailure(error: unknown, member: Pick<Member, 'pid' | 'starttime'>, signal: NodeJS.Signals): SignalOutcome {
+  const code = codeOf(error);
+  if (code === 'ESRCH') return 'gone';
+  const outcome = signalByPid(member, signal);
+  if (!(code === 'EPERM' && outcome === 'refused')) reportPidfdFailure(error);
+  return outcome;
+}
+
+let pidfdFailureReported = false;
+
+/** Says once per process that a pidfd call failed unexpectedly and signals fall back to kill(2). */
+function reportPidfdFailure(error: unknown): void {
+  if (pidfdFailureReported) return;
+  pidfdFailureReported = true;
+  const what = error instanceof Error ? error.message : String(error);
+  process.emitWarning(`${what}: this signal, and any other whose pidfd call fails, goes by kill(2) after a starttime re-check`);
 }
 
 function signalByPid(member: Pick<Member, 'pid' | 'starttime'>, signal: NodeJS.Signals): SignalOutcome {
@@ -113,13 +136,12 @@ function signalByPid(member: Pick<Member, 'pid' | 'starttime'>, signal: NodeJS.S
   }
 }
 
-function isExpected(error: unknown): boolean {
-  const code = error instanceof SyscallError ? error.code : (error as NodeJS.ErrnoException).code;
-  return code === 'EPERM' || code === 'ESRCH';
+function codeOf(error: unknown): string | undefined {
+  return error instanceof SyscallError ? error.code : (error as NodeJS.ErrnoException).code;
 }
 
 function outcomeOf(error: unknown): SignalOutcome {
-  const code = error instanceof SyscallError ? error.code : (error as NodeJS.ErrnoException).code;
+  const code = codeOf(error);
   if (code === 'EPERM') return 'refused';
   if (code === 'ESRCH') return 'gone';
   throw error;

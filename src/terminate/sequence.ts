@@ -9,6 +9,12 @@
  *      (with a cgroup, cgroup.kill: one kernel operation for the whole subtree);
  *   4. repeat 3 until the tree is empty: a snapshot-then-kill pass alone misses what was forked
  *      during the pass (the GitHub runner's bug).
+ * A cgroup control file the kernel refuses to write (cgroup-kill.ts) is reported through the hooks,
+ * once per file, and its work done the way used without a cgroup, at once and on every later pass:
+ * a refused cgroup.freeze by SIGSTOP to each member and re-scans, a refused cgroup.kill by SIGKILL
+ * to each member (guard.ts checks each one's identity). Stopping the members one by one, rather
+ * than skipping the freeze, keeps the scan that names who is killed closed to forks, which is what
+ * the freeze was for; and it holds them still for the member kill, should cgroup.kill fail too.
  * Without a cgroup, each signal also goes to the run's process groups whole (run-groups.ts), and the
  * tree is empty only when they are too: a chain that forks and exits every few milliseconds is never
  * where a scan last saw it, but it stays in its group.
@@ -22,7 +28,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Member } from '../track/member.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 import { cgroupPopulated } from '../proc/cgroup.js';
-import { freezeCgroup, killCgroup, thawCgroup } from './cgroup-kill.js';
+import { CgroupWriteError, freezeCgroup, killCgroup, thawCgroup } from './cgroup-kill.js';
 import { signalMember } from './guard.js';
 import { RunGroups } from './run-groups.js';
 
@@ -37,6 +43,11 @@ export interface TerminationHooks {
   onSignal(signal: NodeJS.Signals, reached: Member[], snapshot: TreeSnapshot): void;
   /** For each member found gone or dead during the sequence. */
   onEnded(member: Member): void;
+  /**
+   * A cgroup control file the kernel refused to write (not because the cgroup is gone): once per
+   * file per sequence. The sequence goes on member by member (see the module comment).
+   */
+  onKillFailed(error: CgroupWriteError): void;
 }
 
 export interface TerminationOptions {
@@ -106,24 +117,37 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
     if (empty(snapshot)) return { killed: 0, survivors: [] };
   }
 
+  // The control files the kernel refused to write this sequence: each reported once, then not tried again.
+  const refused = new Set<string>();
+  /** Runs `write` on the cgroup; false when there is none, or its file was refused (now or before). */
+  const wholeCgroup = async (file: string, write: (path: string) => unknown): Promise<boolean> => {
+    if (!cgroup || refused.has(file)) return false;
+    try {
+      await write(cgroup);
+      return true;
+    } catch (error) {
+      if (!(error instanceof CgroupWriteError)) throw error;
+      refused.add(file);
+      options.hooks.onKillFailed(error);
+      return false;
+    }
+  };
+
   const killed = new Set<Member>();
   const giveUpAt = performance.now() + UNKILLABLE_AFTER_MS;
   try {
     for (;;) {
-      if (cgroup) {
-        await freezeCgroup(cgroup);
-        snapshot = scan();
-        if (empty(snapshot)) break;
-        killCgroup(cgroup);
-        options.hooks.onSignal('SIGKILL', snapshot.alive, snapshot);
-      } else {
+      if (await wholeCgroup('cgroup.freeze', freezeCgroup)) snapshot = scan();
+      else {
         // Stopped whole first, so that the scans of the freeze find the hoppers where they stand.
         signalGroups('SIGSTOP');
         snapshot = freeze(scan, giveUpAt);
-        const inGroups = signalGroups('SIGKILL');
-        if (snapshot.alive.length === 0 && inGroups === 0) break;
-        send(snapshot.alive, 'SIGKILL', snapshot);
       }
+      // What the groups held is counted by this SIGKILL, not by groupsLive(): their dead stay in them until reaped.
+      const inGroups = signalGroups('SIGKILL');
+      if (snapshot.alive.length === 0 && inGroups === 0 && !(cgroup && cgroupPopulated(cgroup))) break;
+      if (await wholeCgroup('cgroup.kill', killCgroup)) options.hooks.onSignal('SIGKILL', snapshot.alive, snapshot);
+      else send(snapshot.alive, 'SIGKILL', snapshot);
       for (const member of snapshot.alive) killed.add(member);
       await sleep(KILL_SETTLE_MS);
       snapshot = scan();
@@ -131,7 +155,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
       if (performance.now() > giveUpAt) return { killed: killed.size, survivors: snapshot.alive };
     }
   } finally {
-    if (cgroup) thawCgroup(cgroup);
+    await wholeCgroup('cgroup.freeze', thawCgroup);
   }
   return { killed: killed.size, survivors: [] };
 }

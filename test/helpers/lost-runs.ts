@@ -5,11 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { constants, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { isDead, readStat } from '../../src/proc/stat.js';
-import { statusField } from '../../src/proc/status.js';
 import { bootId, pidNamespace } from '../../src/proc/system.js';
 import type { RunMarker } from '../../src/record/markers.js';
 import type { RunRecord } from '../../src/record/types.js';
@@ -27,18 +26,6 @@ export async function availableBackends(): Promise<string[]> {
 export function aliveWith(pid: number, starttime: number): boolean {
   const stat = readStat(pid);
   return stat !== undefined && stat.starttime === starttime && !isDead(stat);
-}
-
-/**
- * Whether `pid` ignores `signal`: the SigIgn mask of /proc/PID/status (proc(5)), bit N-1 for signal
- * N, as `trap '' TERM` sets it. A shell spawned with such a trap ignores nothing until it has run it.
- * @returns undefined when the process is gone
- */
-export function ignoresSignal(pid: number, signal: NodeJS.Signals): boolean | undefined {
-  const mask = statusField(pid, 'SigIgn');
-  const number = constants.signals[signal];
-  if (mask === undefined || !/^[0-9a-f]+$/.test(mask) || number === undefined) return undefined;
-  return ((BigInt(`0x${mask}`) >> BigInt(number - 1)) & 1n) === 1n;
 }
 
 /**

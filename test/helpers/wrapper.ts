@@ -20,6 +20,8 @@ export interface WrapperOptions {
   env?: Record<string, string | undefined>;
   /** Print what the wrapper is doing if it still runs after 30 s (test/helpers/stall.ts): for bounded runs only. */
   reportStall?: boolean;
+  /** Runs `[...via, BIN, ...args]` instead of BIN: a program that sets something up and execs the wrapper (same pid). */
+  via?: string[];
 }
 
 /** A fresh private state directory. */
@@ -30,7 +32,8 @@ export function newStateDir(): string {
 /** Starts the wrapper; the caller awaits the returned promise (never rejects). */
 export function startWrapper(args: string[], options: WrapperOptions): ResultPromise<{ reject: false; all: false }> {
   const stateDir = options.stateDir ?? newStateDir();
-  const wrapper = execa(BIN, args, {
+  const [file, ...rest] = [...(options.via ?? []), BIN, ...args];
+  const wrapper = execa(file, rest, {
     reject: false,
     env: {
       SCIDEX_RUN_STATE_DIR: stateDir,

@@ -5,7 +5,8 @@
  * current pid and hop number to a file every 10 hops: a file that stops changing is a chain that
  * stopped. A chain that survives is stopped by the test through its group, after checking it carries
  * the test's tag. A last test forces the one hop that matters to the cgroup backend: between its
- * scan's listing of cgroup.procs and its reading of the listed pid.
+ * scan's listing of cgroup.procs and its reading of the listed pid; and again with a cgroup.freeze
+ * the kernel refuses (test/helpers/refusals.ts), where the run's groups must be stopped instead.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import { hasEnvEntry } from '../../src/proc/environ.js';
 import { isDead, readStat } from '../../src/proc/stat.js';
 import { availableBackends, stoppedAtFailpoint } from '../helpers/lost-runs.js';
 import { ownedTag, tagged } from '../helpers/processes.js';
+import { mountReadOnly, noMountNamespace, OWN_MOUNT_NAMESPACE } from '../helpers/refusals.js';
 import { until } from '../helpers/until.js';
 import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
@@ -115,36 +117,53 @@ while not os.path.exists(os.path.join(d, 'orphan')):
 `;
 
 describe('a hop between a scan listing a process and reading it (forced)', () => {
-  it.skipIf(!backends.includes('cgroup'))('cgroup: the settle window ending on that scan still stops what the hop left', { timeout: 60_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'scidex-hop-once-'));
-    const stateDir = newStateDir();
-    const run = startWrapper(['--quiet', '--tracking', 'cgroup', '--orphan-settle', '0', '--grace', '300ms', '--', 'python3', '-c', HOP_ON_SIGNAL, dir], {
-      tag,
-      stateDir,
-      env: { SCIDEX_FAILPOINTS: 'settle-listed' },
-      reportStall: true,
-    });
-    const wrapper = await stoppedAtFailpoint(run.pid);
-    let child: number;
-    try {
-      const orphan = Number(readFileSync(join(dir, 'orphan'), 'utf8'));
-      expect(orphan > 1 && hasEnvEntry(orphan, `SCIDEX_TEST_TAG=${tag}`)).toBe(true);
-      process.kill(orphan, 'SIGUSR1');
-      child = await until('the hop', () => Number(statusOf(join(dir, 'child'))) || undefined);
-      // The pid the stopped scan listed is gone (or a zombie) when the scan goes on to read it.
-      await until('the listed orphan gone', () => {
-        const stat = readStat(orphan);
-        return !stat || isDead(stat);
+  for (const freezeRefused of [false, true]) {
+    const skip = !backends.includes('cgroup') ? 'no cgroup backend' : freezeRefused ? noMountNamespace : undefined;
+    const refusal = freezeRefused ? ' with cgroup.freeze refused (EROFS), the groups stopped instead' : '';
+    it.skipIf(skip !== undefined)(`cgroup${refusal}: the settle window ending on that scan still stops what the hop left${skip ? ` (skipped: ${skip})` : ''}`, { timeout: 60_000 }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'scidex-hop-once-'));
+      const stateDir = newStateDir();
+      const run = startWrapper(['--quiet', '--tracking', 'cgroup', '--orphan-settle', '0', '--grace', '300ms', '--', 'python3', '-c', HOP_ON_SIGNAL, dir], {
+        tag,
+        stateDir,
+        env: { SCIDEX_FAILPOINTS: 'settle-listed' },
+        reportStall: true,
+        via: freezeRefused ? OWN_MOUNT_NAMESPACE : undefined,
       });
-    } finally {
-      process.kill(wrapper, 'SIGCONT');
-    }
-    const result = await run;
-    expect(result.exitCode, result.stderr).toBe(0);
-    expect(tagged(tag), 'the hop outlived the run').toEqual([]);
-    const { events } = journalOf(stateDir);
-    expect(events.filter((event) => event.kind === 'orphan_found').map((event) => event.pid)).toEqual([child]);
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(stateDir, { recursive: true, force: true });
-  });
+      const wrapper = await stoppedAtFailpoint(run.pid);
+      const cgroup = journalOf(stateDir).runs.find((record) => record.cgroup_path)!.cgroup_path!;
+      let child: number;
+      try {
+        if (freezeRefused) await mountReadOnly(wrapper, `${cgroup}/cgroup.freeze`);
+        const orphan = Number(readFileSync(join(dir, 'orphan'), 'utf8'));
+        expect(orphan > 1 && hasEnvEntry(orphan, `SCIDEX_TEST_TAG=${tag}`)).toBe(true);
+        process.kill(orphan, 'SIGUSR1');
+        child = await until('the hop', () => Number(statusOf(join(dir, 'child'))) || undefined);
+        // The pid the stopped scan listed is gone (or a zombie) when the scan goes on to read it.
+        await until('the listed orphan gone', () => {
+          const stat = readStat(orphan);
+          return !stat || isDead(stat);
+        });
+      } finally {
+        process.kill(wrapper, 'SIGCONT');
+      }
+      const result = await run;
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(tagged(tag), 'the hop outlived the run').toEqual([]);
+      const { events } = journalOf(stateDir);
+      expect(events.filter((event) => event.kind === 'orphan_found').map((event) => event.pid)).toEqual([child]);
+      const failed = events.filter((event) => event.kind === 'kill_failed');
+      if (freezeRefused) {
+        // The settle window's freeze, then the orphans' termination sequence's own.
+        expect(failed.map((event) => [event.reason, event.detail.operation, event.detail.errno])).toEqual([
+          ['orphans', 'freeze', 'EROFS'],
+          ['orphans', 'freeze', 'EROFS'],
+        ]);
+      } else {
+        expect(failed).toEqual([]);
+      }
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+  }
 });

@@ -98,6 +98,7 @@ const EVERY_KIND: Record<EventKind, true> = {
   run_finished: true,
   run_lost: true,
   kill_refused: true,
+      kill_failed: true,
 };
 
 const text = (page: Page, selector: string) => page.locator(selector).first().textContent({ timeout: 5_000 });

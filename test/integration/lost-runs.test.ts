@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { aliveWith, availableBackends, foreignSleep, forgeRun, ignoresSignal } from '../helpers/lost-runs.js';
+import { aliveWith, availableBackends, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
 import { BIN, journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { readChildren } from '../../src/proc/children.js';
+import { ignoresSignal } from '../../src/proc/signals.js';
 import { until } from '../helpers/until.js';
 
 const tag = ownedTag();

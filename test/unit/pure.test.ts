@@ -135,7 +135,7 @@ describe('supersedes / latestVersions', () => {
 
 describe('kill kinds (record/event-kinds.ts)', () => {
   it('are every kind of event that stops something, kill_refused included, and /status shows each of them', () => {
-    expect([...KILL_KINDS].sort()).toEqual(['cancel_requested', 'kill_refused', 'limit_exceeded', 'orphan_found', 'process_killed', 'run_lost', 'signal_sent']);
+    expect([...KILL_KINDS].sort()).toEqual(['cancel_requested', 'kill_failed', 'kill_refused', 'limit_exceeded', 'orphan_found', 'process_killed', 'run_lost', 'signal_sent']);
     for (const kind of KILL_KINDS) expect(isNotable({ kind, detail: {} }), kind).toBe(true);
     expect([...NOTABLE_KINDS].filter((kind) => !KILL_KINDS.includes(kind))).toEqual(['run_finished']);
   });
