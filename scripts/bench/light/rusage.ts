@@ -1,5 +1,5 @@
 // CPU time of the children this process has waited for: getrusage(RUSAGE_CHILDREN) through koffi
-// (the product's optional FFI dependency), with microsecond resolution. Node exposes only its own
+// (the product's optional FFI dependency, loaded by the product's one loader, src/sys/koffi.ts), with microsecond resolution. Node exposes only its own
 // usage (process.resourceUsage), and `/usr/bin/time` prints centiseconds, too coarse for `true`.
 //
 // Why it is exact for one command: the kernel adds a child's user and system time, and those of
@@ -7,7 +7,8 @@
 // start-up measure runs one command at a time and reads the counter before the spawn and after
 // Node has reaped it, so the difference is that command plus the helpers it reaped itself. A helper
 // that outlives its parent re-parents to init and is not counted (the report says so).
-import { createRequire } from 'node:module';
+import { errnoName } from '../../../src/sys/errno.js';
+import { koffi as loadKoffi, koffiUnavailable } from '../../../src/sys/koffi.js';
 
 /** getrusage(2) `who`: the terminated and waited-for children of the caller. */
 const RUSAGE_CHILDREN = -1;
@@ -41,12 +42,16 @@ function load(): Reader | null {
     why = `struct rusage layout assumed for 64-bit Linux, this is ${process.arch}`;
     return null;
   }
+  const koffi = loadKoffi();
+  if (!koffi) {
+    why = koffiUnavailable();
+    return null;
+  }
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
     const getrusage = koffi.load('libc.so.6').func('int getrusage(int, void *)');
     const read: Reader = () => {
       const buffer = Buffer.alloc(RUSAGE_BYTES);
-      if (getrusage(RUSAGE_CHILDREN, buffer) !== 0) throw new Error(`getrusage failed: errno ${koffi.errno()}`);
+      if (getrusage(RUSAGE_CHILDREN, buffer) !== 0) throw new Error(`getrusage failed: ${errnoName(koffi.errno())}`);
       const timevalMs = (at: number): number => Number(buffer.readBigInt64LE(at)) * 1000 + Number(buffer.readBigInt64LE(at + 8)) / 1000;
       return { userMs: timevalMs(0), sysMs: timevalMs(16) };
     };
