@@ -12,7 +12,7 @@ import type { TrackingBackend } from '../../../src/config/tracking.js';
 import { log } from './context.js';
 import { describe, entries, isAlive, killByPid, reap } from './processes.js';
 import { measureTicks, type TickRow } from './ticks.js';
-import { afterEnd, closeTree, openTree, waitComplete, waitSeen, type Tree } from './tree.js';
+import { afterEnd, closeTree, openTree, SILENT_HOOKS, waitComplete, waitSeen, type Tree } from './tree.js';
 import { fanout, STORM } from './zoo.js';
 
 /** How old the storm is at the kill decision (in process): the peers' deadline. */
@@ -45,7 +45,7 @@ async function timeKill(tree: Tree, variant: KillVariant, row: KillRow): Promise
   const result = await terminateTree(tree.tracker, {
     signal: variant.signal,
     graceMs: variant.graceMs,
-    hooks: { onSignal() {}, onEnded() {} },
+    hooks: SILENT_HOOKS,
   });
   const elapsed = performance.now() - start;
   const liveAtReturn = entries(tree.pidfile).filter(isAlive);

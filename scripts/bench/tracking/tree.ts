@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnLeader, type Leader } from '../../../src/supervise/spawn.js';
-import { terminateTree } from '../../../src/terminate/sequence.js';
+import { terminateTree, type TerminationHooks } from '../../../src/terminate/sequence.js';
 import { openTracker, setUpTracking, type RunFacts, type TrackingSetup } from '../../../src/track/select.js';
 import type { TrackingBackend } from '../../../src/config/tracking.js';
 import type { Tracker } from '../../../src/track/tracker.js';
@@ -72,9 +72,16 @@ export async function afterEnd(tree: Tree, settleMs: number): Promise<Proc[]> {
   return survivorsOf([tree.pidfile]);
 }
 
+/** Termination hooks that record nothing; a refused cgroup write is still said, on stderr. */
+export const SILENT_HOOKS: TerminationHooks = {
+  onSignal() {},
+  onEnded() {},
+  onKillFailed: (error) => console.error(`bench(tracking): ${error.message}`),
+};
+
 /** Ends a tree whatever happened (terminateTree with SIGKILL), waits for the leader, checks and cleans up. */
 export async function closeTree(tree: Tree): Promise<Proc[]> {
-  await terminateTree(tree.tracker, { signal: 'SIGKILL', graceMs: 0, hooks: { onSignal() {}, onEnded() {} } });
+  await terminateTree(tree.tracker, { signal: 'SIGKILL', graceMs: 0, hooks: SILENT_HOOKS });
   const left = await afterEnd(tree, 200);
   if (left.length > 0) await killByPid(left, [tree.pidfile]);
   tree.tracker.release();
