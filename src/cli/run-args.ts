@@ -27,18 +27,25 @@ const NAME_OF = new Map([...STRINGS, ...BOOLEANS].map((name) => [camel(name), na
 const KNOWN = new Set(['_', '--', ...NAME_OF.keys(), ...NAME_OF.values()]);
 
 /**
+ * What yargs gives yargs-parser for our options. `key` (every option yargs knows, so that
+ * `--preserveStatus` is the flag under another name) is read by yargs-parser though its types omit it.
+ */
+const OPTIONS_AS_YARGS_GIVES_THEM: parse.Options & { key: Record<string, boolean> } = {
+  string: STRINGS,
+  boolean: [...BOOLEANS, 'help', 'version'],
+  alias: { help: ['h'] },
+  key: Object.fromEntries([...STRINGS, ...BOOLEANS, 'help', 'version'].map((name) => [name, true])),
+  // yargs' requiresArg: a value must follow (NaN: at least one, as yargs sets it).
+  narg: Object.fromEntries(STRINGS.map((name) => [name, NaN])),
+  configuration: PARSER_CONFIGURATION,
+};
+
+/**
  * The command line as yargs would read it, when it is a well-formed run; undefined when only yargs
  * may answer it (help, version, or any error).
  */
 export function parseLight(args: string[]): ParsedArgv | undefined {
-  const result = parse.detailed(args, {
-    string: STRINGS,
-    boolean: [...BOOLEANS, 'help', 'version'],
-    alias: { help: ['h'] },
-    // yargs' requiresArg: a value must follow (NaN: at least one, as yargs sets it).
-    narg: Object.fromEntries(STRINGS.map((name) => [name, NaN])),
-    configuration: PARSER_CONFIGURATION,
-  });
+  const result = parse.detailed(args, OPTIONS_AS_YARGS_GIVES_THEM);
   if (result.error) return undefined;
   const argv = result.argv as ParsedArgv;
   const keys = Object.keys(argv);

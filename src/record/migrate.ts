@@ -61,14 +61,19 @@ export async function migrate(client: pg.Client, direction: 'up' | 'down' = 'up'
 /** The databases (DatabaseConfig url, or display for libpq's variables) whose schema this process found current. */
 const current = new Set<string>();
 
-/** PostgreSQL's undefined_table: the schema this process checked is gone (a database dropped and made again). */
-const UNDEFINED_TABLE = '42P01';
+/**
+ * PostgreSQL's SQLSTATE class 42 (syntax error or access rule violation: undefined_table 42P01,
+ * undefined_column 42703, undefined_function 42883): the schema this process checked is not what it
+ * was (a database made again, a `migrate --down`).
+ */
+const SCHEMA_CHANGED_CLASS = '42';
 
 /**
  * Brings the schema of `database` up to date once per process: a daemon that opens a connection per
  * sweep, or a command that opens several, checks it on the first only. A newer scidex-run that
  * migrates the database later is noticed at the next start (migrations only add); a schema found
- * gone (a table undefined) is checked again on the next connection.
+ * changed (an SQLSTATE of class 42: a table, column or function undefined) is checked again on the
+ * next connection.
  * @throws SchemaTooNewError; pg errors
  */
 export async function ensureSchema(client: pg.Client, database: DatabaseConfig): Promise<void> {
@@ -88,7 +93,7 @@ export async function withSchema<T>(database: DatabaseConfig, work: (client: pg.
     try {
       return await work(client);
     } catch (error) {
-      if ((error as { code?: string }).code === UNDEFINED_TABLE) current.delete(database.url ?? database.display);
+      if ((error as { code?: unknown }).code?.toString().startsWith(SCHEMA_CHANGED_CLASS)) current.delete(database.url ?? database.display);
       throw error;
     }
   });

@@ -45,15 +45,21 @@ export class TreeEnd {
     if (snapshot.alive.length > 0) return none;
     const cgroup = this.tracker.cgroupPath;
     if (cgroup) {
-      let held = snapshot;
       try {
-        if (await freezeCgroup(cgroup)) held = this.tracker.scan();
+        // cgroup.freeze written first with what it holds (0): a file that refuses the thaw is never
+        // frozen, or orphans left to run (--orphans ignore, wait) would stay frozen for good. Its
+        // refusal is the freeze's: that is what is not done.
+        try {
+          thawCgroup(cgroup);
+        } catch (error) {
+          throw error instanceof CgroupWriteError ? new CgroupWriteError('freeze', error.path, error.code) : error;
+        }
+        const held = (await freezeCgroup(cgroup)) ? this.tracker.scan() : snapshot;
         thawCgroup(cgroup);
         return { snapshot: held, resume: () => undefined };
       } catch (error) {
         if (!(error instanceof CgroupWriteError)) throw error;
         onRefused(error);
-        if (error.operation !== 'freeze') return { snapshot: held, resume: () => undefined };
       }
     }
     const groups = this.groups ?? new RunGroups(this.cookie);

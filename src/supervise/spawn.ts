@@ -56,7 +56,13 @@ export async function spawnLeader(command: string[], env: NodeJS.ProcessEnv, bra
     if (pid !== undefined && starttime !== undefined) signalMember({ pid, starttime }, 'SIGKILL');
     throw error;
   }
-  if (spawnError) throw spawnError.error;
+  if (spawnError) {
+    // Node throws some exec(2) failures at once instead of emitting them (E2BIG, ENOTDIR, ELOOP,
+    // ENAMETOOLONG, ETXTBSY, ENOMEM): a command that could not start all the same (126), not our failure.
+    const code = (spawnError.error as NodeJS.ErrnoException).code;
+    if (typeof (spawnError.error as NodeJS.ErrnoException).errno !== 'number' || code === undefined) throw spawnError.error;
+    return { code, message: `cannot run '${command[0]}': ${describeSpawnError(code)}` };
+  }
   const child = spawned!;
   if (child.pid === undefined) {
     // exec(2) did not happen: Node reports why on 'error', after this tick.

@@ -234,9 +234,13 @@ export class Supervisor {
       if (over || this.stop || this.phase !== 'settling' || performance.now() >= windowEnd) break;
       await sleep(Math.min(SETTLE_POLL_MS, Math.max(1, windowEnd - performance.now())));
     }
+    let held = { snapshot, resume: (): void => undefined };
+    // Still settling while the tree is held for its last scan (a freeze may take 500 ms): the command
+    // ended in time, so a timeout now is no stop, and a cancel under --orphans ignore still only cuts.
+    if (!over && !this.stop) held = await end.heldScan(snapshot, (error) => recordKillFailure(this.log, 'orphans', error));
     this.phase = 'orphans';
+    // A stop during the held scan: the termination sequence's SIGCONT resumes what the scan stopped.
     if (over || this.stop) return;
-    const held = await end.heldScan(snapshot, (error) => recordKillFailure(this.log, 'orphans', error));
     this.observe(held.snapshot);
     if (held.snapshot.alive.length === 0) return held.resume();
     const { count, pids } = recordOrphansFound(this.log, held.snapshot, this.config.orphans);
@@ -256,11 +260,16 @@ export class Supervisor {
     }
   }
 
+  /** The leader has exited by itself and what it left is being settled or handled (not yet terminated). */
+  private commandEnded(): boolean {
+    return this.phase === 'settling' || this.phase === 'settle-cut' || this.phase === 'orphans';
+  }
+
   /** Stops the run for `reason`; ignored once a stop or a termination sequence is under way. */
   private requestStop(reason: StopReason): void {
     if (this.stop || this.phase === 'terminating') return;
     // The command ended in time: only --orphans wait puts what it left under the wall-clock limit.
-    if (reason.kind === 'timeout' && (this.phase === 'settling' || this.phase === 'settle-cut') && this.config.orphans !== 'wait') return;
+    if (reason.kind === 'timeout' && this.commandEnded() && this.config.orphans !== 'wait') return;
     this.stop = reason;
     const tree = this.tracker?.scan();
     if (tree) this.observe(tree);
@@ -272,9 +281,9 @@ export class Supervisor {
     if (CANCELLING_SIGNALS.has(signal)) {
       // `scidex-watchdog cancel` leaves who asked and why beside the marker before it signals.
       const request = takeCancelRequest(this.config.stateDir, this.log.identity.id, signal);
-      if (this.phase === 'settling' && this.config.orphans === 'ignore') {
+      if (this.commandEnded() && this.config.orphans === 'ignore') {
         // The command has ended and what it leaves is to be left: a cancel only cuts the window short.
-        this.phase = 'settle-cut';
+        if (this.phase === 'settling') this.phase = 'settle-cut';
         this.messages.info(`${signal}${describeRequester(request)}: the command has ended; leaving what it left (--orphans ignore)`);
         return;
       }

@@ -50,6 +50,21 @@ describe('exit status contract', () => {
     expect((await run(['--', notExecutable])).exitCode).toBe(126);
   });
 
+  // E2BIG belongs here too, but an argument list too long for the command is too long for the wrapper first.
+  it('returns 126, and records a failed start, for an exec(2) that Node refuses at once (ENOTDIR, ENAMETOOLONG)', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'scidex-notdir-')), 'file');
+    writeFileSync(file, '', { mode: 0o755 });
+    for (const [command, errno] of [[[`${file}/x`], 'ENOTDIR'], [[`/${'n'.repeat(5000)}`], 'ENAMETOOLONG']] as const) {
+      const stateDir = newStateDir();
+      const result = await run(['--', ...command], stateDir);
+      expect(result.exitCode, `${errno}: ${result.stderr}`).toBe(126);
+      expect(result.stderr, errno).toContain(errno);
+      const { runs, events } = journalOf(stateDir);
+      expect(runs.at(-1), errno).toMatchObject({ status: 'failed_to_start', exit_status: 126, pid: null });
+      expect(events.find((event) => event.kind === 'failed_to_start')?.detail, errno).toMatchObject({ errno, exit_status: 126 });
+    }
+  });
+
   it('passes stdout through untouched and never reads it', async () => {
     const result = await run(['--', 'sh', '-c', 'printf "a b\\n"; printf err >&2']);
     expect(result.stdout).toBe('a b');

@@ -53,6 +53,12 @@ const CORPUS: string[][] = [
   ['---weird', '--', 'true'],
   ['--=x', '--', 'true'],
   ['-', 'true'],
+  // camelCase names, which yargs knows as the options they spell (found by an adversarial review).
+  ['--preserveStatus', 'timeout', '--preserve-status', '10', 'make'],
+  ['--analysisId', 'a', '--analysis-id', 'b', '--', 'true'],
+  ['--analysisId', '--analysis-id', 'b', '--', 'true'],
+  ['--explainTracking', '--json'],
+  ['--orphanSettle', '0', '--', 'true'],
 ];
 
 describe('the light parser of a run', () => {
