@@ -48,6 +48,11 @@ export interface ReapOutcome {
   /** Processes the record named that failed the identity or cookie check. */
   refused: number;
   survivors: number;
+  /**
+   * Records of this reaper that reached neither the journal nor PostgreSQL (a full disk and the
+   * server down at once); when any did, the marker stays and a later reaper finishes the run.
+   */
+  unrecorded?: number;
 }
 
 export interface ReapOptions {
@@ -101,7 +106,9 @@ export async function reapMarkedRun(runId: string, options: ReapOptions): Promis
     const underWay = existsSync(journalPath) ? endingUnderWay(readJournal(journalPath).entries) : undefined;
     const journal = existsSync(journalPath) ? Journal.reopen(journalPath) : Journal.create(join(options.stateDir, 'journal'), runId);
     const outcome = await finishLostRun(marker, latest, journal, { ...options, processOwner: trust.uid }, underWay);
-    finished = true;
+    // Its ending reached no store: without the marker no one would ever finish the run, and its row
+    // would stay `running` for good. What was killed stays killed; the next reaper records it.
+    finished = !outcome.unrecorded;
     return outcome;
   } finally {
     // A reaper that failed leaves the marker for the next one.
@@ -179,7 +186,7 @@ export async function finishLostRun(
     process_count: Math.max(base.process_count, members.length),
   });
   if ((await recorder.close(SHIP_TIMEOUT_MS)) === 'busy') recorder.warnRecordsWait();
-  return { runId: identity.id, verdict: 'lost', killed, refused, survivors: survivors.length };
+  return { runId: identity.id, verdict: 'lost', killed, refused, survivors: survivors.length, unrecorded: recorder.lostRecords };
 }
 
 /** Whether `path` exists and, when `owner` is given, belongs to that user. */
