@@ -21,10 +21,8 @@ export const PARSER_CONFIGURATION = { 'populate--': true, 'parse-positional-numb
 const STRINGS = Object.keys(OPTIONS);
 const BOOLEANS = Object.keys(FLAGS);
 const camel = (name: string): string => name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
-/** Each option's camelCase key, which yargs-parser adds beside the name, to the name. */
-const NAME_OF = new Map([...STRINGS, ...BOOLEANS].map((name) => [camel(name), name]));
-/** Every key a well-formed command line may produce. */
-const KNOWN = new Set(['_', '--', ...NAME_OF.keys(), ...NAME_OF.values()]);
+/** Every key a well-formed command line may produce: each option's name and its camelCase twin, which yargs-parser fills in together. */
+const KNOWN = new Set(['_', '--', ...[...STRINGS, ...BOOLEANS].flatMap((name) => [name, camel(name)])]);
 
 /**
  * What yargs gives yargs-parser for our options. `key` (every option yargs knows, so that
@@ -48,10 +46,7 @@ export function parseLight(args: string[]): ParsedArgv | undefined {
   const result = parse.detailed(args, OPTIONS_AS_YARGS_GIVES_THEM);
   if (result.error) return undefined;
   const argv = result.argv as ParsedArgv;
-  const keys = Object.keys(argv);
-  // An option given in its camelCase form (--analysisId) is one yargs fills in under its name too.
-  const camelOnly = keys.some((key) => NAME_OF.has(key) && !(NAME_OF.get(key)! in argv));
-  if (argv.help || argv.version || camelOnly || keys.some((key) => !KNOWN.has(key))) return undefined;
+  if (argv.help || argv.version || Object.keys(argv).some((key) => !KNOWN.has(key))) return undefined;
   return argv;
 }
 
