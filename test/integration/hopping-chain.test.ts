@@ -71,7 +71,8 @@ describe('a chain that forks and exits faster than any scan', () => {
         const dir = mkdtempSync(join(tmpdir(), 'scidex-hopper-'));
         const status = join(dir, 'status');
         const run = await startWrapper(
-          ['--quiet', '--tracking', backend, '--timeout', '1s', '--grace', '300ms', '--', 'python3', HOPPER, '20000', status],
+          // The orphans case's leader exits after 0.2 s; its timeout only has to outlast python's start on a loaded host.
+          ['--quiet', '--tracking', backend, '--timeout', when === 'timeout' ? '1s' : '60s', '--grace', '300ms', '--', 'python3', HOPPER, '20000', status],
           { tag, stateDir: newStateDir(), env: { LEADER_SLEEP: when === 'timeout' ? '60' : '0.2' }, reportStall: true },
         );
         const hopping = await stillHopping(status);

@@ -111,7 +111,8 @@ describe('show, and the journals when no database is configured', () => {
     }
   });
 
-  it('runs, events and show read the journals, shipped ones too, and find what the database holds', async () => {
+  // Eighteen commands one after the other: a bound for a host whose cores are shared many times over.
+  it('runs, events and show read the journals, shipped ones too, and find what the database holds', { timeout: 180_000 }, async () => {
     expect(readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.shipped'))).toHaveLength(2);
     const queries = [
       ['runs', '--analysis-id', analysisId],

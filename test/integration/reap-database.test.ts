@@ -121,7 +121,7 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     try {
       const first = await reap();
       expect(first.exitCode, first.stderr).toBe(0);
-      expect(first.stdout).toContain('"verdict":"lost"');
+      expect(first.stdout, first.stderr).toContain('"verdict":"lost"');
     } finally {
       process.kill(late.pid!, 'SIGCONT');
     }
