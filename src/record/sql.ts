@@ -2,7 +2,8 @@
  * The SQL that writes records, and the reaper's one read; the queries of `scidex-watchdog` are in
  * src/query. Statements are parameterised; writes are idempotent (records carry UUIDs or natural
  * keys: ON CONFLICT DO NOTHING), so a journal may be shipped any number of times. A run row is
- * replaced only by a higher revision of itself, or, when it says `lost`, by the wrapper's own ending.
+ * replaced only by a version that outranks it (run-version.ts supersedes): an ending over any running
+ * version, the wrapper's own ending over a reaper's `lost`, else a higher revision.
  */
 import type { ClientBase } from 'pg';
 import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord } from './types.js';
@@ -40,6 +41,9 @@ function insertFromJson(table: string, columns: readonly string[], conflict: str
   return `INSERT INTO ${table} (${list}) SELECT ${list} FROM jsonb_populate_recordset(NULL::${table}, $${param}::jsonb) ${conflict}`;
 }
 
+/** run-version.ts standing() in SQL, of the row `table` names. */
+const STANDING = (table: string): string => `CASE ${table}.status WHEN 'running' THEN 0 WHEN 'lost' THEN 1 ELSE 2 END`;
+
 /** The idempotent write of each journal table: what it says on conflict with a row already there. */
 const TABLE_WRITES = {
   runs: {
@@ -48,9 +52,8 @@ const TABLE_WRITES = {
     conflict: `ON CONFLICT (id) DO UPDATE SET ${RUN_COLUMNS.filter((column) => column !== 'id')
       .map((column) => `${column} = EXCLUDED.${column}`)
       .join(', ')}
-      -- run-version.ts supersedes(): a higher revision, or the wrapper's own ending over a reaper's 'lost'.
-      WHERE watchdog_runs.revision < EXCLUDED.revision
-         OR (watchdog_runs.status = 'lost' AND EXCLUDED.status NOT IN ('running', 'lost'))`,
+      -- run-version.ts supersedes(): a higher standing (running 0, lost 1, any other ending 2), else a higher revision.
+      WHERE (${STANDING('EXCLUDED')}, EXCLUDED.revision) > (${STANDING('watchdog_runs')}, watchdog_runs.revision)`,
   },
   events: { table: 'watchdog_events', columns: EVENT_COLUMNS, conflict: 'ON CONFLICT (id) DO NOTHING' },
   processes: { table: 'watchdog_processes', columns: PROCESS_COLUMNS, conflict: 'ON CONFLICT (run_id, pid, starttime) DO NOTHING' },

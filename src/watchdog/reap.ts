@@ -24,6 +24,7 @@ import { listMarkers, lockMarker, readMarker, removeMarker, unlockMarker, type R
 import { Recorder } from '../record/recorder.js';
 import { NOT_ENDED, RunLog } from '../record/run-log.js';
 import type { RunRecord } from '../record/types.js';
+import { latestVersions } from '../record/run-version.js';
 import { terminateTree } from '../terminate/sequence.js';
 import { CgroupTracker } from '../track/cgroup.js';
 import { memberKey, type Member } from '../track/member.js';
@@ -198,11 +199,12 @@ function ownedBy(path: string, owner: number | undefined): boolean {
   }
 }
 
+/** The journal's winning run version (run-version.ts), undefined when it holds none. */
 function latestRunRecord(path: string): RunRecord | undefined {
   const runs = readJournal(path)
     .entries.filter((entry) => entry.table === 'runs')
     .map((entry) => entry.record as RunRecord);
-  return runs.sort((a, b) => a.revision - b.revision).at(-1);
+  return latestVersions(runs).at(-1);
 }
 
 /** `uid` when the run is another user's than ours and not root's: then only that user's processes may be signalled. */

@@ -2,12 +2,14 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { execa } from 'execa';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { readStat } from '../../src/proc/stat.js';
 import { bootId } from '../../src/proc/system.js';
 import { migrate } from '../../src/record/migrate.js';
 import { writeRecords } from '../../src/record/sql.js';
 import { sharedClient } from '../helpers/database.js';
+import { ownDatabase } from '../helpers/own-database.js';
 import { aliveWith, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
 import { until } from '../helpers/until.js';
@@ -56,8 +58,11 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     await write({ revision: 2, status: 'lost', ended_at: new Date().toISOString() });
     await write({ revision: 2, status: 'completed', ended_at: new Date().toISOString(), exit_status: 0 });
     expect(await status()).toBe('completed');
+    // Nothing running replaces an ending, whatever its revision (run-version.ts standing).
     await write({ revision: 3, status: 'running', ended_at: null });
-    expect(await status()).toBe('running'); // a higher revision still wins, as before
+    expect(await status()).toBe('completed');
+    await write({ revision: 4, status: 'lost', ended_at: new Date().toISOString() });
+    expect(await status()).toBe('completed');
   });
 
   it('ships the whole continued journal of a marked run it reaps, marks it shipped, and warns of nothing', async () => {
@@ -105,31 +110,42 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     await until('the run to be marked lost in PostgreSQL', async () => (await status()) === 'lost', 15_000, { every: 100 });
   });
 
+  // On a database of its own: any `scidex-watchdog reap` of the test files alongside reaps every
+  // marker-less running row of this host in the shared one, and would take the forged run from both.
   it('finishes a run once when two reapers meet it: the second, stopped after reading the rows, finds it taken', async () => {
-    await migrate(database.client());
-    const forged = newStateDir();
-    const run = forgeRun(forged, { host: hostname(), boot_id: bootId() });
-    await writeRecords(database.client(), { runs: [run] });
-    rmSync(join(forged, 'running'), { recursive: true, force: true });
-    const reap = (env: Record<string, string> = {}) =>
-      execa(WATCHDOG, ['reap', '--json', '--run', run.id, '--state-dir', newStateDir(), '--database-url', database.url], {
-        reject: false,
-        env: { SCIDEX_TEST_TAG: tag, ...env },
-      });
-    const late = reap({ SCIDEX_FAILPOINTS: 'reap-rows-read' });
-    await until('the reaper to reach its failpoint', () => readStat(late.pid!)?.state === 'T', 20_000);
+    const own = ownDatabase('reap_twice');
+    await own.create();
+    const client = new pg.Client({ connectionString: own.url });
     try {
-      const first = await reap();
-      expect(first.exitCode, first.stderr).toBe(0);
-      expect(first.stdout, first.stderr).toContain('"verdict":"lost"');
+      await client.connect();
+      await migrate(client);
+      const forged = newStateDir();
+      const run = forgeRun(forged, { host: hostname(), boot_id: bootId() });
+      await writeRecords(client, { runs: [run as RunRecord] });
+      rmSync(join(forged, 'running'), { recursive: true, force: true });
+      const reap = (env: Record<string, string> = {}) =>
+        execa(WATCHDOG, ['reap', '--json', '--run', run.id, '--state-dir', newStateDir(), '--database-url', own.url], {
+          reject: false,
+          env: { SCIDEX_TEST_TAG: tag, ...env },
+        });
+      const late = reap({ SCIDEX_FAILPOINTS: 'reap-rows-read' });
+      await until('the reaper to reach its failpoint', () => readStat(late.pid!)?.state === 'T', 20_000);
+      try {
+        const first = await reap();
+        expect(first.exitCode, first.stderr).toBe(0);
+        expect(first.stdout, first.stderr).toContain('"verdict":"lost"');
+      } finally {
+        process.kill(late.pid!, 'SIGCONT');
+      }
+      const second = await late;
+      expect(second.exitCode, second.stderr).toBe(0);
+      expect(second.stdout).not.toContain('"verdict":"lost"');
+      const events = await client.query(`SELECT kind FROM watchdog_events WHERE run_id = $1 AND kind = 'run_lost'`, [run.id]);
+      expect(events.rowCount).toBe(1);
     } finally {
-      process.kill(late.pid!, 'SIGCONT');
+      await client.end().catch(() => undefined);
+      await own.drop();
     }
-    const second = await late;
-    expect(second.exitCode, second.stderr).toBe(0);
-    expect(second.stdout).not.toContain('"verdict":"lost"');
-    const events = await database.client().query(`SELECT kind FROM watchdog_events WHERE run_id = $1 AND kind = 'run_lost'`, [run.id]);
-    expect(events.rowCount).toBe(1);
   });
 
   it('leaves to its marker reapers a run marked in its own state directory, not in the reaper\'s', async () => {

@@ -7,13 +7,19 @@
  *      database, cannot ship its own ending).
  * In both, a shipper that marked the journal shipped from what it did not read lost the run's end
  * for good: nothing ships a marked journal again.
+ *   3. A wrapper whose journal lost lines to a full disk shipped newer running versions from memory,
+ *      then died: the reaper, reading only the journal, numbers its ending below what PostgreSQL
+ *      holds. An ending must still win over any running version (seen in the stress harness).
  */
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { sharedClient } from '../helpers/database.js';
-import { stoppedAtFailpoint } from '../helpers/lost-runs.js';
+import { forgeRun, stoppedAtFailpoint } from '../helpers/lost-runs.js';
+import { writeRecords } from '../../src/record/sql.js';
+import { migrate } from '../../src/record/migrate.js';
+import type { RunRecord } from '../../src/record/types.js';
 import { ownedTag } from '../helpers/processes.js';
 import { until } from '../helpers/until.js';
 import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
@@ -103,5 +109,22 @@ describe('the records protocol: a journal is finished by its own last line, neve
     expect(markedShipped(stateDir, journal)).toBe(true);
     expect(await runRow(analysisId)).toMatchObject({ status: 'completed' });
     expect(await eventKinds(analysisId)).toEqual(['run_started', 'run_finished']);
+  });
+
+  it('an ending outranks every running version: a reaper whose journal lacks the newest ones still ends the row', async () => {
+    await migrate(database.client());
+    const stateDir = newStateDir();
+    const analysisId = `protocol-ranked-${tag}`;
+    // The journal holds r1; PostgreSQL holds r3, shipped from memory while the disk was full.
+    const run = forgeRun(stateDir, { analysis_id: analysisId });
+    await writeRecords(database.client(), { runs: [{ ...(run as RunRecord), revision: 3, heartbeat_at: new Date().toISOString() }] });
+    const reaped = await execa(WATCHDOG, ['reap', '--json', '--run', run.id, '--state-dir', stateDir, '--database-url', database.url], {
+      reject: false,
+      env: { SCIDEX_TEST_TAG: tag },
+    });
+    expect(reaped.exitCode, reaped.stderr).toBe(0);
+    expect(reaped.stdout).toContain('"verdict":"lost"');
+    expect(await runRow(analysisId)).toMatchObject({ status: 'lost' });
+    expect(await eventKinds(analysisId)).toEqual(['run_lost']);
   });
 });

@@ -131,6 +131,14 @@ describe('supersedes / latestVersions', () => {
     expect(latestVersions([run(3, 'lost'), run(2, 'completed')])).toEqual([run(2, 'completed')]);
     expect(supersedes(run(2, 'running'), run(3, 'lost'))).toBe(false);
   });
+
+  it('ranks every ending over every running version, whatever the revisions, in any order of arrival', () => {
+    expect(supersedes(run(2, 'lost'), run(3, 'running'))).toBe(true);
+    expect(supersedes(run(9, 'running'), run(2, 'completed'))).toBe(false);
+    expect(supersedes(run(9, 'lost'), run(2, 'completed'))).toBe(false);
+    const versions = [run(1, 'running'), run(3, 'running'), run(2, 'lost'), run(4, 'running')];
+    for (const order of [versions, [...versions].reverse()]) expect(latestVersions(order)).toEqual([run(2, 'lost')]);
+  });
 });
 
 describe('kill kinds (record/event-kinds.ts)', () => {
