@@ -41,7 +41,8 @@ function emptyStateDir(): string {
 
 /** Waits for a marker not in `before` to appear in `stateDir`; returns its run id. */
 function newMarker(stateDir: string, before: readonly string[]): Promise<string> {
-  return until('the run marker', () => listMarkers(stateDir).find((id) => !before.includes(id)));
+  // A bound for a host loaded many times over, where a wrapper took more than 20 s to reach its marker.
+  return until('the run marker', () => listMarkers(stateDir).find((id) => !before.includes(id)), 60_000);
 }
 
 /** Starts `sleep 300` under a wrapper recording into the test database; resolves once it has started (journal and DB). */

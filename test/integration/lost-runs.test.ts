@@ -178,14 +178,17 @@ describe('scidex-watchdog reap', () => {
 describe('state files', () => {
   it('are 0600 in 0700 directories, during the run and after', async () => {
     const stateDir = newStateDir();
-    const wrapper = startWrapper(['--quiet', '--', 'sleep', '2'], { tag, stateDir });
+    const gate = join(stateDir, 'gate');
+    // The run lasts until the test has looked: no window to hit on a loaded host.
+    const wrapper = startWrapper(['--quiet', '--', 'sh', '-c', 'while [ ! -e "$0" ]; do sleep 0.05; done', gate], { tag, stateDir });
     // The wrapper and the lifeline carry the tag too: wait for the marker instead.
-    await until('the marker', () => existsSync(join(stateDir, 'running')) && readdirSync(join(stateDir, 'running')).length === 1, 5000);
+    await until('the marker', () => existsSync(join(stateDir, 'running')) && readdirSync(join(stateDir, 'running')).length === 1, 60_000);
     const modes = (dir: string) => readdirSync(dir).map((name) => statSync(join(dir, name)).mode & 0o777);
     for (const dir of ['running', 'journal']) {
       expect(statSync(join(stateDir, dir)).mode & 0o777).toBe(0o700);
       expect(modes(join(stateDir, dir)).every((mode) => mode === 0o600)).toBe(true);
     }
+    writeFileSync(gate, '');
     await wrapper;
     expect(modes(join(stateDir, 'journal')).every((mode) => mode === 0o600)).toBe(true);
     expect(readdirSync(join(stateDir, 'running'))).toEqual([]);

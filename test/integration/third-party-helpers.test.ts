@@ -6,13 +6,14 @@
  *
  * For each fixture of test/fixtures/third-party/ (skipped, with the reason in its name, where its
  * package or Rscript is missing; see test/helpers/third-party.ts) and each available backend, the
- * real bin/scidex-run runs it under GitHub Actions (GITHUB_ACTIONS=true) with a 30 s grace period, and:
+ * real bin/scidex-run runs it under GitHub Actions (GITHUB_ACTIONS=true) with a 120 s grace period, and:
  *   - the run exits 0;
  *   - its journal has no orphan_found, signal_sent or process_killed event, and every process row's
  *     fate is `exited`;
  *   - nothing printed an `::error` annotation (the one a killed run gets);
- *   - the run did not wait out the grace period: ended_at - started_at is under 10 s (a check for a
- *     missing end of the grace period, not a speed target: the fixtures take 1-3 s);
+ *   - the run did not wait out the grace period: ended_at - started_at is under the grace period
+ *     (a run that waited it out cannot be shorter; not a speed target: the fixtures take 1-3 s, and a
+ *     bound of a few times that failed on a host loaded fifty times over);
  *   - for R, TMPDIR (fresh per run) is empty afterwards: each R process makes an Rtmp* directory
  *     there and removes it when it exits by itself; a killed worker leaks it.
  * Every process of the run carries the test's tag; anything alive after a test fails it (ownedTag).
@@ -31,9 +32,9 @@ const tag = ownedTag();
 const backends = await availableBackends();
 const fixtures = resolveFixtures();
 /** The grace period given to the run, ms: far longer than any fixture, so waiting it out shows. */
-const GRACE_MS = 30_000;
+const GRACE_MS = 120_000;
 /** The most a run may take, ended_at - started_at in ms, and not have waited out the grace period. */
-const MAX_RUN_MS = 10_000;
+const MAX_RUN_MS = GRACE_MS;
 
 const KILL_KINDS = new Set(['orphan_found', 'signal_sent', 'process_killed']);
 
@@ -52,7 +53,7 @@ describe('third-party helpers that exit by themselves just after the leader', ()
   for (const fixture of fixtures) {
     for (const backend of backends) {
       const name = `${fixture.file}, ${backend}: exits 0, nothing signalled, killed or reported as an orphan, no grace period waited out`;
-      it.skipIf(fixture.skip !== undefined)(fixture.skip ? `${name} (skipped: ${fixture.skip})` : name, { timeout: 90_000 }, async () => {
+      it.skipIf(fixture.skip !== undefined)(fixture.skip ? `${name} (skipped: ${fixture.skip})` : name, { timeout: 2 * GRACE_MS }, async () => {
         const stateDir = newStateDir();
         const tmp = mkdtempSync(join(tmpdir(), 'scidex-third-party-tmp-'));
         try {
