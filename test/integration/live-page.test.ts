@@ -275,6 +275,31 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
         { at: iso(now - 2_000), run_id: '00000000-0000-4000-8000-000000000001', analysis_id: 'B7', kind: 'limit_exceeded', reason: 'memory', signal: null, pid: 2000, rss_bytes: 300 * MiB, pss_bytes: 290 * MiB },
         { at: iso(now - 1_000), run_id: '00000000-0000-4000-8000-000000000001', analysis_id: `B7 ${XSS}`, kind: 'signal_sent', reason: 'memory', signal: 'SIGTERM', pid: null, rss_bytes: null, pss_bytes: null },
       ],
+      pressure_guard: {
+        enabled: true,
+        min_available_bytes: 1.2 * GiB,
+        max_memory_pressure: 40,
+        pressure_duration_ms: 10_000,
+        read_at: iso(now - 500),
+        mem_available_bytes: 1.3 * GiB,
+        mem_total_bytes: 24 * GiB,
+        psi_full_avg10: 2.5,
+        near: true,
+        stops: 1,
+        last_stop: {
+          at: iso(now - 120_000),
+          run_id: '00000000-0000-4000-8000-000000000002',
+          analysis_id: `C3 ${XSS}`,
+          threshold: 'min_available',
+          crossed_at: iso(now - 120_050),
+          mem_available_bytes: 1.1 * GiB,
+          psi_full_avg10: 3,
+          run_pss_bytes: 1.5 * GiB,
+          candidates: 3,
+          by: 'wrapper',
+          reaction_ms: 50,
+        },
+      },
     };
     let reachable = true;
     await withBrowser(async ({ browser }) => {
