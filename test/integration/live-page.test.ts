@@ -327,6 +327,11 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
       expect(await text(page, '#count-grace')).toBe('1');
       expect(await text(page, '#count-kills')).toBe('7');
       expect(await page.locator('#counts').getAttribute('aria-live')).toBe('polite');
+      expect(await text(page, '#host-memory')).toBe('1.3 GiB available of 24.0 GiB (floor 1.2 GiB), PSI full 2.5 %');
+      expect(await page.locator('#host-memory').getAttribute('class')).toBe('stale');
+      const guard = await text(page, '#guard');
+      // The analysis id drawn as text, never as HTML (the header's img check below counts no element).
+      expect(guard.startsWith('1 stop; last ') && guard.endsWith(`: C3 ${XSS} (tree PSS 1.5 GiB)`), guard).toBe(true);
       expect(await page.locator('#runs thead th').allTextContents()).toEqual(['Analysis', 'Run', 'Command', 'Memory (tree)', 'Elapsed', 'Processes']);
       expect(await page.locator('#unreachable').isHidden()).toBe(true);
 
@@ -358,7 +363,7 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
       expect(await events.nth(1).locator('td').allTextContents()).toEqual([
         expect.stringMatching(/\d\d:\d\d:\d\d/), `B7 ${XSS}`, 'signal_sent', 'memory', 'SIGTERM', '–', '–',
       ]);
-      expect(await page.evaluate(() => document.querySelectorAll('img, tbody b, #host *').length)).toBe(0);
+      expect(await page.evaluate(() => document.querySelectorAll('img, tbody b, #host *, #guard *').length)).toBe(0);
 
       // It keeps reading /status, never reloading and never asking for anything but /status.
       const before = requests.filter((url) => url.endsWith('/status')).length;
