@@ -186,7 +186,8 @@ export async function stopForPressure(crossing: Crossing, settings: GuardSetting
     }
     const outcome = await takeOver(stateDir, context, marker, candidate, pressure, requestedBy, Math.max(graceMs, MIN_ACT_MS));
     log(`host memory pressure: ${who}: its wrapper (pid ${marker.wrapper_pid}) did not act within ${formatDuration(Math.max(graceMs, MIN_ACT_MS))}; ${describeTakeover(outcome)}`);
-    return stop(outcome.verdict === 'lost' || outcome.verdict === 'finished' ? 'daemon' : 'wrapper');
+    // lost: the daemon ended it; finished: the wrapper did, after all; busy: another reaper has it, or it could not be taken over.
+    return stop(outcome.verdict === 'lost' ? 'daemon' : outcome.verdict === 'finished' ? 'wrapper' : 'ended');
   }
   return undefined;
 }

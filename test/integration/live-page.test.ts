@@ -329,7 +329,7 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
       expect(await page.locator('#counts').getAttribute('aria-live')).toBe('polite');
       expect(await text(page, '#host-memory')).toBe('1.3 GiB available of 24.0 GiB (floor 1.2 GiB), PSI full 2.5 %');
       expect(await page.locator('#host-memory').getAttribute('class')).toBe('stale');
-      const guard = await text(page, '#guard');
+      const guard = (await text(page, '#guard')) ?? '';
       // The analysis id drawn as text, never as HTML (the header's img check below counts no element).
       expect(guard.startsWith('1 stop; last ') && guard.endsWith(`: C3 ${XSS} (tree PSS 1.5 GiB)`), guard).toBe(true);
       expect(await page.locator('#runs thead th').allTextContents()).toEqual(['Analysis', 'Run', 'Command', 'Memory (tree)', 'Elapsed', 'Processes']);

@@ -1,11 +1,13 @@
 /**
  * The daemon's memory-pressure guard for real: `scidex-watchdog serve` on a loopback port with a
  * state directory and a PostgreSQL database of this file's own, real wrappers, and real memory. The
- * host is not driven into a shortage: the floor (--min-available) is set a little below what the host
- * has available when each test starts, and a run that allocates and touches 1.5 GiB takes the host
- * below it. The suite runs files in parallel beside other memory users, so every threshold is
- * relative to the moment, each test starts a daemon of its own (a fresh floor), and every assertion
- * waits for what it asserts.
+ * host is not driven into a shortage: a run allocates and touches 1.5 GiB, and the floor
+ * (--min-available) is set ~800 MiB below what the host had without it (700 MiB above what it has with
+ * it, measured while the run holds its memory, just before the daemon starts). The suite runs files in
+ * parallel beside other memory users, so every threshold is relative to the moment, each test starts
+ * a daemon of its own (a fresh floor), an attempt whose host did not cooperate (still below the floor
+ * after the big run's stop) is made again, and every assertion waits for what it asserts. How fast the
+ * guard sees a host fall below its floor is the bench's (scripts/bench/guard).
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +19,7 @@ import { ownDatabase } from '../helpers/own-database.js';
 import { killSurvivors, newTag, ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
 import { until } from '../helpers/until.js';
-import { BIN, EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { readJournal } from '../../src/record/journal.js';
 import type { EventRecord, RunRecord } from '../../src/record/types.js';
 import type { HostStatus } from '../../src/watchdog/status-body.js';
@@ -25,10 +27,12 @@ import type { HostStatus } from '../../src/watchdog/status-body.js';
 const WATCHDOG = BIN.replace(/scidex-run$/, 'scidex-watchdog');
 const NO_DATABASE = { DATABASE_URL: undefined, SCIDEX_RUN_DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined };
 const MiB = 1024 ** 2;
-/** How far below what the host has available now the floor is set: the big run's 1.5 GiB crosses it by ~0.7 GiB. */
-const FLOOR_BELOW_MIB = 800;
+/** How far above what the host has available while the big run holds its 1.5 GiB the floor is set (bigRunHolding). */
+const FLOOR_ABOVE_MIB = 700;
 const tag = ownedTag();
 const daemonTag = newTag();
+const database = ownDatabase('guard');
+const guardDatabaseUrl = database.url;
 
 function memAvailableBytes(): number {
   const match = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'latin1'));
@@ -88,9 +92,35 @@ function smallRun(stateDir: string, env: Record<string, string | undefined>, rel
   return startWrapper(['--quiet', '--analysis-id', 'guard-small', '--', 'python3', '-c', script, release], { tag, stateDir, env });
 }
 
-/** A run that allocates and touches 1.5 GiB, 128 MiB a step, then holds it for an hour. */
-function bigRun(stateDir: string, env: Record<string, string | undefined>, analysisId: string) {
-  return startWrapper(['--quiet', '--analysis-id', analysisId, '--', 'python3', join(EXAMPLES, 'balloon.py'), '128', '1536'], { tag, stateDir, env });
+/**
+ * A run that allocates and touches 1.5 GiB (a bytearray written page by page), 128 MiB a step, then writes `ready`
+ * and holds it for 20 s, and exits 0: long enough for the guard, bounded should it never be stopped.
+ */
+function bigRun(stateDir: string, env: Record<string, string | undefined>, analysisId: string, ready: string) {
+  const script = [
+    'import sys, time',
+    'held = []',
+    'for _ in range(12):',
+    '    chunk = bytearray(128 << 20)',
+    '    chunk[::4096] = b"\\x01" * ((128 << 20) // 4096)',
+    '    held.append(chunk)',
+    '    time.sleep(0.05)',
+    'open(sys.argv[1], "w").close()',
+    'time.sleep(20)',
+  ].join('\n');
+  return startWrapper(['--quiet', '--analysis-id', analysisId, '--', 'python3', '-c', script, ready], { tag, stateDir, env });
+}
+
+/**
+ * Starts the big run, waits until it holds its 1.5 GiB, and returns the floor: FLOOR_ABOVE_MIB above what the host
+ * has available then, so ~800 MiB below what it had without the run. Measured while the run holds its memory, so
+ * that other memory users on the host have only the daemon's start-up (a second) to move it back above.
+ */
+async function bigRunHolding(stateDir: string, env: Record<string, string | undefined>, analysisId: string) {
+  const ready = join(mkdtempSync(join(tmpdir(), 'scidex-gate-')), 'ready');
+  const run = bigRun(stateDir, env, analysisId, ready);
+  await until(() => `the big run to hold its memory (exit ${run.exitCode})`, () => existsSync(ready) || run.exitCode !== null, 30_000, { every: 50 });
+  return { run, floorBytes: memAvailableBytes() + FLOOR_ABOVE_MIB * MiB };
 }
 
 function journalRecords(stateDir: string, runId: string): { runs: RunRecord[]; events: EventRecord[] } {
@@ -119,6 +149,47 @@ function metric(text: string, name: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(name.length + 1));
 }
 
+/** One try of the first test: a daemon with a fresh floor, a small run, then the big one. */
+interface Attempt {
+  daemon: Daemon;
+  stateDir: string;
+  floorBytes: number;
+  /** The big run was stopped for host pressure, and the small one was not and ended by itself (exit 0). */
+  clean: boolean;
+  why: string;
+}
+
+async function guardedPair(): Promise<Attempt> {
+  const stateDir = newStateDir();
+  const release = join(mkdtempSync(join(tmpdir(), 'scidex-gate-')), 'release');
+  const env = { DATABASE_URL: guardDatabaseUrl };
+  const small = smallRun(stateDir, env, release);
+  let released = false;
+  let daemon: Daemon | undefined;
+  try {
+    const { run: big, floorBytes } = await bigRunHolding(stateDir, env, 'guard-big');
+    daemon = await startDaemon(stateDir, ['--min-available', String(floorBytes), '--database-url', guardDatabaseUrl]);
+    const result = await big;
+    if (result.exitCode !== 137) return { daemon, stateDir, floorBytes, clean: false, why: `the big run ended ${result.exitCode} (${result.stderr}); daemon:\n${daemon.log()}` };
+    // The guard reads the host again at once: were it still short, the small run would be stopped now.
+    await until('a moment after the stop', async () => (await daemon!.status()).pressure_guard.stops > 1, 1000, { every: 100, onTimeout: 'return' });
+    const stops = (await daemon.status()).pressure_guard.stops;
+    writeFileSync(release, '');
+    released = true;
+    const smallResult = await small;
+    if (smallResult.exitCode !== 0 || stops !== 1) {
+      return { daemon, stateDir, floorBytes, clean: false, why: `the host stayed below the floor: ${stops} stops, the small run ended ${smallResult.exitCode}; daemon:\n${daemon.log()}` };
+    }
+    return { daemon, stateDir, floorBytes, clean: true, why: '' };
+  } catch (error) {
+    await daemon?.stop();
+    throw error;
+  } finally {
+    if (!released) writeFileSync(release, '');
+    await small;
+  }
+}
+
 describe('scidex-watchdog serve --pressure-guard: bad input is 125, one line, nothing started', () => {
   const refused = async (args: string[], message: RegExp) => {
     const stateDir = newStateDir();
@@ -142,8 +213,7 @@ describe('scidex-watchdog serve --pressure-guard: bad input is 125, one line, no
 });
 
 describe('the pressure guard, with real memory, real processes and PostgreSQL', () => {
-  const database = ownDatabase('guard');
-  const databaseUrl = database.url;
+  const databaseUrl = guardDatabaseUrl;
   const env = { DATABASE_URL: databaseUrl };
 
   beforeAll(async () => {
@@ -156,20 +226,17 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
   });
 
   it('stops the largest run (out_of_memory, host_pressure, 137) while a small run beside it goes on', async () => {
-    const stateDir = newStateDir();
-    const release = join(mkdtempSync(join(tmpdir(), 'scidex-gate-')), 'release');
-    const floorBytes = memAvailableBytes() - FLOOR_BELOW_MIB * MiB;
-    const daemon = await startDaemon(stateDir, ['--min-available', String(floorBytes), '--database-url', databaseUrl]);
-    const small = smallRun(stateDir, env, release);
+    // Other memory users on the host may move it across the floor on their own: an attempt where the host's memory
+    // did not cooperate (no crossing, or still below the floor once the big run was gone) is tried again, fresh.
+    let attempt: Attempt | undefined;
+    for (let tries = 1; tries <= 3 && !attempt?.clean; tries++) {
+      await attempt?.daemon.stop();
+      attempt = await guardedPair();
+      if (!attempt.clean) console.warn(`pressure-guard.test: attempt ${tries}: ${attempt.why}; trying again`);
+    }
+    const { daemon, stateDir, floorBytes, clean, why } = attempt!;
     try {
-      await until('the small run to be monitored', async () => (await daemon.status()).runs.some((run) => run.analysis_id === 'guard-small'), 15_000, { every: 100 });
-      const big = bigRun(stateDir, env, 'guard-big');
-      const result = await big;
-      expect(result.exitCode, `${result.stderr}\n${daemon.log()}`).toBe(137);
-      expect(result.stderr).toBe('');
-      // The small run was not chosen: its wrapper is still running.
-      expect(small.exitCode).toBeNull();
-
+      expect(clean, why).toBe(true);
       const runId = runIdOf(stateDir, 'guard-big');
       const { runs, events } = journalRecords(stateDir, runId);
       expect(runs.at(-1)).toMatchObject({ status: 'out_of_memory', exit_status: 137, reason: 'host_pressure' });
@@ -211,11 +278,17 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
       expect(metric(text, 'scidex_host_memory_available_bytes')).toBeGreaterThan(0);
 
       // /status says so: the guard's last stop, and the kill among the recent events.
-      const status = await daemon.status();
+      // (/status is rebuilt at most every 250 ms: wait for the small run's end to show.)
+      const status = await until('/status to show no run', async () => {
+        const body = await daemon.status();
+        return body.runs.length === 0 ? body : undefined;
+      }, 10_000, { every: 100 });
       expect(status.pressure_guard).toMatchObject({ enabled: true, min_available_bytes: floorBytes, stops: 1 });
       expect(status.pressure_guard.last_stop).toMatchObject({ run_id: runId, analysis_id: 'guard-big', threshold: 'min_available', by: 'wrapper', candidates: 2 });
       expect(status.recent_events).toContainEqual(expect.objectContaining({ run_id: runId, kind: 'limit_exceeded', reason: 'host_pressure' }));
-      expect(status.runs.map((run) => run.analysis_id)).toEqual(['guard-small']);
+      // The small run ended by itself once the test let it: completed, 0.
+      const smallRuns = journalRecords(stateDir, runIdOf(stateDir, 'guard-small')).runs;
+      expect(smallRuns.at(-1)).toMatchObject({ status: 'completed', exit_status: 0, reason: null });
       expect(daemon.log()).toMatch(/host memory pressure: MemAvailable .* is below the .* floor .*; stopping run [0-9a-f-]+ \(analysis guard-big\), the largest of 2/);
 
       // `show` says why.
@@ -225,20 +298,16 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
       expect(show.stdout).toMatch(/^reason: +host_pressure$/m);
       expect(show.stdout).toMatch(/^host pressure: +MemAvailable .* below the .* floor \(.*\); tree PSS .*, the largest run on the host; stopped by its wrapper$/m);
     } finally {
-      writeFileSync(release, '');
-      const smallResult = await small;
       await daemon.stop();
-      expect(smallResult.exitCode, smallResult.stderr).toBe(0);
     }
-  });
+  }, 240_000);
 
   it('ends the run itself when the wrapper does not act within the grace period', async () => {
     const stateDir = newStateDir();
-    const floorBytes = memAvailableBytes() - FLOOR_BELOW_MIB * MiB;
+    // The wrapper stops itself (SIGSTOP) right after taking the guard's request, and never acts on it.
+    const { run: big, floorBytes } = await bigRunHolding(stateDir, { ...env, SCIDEX_FAILPOINTS: 'pressure-request-taken' }, 'guard-stuck');
     const daemon = await startDaemon(stateDir, ['--min-available', String(floorBytes), '--database-url', databaseUrl]);
     try {
-      // The wrapper stops itself (SIGSTOP) right after taking the guard's request, and never acts on it.
-      const big = bigRun(stateDir, { ...env, SCIDEX_FAILPOINTS: 'pressure-request-taken' }, 'guard-stuck');
       const result = await big;
       // The daemon SIGKILLed the stuck wrapper.
       expect(result.signal, `${result.stderr}\n${daemon.log()}`).toBe('SIGKILL');
@@ -252,12 +321,16 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
       // The daemon journaled the stop (with the host's figures), then killed the tree at once.
       const stop = events.find((event) => event.kind === 'limit_exceeded');
       expect(stop).toMatchObject({ reason: 'host_pressure', detail: expect.objectContaining({ threshold: 'min_available', taken_over: true, min_available_bytes: floorBytes }) });
-      expect(events.filter((event) => event.kind === 'signal_sent').map((event) => [event.reason, event.signal])).toEqual([['host_pressure', 'SIGKILL']]);
+      // SIGKILL at once (a second pass, the freeze and kill, may find the 1.5 GiB process still dying).
+      const signals = events.filter((event) => event.kind === 'signal_sent').map((event) => [event.reason, event.signal]);
+      expect(signals.length).toBeGreaterThan(0);
+      expect(new Set(signals.map((signal) => signal.join(' ')))).toEqual(new Set(['host_pressure SIGKILL']));
       expect(events.find((event) => event.kind === 'run_lost')).toMatchObject({
         reason: 'host_pressure',
         detail: expect.objectContaining({ recorded_as: 'out_of_memory', killed: 1, refused: 0, survivors: [] }),
       });
-      expect(existsSync(join(stateDir, 'running', `${runId}.json`))).toBe(false);
+      // The marker goes once the records are in (the journal, then PostgreSQL).
+      await until("the run's marker to be removed", () => !existsSync(join(stateDir, 'running', `${runId}.json`)), 15_000, { every: 100 });
 
       const rows = await until('the row in PostgreSQL', async () => {
         const found = await query<{ status: string; exit_status: number; reason: string }>(databaseUrl, 'SELECT status, exit_status, reason FROM watchdog_runs WHERE id = $1', [runId]);
