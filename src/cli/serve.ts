@@ -3,7 +3,7 @@
  * `scidex-watchdog status`: whether this host's daemon is up.
  *
  * serve checks everything it can before doing anything: the state directory must be writable,
- * the interval and retention readable, the database URL well formed, and the listener bound; any
+ * the interval, retention and pressure-guard options readable, the database URL well formed, and the listener bound; any
  * failure is one line and exit status 125, and nothing is left half started. Then it sweeps until
  * SIGTERM, SIGINT or SIGHUP: the sweep under way is finished, the server closed, and it exits 0. A second
  * signal exits at once (128 + the signal).
@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { resolveDatabase, type DatabaseConfig } from '../config/database.js';
 import { MAX_TIMER_MS, parseDurationMs, formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
+import { parsePressureGuard, type PressureGuardConfig } from '../config/pressure.js';
 import { defaultStateDir, RUN_DEFAULTS } from '../config/run-config.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { releaseLock, takeLock } from '../record/lock-file.js';
@@ -41,6 +42,10 @@ interface ServeArgs {
   interval: string;
   stateDir?: string;
   databaseUrl?: string;
+  pressureGuard?: string;
+  minAvailable?: string;
+  maxMemoryPressure?: string;
+  pressureDuration?: string;
 }
 
 /**
@@ -55,6 +60,7 @@ export async function serveCommand(argv: ServeArgs): Promise<number> {
   if (intervalMs <= 0) throw new UsageError(`invalid --interval '${argv.interval}': must be more than 0`);
   const retention = process.env.SCIDEX_RUN_JOURNAL_RETENTION ?? RUN_DEFAULTS.journalRetention;
   const retentionMs = parseDurationMs(retention, 'SCIDEX_RUN_JOURNAL_RETENTION');
+  const pressureGuard = parsePressureGuard(argv);
   const database = resolveDatabase(argv.databaseUrl, process.env);
   const stateDir = argv.stateDir ?? defaultStateDir(process.env);
   prepareJournalDir(stateDir);
@@ -63,7 +69,7 @@ export async function serveCommand(argv: ServeArgs): Promise<number> {
   const lock = join(stateDir, 'serve.lock');
   if (!takeLock(lock)) throw new UsageError(`another scidex-watchdog serve (${lockHolder(lock)}) runs with state directory '${stateDir}'`);
   try {
-    return await serveLocked(listen, intervalMs, retentionMs, database, stateDir);
+    return await serveLocked(listen, intervalMs, retentionMs, database, stateDir, pressureGuard);
   } finally {
     releaseLock(lock);
   }
@@ -78,7 +84,14 @@ function lockHolder(path: string): string {
   }
 }
 
-async function serveLocked(listen: ListenAddress, intervalMs: number, retentionMs: number, database: DatabaseConfig | undefined, stateDir: string): Promise<number> {
+async function serveLocked(
+  listen: ListenAddress,
+  intervalMs: number,
+  retentionMs: number,
+  database: DatabaseConfig | undefined,
+  stateDir: string,
+  pressureGuard: PressureGuardConfig,
+): Promise<number> {
   const log = (line: string) => printLine(PROGRAM, line);
   const notify = notifier({ onError: () => undefined });
   // A sweep may wait out a lost run's grace period: allow two intervals and a minute before systemd steps in.
@@ -92,6 +105,7 @@ async function serveLocked(listen: ListenAddress, intervalMs: number, retentionM
       retentionMs,
       listen,
       version: packageVersion(),
+      pressureGuard,
       log,
       onSweep: (report) => {
         health.beat();
@@ -103,7 +117,7 @@ async function serveLocked(listen: ListenAddress, intervalMs: number, retentionM
     throw new UsageError(`state directory '${stateDir}' cannot be written (${(error as NodeJS.ErrnoException).code ?? error})`);
   }
   const address = formatListen(daemon.address);
-  log(`serving http://${address}/ (/metrics, /status); sweeping ${stateDir} every ${formatDuration(intervalMs)}; database ${database?.display ?? 'none'}`);
+  log(`serving http://${address}/ (/metrics, /status); sweeping ${stateDir} every ${formatDuration(intervalMs)}; database ${database?.display ?? 'none'}; ${daemon.guard.describe()}`);
   notify.ready(`serving http://${address}/`);
   const stopPings = startWatchdogPings(notify, health.isHealthy);
   // Cancel requests from other hosts (watchdog_cancel_requests, NOTIFY scidex_cancel): cancel-delivery.ts.

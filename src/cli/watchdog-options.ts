@@ -6,6 +6,7 @@
  */
 import type { Argv } from 'yargs';
 import { RUN_DEFAULTS } from '../config/run-config.js';
+import { PRESSURE_DEFAULTS } from '../config/pressure.js';
 import { RUN_STATUSES } from '../record/types.js';
 
 /** Default listener: loopback only; exposing /status (commands, analysis ids) is the operator's choice. */
@@ -67,7 +68,31 @@ export function serveOptions(parser: Argv) {
   return parser
     .option('listen', { type: 'string', requiresArg: true, default: DEFAULT_LISTEN, describe: 'HOST:PORT for /metrics, /status and the live page ([::1]:PORT for IPv6)' })
     .option('interval', { type: 'string', requiresArg: true, default: DEFAULT_INTERVAL, describe: 'Time between sweeps (reap, then ship)' })
-    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory to sweep and serve [env: SCIDEX_RUN_STATE_DIR]' });
+    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory to sweep and serve [env: SCIDEX_RUN_STATE_DIR]' })
+    .option('pressure-guard', {
+      type: 'string',
+      requiresArg: true,
+      default: PRESSURE_DEFAULTS.guard,
+      describe: "on or off: when the host runs short of memory, stop this host's run with the largest tree PSS (out_of_memory, reason host_pressure) before the kernel's OOM killer picks a victim",
+    })
+    .option('min-available', {
+      type: 'string',
+      requiresArg: true,
+      default: PRESSURE_DEFAULTS.minAvailable,
+      describe: 'Act at once when MemAvailable falls below this (512MiB, 2G, or a share of MemTotal: 5%)',
+    })
+    .option('max-memory-pressure', {
+      type: 'string',
+      requiresArg: true,
+      default: PRESSURE_DEFAULTS.maxMemoryPressure,
+      describe: 'Act when PSI full avg10 (/proc/pressure/memory), percent, stays above this for --pressure-duration; 0: never on PSI',
+    })
+    .option('pressure-duration', {
+      type: 'string',
+      requiresArg: true,
+      default: PRESSURE_DEFAULTS.pressureDuration,
+      describe: 'How long PSI must stay above --max-memory-pressure before the guard acts',
+    });
 }
 
 /** The options of `status`. */

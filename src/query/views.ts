@@ -100,7 +100,8 @@ function exitStatus(run: RunRecord): string {
 }
 
 /** The header of `show`: label and value pairs, in display order, values made safe for a terminal. */
-export function timelineFields({ run, otherRuns }: Timeline): [string, string][] {
+export function timelineFields(timeline: Timeline): [string, string][] {
+  const { run, otherRuns } = timeline;
   const disabledIfZero = (value: number, format: (value: number) => string) => (value === 0 ? 'none' : format(value));
   const others = run.analysis_id === null ? '' : ` (${otherRuns} other run${otherRuns === 1 ? '' : 's'})`;
   const fields: [string, string][] = [
@@ -124,6 +125,27 @@ export function timelineFields({ run, otherRuns }: Timeline): [string, string][]
     ['cpu', `${run.cpu_seconds.toFixed(2)}s`],
     ['processes', `${run.process_count} seen, at most ${run.peak_process_count} at once`],
   ];
+  const pressure = hostPressure(timeline);
+  if (pressure) fields.splice(fields.findIndex(([label]) => label === 'reason') + 1, 0, ['host pressure', pressure]);
   if (run.slurm_job_id) fields.push(['slurm', `job ${run.slurm_job_id}${run.slurm_step_id ? `, step ${run.slurm_step_id}` : ''}`]);
   return fields.map(([label, value]) => [label, visible(value)]);
+}
+
+/**
+ * Why the daemon's pressure guard stopped the run, from its host_pressure limit_exceeded event:
+ * `MemAvailable 1.1 GiB below the 1.2 GiB floor (PSI full avg10 3.10%); tree PSS 1.5 GiB, the
+ * largest run on the host; stopped by its wrapper`. Undefined for a run it did not stop.
+ */
+function hostPressure({ events }: Timeline): string | undefined {
+  const event = events.find((candidate) => candidate.kind === 'limit_exceeded' && candidate.reason === 'host_pressure');
+  if (!event || typeof event.detail !== 'object' || event.detail === null) return undefined;
+  const detail = event.detail as Record<string, unknown>;
+  const bytes = (key: string) => (typeof detail[key] === 'number' ? formatSize(detail[key] as number) : '?');
+  const psi = typeof detail.psi_full_avg10 === 'number' ? `PSI full avg10 ${detail.psi_full_avg10.toFixed(2)}%` : 'no PSI';
+  const crossing =
+    detail.threshold === 'memory_pressure'
+      ? `${psi} above ${String(detail.max_memory_pressure)}% for ${typeof detail.pressure_duration_ms === 'number' ? formatDuration(detail.pressure_duration_ms) : '?'} (MemAvailable ${bytes('mem_available_bytes')})`
+      : `MemAvailable ${bytes('mem_available_bytes')} below the ${bytes('min_available_bytes')} floor (${psi})`;
+  const by = detail.taken_over === true ? "its wrapper did not act: the host's scidex-watchdog ended it" : detail.hurried === true ? 'its stop under way was hurried' : 'stopped by its wrapper';
+  return `${crossing}; tree PSS ${bytes('run_pss_bytes')}, the largest run on the host; ${by}`;
 }

@@ -7,12 +7,21 @@
  *
  * The file lives beside the run's marker, in the state directory that is 0700 and owned by the
  * run's user: whoever can write it could signal the wrapper anyway.
+ *
+ * The daemon's memory-pressure guard (watchdog/pressure-guard.ts) asks for its stop the same way: a
+ * request with a `host_pressure` object (the host's figures) and SIGTERM. A wrapper that knows the
+ * field stops the run as out of memory (reason `host_pressure`, exit status 137, a grace period of
+ * at most 2 s). An older wrapper, which does not, reads the rest of the file as what it is, a cancel
+ * from the daemon whose reason says host pressure: it stops the run all the same, as `cancelled`
+ * (128+15), and records who asked and why; nothing in the file can make it do more than a cancel.
  */
 import { closeSync, fstatSync, lstatSync, readFileSync, rmSync } from 'node:fs';
 import { openStateFile, replaceStateFile } from './state-file.js';
 import { dirname, join } from 'node:path';
 import { hostname, userInfo } from 'node:os';
 import { isRunId } from '../config/run-id.js';
+import { formatDuration } from '../config/duration.js';
+import { formatSize } from '../config/size.js';
 
 /** Who asked to cancel a run, and why. */
 export interface CancelRequest {
@@ -32,6 +41,66 @@ export interface CancelRequest {
    * permission to signal the wrapper is the check, not a role.
    */
   requested_role?: string | null;
+  /** Present when the daemon's memory-pressure guard asks for the stop: the host's figures (module comment). */
+  host_pressure?: HostPressure;
+}
+
+/** The longest grace period a host-pressure stop allows, milliseconds. */
+export const HOST_PRESSURE_MAX_GRACE_MS = 2000;
+
+/**
+ * The host's figures behind a host-pressure stop, as the request file carries them to the wrapper
+ * and the run's `limit_exceeded` event (reason `host_pressure`) records them in its detail.
+ */
+export interface HostPressure {
+  /**
+   * The threshold crossed: `min_available` (MemAvailable below --min-available, acted on at once) or
+   * `memory_pressure` (PSI full avg10 above --max-memory-pressure for --pressure-duration).
+   */
+  threshold: 'min_available' | 'memory_pressure';
+  /** When the guard first saw it crossed, ISO-8601 (UTC). */
+  crossed_at: string;
+  /** MemAvailable of /proc/meminfo at the decision, bytes. */
+  mem_available_bytes: number;
+  mem_total_bytes: number;
+  /** --min-available, bytes. */
+  min_available_bytes: number;
+  /** PSI full avg10 of /proc/pressure/memory at the decision, percent; null where the kernel has no PSI. */
+  psi_full_avg10: number | null;
+  /** --max-memory-pressure, percent. */
+  max_memory_pressure: number;
+  /** --pressure-duration, milliseconds. */
+  pressure_duration_ms: number;
+  /** The run's tree PSS as the daemon read it for its choice, bytes. */
+  run_pss_bytes: number;
+  /** The grace period asked for: the run's own, at most HOST_PRESSURE_MAX_GRACE_MS, milliseconds. */
+  grace_ms: number;
+}
+
+const THRESHOLDS: ReadonlySet<string> = new Set(['min_available', 'memory_pressure']);
+
+/** A request's host_pressure object when every field is well formed; else undefined. */
+function hostPressureOf(raw: unknown): HostPressure | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const value = raw as Record<string, unknown>;
+  const count = (key: string) => typeof value[key] === 'number' && Number.isFinite(value[key]) && (value[key] as number) >= 0;
+  const counts = ['mem_available_bytes', 'mem_total_bytes', 'min_available_bytes', 'max_memory_pressure', 'pressure_duration_ms', 'run_pss_bytes', 'grace_ms'];
+  if (!THRESHOLDS.has(String(value.threshold)) || !counts.every(count)) return undefined;
+  if (value.psi_full_avg10 !== null && !count('psi_full_avg10')) return undefined;
+  const crossed = Date.parse(String(value.crossed_at));
+  if (!Number.isFinite(crossed)) return undefined;
+  return {
+    threshold: value.threshold as HostPressure['threshold'],
+    crossed_at: new Date(crossed).toISOString(),
+    mem_available_bytes: value.mem_available_bytes as number,
+    mem_total_bytes: value.mem_total_bytes as number,
+    min_available_bytes: value.min_available_bytes as number,
+    psi_full_avg10: value.psi_full_avg10 as number | null,
+    max_memory_pressure: value.max_memory_pressure as number,
+    pressure_duration_ms: value.pressure_duration_ms as number,
+    run_pss_bytes: value.run_pss_bytes as number,
+    grace_ms: Math.min(value.grace_ms as number, HOST_PRESSURE_MAX_GRACE_MS),
+  };
 }
 
 /**
@@ -108,12 +177,14 @@ export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJ
   // Only we and root (the daemon delivering) write it; whatever else put a file here is no requester.
   if (owner !== process.getuid?.() && owner !== 0) return undefined;
   try {
-    const raw = JSON.parse(text) as Partial<CancelRequest>;
+    const raw = JSON.parse(text) as Partial<CancelRequest> & { host_pressure?: unknown };
     const at = Date.parse(String(raw.requested_at));
     if (raw.signal !== signal || typeof raw.requested_by !== 'string' || !Number.isFinite(at)) return undefined;
     // Fresh by when the file was written (just before the signal), not when the request was made:
     // one made on another host may have waited in PostgreSQL for this host's deliverer.
     if (nowMs - writtenMs > FRESH_MS || writtenMs - nowMs > FRESH_MS) return undefined;
+    // A malformed host_pressure object is left out: the request is then the plain cancel an older wrapper reads.
+    const pressure = raw.host_pressure === undefined ? undefined : hostPressureOf(raw.host_pressure);
     return {
       signal,
       reason: typeof raw.reason === 'string' ? raw.reason : null,
@@ -121,6 +192,7 @@ export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJ
       requested_at: new Date(at).toISOString(),
       request_id: typeof raw.request_id === 'string' && isRunId(raw.request_id) ? raw.request_id : null,
       ...(typeof raw.requested_role === 'string' ? { requested_role: raw.requested_role } : {}),
+      ...(pressure ? { host_pressure: pressure } : {}),
     };
   } catch {
     return undefined;
@@ -151,4 +223,16 @@ export function describeRequester(request: CancelRequest | undefined): string {
   if (!request) return '';
   const role = typeof request.requested_role === 'string' ? ` as role ${request.requested_role}` : '';
   return ` from ${request.requested_by}${role}${request.reason ? ` (${request.reason})` : ''}`;
+}
+
+/**
+ * The crossing in words: `MemAvailable 1.1 GiB is below the 1.2 GiB floor (PSI full avg10 3.10%)`, or
+ * `PSI full avg10 52.00% has been above 40% for 10.0s (MemAvailable 3.0 GiB)`.
+ */
+export function describeHostPressure(pressure: HostPressure): string {
+  const psi = pressure.psi_full_avg10 === null ? 'no PSI' : `PSI full avg10 ${pressure.psi_full_avg10.toFixed(2)}%`;
+  if (pressure.threshold === 'min_available') {
+    return `MemAvailable ${formatSize(pressure.mem_available_bytes)} is below the ${formatSize(pressure.min_available_bytes)} floor (${psi})`;
+  }
+  return `${psi} has been above ${pressure.max_memory_pressure}% for ${formatDuration(pressure.pressure_duration_ms)} (MemAvailable ${formatSize(pressure.mem_available_bytes)})`;
 }

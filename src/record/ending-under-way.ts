@@ -3,7 +3,8 @@
  * `cancel_requested` or `limit_exceeded` event) before it sends the first signal, so a wrapper
  * SIGKILLed during its grace period (a scheduler's SIGKILL after KillWait, the OOM killer) has
  * already written what was under way. The reaper that finishes such a run records that ending
- * (cancelled 128+signal, timeout 124, out of memory 137), not a bare `lost`: the run_lost event
+ * (cancelled 128+signal, timeout 124, out of memory 137 for the memory limit or the daemon's
+ * host-pressure stop), not a bare `lost`: the run_lost event
  * still says the wrapper was gone.
  */
 import { EXIT_OUT_OF_MEMORY, EXIT_TIMEOUT, exitStatusOfSignal } from '../config/exit-codes.js';
@@ -14,7 +15,7 @@ import type { JournalEntry, RunStatus } from './types.js';
 export interface EndingUnderWay {
   status: RunStatus;
   exit_status: number;
-  /** The stop's reason, as the wrapper would have recorded it: cancelled, timeout, slurm_time_limit, memory. */
+  /** The stop's reason, as the wrapper would have recorded it: cancelled, timeout, slurm_time_limit, memory, host_pressure. */
   reason: string;
 }
 
@@ -31,7 +32,7 @@ export function endingUnderWay(entries: readonly JournalEntry[]): EndingUnderWay
       return name ? { status: 'cancelled', exit_status: exitStatusOfSignal(name), reason: 'cancelled' } : undefined;
     }
     if (kind === 'limit_exceeded' && (reason === 'timeout' || reason === 'slurm_time_limit')) return { status: 'timeout', exit_status: EXIT_TIMEOUT, reason };
-    if (kind === 'limit_exceeded' && reason === 'memory') return { status: 'out_of_memory', exit_status: EXIT_OUT_OF_MEMORY, reason };
+    if (kind === 'limit_exceeded' && (reason === 'memory' || reason === 'host_pressure')) return { status: 'out_of_memory', exit_status: EXIT_OUT_OF_MEMORY, reason };
   }
   return undefined;
 }

@@ -72,7 +72,7 @@ export function runGauges(end: RunEnd): PushedGauge[] {
     { name: 'scidex_run_last_cpu_seconds', help: 'CPU time (user + system) of every process of the last run, seconds.', value: record.cpu_seconds },
     {
       name: 'scidex_run_last_killed',
-      help: 'Whether scidex-run killed the last run (reason: timeout, memory or orphans).',
+      help: 'Whether scidex-run killed the last run (reason: timeout, memory, host_pressure or orphans).',
       value: end.killedFor ? 1 : 0,
       labels: end.killedFor ? { reason: end.killedFor } : undefined,
     },

@@ -5,7 +5,7 @@
 import type { RunRecord } from '../record/types.js';
 
 /** Why scidex-run killed a run: its own limits or leftovers, never a cancel asked by the user. */
-export type KillReason = 'timeout' | 'memory' | 'orphans';
+export type KillReason = 'timeout' | 'memory' | 'host_pressure' | 'orphans';
 
 /** The final figures of a run. Durations in seconds, memory in bytes, times in seconds since the epoch. */
 export interface RunEnd {
@@ -40,7 +40,7 @@ function killReason(record: RunRecord, signalledFor: ReadonlySet<string>): KillR
   // The status says timeout or out_of_memory even when the tree was already empty at the kill, and
   // with --preserve-status too: the limit was what ended the run.
   if (record.status === 'timeout') return 'timeout';
-  if (record.status === 'out_of_memory') return 'memory';
+  if (record.status === 'out_of_memory') return record.reason === 'host_pressure' ? 'host_pressure' : 'memory';
   if (signalledFor.has('orphans')) return 'orphans';
   return undefined;
 }

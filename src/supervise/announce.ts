@@ -10,7 +10,7 @@ import type { TreeSnapshot } from '../track/tracker.js';
 import type { StopReason } from './exit-status.js';
 import type { RunLog } from '../record/run-log.js';
 import type { RunRecord } from '../record/types.js';
-import { cancelDetail, describeRequester } from '../record/cancel-request.js';
+import { cancelDetail, describeHostPressure, describeRequester } from '../record/cancel-request.js';
 import { largestMembers } from './tree-memory.js';
 
 /** What an announcement needs from the supervisor. */
@@ -27,7 +27,7 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
   const { config, log, messages } = context;
   const rss = tree?.rssBytes ?? 0;
   const processes = `${tree?.alive.length ?? 0} processes`;
-  const escalation = `SIGKILL after ${formatDuration(config.graceMs)}`;
+  const escalation = `SIGKILL after ${formatDuration(reason.kind === 'host_pressure' ? Math.min(reason.graceMs, config.graceMs) : config.graceMs)}`;
   const elapsed = formatDuration(log.elapsedMs());
   switch (reason.kind) {
     case 'cancelled':
@@ -48,6 +48,24 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
         `timeout: the run exceeded its ${formatDuration(config.timeoutMs)} limit; sending ${config.killSignal.name} to ${processes} (tree RSS ${formatSize(rss)}, elapsed ${elapsed}), ${escalation}`,
       );
       return;
+    case 'host_pressure': {
+      const { pressure, request } = reason;
+      log.event(
+        'limit_exceeded',
+        {
+          reason: 'host_pressure',
+          rss_bytes: rss,
+          pss_bytes: pressure.run_pss_bytes,
+          detail: { ...pressure, grace_ms: Math.min(reason.graceMs, config.graceMs), requested_by: request.requested_by, per_process: largestMembers(tree) },
+        },
+        true,
+      );
+      messages.info(
+        `host memory pressure: ${describeHostPressure(pressure)}; the host's scidex-watchdog stops this run, the largest on the host (tree PSS ${formatSize(pressure.run_pss_bytes)}); ` +
+          `sending ${config.killSignal.name} to ${processes} (elapsed ${elapsed}), ${escalation}`,
+      );
+      return;
+    }
     case 'memory':
       log.event(
         'limit_exceeded',

@@ -3,7 +3,7 @@
  * can branch on why a run ended.
  */
 import { constants } from 'node:os';
-import type { CancelRequest } from '../record/cancel-request.js';
+import type { CancelRequest, HostPressure } from '../record/cancel-request.js';
 import type { RunStatus } from '../record/types.js';
 
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_OUT_OF_MEMORY, EXIT_TIMEOUT, exitStatusOfSignal } from '../config/exit-codes.js';
@@ -15,7 +15,13 @@ export type StopReason =
   /** `request`: who asked and why, when `scidex-watchdog cancel` sent the signal (record/cancel-request.ts). */
   | { kind: 'cancelled'; signal: NodeJS.Signals; request?: CancelRequest }
   /** The scheduler's own time limit (Slurm's, told by scontrol), arriving as `signal` from it: a timeout, not a cancel. */
-  | { kind: 'slurm_time_limit'; signal: NodeJS.Signals; jobId: string };
+  | { kind: 'slurm_time_limit'; signal: NodeJS.Signals; jobId: string }
+  /**
+   * The daemon's memory-pressure guard chose this run to free the host's memory (record/cancel-request.ts
+   * HostPressure): out of memory, 137, as for the memory limit, with a grace period of `graceMs`
+   * (the run's own, at most 2 s). `request` is the daemon's request, who asked.
+   */
+  | { kind: 'host_pressure'; pressure: HostPressure; graceMs: number; request: CancelRequest };
 
 /** How the leader ended, as Node's 'exit' event reports it: exactly one of the two is set. */
 export interface LeaderExit {
@@ -45,6 +51,7 @@ export function runOutcome(
     case 'slurm_time_limit':
       return { status: 'timeout', exitStatus: preserveStatus ? own : EXIT_TIMEOUT };
     case 'memory':
+    case 'host_pressure':
       return { status: 'out_of_memory', exitStatus: preserveStatus ? own : EXIT_OUT_OF_MEMORY };
     case 'cancelled':
       return { status: 'cancelled', exitStatus: preserveStatus ? own : exitStatusOfSignal(stop.signal) };
@@ -64,6 +71,11 @@ export function stopReasonText(stop: StopReason): string {
 /** The run row's reason: `cancelled: <reason>` for a cancel asked with --reason, else stopReasonText. */
 export function runReasonText(stop: StopReason): string {
   return stop.kind === 'cancelled' && stop.request?.reason ? `cancelled: ${stop.request.reason}` : stopReasonText(stop);
+}
+
+/** The grace period of the stop's termination sequence, milliseconds: a host-pressure stop's own, else the run's (--grace). */
+export function graceOf(stop: StopReason | undefined, graceMs: number): number {
+  return stop?.kind === 'host_pressure' ? Math.min(stop.graceMs, graceMs) : graceMs;
 }
 
 /** The first signal of the stop's termination sequence: the cancelling signal itself, or `killSignal` (--signal) for a limit. */

@@ -14,7 +14,7 @@ import type { RunConfig } from '../config/run-config.js';
 import { formatDuration } from '../config/duration.js';
 import { EXIT_INTERNAL } from '../config/exit-codes.js';
 import { readStat } from '../proc/stat.js';
-import { cancelDetail, describeRequester, takeCancelRequest } from '../record/cancel-request.js';
+import { cancelDetail, describeRequester, HOST_PRESSURE_MAX_GRACE_MS, takeCancelRequest, type CancelRequest } from '../record/cancel-request.js';
 import { NOT_ENDED, type RunLog, type RunProgress } from '../record/run-log.js';
 import { fateOf, recordKillFailure, recordTermination } from '../record/termination-records.js';
 import { failpoint } from '../sys/failpoint.js';
@@ -26,7 +26,7 @@ import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 import { reapAdoptedZombies } from './adopted.js';
 import { announceStop, runEndLine } from './announce.js';
 import { deferred } from './deferred.js';
-import { firstSignalOf, leaderStatus, runOutcome, runReasonText, spawnFailureStatus, stopReasonText, type LeaderExit, type StopReason } from './exit-status.js';
+import { firstSignalOf, graceOf, leaderStatus, runOutcome, runReasonText, spawnFailureStatus, stopReasonText, type LeaderExit, type StopReason } from './exit-status.js';
 import { CANCELLING_SIGNALS, onWrapperSignals, schedulerStop } from './forward.js';
 import { recordOrphansFound, TreeEnd } from './orphans.js';
 import { nextPollDelay } from './poll.js';
@@ -281,20 +281,36 @@ export class Supervisor {
     if (CANCELLING_SIGNALS.has(signal)) {
       // `scidex-watchdog cancel` leaves who asked and why beside the marker before it signals.
       const request = takeCancelRequest(this.config.stateDir, this.log.identity.id, signal);
+      // Where a test stops a wrapper that took the guard's request and never acts on it (the daemon then ends the run itself).
+      if (request?.host_pressure) failpoint('pressure-request-taken');
       if (this.commandEnded() && this.config.orphans === 'ignore') {
         // The command has ended and what it leaves is to be left: a cancel only cuts the window short.
         if (this.phase === 'settling') this.phase = 'settle-cut';
         this.messages.info(`${signal}${describeRequester(request)}: the command has ended; leaving what it left (--orphans ignore)`);
         return;
       }
-      if (this.phase !== 'terminating') return this.requestStop(request ? { kind: 'cancelled', signal, request } : schedulerStop(signal));
+      if (this.phase !== 'terminating') return this.requestStop(request ? this.stopAsked(signal, request) : schedulerStop(signal));
       if (this.stop) {
-        this.messages.info(`${signal} again${describeRequester(request)}: skipping the rest of the grace period`);
+        const pressure = request?.host_pressure;
+        if (pressure) {
+          // The daemon reads this as the wrapper having acted; the ending stays the stop under way.
+          const detail = { ...pressure, requested_by: request!.requested_by, hurried: true };
+          this.log.event('limit_exceeded', { reason: 'host_pressure', rss_bytes: this.figures.rssBytes, pss_bytes: pressure.run_pss_bytes, detail }, true);
+        }
+        const why = pressure ? `host memory pressure${describeRequester(request)}` : `${signal} again${describeRequester(request)}`;
+        this.messages.info(`${why}: skipping the rest of the grace period`);
         this.hurry.resolve();
         return;
       }
       // The orphans' termination is under way: this is the first cancel of the run.
-      this.stop = { kind: 'cancelled', signal, request };
+      const stop: StopReason = request ? this.stopAsked(signal, request) : { kind: 'cancelled', signal };
+      this.stop = stop;
+      if (stop.kind === 'host_pressure') {
+        // The host needs the memory now: the leftovers get no more grace.
+        announceStop(stop, undefined, { config: this.config, log: this.log, messages: this.messages, lastPssBytes: this.figures.lastPssBytes });
+        this.hurry.resolve();
+        return;
+      }
       this.log.event('cancel_requested', { reason: 'cancelled', signal, detail: cancelDetail(request) }, true);
     }
     // Forward to the members as last scanned: a scan here would take deaths the sequence reports.
@@ -303,11 +319,18 @@ export class Supervisor {
     this.log.event('signal_forwarded', { signal, pids: reached.map((member) => member.pid), rss_bytes: this.figures.rssBytes });
   }
 
+  /** The stop a cancelling signal with a request file means: the daemon's host-pressure stop, or a cancel. */
+  private stopAsked(signal: NodeJS.Signals, request: CancelRequest): StopReason {
+    const pressure = request.host_pressure;
+    if (!pressure) return { kind: 'cancelled', signal, request };
+    return { kind: 'host_pressure', pressure, graceMs: Math.min(pressure.grace_ms, HOST_PRESSURE_MAX_GRACE_MS, this.config.graceMs), request };
+  }
+
   private async terminate(reason: string, firstSignal: NodeJS.Signals): Promise<void> {
     this.phase = 'terminating';
     const result = await terminateTree(this.tracker!, {
       signal: firstSignal,
-      graceMs: this.config.graceMs,
+      graceMs: graceOf(this.stop, this.config.graceMs),
       hurry: this.hurry.promise,
       cookie: this.cookie(),
       beforeScan: () => this.reapAdopted(),

@@ -12,12 +12,14 @@
  *   - `reap-rows-read`: the reaper's pass over PostgreSQL, after reading the running rows of its
  *     host, before taking any of them;
  *   - `settle-listed`: scidex-run with the cgroup backend, in the settle window after the leader's
- *     exit, after reading cgroup.procs, before reading the listed processes' stat.
+ *     exit, after reading cgroup.procs, before reading the listed processes' stat;
+ *   - `pressure-request-taken`: scidex-run, after taking the daemon's host-pressure request, before
+ *     acting on it: a wrapper that never acts, which the daemon must then end itself.
  */
 export const FAILPOINTS_VARIABLE = 'SCIDEX_FAILPOINTS';
 
 /** The names a failpoint may have. */
-export type FailpointName = 'journal-created' | 'ship-written' | 'reap-rows-read' | 'settle-listed';
+export type FailpointName = 'journal-created' | 'ship-written' | 'reap-rows-read' | 'settle-listed' | 'pressure-request-taken';
 
 const armed = new Set((process.env[FAILPOINTS_VARIABLE] ?? '').split(',').filter((name) => name !== ''));
 

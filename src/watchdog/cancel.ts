@@ -96,7 +96,7 @@ export async function cancelMarkedRun(stateDir: string, marker: RunMarker, reque
  * Checks that the live process the marker names is the run's wrapper (module comment).
  * @returns the uid it runs as when it is; else the result to report (refused, or ended when the run finished meanwhile)
  */
-function provenWrapper(stateDir: string, marker: RunMarker): number | CancelResult {
+export function provenWrapper(stateDir: string, marker: RunMarker): number | CancelResult {
   const pid = marker.wrapper_pid;
   const trust = checkMarkerTrust(stateDir, marker.id);
   if (!trust.trusted) return { outcome: 'refused', why: `its marker is not to be trusted: ${trust.why}` };

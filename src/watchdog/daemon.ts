@@ -9,6 +9,8 @@
  *   3. heartbeat: `<state>/watchdog.json` (daemon-file.ts) and, with a database, this host's row in
  *      watchdog_daemons; and what /status shows from PostgreSQL (this host's latest kill events,
  *      the runs killed in the last day) is read once here rather than at every scrape.
+ * Beside the sweeps, the memory-pressure guard (pressure-guard.ts) reads the host's memory at least
+ * once a second and stops the largest run when the host runs short.
  * Sweeps never overlap: the next starts one interval after the previous ended. A sweep that fails
  * (PostgreSQL down) is reported in one line and the daemon goes on; stopping waits for the sweep
  * under way (a reap must not be cut in the middle of a termination sequence), then closes the server.
@@ -34,7 +36,9 @@ import { reapStateDir, type ReapOutcome } from './reap.js';
 import { reapDatabaseRows } from './reap-database.js';
 import { shipStateDir } from './ship.js';
 import type { HostStatus } from './status-body.js';
-import { buildStatus, monitoredRuns, RECENT_EVENTS, type DatabaseFacts, type MonitoredRun } from './status.js';
+import { buildStatus, guardStatus, monitoredRuns, RECENT_EVENTS, type DatabaseFacts, type MonitoredRun } from './status.js';
+import { PressureGuard } from './pressure-guard.js';
+import type { PressureGuardConfig } from '../config/pressure.js';
 import { repeatLimited } from './repeat-limit.js';
 
 export interface DaemonOptions {
@@ -46,6 +50,8 @@ export interface DaemonOptions {
   retentionMs: number;
   listen: ListenAddress;
   version: string;
+  /** The memory-pressure guard's settings (pressure-guard.ts). */
+  pressureGuard: PressureGuardConfig;
   /** One line for the operator (stderr). */
   log(line: string): void;
   /** Called after each sweep (systemd's STATUS= and keep-alive, tests). */
@@ -72,6 +78,8 @@ export class Daemon {
   private readonly failureLine = repeatLimited((line) => this.options.log(line));
   private running: { atMs: number; runs: MonitoredRun[] } | undefined;
   private server: Server | undefined;
+  /** The memory-pressure guard: its own loop beside the sweeps. */
+  readonly guard: PressureGuard;
   /** The address really listened on. */
   address: ListenAddress;
 
@@ -79,7 +87,15 @@ export class Daemon {
     this.cache = new JournalCache(options.stateDir);
     this.databaseState = options.database ? 'down' : 'none';
     this.address = options.listen;
-    this.metrics = new DaemonMetrics({ stateDir: options.stateDir, running: () => this.runningNow() }, this.startedAtMs);
+    this.guard = new PressureGuard({
+      stateDir: options.stateDir,
+      database: options.database,
+      config: options.pressureGuard,
+      intervalMs: options.intervalMs,
+      log: options.log,
+      onStop: (stop) => this.metrics.pressureStop(stop),
+    });
+    this.metrics = new DaemonMetrics({ stateDir: options.stateDir, running: () => this.runningNow(), guard: () => this.guard.view() }, this.startedAtMs);
   }
 
   /**
@@ -136,11 +152,12 @@ export class Daemon {
       lastSweep: this.lastSweep,
       database: this.databaseState,
       version: this.options.version,
-    }, this.databaseFacts);
+    }, this.databaseFacts, guardStatus(this.guard.view()));
   }
 
-  /** Sweeps every interval until stop(); then closes the server. Never rejects. */
+  /** Sweeps every interval, and guards the host's memory, until stop(); then closes the server. Never rejects. */
   async run(): Promise<void> {
+    const guarding = this.guard.run();
     while (!this.stopping) {
       try {
         await this.sweep();
@@ -158,12 +175,15 @@ export class Daemon {
       });
       this.wake = undefined;
     }
+    this.guard.stop();
+    await guarding;
     if (this.server) await closeServer(this.server);
   }
 
   /** Asks the loop to end after the sweep under way (if any). */
   stop(): void {
     this.stopping = true;
+    this.guard.stop();
     this.wake?.();
   }
 

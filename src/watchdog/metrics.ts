@@ -9,17 +9,20 @@
  * re-shipped is never counted twice; a restarted daemon does not count again what ended before it
  * started (its counters start at 0, which Prometheus' rate() and increase() expect), and runs that
  * ended while no daemon ran are not counted. A kill is a run whose tree got a signal of ours (a
- * signal_sent event): by reason timeout, memory, cancelled or lost from the run's final status,
- * else orphans when only its leftover processes were killed.
+ * signal_sent event): by reason timeout, memory (host_pressure when the daemon's pressure guard
+ * stopped it), cancelled or lost from the run's final status, else orphans when only its leftover
+ * processes were killed.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { unshippedJournals } from '../record/journal-files.js';
 import { RUN_STATUSES, type RunRecord } from '../record/types.js';
 import type { JournalCache, RunFacts } from './journal-cache.js';
 import type { MonitoredRun } from './status.js';
+import type { GuardView } from './pressure-guard.js';
+import type { GuardStop } from './pressure-stop.js';
 
 /** Kill reasons, the values of scidex_kills_total's `reason` label. */
-export const KILL_REASONS = ['timeout', 'memory', 'orphans', 'cancelled', 'lost'] as const;
+export const KILL_REASONS = ['timeout', 'memory', 'host_pressure', 'orphans', 'cancelled', 'lost'] as const;
 export type KillReason = (typeof KILL_REASONS)[number];
 
 /**
@@ -53,6 +56,8 @@ export interface LiveView {
   /** The monitored runs, freshly read (the journal cache refreshed). */
   running(): MonitoredRun[];
   stateDir: string;
+  /** The memory-pressure guard: its last reading of the host. */
+  guard(): GuardView;
 }
 
 /** The kill reason of a finished run, or undefined when its tree got no signal of ours. */
@@ -62,7 +67,8 @@ export function killReason(run: RunRecord, facts: RunFacts): KillReason | undefi
     case 'timeout':
       return 'timeout';
     case 'out_of_memory':
-      return 'memory';
+      // The run's own memory limit, or the daemon's pressure guard (which chose it to free the host).
+      return run.reason === 'host_pressure' ? 'host_pressure' : 'memory';
     case 'cancelled':
       return 'cancelled';
     case 'lost':
@@ -84,6 +90,7 @@ export class DaemonMetrics {
   private readonly lastSweep: Gauge;
   private readonly sweepDuration: Histogram;
   private readonly sweeps: Counter<'result'>;
+  private readonly guardStops: Counter<'by'>;
 
   /**
    * @param startedAtMs the daemon's start: runs that ended before it are not counted
@@ -104,7 +111,7 @@ export class DaemonMetrics {
     for (const status of RUN_STATUSES) if (status !== 'running') this.finished.inc({ status }, 0);
     this.kills = new Counter({
       name: 'scidex_kills_total',
-      help: 'Finished runs whose tree got a signal of ours, since the daemon started, by reason (timeout, memory, orphans, cancelled, lost)',
+      help: 'Finished runs whose tree got a signal of ours, since the daemon started, by reason (timeout, memory, host_pressure, orphans, cancelled, lost)',
       labelNames: ['reason'],
       registers,
     });
@@ -179,6 +186,45 @@ export class DaemonMetrics {
     });
     this.sweeps.inc({ result: 'ok' }, 0);
     this.sweeps.inc({ result: 'error' }, 0);
+    new Gauge({
+      name: 'scidex_host_memory_available_bytes',
+      help: "MemAvailable of /proc/meminfo at the pressure guard's last reading (read at the scrape under --pressure-guard off)",
+      registers,
+      collect() {
+        const reading = live.guard().reading;
+        if (reading) this.set(reading.memAvailableBytes);
+      },
+    });
+    new Gauge({
+      name: 'scidex_host_memory_pressure_full_avg10',
+      help: "PSI full avg10 of /proc/pressure/memory, percent, at the pressure guard's last reading (absent where the kernel has no PSI)",
+      registers,
+      collect() {
+        const psi = live.guard().reading?.psiFullAvg10;
+        if (psi !== undefined && psi !== null) this.set(psi);
+      },
+    });
+    new Gauge({
+      name: 'scidex_pressure_guard_min_available_bytes',
+      help: 'The pressure guard\'s --min-available, bytes (0 under --pressure-guard off)',
+      registers,
+      collect() {
+        const view = live.guard();
+        this.set(view.enabled ? view.settings.minAvailableBytes : 0);
+      },
+    });
+    this.guardStops = new Counter({
+      name: 'scidex_pressure_guard_stops_total',
+      help: 'Runs the memory-pressure guard stopped since the daemon started, by who ended them: wrapper (it acted), daemon (it did not, and the daemon ended the run), ended (it was ending by itself)',
+      labelNames: ['by'],
+      registers,
+    });
+    for (const by of ['wrapper', 'daemon', 'ended']) this.guardStops.inc({ by }, 0);
+  }
+
+  /** Counts one stop of the pressure guard. */
+  pressureStop(stop: GuardStop): void {
+    this.guardStops.inc({ by: stop.by });
   }
 
   /** Records one sweep. @param endedAtMs when it ended @param ms how long it took */

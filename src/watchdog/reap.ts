@@ -13,6 +13,8 @@
  * A marker is a claim, not a proof: journal and cgroup paths are recomputed from the run id.
  */
 import { existsSync, lstatSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatDuration } from '../config/duration.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
@@ -26,6 +28,7 @@ import { NOT_ENDED, RunLog } from '../record/run-log.js';
 import type { RunRecord } from '../record/types.js';
 import { latestVersions } from '../record/run-version.js';
 import { terminateTree } from '../terminate/sequence.js';
+import { signalMember } from '../terminate/guard.js';
 import { CgroupTracker } from '../track/cgroup.js';
 import { memberKey, type Member } from '../track/member.js';
 import { PgroupTracker } from '../track/pgroup.js';
@@ -93,6 +96,73 @@ export async function reapMarkedRun(runId: string, options: ReapOptions): Promis
   const cgroup = marker.cgroup_path;
   if (cgroup && isRunCgroupPath(cgroup, runId) && selfInsideCgroup(cgroup)) return { ...none, verdict: 'busy' };
   if (!lockMarker(options.stateDir, runId)) return { ...none, verdict: 'busy' };
+  return finishLocked(marker, trust.uid, options);
+}
+
+/** What the daemon's pressure guard asks of a reaper that takes a run over from a wrapper that did not act. */
+export interface Takeover {
+  /** The reason of the signal events and of run_lost: `host_pressure`. */
+  reason: string;
+  /** The first signal to the tree, and the grace period after it (the wrapper already had its own). */
+  signal: NodeJS.Signals;
+  graceMs: number;
+  /** The stop event journaled first when the journal holds none (the wrapper never wrote its own), and the ending it means. */
+  stopEvent: Parameters<RunLog['event']>[1];
+  ending: EndingUnderWay;
+  /** More for the run_lost event's detail: why the wrapper is gone. */
+  detail: Record<string, unknown>;
+}
+
+/**
+ * Ends a run whose wrapper lives but did not act on the daemon's host-pressure stop within its grace
+ * period (stopped, wedged): under the marker's lock, so that no other reaper (the lifeline's, which
+ * wakes when the wrapper dies, or a sweep's) finishes it too, the wrapper is proven to be the run's
+ * (cancel.ts provenWrapper) and SIGKILLed, and then the run is finished as a reaper finishes a lost
+ * one: the tree found by its cgroup or its cookie and start after the wrapper's, killed, and recorded.
+ * With the wrapper dead, this reaper is the journal's only writer (docs/records.md, the records
+ * protocol). A wrapper that had acted late (its stop event is in the journal by now) or finished the
+ * run meanwhile is recorded as what it wrote: the ending under way, or nothing at all.
+ * @param proveWrapper the same checks as a cancel's (uid, the journal held open): a reason to refuse, or undefined
+ */
+export async function takeOverRun(
+  runId: string,
+  options: ReapOptions,
+  takeover: Takeover,
+  proveWrapper: (marker: RunMarker) => string | undefined,
+): Promise<ReapOutcome & { refusedWhy?: string }> {
+  const none = { runId, killed: 0, refused: 0, survivors: 0 };
+  const marker = readMarker(options.stateDir, runId);
+  if (!marker || marker.host !== hostname()) return { ...none, verdict: 'finished' };
+  const trust = checkMarkerTrust(options.stateDir, runId);
+  if (!trust.trusted) return { ...none, verdict: 'busy', refusedWhy: `its marker is not to be trusted: ${trust.why}` };
+  const cgroup = marker.cgroup_path;
+  if (cgroup && isRunCgroupPath(cgroup, runId) && selfInsideCgroup(cgroup)) return { ...none, verdict: 'busy', refusedWhy: 'the daemon runs inside its cgroup' };
+  if (!lockMarker(options.stateDir, runId)) return { ...none, verdict: 'busy' };
+  if (wrapperAlive(marker)) {
+    const wrapper = { pid: marker.wrapper_pid, starttime: marker.wrapper_starttime };
+    const why = proveWrapper(marker) ?? (signalMember(wrapper, 'SIGKILL') === 'refused' ? `not permitted to signal its wrapper (pid ${wrapper.pid})` : undefined);
+    if (why !== undefined && wrapperAlive(marker)) {
+      unlockMarker(options.stateDir, runId);
+      return { ...none, verdict: 'busy', refusedWhy: why };
+    }
+    // SIGKILL is final; the exit takes a moment (its memory is released first).
+    const deadline = performance.now() + WRAPPER_EXIT_WAIT_MS;
+    while (wrapperAlive(marker) && performance.now() < deadline) await sleep(10);
+    if (wrapperAlive(marker)) {
+      unlockMarker(options.stateDir, runId);
+      return { ...none, verdict: 'busy', refusedWhy: `its wrapper (pid ${wrapper.pid}) outlived SIGKILL for ${formatDuration(WRAPPER_EXIT_WAIT_MS)}` };
+    }
+  }
+  return finishLocked(marker, trust.uid, options, takeover);
+}
+
+/** How long a SIGKILLed wrapper may take to exit, milliseconds. */
+const WRAPPER_EXIT_WAIT_MS = 2000;
+
+/** Finishes a run whose marker's lock we hold (its wrapper dead); removes the marker once recorded, else unlocks it. */
+async function finishLocked(marker: RunMarker, owner: number, options: ReapOptions, takeover?: Takeover): Promise<ReapOutcome> {
+  const runId = marker.id;
+  const none = { runId, killed: 0, refused: 0, survivors: 0 };
   let finished = false;
   try {
     const journalPath = join(options.stateDir, 'journal', `${runId}.jsonl`);
@@ -100,13 +170,13 @@ export async function reapMarkedRun(runId: string, options: ReapOptions): Promis
     if (latest?.ended_at) {
       // Only a cgroup the marker's user owns, when that is not us or root: a user's journal may name anyone's.
       const cgroup = latest.cgroup_path;
-      if (cgroup && isRunCgroupPath(cgroup, runId) && ownedBy(cgroup, foreignOwner(trust.uid))) removeCgroupTree(cgroup);
+      if (cgroup && isRunCgroupPath(cgroup, runId) && ownedBy(cgroup, foreignOwner(owner))) removeCgroupTree(cgroup);
       finished = true;
       return { ...none, verdict: 'finished' };
     }
     const underWay = existsSync(journalPath) ? endingUnderWay(readJournal(journalPath).entries) : undefined;
     const journal = existsSync(journalPath) ? Journal.reopen(journalPath) : Journal.create(join(options.stateDir, 'journal'), runId);
-    const outcome = await finishLostRun(marker, latest, journal, { ...options, processOwner: trust.uid }, underWay);
+    const outcome = await finishLostRun(marker, latest, journal, { ...options, processOwner: owner }, underWay, takeover);
     // Its ending reached no store: without the marker no one would ever finish the run, and its row
     // would stay `running` for good. What was killed stays killed; the next reaper records it.
     finished = !outcome.unrecorded;
@@ -131,6 +201,8 @@ export async function finishLostRun(
   options: ReapOptions,
   /** The ending the wrapper had begun (its journal's stop event): recorded instead of `lost`. */
   underWay?: EndingUnderWay,
+  /** The daemon's pressure guard ending a run whose wrapper did not act (takeOverRun). */
+  takeover?: Takeover,
 ): Promise<ReapOutcome> {
   const recorder = new Recorder(journal, options.database, options.warn);
   const base: RunRecord = latest ?? {
@@ -149,7 +221,12 @@ export async function finishLostRun(
   };
   const log = new RunLog({ ...identity, journal_path: journal.path }, recorder, base.revision);
   const rebooted = identity.boot_id !== bootId();
-  const reason = rebooted ? 'host_rebooted' : 'wrapper_gone';
+  const reason = takeover?.reason ?? (rebooted ? 'host_rebooted' : 'wrapper_gone');
+  if (takeover && !underWay) {
+    // The wrapper never wrote why the run stops: the stop is written here, before the first signal, as a wrapper would.
+    log.event('limit_exceeded', takeover.stopEvent, true);
+    underWay = takeover.ending;
+  }
   let killed = 0;
   let refused = 0;
   let survivors: Member[] = [];
@@ -160,8 +237,8 @@ export async function finishLostRun(
     refused = refuseStrangers(base, tracker, log);
     const lastSignal = new Map<Member, NodeJS.Signals>();
     const result = await terminateTree(tracker, {
-      signal: 'SIGTERM',
-      graceMs: identity.grace_ms,
+      signal: takeover?.signal ?? 'SIGTERM',
+      graceMs: takeover?.graceMs ?? identity.grace_ms,
       // Whole groups only for our own runs: a group signal reaches every process in it, of any user.
       cookie: owner === undefined ? `SCIDEX_RUN_ID=${identity.id}` : undefined,
       hooks: recordTermination(log, reason, lastSignal),
@@ -175,7 +252,14 @@ export async function finishLostRun(
   // Only a reaper of the wrapper's own boot saw the ending under way cut short: after a reboot, the
   // row stays a `lost` (docs/records.md: such a row says nothing of who else may still write).
   const ending = rebooted ? undefined : underWay;
-  const detail = { killed, refused, survivors: survivors.map((m) => m.pid), reaper_pid: process.pid, ...(ending ? { recorded_as: ending.status } : {}) };
+  const detail = {
+    killed,
+    refused,
+    survivors: survivors.map((m) => m.pid),
+    reaper_pid: process.pid,
+    ...(ending ? { recorded_as: ending.status } : {}),
+    ...takeover?.detail,
+  };
   log.event('run_lost', { reason, pid: base.pid, pids: members.map((member) => member.pid), detail }, true);
   // The final version last: the protocol's end (docs/records.md).
   log.run({
@@ -216,7 +300,7 @@ function foreignOwner(uid: number | undefined): number | undefined {
  * The run's cgroup when the record names its canonical one and it exists (and, for `owner`, belongs
  * to that user: a user's wrapper creates its run cgroup in a subtree delegated to it), else the cookie.
  */
-function lostRunTracker(identity: RunMarker, owner: number | undefined): Tracker {
+export function lostRunTracker(identity: RunMarker, owner: number | undefined): Tracker {
   const cgroup = identity.cgroup_path;
   if (cgroup && isRunCgroupPath(cgroup, identity.id) && ownedBy(cgroup, owner)) return new CgroupTracker(cgroup);
   return new PgroupTracker({

@@ -45,6 +45,48 @@ export interface StatusEvent {
   pss_bytes: number | null;
 }
 
+/** A stop of the memory-pressure guard (watchdog/pressure-stop.ts). Bytes, milliseconds, ISO times. */
+export interface PressureStop {
+  /** When the request reached the run's wrapper. */
+  at: string;
+  run_id: string;
+  analysis_id: string | null;
+  /** min_available (MemAvailable below --min-available) or memory_pressure (PSI full avg10 held above --max-memory-pressure). */
+  threshold: 'min_available' | 'memory_pressure';
+  /** When the guard first saw the threshold crossed. */
+  crossed_at: string;
+  mem_available_bytes: number;
+  psi_full_avg10: number | null;
+  run_pss_bytes: number;
+  /** Runs measured for the choice. */
+  candidates: number;
+  /** wrapper: it stopped the run; daemon: it did not act, and the daemon ended the run; ended: the run was ending by itself. */
+  by: 'wrapper' | 'daemon' | 'ended';
+  /** From the crossing to the request's delivery. */
+  reaction_ms: number;
+}
+
+/** The memory-pressure guard in /status: its thresholds, the host's figures at its last reading, its stops. */
+export interface PressureGuardStatus {
+  /** false under --pressure-guard off (the figures are then read at the scrape). */
+  enabled: boolean;
+  min_available_bytes: number;
+  /** Percent; 0 when PSI is not acted on. */
+  max_memory_pressure: number;
+  pressure_duration_ms: number;
+  /** The last reading; null when /proc/meminfo could not be read. */
+  read_at: string | null;
+  mem_available_bytes: number | null;
+  mem_total_bytes: number | null;
+  /** Percent; null where the kernel has no PSI. */
+  psi_full_avg10: number | null;
+  /** Within 10 % of a threshold: the guard reads every 100 ms. */
+  near: boolean;
+  /** Stops since the daemon started. */
+  stops: number;
+  last_stop: PressureStop | null;
+}
+
 /** The body of GET /status. */
 export interface HostStatus {
   host: string;
@@ -64,4 +106,5 @@ export interface HostStatus {
   kills_last_24h: number;
   runs: RunStatus[];
   recent_events: StatusEvent[];
+  pressure_guard: PressureGuardStatus;
 }

@@ -8,6 +8,8 @@
  *     figures come from their journals, through the JournalCache: the winning run row (the latest
  *     heartbeat) and the newest sample (`{table: 'samples'}`). A run is in its grace period when
  *     its journal holds a signal_sent event and no run_finished yet.
+ *   - pressure_guard: the memory-pressure guard's thresholds, its last reading of the host's
+ *     memory, and its stops (pressure-guard.ts).
  *   - recent_events and kills_last_24h: with a database, what the last sweep read from PostgreSQL
  *     for this host, merged with the journals (so an event journaled since that sweep shows at
  *     once; merged by event id and run id, never counted twice); without one, the journals alone.
@@ -18,7 +20,8 @@ import { listMarkers, readMarker, type RunMarker } from '../record/markers.js';
 import type { EventRecord } from '../record/types.js';
 import type { SweepReport } from './daemon-file.js';
 import { newestFirst, type JournalCache, type RunFacts } from './journal-cache.js';
-import type { HostStatus, RunStatus, StatusEvent } from './status-body.js';
+import type { GuardView } from './pressure-guard.js';
+import type { HostStatus, PressureGuardStatus, RunStatus, StatusEvent } from './status-body.js';
 
 /** How many events recent_events holds. */
 export const RECENT_EVENTS = 20;
@@ -120,7 +123,14 @@ function journalKills(cache: JournalCache, nowMs: number): string[] {
  * Builds the status. Refreshes `cache` (only what was appended since the last call is read).
  * @param database the last sweep's reading of PostgreSQL, when there is one
  */
-export function buildStatus(stateDir: string, cache: JournalCache, daemon: DaemonFacts, database: DatabaseFacts | undefined, nowMs = Date.now()): HostStatus {
+export function buildStatus(
+  stateDir: string,
+  cache: JournalCache,
+  daemon: DaemonFacts,
+  database: DatabaseFacts | undefined,
+  guard: PressureGuardStatus,
+  nowMs = Date.now(),
+): HostStatus {
   cache.refresh();
   const runs = monitoredRuns(stateDir, cache).map((run) => runStatus(run, nowMs));
   const host = hostname();
@@ -148,5 +158,24 @@ export function buildStatus(stateDir: string, cache: JournalCache, daemon: Daemo
     kills_last_24h: killed.size,
     runs,
     recent_events: newestFirst([...byId.values()]).slice(0, RECENT_EVENTS).map(statusEvent),
+    pressure_guard: guard,
+  };
+}
+
+/** The pressure guard as /status shows it. */
+export function guardStatus(view: GuardView): PressureGuardStatus {
+  const { settings, reading } = view;
+  return {
+    enabled: view.enabled,
+    min_available_bytes: settings.minAvailableBytes,
+    max_memory_pressure: settings.maxMemoryPressure,
+    pressure_duration_ms: settings.pressureDurationMs,
+    read_at: reading ? new Date(reading.atMs).toISOString() : null,
+    mem_available_bytes: reading?.memAvailableBytes ?? null,
+    mem_total_bytes: reading?.memTotalBytes ?? null,
+    psi_full_avg10: reading?.psiFullAvg10 ?? null,
+    near: view.near,
+    stops: view.stops,
+    last_stop: view.lastStop ?? null,
   };
 }

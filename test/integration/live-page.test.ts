@@ -275,6 +275,31 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
         { at: iso(now - 2_000), run_id: '00000000-0000-4000-8000-000000000001', analysis_id: 'B7', kind: 'limit_exceeded', reason: 'memory', signal: null, pid: 2000, rss_bytes: 300 * MiB, pss_bytes: 290 * MiB },
         { at: iso(now - 1_000), run_id: '00000000-0000-4000-8000-000000000001', analysis_id: `B7 ${XSS}`, kind: 'signal_sent', reason: 'memory', signal: 'SIGTERM', pid: null, rss_bytes: null, pss_bytes: null },
       ],
+      pressure_guard: {
+        enabled: true,
+        min_available_bytes: 1.2 * GiB,
+        max_memory_pressure: 40,
+        pressure_duration_ms: 10_000,
+        read_at: iso(now - 500),
+        mem_available_bytes: 1.3 * GiB,
+        mem_total_bytes: 24 * GiB,
+        psi_full_avg10: 2.5,
+        near: true,
+        stops: 1,
+        last_stop: {
+          at: iso(now - 120_000),
+          run_id: '00000000-0000-4000-8000-000000000002',
+          analysis_id: `C3 ${XSS}`,
+          threshold: 'min_available',
+          crossed_at: iso(now - 120_050),
+          mem_available_bytes: 1.1 * GiB,
+          psi_full_avg10: 3,
+          run_pss_bytes: 1.5 * GiB,
+          candidates: 3,
+          by: 'wrapper',
+          reaction_ms: 50,
+        },
+      },
     };
     let reachable = true;
     await withBrowser(async ({ browser }) => {
@@ -302,6 +327,11 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
       expect(await text(page, '#count-grace')).toBe('1');
       expect(await text(page, '#count-kills')).toBe('7');
       expect(await page.locator('#counts').getAttribute('aria-live')).toBe('polite');
+      expect(await text(page, '#host-memory')).toBe('1.3 GiB available of 24.0 GiB (floor 1.2 GiB), PSI full 2.5 %');
+      expect(await page.locator('#host-memory').getAttribute('class')).toBe('stale');
+      const guard = (await text(page, '#guard')) ?? '';
+      // The analysis id drawn as text, never as HTML (the header's img check below counts no element).
+      expect(guard.startsWith('1 stop; last ') && guard.endsWith(`: C3 ${XSS} (tree PSS 1.5 GiB)`), guard).toBe(true);
       expect(await page.locator('#runs thead th').allTextContents()).toEqual(['Analysis', 'Run', 'Command', 'Memory (tree)', 'Elapsed', 'Processes']);
       expect(await page.locator('#unreachable').isHidden()).toBe(true);
 
@@ -333,7 +363,7 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
       expect(await events.nth(1).locator('td').allTextContents()).toEqual([
         expect.stringMatching(/\d\d:\d\d:\d\d/), `B7 ${XSS}`, 'signal_sent', 'memory', 'SIGTERM', '–', '–',
       ]);
-      expect(await page.evaluate(() => document.querySelectorAll('img, tbody b, #host *').length)).toBe(0);
+      expect(await page.evaluate(() => document.querySelectorAll('img, tbody b, #host *, #guard *').length)).toBe(0);
 
       // It keeps reading /status, never reloading and never asking for anything but /status.
       const before = requests.filter((url) => url.endsWith('/status')).length;

@@ -183,7 +183,7 @@ describe('scidex-watchdog serve', () => {
     expect(json.headers.get('content-type')).toMatch(/^application\/json/);
     expect(json.headers.get('cache-control')).toBe('no-store');
     const body = (await json.json()) as HostStatus;
-    expect(Object.keys(body).sort()).toEqual(['daemon', 'grace_count', 'host', 'kills_last_24h', 'monitored_count', 'recent_events', 'runs', 'version'].sort());
+    expect(Object.keys(body).sort()).toEqual(['daemon', 'grace_count', 'host', 'kills_last_24h', 'monitored_count', 'pressure_guard', 'recent_events', 'runs', 'version'].sort());
     expect(body.daemon).toMatchObject({ pid: daemon.pid, database: 'ok' });
     expect(body.daemon.uptime_seconds).toBeGreaterThan(0);
     const scrape = await get('/metrics');

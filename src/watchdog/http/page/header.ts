@@ -1,12 +1,12 @@
 /**
  * The top of the live page: the host (#host, #version), the daemon's health (#daemon-state,
- * #sweep, #database, #updated), the counts (#count-monitored, #count-grace, #count-kills) and the
+ * #sweep, #database, #updated), the host's memory and the pressure guard (#host-memory, #guard), the counts (#count-monitored, #count-grace, #count-kills) and the
  * #unreachable banner. Ages are drawn from the clock as well as from /status, so tick() redraws
  * them every second between reads.
  */
 import type { HostStatus } from '../../status-body.js';
 import { hook, setState, setText } from './dom.js';
-import { ago, duration } from './format.js';
+import { ago, bytes, clock, duration } from './format.js';
 
 /** What the page last read from /status, when, and why the newest read failed. */
 export interface Reading {
@@ -41,7 +41,31 @@ export function renderHeader(status: HostStatus): void {
   setText('count-monitored', String(status.monitored_count));
   setText('count-grace', String(status.grace_count));
   setText('count-kills', String(status.kills_last_24h));
+  renderGuard(status);
 }
+
+/**
+ * The host's memory against the guard's floor (`21.3 GiB available of 24.0 GiB (floor 1.2 GiB), PSI
+ * full 0.0 %`: red below the floor, amber near a threshold) and the guard's stops.
+ */
+function renderGuard(status: HostStatus): void {
+  const guard = status.pressure_guard;
+  if (!guard) return;
+  const available = guard.mem_available_bytes;
+  const psi = guard.psi_full_avg10 === null ? '' : `, PSI full ${guard.psi_full_avg10.toFixed(1)} %`;
+  const floor = guard.enabled ? ` (floor ${bytes(guard.min_available_bytes)})` : '';
+  const memory = available === null ? 'unknown' : `${bytes(available)} available of ${bytes(guard.mem_total_bytes)}${floor}${psi}`;
+  const below = guard.enabled && available !== null && available < guard.min_available_bytes;
+  setState('host-memory', memory, !guard.enabled ? 'muted' : below ? 'bad' : guard.near ? 'stale' : 'good');
+  if (!guard.enabled) return setState('guard', 'off', 'muted');
+  const last = guard.last_stop;
+  if (!last) return setState('guard', 'on, no stop yet', 'good');
+  const run = last.analysis_id ?? last.run_id.slice(0, 8);
+  const by = last.by === 'daemon' ? ', its wrapper did not act: ended by the daemon' : '';
+  const text = `${guard.stops} stop${guard.stops === 1 ? '' : 's'}; last ${clock(last.at)}: ${run} (tree PSS ${bytes(last.run_pss_bytes)}${by})`;
+  setState('guard', text, 'stale');
+}
+
 
 /** Draws what depends on the clock too: the banner, the ages, the daemon's health. Runs every second and after each read. */
 export function tick({ status, atMs, error }: Reading): void {
