@@ -39,7 +39,9 @@ export function killAnnotation(end: RunEnd): string | undefined {
       ? `timeout (limit ${formatDuration(record.timeout_ms)})`
       : end.killedFor === 'memory'
         ? `memory limit (${formatSize(record.memory_limit_bytes)}${record.peak_pss_bytes === null ? '' : `, tree PSS ${formatSize(record.peak_pss_bytes)}`})`
-        : 'orphans left behind';
+        : end.killedFor === 'kernel_oom'
+          ? `the kernel's OOM killer at the memory backstop above the ${formatSize(record.memory_limit_bytes)} limit`
+          : 'orphans left behind';
   const message =
     `${who} killed: ${reason} after ${formatDuration(end.durationSeconds * 1000)}, ` +
     `peak tree RSS ${formatSize(record.peak_rss_bytes)} (exit status ${record.exit_status ?? 'unknown'})`;

@@ -48,6 +48,9 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
         `timeout: the run exceeded its ${formatDuration(config.timeoutMs)} limit; sending ${config.killSignal.name} to ${processes} (tree RSS ${formatSize(rss)}, elapsed ${elapsed}), ${escalation}`,
       );
       return;
+    case 'kernel_oom':
+      announceKernelOom(reason, tree, context);
+      return;
     case 'memory':
       log.event(
         'limit_exceeded',
@@ -63,6 +66,49 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
         `memory: tree PSS ${formatSize(reason.pssBytes)} exceeds the ${formatSize(config.memoryLimitBytes)} limit (RSS ${formatSize(reason.rssBytes)}); sending ${config.killSignal.name} to ${processes} (elapsed ${elapsed}), ${escalation}`,
       );
   }
+}
+
+/**
+ * The kernel's OOM killer struck inside the run: one kernel_oom_kill event (the victim when known,
+ * the counters, the backstop and the limit) and one line saying what comes next: by default the
+ * termination sequence of what is left of `tree`, else `next`.
+ */
+export function announceKernelOom(
+  reason: Extract<StopReason, { kind: 'kernel_oom' }>,
+  tree: TreeSnapshot | undefined,
+  context: AnnounceContext,
+  next?: string,
+): void {
+  const { config, log, messages } = context;
+  const { counts } = reason;
+  log.event(
+    'kernel_oom_kill',
+    {
+      reason: 'kernel_oom',
+      pid: reason.victimPid,
+      rss_bytes: tree?.rssBytes ?? 0,
+      detail: {
+        hierarchy: counts.hierarchy,
+        cgroup: counts.cgroup,
+        oom_kill: counts.oomKill,
+        oom_group_kill: counts.oomGroupKill,
+        failcnt: counts.failcnt,
+        max_usage_bytes: counts.maxUsageBytes,
+        memory_backstop_bytes: reason.backstopBytes,
+        memory_limit_bytes: config.memoryLimitBytes,
+      },
+    },
+    true,
+  );
+  const killed = counts.oomKill === null ? 'killed' : `killed ${counts.oomKill} process${counts.oomKill === 1 ? '' : 'es'}`;
+  const victim = reason.victimPid === null ? '' : ` (the command, pid ${reason.victimPid})`;
+  const where =
+    reason.backstopBytes === null
+      ? `in the run's memory cgroup (cgroup ${counts.hierarchy}; no backstop of ours: a limit above the run)`
+      : `at the run's ${formatSize(reason.backstopBytes)} backstop (cgroup ${counts.hierarchy}) above the ${formatSize(config.memoryLimitBytes)} limit`;
+  const left = tree?.alive.length ?? 0;
+  const then = next ?? (left === 0 ? 'nothing of the tree is left' : `sending ${config.killSignal.name} to ${left} processes, SIGKILL after ${formatDuration(config.graceMs)}`);
+  messages.info(`memory: the kernel's OOM killer ${killed}${victim} ${where} (elapsed ${formatDuration(log.elapsedMs())}); ${then}`);
 }
 
 /** The one line that ends a run: its status, exit status, duration and the tree's figures. */

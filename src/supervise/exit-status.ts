@@ -5,6 +5,7 @@
 import { constants } from 'node:os';
 import type { CancelRequest } from '../record/cancel-request.js';
 import type { RunStatus } from '../record/types.js';
+import type { RunOomCounts } from '../track/select.js';
 
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_OUT_OF_MEMORY, EXIT_TIMEOUT, exitStatusOfSignal } from '../config/exit-codes.js';
 
@@ -15,7 +16,13 @@ export type StopReason =
   /** `request`: who asked and why, when `scidex-watchdog cancel` sent the signal (record/cancel-request.ts). */
   | { kind: 'cancelled'; signal: NodeJS.Signals; request?: CancelRequest }
   /** The scheduler's own time limit (Slurm's, told by scontrol), arriving as `signal` from it: a timeout, not a cancel. */
-  | { kind: 'slurm_time_limit'; signal: NodeJS.Signals; jobId: string };
+  | { kind: 'slurm_time_limit'; signal: NodeJS.Signals; jobId: string }
+  /**
+   * The kernel's OOM killer killed inside the run's memory cgroup (the backstop above the limit, or a
+   * job's limit above the run): `counts` as read then, `victimPid` the leader's when it died of a
+   * SIGKILL not ours, `backstopBytes` the run's backstop (null when it had none).
+   */
+  | { kind: 'kernel_oom'; counts: RunOomCounts; victimPid: number | null; backstopBytes: number | null };
 
 /** How the leader ended, as Node's 'exit' event reports it: exactly one of the two is set. */
 export interface LeaderExit {
@@ -45,6 +52,7 @@ export function runOutcome(
     case 'slurm_time_limit':
       return { status: 'timeout', exitStatus: preserveStatus ? own : EXIT_TIMEOUT };
     case 'memory':
+    case 'kernel_oom':
       return { status: 'out_of_memory', exitStatus: preserveStatus ? own : EXIT_OUT_OF_MEMORY };
     case 'cancelled':
       return { status: 'cancelled', exitStatus: preserveStatus ? own : exitStatusOfSignal(stop.signal) };
