@@ -16,12 +16,14 @@ import { describe, expect, it } from 'vitest';
 import { sharedClient } from '../helpers/database.js';
 import { availableBackends } from '../helpers/lost-runs.js';
 import { ownedTag, tagged, waitForTagged } from '../helpers/processes.js';
+import { freeLoopbackPort } from '../helpers/server-host.js';
 import { until } from '../helpers/until.js';
 import { BIN, EXAMPLES, journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { isDead, readStat } from '../../src/proc/stat.js';
 import { ownV1MemoryDir } from '../../src/track/memory-backstop.js';
 import { removeStaleCgroups } from '../../src/track/stale-cgroups.js';
 import type { EventRecord } from '../../src/record/types.js';
+import type { HostStatus } from '../../src/watchdog/status-body.js';
 
 const tag = ownedTag();
 const database = sharedClient();
@@ -117,6 +119,39 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
     expect(events.indexOf(oom)).toBeLessThan(events.indexOf(sent));
     expect(tagged(tag)).toEqual([]);
     expect(existsSync(backstopOf(events).cgroup)).toBe(false);
+  });
+
+  it('is a kill on the daemon: /status (kills_last_24h, recent_events) and /metrics (scidex_kills_total{reason="kernel_oom"})', async () => {
+    const stateDir = newStateDir();
+    const port = await freeLoopbackPort();
+    const base = `http://127.0.0.1:${port}`;
+    const watchdog = BIN.replace(/scidex-run$/, 'scidex-watchdog');
+    const env = { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, SCIDEX_TEST_TAG: tag };
+    const daemon = execa(watchdog, ['serve', '--listen', `127.0.0.1:${port}`, '--interval', '500ms', '--state-dir', stateDir], { reject: false, stdin: 'ignore', env });
+    try {
+      const fetchJson = async <T>(path: string): Promise<T | undefined> => fetch(`${base}${path}`).then((response) => (response.ok ? (response.json() as Promise<T>) : undefined)).catch(() => undefined);
+      await until('the daemon to answer', () => fetchJson<HostStatus>('/status'), 20_000, { every: 100 });
+      const args = ['--quiet', '--memory-limit', '300MiB', '--poll-interval', '30s', '--timeout', '20s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '128', '1024'];
+      const result = await startWrapper(args, { tag, stateDir, reportStall: true });
+      expect(result.exitCode, result.stderr).toBe(137);
+      const runId = journalOf(stateDir).runs.at(-1)!.id;
+      const status = await until('the kill in /status', async () => {
+        const current = await fetchJson<HostStatus>('/status');
+        return current?.recent_events.some((event) => event.run_id === runId && event.kind === 'kernel_oom_kill') ? current : undefined;
+      }, 10_000, { every: 200 });
+      expect(status.kills_last_24h).toBe(1);
+      expect(status.recent_events).toContainEqual(expect.objectContaining({ run_id: runId, kind: 'kernel_oom_kill', reason: 'kernel_oom' }));
+      const metric = (text: string, series: string) => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((line) => line.startsWith(`${series} `)) ?? '')?.[2]);
+      const text = await until('the kill in /metrics', async () => {
+        const body = await fetch(`${base}/metrics`).then((response) => response.text()).catch(() => '');
+        return metric(body, 'scidex_kills_total{reason="kernel_oom"}') === 1 ? body : undefined;
+      }, 10_000, { every: 200 });
+      expect(metric(text, 'scidex_kills_total{reason="memory"}')).toBe(0);
+      expect(metric(text, 'scidex_runs_finished_total{status="out_of_memory"}')).toBe(1);
+    } finally {
+      daemon.kill('SIGTERM');
+      await daemon;
+    }
   });
 
   it('records no kernel_oom for a run that stays under its limit', async () => {
