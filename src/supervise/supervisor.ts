@@ -99,7 +99,10 @@ export class Supervisor {
     onWrapperSignals((signal) => this.guarded(() => this.onWrapperSignal(signal)));
     let disarm = (): void => undefined;
     try {
-      const spawned = await spawnLeader(this.config.command, env, spawnCgroups(this.tracking));
+      const cgroups = spawnCgroups(this.tracking);
+      const spawned = await spawnLeader(this.config.command, env, cgroups);
+      // Said as --quiet would silence a warning: the run goes on, only without the backstop.
+      if (cgroups?.skipped) this.messages.info(`warning: no kernel memory backstop for this run: ${cgroups.skipped}`);
       if (!('pid' in spawned)) return this.failedToStart(spawned.code, spawned.message);
       this.leader = spawned;
       // Still before any libuv callback: the leader is alive or an unreaped zombie, so its stat is

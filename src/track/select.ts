@@ -151,28 +151,42 @@ export function runOomCounts(setup: TrackingSetup): RunOomCounts | undefined {
   return counts && { hierarchy: 'v2', cgroup: setup.cgroup!.path, ...counts };
 }
 
+/** The bracket of the leader's spawn (supervise/spawn.ts SpawnBracket), and what it had to leave out. */
+export interface SpawnCgroups {
+  enter(): void;
+  leave(): void;
+  /** Why the v1 memory cgroup was left out at the spawn (it could not be entered), once enter() ran. */
+  skipped?: string;
+}
+
 /**
  * What the wrapper enters around the leader's fork, so the leader starts in them: the run's cgroup
- * v2, then its v1 memory cgroup; left in the reverse order. Undefined when there are none.
+ * v2, then its v1 memory cgroup; left in the reverse order. Undefined when there are none. The v1
+ * memory cgroup is an extra: one that can no longer be entered (removed under the run, say) is left
+ * out, removed from `setup`, and said in `skipped`; the run goes on without the backstop.
  */
-export function spawnCgroups(setup: TrackingSetup): { enter(): void; leave(): void } | undefined {
+export function spawnCgroups(setup: TrackingSetup): SpawnCgroups | undefined {
   const { cgroup, memoryV1 } = setup;
   if (!cgroup && !memoryV1) return undefined;
-  return {
+  let inV1 = false;
+  const bracket: SpawnCgroups = {
     enter: () => {
       cgroup?.enter();
+      if (!memoryV1) return;
       try {
-        memoryV1?.enter();
+        memoryV1.enter();
+        inV1 = true;
       } catch (error) {
-        cgroup?.leave(true);
-        throw error;
+        memoryV1.remove();
+        setup.memoryV1 = undefined;
+        bracket.skipped = `cannot move into ${memoryV1.path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
       }
     },
     leave: () => {
       // Both are left whatever the first does: the wrapper must never stay in a cgroup it kills.
       let failure: unknown;
       try {
-        memoryV1?.leave();
+        if (inV1) memoryV1?.leave();
       } catch (error) {
         failure = error;
       }
@@ -184,6 +198,7 @@ export function spawnCgroups(setup: TrackingSetup): { enter(): void; leave(): vo
       if (failure !== undefined) throw failure;
     },
   };
+  return bracket;
 }
 
 /** Removes the run's cgroups, v2 and v1 memory, where they are empty; never throws. */

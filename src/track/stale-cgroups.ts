@@ -27,13 +27,21 @@ export function removeStaleCgroups(minAgeMs = STALE_CGROUP_AGE_MS): string[] {
     const bases = [join(mount, 'scidex-run'), join(mount, cgroupOf('self') ?? '/', 'scidex-run')];
     removed.push(...removeStaleUnder(bases, minAgeMs, cgroupPopulated));
   }
-  const v1 = cgroupV1MemoryMount();
-  if (v1) {
-    const own = ownV1MemoryDir();
-    const bases = [join(v1.mountPoint, 'scidex-run'), ...('dir' in own ? [join(own.dir, 'scidex-run')] : [])];
-    removed.push(...removeStaleUnder(bases, minAgeMs, (path) => readCgroupProcs(path).length > 0));
-  }
+  removed.push(...removeStaleV1Cgroups(minAgeMs));
   return removed;
+}
+
+/**
+ * The v1 half of removeStaleCgroups: the runs' cgroups in the v1 memory hierarchy (the kernel
+ * backstop), empty (no pid in cgroup.procs, there or below) and older than `minAgeMs`.
+ * @returns the paths removed
+ */
+export function removeStaleV1Cgroups(minAgeMs = STALE_CGROUP_AGE_MS): string[] {
+  const v1 = cgroupV1MemoryMount();
+  if (!v1) return [];
+  const own = ownV1MemoryDir();
+  const bases = [join(v1.mountPoint, 'scidex-run'), ...('dir' in own ? [join(own.dir, 'scidex-run')] : [])];
+  return removeStaleUnder(bases, minAgeMs, (path) => readCgroupProcs(path).length > 0);
 }
 
 /** Removes the empty run cgroups older than `minAgeMs` directly under `bases`. */
