@@ -108,19 +108,16 @@ function probe(backend: TrackingBackend, runId: string): { report: BackendReport
  * Sets the kernel memory backstop for a tree memory limit (`limitBytes`, 0: none): memory.max on the
  * run's cgroup v2 where it has the memory controller; else, where a v1 memory hierarchy is writable,
  * a v1 memory cgroup of the run (memory-backstop.ts), whatever the backend. Where neither works there
- * is no backstop, and the run goes on all the same.
- * @returns why there is no backstop (undefined when there is one, or no limit)
+ * is no backstop, and the run goes on all the same (--explain-tracking says why).
  */
-export function setUpMemoryBackstop(setup: TrackingSetup, runId: string, limitBytes: number): string | undefined {
-  if (limitBytes <= 0) return undefined;
+export function setUpMemoryBackstop(setup: TrackingSetup, runId: string, limitBytes: number): void {
+  if (limitBytes <= 0) return;
   setup.cgroup?.setMemoryBackstop(limitBytes);
-  if (setup.cgroup?.backstopBytes != null) return undefined;
+  if (setup.cgroup?.backstopBytes != null) return;
   try {
     setup.memoryV1 = V1MemoryCgroup.create(runId, backstopBytes(limitBytes));
-    return undefined;
   } catch (error) {
     if (!(error instanceof CgroupUnavailableError)) throw error;
-    return `${setup.cgroup ? "the run's cgroup v2 has no memory controller, and " : ''}no v1 memory cgroup: ${error.message}`;
   }
 }
 
