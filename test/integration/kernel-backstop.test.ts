@@ -103,18 +103,21 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
   it('ends the rest of the tree after v1 kills the one process, as a memory kill', async () => {
     const stateDir = newStateDir();
     // The balloon is a child: v1's OOM killer takes it alone, and the shell and its sleep stay. The
-    // next scan (2 s) reads oom_kill and the termination sequence ends them.
-    const tree = `python3 ${join(EXAMPLES, 'balloon.py')} 128 1024 >/dev/null & sleep 300 & wait`;
+    // next scan (2 s) reads oom_kill and the termination sequence ends them. The sleep is forked
+    // first: a fork into a memory cgroup at its limit may fail (ENOMEM), and a loaded machine may
+    // run the balloon to the limit before the shell's second fork.
+    const tree = `sleep 300 & python3 ${join(EXAMPLES, 'balloon.py')} 128 1024 >/dev/null & wait`;
     const args = ['--quiet', '--memory-limit', '300MiB', '--poll-interval', '2s', '--timeout', '20s', '--grace', '1s', '--', 'sh', '-c', tree];
     const result = await startWrapper(args, { tag, stateDir, reportStall: true });
     expect(result.exitCode, result.stderr).toBe(137);
-    const { runs, events } = journalOf(stateDir);
-    expect(runs.at(-1)).toMatchObject({ status: 'out_of_memory', exit_status: 137, reason: 'kernel_oom' });
+    const { runs, events, processes } = journalOf(stateDir);
+    const told = JSON.stringify({ events: events.map(({ kind, reason, pid, pids, signal, elapsed_ms, detail }) => ({ kind, reason, pid, pids, signal, elapsed_ms, detail })), processes, stderr: result.stderr });
+    expect(runs.at(-1), told).toMatchObject({ status: 'out_of_memory', exit_status: 137, reason: 'kernel_oom' });
     const oom = events.find((event) => event.kind === 'kernel_oom_kill')!;
     // The victim was not the leader: the kernel does not say which process it was.
     expect(oom).toMatchObject({ reason: 'kernel_oom', pid: null, detail: { hierarchy: 'v1', oom_kill: 1 } });
     const sent = events.find((event) => event.kind === 'signal_sent')!;
-    expect(sent).toMatchObject({ reason: 'kernel_oom', signal: 'SIGTERM' });
+    expect(sent, told).toMatchObject({ reason: 'kernel_oom', signal: 'SIGTERM' });
     expect(sent.pids).toHaveLength(2); // sh and sleep
     expect(events.indexOf(oom)).toBeLessThan(events.indexOf(sent));
     expect(tagged(tag)).toEqual([]);
