@@ -11,6 +11,7 @@ import type { EventRecord, RunRecord } from '../../src/record/types.js';
 import { endingUnderWay } from '../../src/record/ending-under-way.js';
 import { KILL_REASONS, killReason } from '../../src/watchdog/metrics.js';
 import { runEnd } from '../../src/report/run-end.js';
+import { killAnnotation } from '../../src/report/github-actions.js';
 import { cgroupV1Dir } from '../../src/proc/cgroup.js';
 import { signalMember, UnsafePidError } from '../../src/terminate/guard.js';
 import { isNotable } from '../../src/watchdog/journal-cache.js';
@@ -164,7 +165,9 @@ describe('a kernel OOM kill (issue 15)', () => {
     expect(killReason(record, { signalReasons: new Set(), finishedEvent: true })).toBe('kernel_oom');
     expect(killReason({ ...record, reason: 'memory' }, { signalReasons: new Set(['memory']), finishedEvent: true })).toBe('memory');
     expect(KILL_REASONS).toContain('kernel_oom');
-    expect(runEnd({ ...record, started_at: '2026-11-21T08:00:00Z', ended_at: '2026-11-21T08:00:01Z' } as RunRecord, new Set()).killedFor).toBe('kernel_oom');
+    const end = runEnd({ ...record, id: 'r1', analysis_id: 'A1', memory_limit_bytes: 300 * 2 ** 20, peak_rss_bytes: 0, exit_status: 137, started_at: '2026-11-21T08:00:00Z', ended_at: '2026-11-21T08:00:01Z' } as RunRecord, new Set());
+    expect(end.killedFor).toBe('kernel_oom');
+    expect(killAnnotation(end)).toBe("::error title=scidex-run::A1 killed: the kernel's OOM killer at the memory backstop above the 300.0 MiB limit after 1.00s, peak tree RSS 0.0 B (exit status 137)");
   });
 });
 
