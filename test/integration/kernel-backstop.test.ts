@@ -22,7 +22,8 @@ import { BIN, EXAMPLES, journalOf, journalSoFar, newStateDir, startWrapper } fro
 import { isDead, readStat } from '../../src/proc/stat.js';
 import { ownV1MemoryDir } from '../../src/track/memory-backstop.js';
 import { removeStaleCgroups, removeStaleV1Cgroups } from '../../src/track/stale-cgroups.js';
-import type { EventRecord } from '../../src/record/types.js';
+import { readJournal } from '../../src/record/journal.js';
+import type { EventRecord, RunRecord } from '../../src/record/types.js';
 import type { HostStatus } from '../../src/watchdog/status-body.js';
 
 const tag = ownedTag();
@@ -155,6 +156,22 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
       daemon.kill('SIGTERM');
       await daemon;
     }
+  });
+
+  it('nested: the inner run met its own backstop and is kernel_oom; the outer sees its command fail with 137', async () => {
+    const stateDir = newStateDir();
+    const inner = [BIN, '--quiet', '--memory-limit', '300MiB', '--poll-interval', '30s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '128', '1024'];
+    const result = await startWrapper(['--quiet', '--memory-limit', '1GiB', '--timeout', '20s', '--', ...inner], { tag, stateDir, reportStall: true });
+    expect(result.exitCode, result.stderr).toBe(137);
+    const journals = readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.jsonl'));
+    expect(journals).toHaveLength(2);
+    const runs = journals.map((name) => readJournal(join(stateDir, 'journal', name)).entries.filter((entry) => entry.table === 'runs').map((entry) => entry.record as RunRecord).at(-1)!);
+    const outer = runs.find((run) => run.parent_run_id === null)!;
+    const nested = runs.find((run) => run.parent_run_id === outer.id)!;
+    expect(nested).toMatchObject({ status: 'out_of_memory', reason: 'kernel_oom', exit_status: 137 });
+    expect(outer).toMatchObject({ status: 'failed', reason: null, exit_status: 137, exit_code: 137 });
+    const own = (ownV1MemoryDir() as { dir: string }).dir;
+    expect(existsSync(join(own, 'scidex-run', outer.id))).toBe(false);
   });
 
   it('records no kernel_oom for a run that stays under its limit', async () => {
