@@ -1,5 +1,5 @@
 // Benchmarks of issues 2, 3, 4, 5, 10, 14 and 15, each side by side with its peer in one process so the ratio holds on a
-// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15] [--only issue2|tracking|shipping|daemon|settle|light|guard]
+// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15] [--only issue2|tracking|shipping|daemon|settle|light|guard|backstop]
 // [--reps 3 --peer-runs 1 --part ticks,kill,peers --backends cgroup,subreaper,pgroup]. Prints a Markdown report.
 // The tracking part (issue 3) is scripts/bench/tracking/, the shipping part (issue 4) scripts/bench/shipping/,
 // the daemon part (issue 5) scripts/bench/daemon/, the settle part (issue 10) scripts/bench/settle/, the light
@@ -29,8 +29,8 @@ const text = (name, fallback) => {
   return at >= 0 ? args[at + 1] : fallback;
 };
 const ONLY = text('only', 'all');
-if (!['all', 'issue2', 'tracking', 'shipping', 'daemon', 'settle', 'light', 'guard'].includes(ONLY)) {
-  console.error(`bench: --only takes issue2, tracking, shipping, daemon, settle, light or guard, not ${ONLY}`);
+if (!['all', 'issue2', 'tracking', 'shipping', 'daemon', 'settle', 'light', 'guard', 'backstop'].includes(ONLY)) {
+  console.error(`bench: --only takes issue2, tracking, shipping, daemon, settle, light, guard or backstop, not ${ONLY}`);
   process.exit(2);
 }
 const SECONDS = option('seconds', 60);
@@ -137,11 +137,51 @@ async function memoryBreach() {
     // The balloon's own RSS line: the first that is over the limit is the moment the limit was crossed.
     const crossed = result.stdout.split('\n').map((line) => /^holding \d+ MiB, rss (\d+) MiB at ([\d.]+)/.exec(line)).find((match) => match && Number(match[1]) > 256);
     const events = eventsOf(readFileSync(latestJournal(), 'utf8'));
-    const signal = Date.parse(events.find((event) => event.kind === 'signal_sent').at);
-    if (crossed) lags.push(signal - Number(crossed[2]) * 1000);
+    // The kernel backstop (64 MiB above the limit) may have stopped it before the scan: no signal of ours to time.
+    const sent = events.find((event) => event.kind === 'signal_sent');
+    if (crossed && sent) lags.push(Date.parse(sent.at) - Number(crossed[2]) * 1000);
   }
   return [
     `| memory: limit crossed (balloon's own clock) to first signal, 16 MiB per 50 ms | median ${ms(median(lags))}, max ${ms(Math.max(...lags))} | one tick: 100 ms near the limit | target <= one tick |`,
+  ];
+}
+
+/**
+ * The kernel backstop (issue 15): a balloon of 128 MiB steps to 1 GiB under a 300 MiB limit, with scans 30 s apart so
+ * that no scan can decide. From the kernel_oom_kill event: how far above the limit the kernel let the tree get (the
+ * memory cgroup's own peak: v1 memory.max_usage_in_bytes, v2 memory.peak) and how long from the run's start (the
+ * spawn) to the kill, as the wrapper saw it (the leader's exit); and from the balloon's own clock, its last line (the
+ * 256 MiB it held) to that kill.
+ */
+async function kernelBackstop() {
+  const peaks = [], kills = [], lastLine = [], reasons = [];
+  let backstop;
+  for (let i = 0; i < 10; i++) {
+    const child = execa(BIN, ['--quiet', '--memory-limit', '300MiB', '--poll-interval', '30s', '--timeout', '60s', '--', 'python3', join(ROOT, 'scripts/examples/balloon.py'), '128', '1024'], {
+      env, reject: false, stdin: 'ignore', stderr: 'ignore',
+    });
+    started.add(child.pid);
+    const result = await child;
+    const journal = readFileSync(latestJournal(), 'utf8');
+    const events = eventsOf(journal);
+    const run = journal.trim().split('\n').map((line) => JSON.parse(line)).filter((entry) => entry.table === 'runs').at(-1).record;
+    reasons.push(run.reason);
+    const oom = events.find((event) => event.kind === 'kernel_oom_kill');
+    if (!oom) continue;
+    backstop = oom.detail.memory_backstop_bytes;
+    peaks.push(oom.detail.max_usage_bytes);
+    kills.push(oom.elapsed_ms);
+    const lines = result.stdout.split('\n').map((line) => /^holding \d+ MiB, rss \d+ MiB at ([\d.]+)/.exec(line)).filter(Boolean);
+    if (lines.length > 0) lastLine.push(Date.parse(oom.at) - Number(lines.at(-1)[1]) * 1000);
+  }
+  const mib = (bytes) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  if (peaks.length === 0) return [`| kernel backstop: no kernel_oom_kill in 10 runs (reasons: ${[...new Set(reasons)].join(', ')}): no backstop on this host? | | | |`];
+  const limit = 300 * 1024 ** 2;
+  return [
+    `| kernel backstop, 300 MiB limit, balloon of 128 MiB steps, scans 30 s apart: runs recorded kernel_oom | ${peaks.length} of 10 | | all |`,
+    `| kernel backstop: the memory cgroup's peak above the limit (backstop ${mib(backstop)}) | median ${mib(median(peaks) - limit)}, max ${mib(Math.max(...peaks) - limit)} | | <= backstop - limit |`,
+    `| kernel backstop: run start (spawn) to the kernel's kill (the wrapper's kernel_oom_kill event) | median ${ms(median(kills))}, max ${ms(Math.max(...kills))} | next scan: 30 s | |`,
+    `| kernel backstop: the balloon's last line (256 MiB held) to that event | median ${ms(median(lastLine))}, max ${ms(Math.max(...lastLine))} | | |`,
   ];
 }
 
@@ -198,6 +238,10 @@ if (ONLY === 'all' || ONLY === 'issue2') {
   rows.push(...(await memoryBreach()));
   rows.push(...(await supervising()));
   console.log(rows.join('\n'));
+}
+if (ONLY === 'all' || ONLY === 'backstop') {
+  if (ONLY === 'all') console.log('\n## Kernel backstop (issue 15)\n');
+  console.log(['| measure | scidex-run | peer | target |', '|---|---|---|---|', ...(await kernelBackstop())].join('\n'));
 }
 if (ONLY === 'all' || ONLY === 'tracking') {
   if (ONLY === 'all') console.log('\n## Tracking backends (issue 3)\n');

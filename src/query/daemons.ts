@@ -45,10 +45,11 @@ const RECENT_EVENTS = `
      AND (e.kind <> 'run_finished' OR coalesce(e.detail->>'status', '') <> 'completed')
    ORDER BY e.at DESC, e.id DESC LIMIT $3`;
 
-// A kill is a run whose tree got a signal of ours (a termination sequence started): its signal_sent events.
+// A kill is a run whose tree got a signal of ours (a termination sequence started, its signal_sent
+// events) or the kernel's OOM kill inside its memory cgroup (kernel_oom_kill).
 const KILLED_RUNS = `
   SELECT DISTINCT e.run_id::text AS id FROM watchdog_events e
-   WHERE e.kind = 'signal_sent' AND e.at >= now() - interval '24 hours'
+   WHERE e.kind IN ('signal_sent', 'kernel_oom_kill') AND e.at >= now() - interval '24 hours'
      AND e.run_id IN (SELECT id FROM watchdog_runs WHERE host = $1)
    LIMIT 100000`;
 
@@ -77,7 +78,7 @@ export async function recentHostEvents(client: ClientBase, host: string, limit: 
   return result.rows.map(({ record }) => ({ ...record, at: new Date(record.at).toISOString() }));
 }
 
-/** Ids of `host`'s runs with a signal_sent event in the last 24 hours (the database's clock). @throws pg errors */
+/** Ids of `host`'s runs with a signal_sent or kernel_oom_kill event in the last 24 hours (the database's clock). @throws pg errors */
 export async function runsKilledLastDay(client: ClientBase, host: string): Promise<string[]> {
   const result = await client.query<{ id: string }>(KILLED_RUNS, [host]);
   return result.rows.map((row) => row.id);

@@ -99,11 +99,43 @@ function exitStatus(run: RunRecord): string {
   return String(run.exit_status);
 }
 
+/** A number of a journaled detail, when it is one (a journal is a file anyone with the state directory's permissions could edit). */
+const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined);
+
+/**
+ * The run's reason, told in full where it is the kernel's: `kernel_oom` with how many processes the
+ * OOM killer took, the victim when known, and the backstop (its kernel_oom_kill event).
+ */
+function reasonText(run: RunRecord, events: readonly EventRecord[]): string {
+  if (run.reason !== 'kernel_oom') return run.reason ?? '';
+  const event = events.find((candidate) => candidate.kind === 'kernel_oom_kill');
+  if (!event) return run.reason;
+  const detail = event.detail as Record<string, unknown>;
+  const killed = count(detail.oom_kill);
+  const processes = killed === undefined ? 'killed' : `killed ${killed} process${killed === 1 ? '' : 'es'}`;
+  const victim = event.pid === null ? '' : ` (pid ${event.pid})`;
+  const bytes = count(detail.memory_backstop_bytes);
+  const where = bytes === undefined ? "in the run's memory cgroup" : `at the ${formatSize(bytes)} backstop (cgroup ${String(detail.hierarchy)})`;
+  return `kernel_oom: the kernel's OOM killer ${processes}${victim} ${where}`;
+}
+
+/** The run's kernel memory backstop, from its run_started event; undefined when no such event was recorded. */
+function backstopText(events: readonly EventRecord[]): string | undefined {
+  const started = events.find((event) => event.kind === 'run_started');
+  const tracking = (started?.detail as { tracking?: { memory_backstop_bytes?: unknown; memory_backstop?: { hierarchy?: unknown; cgroup?: unknown } | null } } | undefined)?.tracking;
+  if (!tracking) return undefined;
+  const bytes = count(tracking.memory_backstop_bytes);
+  if (bytes === undefined) return 'none';
+  const where = tracking.memory_backstop ? ` (cgroup ${String(tracking.memory_backstop.hierarchy)}: ${String(tracking.memory_backstop.cgroup)})` : '';
+  return `${formatSize(bytes)}${where}`;
+}
+
 /** The header of `show`: label and value pairs, in display order, values made safe for a terminal. */
 export function timelineFields(timeline: Timeline): [string, string][] {
-  const { run, otherRuns } = timeline;
+  const { run, otherRuns, events } = timeline;
   const disabledIfZero = (value: number, format: (value: number) => string) => (value === 0 ? 'none' : format(value));
   const others = run.analysis_id === null ? '' : ` (${otherRuns} other run${otherRuns === 1 ? '' : 's'})`;
+  const backstop = backstopText(events);
   const fields: [string, string][] = [
     ['id', run.id],
     ['analysis', run.analysis_id === null ? '(none)' : `${run.analysis_id}${others}`],
@@ -111,7 +143,7 @@ export function timelineFields(timeline: Timeline): [string, string][] {
     ['command', run.argv.join(' ')],
     ['status', run.status],
     ['exit status', exitStatus(run)],
-    ['reason', run.reason ?? ''],
+    ['reason', reasonText(run, events)],
     ['started', `${time(run.started_at)} UTC`],
     ['ended', run.ended_at === null ? `not yet (last heartbeat ${time(run.heartbeat_at)} UTC)` : `${time(run.ended_at)} UTC`],
     ['duration', formatDuration(durationMs(run))],
@@ -121,6 +153,7 @@ export function timelineFields(timeline: Timeline): [string, string][] {
         `grace ${formatDuration(run.grace_ms)}, orphans ${run.orphan_policy}`,
     ],
     ['tracking', run.cgroup_path === null ? run.tracking_backend : `${run.tracking_backend} (${run.cgroup_path})`],
+    ...(backstop === undefined ? [] : [['memory backstop', backstop] as [string, string]]),
     ['peak tree', `RSS ${formatSize(run.peak_rss_bytes)}, PSS ${run.peak_pss_bytes === null ? 'not read' : formatSize(run.peak_pss_bytes)}`],
     ['cpu', `${run.cpu_seconds.toFixed(2)}s`],
     ['processes', `${run.process_count} seen, at most ${run.peak_process_count} at once`],

@@ -1,6 +1,6 @@
 /**
  * The ending a wrapper had begun when it died. A wrapper journals why it stops a run (the
- * `cancel_requested` or `limit_exceeded` event) before it sends the first signal, so a wrapper
+ * `cancel_requested`, `limit_exceeded` or `kernel_oom_kill` event) before it sends the first signal, so a wrapper
  * SIGKILLed during its grace period (a scheduler's SIGKILL after KillWait, the OOM killer) has
  * already written what was under way. The reaper that finishes such a run records that ending
  * (cancelled 128+signal, timeout 124, out of memory 137 for the memory limit or the daemon's
@@ -15,7 +15,7 @@ import type { JournalEntry, RunStatus } from './types.js';
 export interface EndingUnderWay {
   status: RunStatus;
   exit_status: number;
-  /** The stop's reason, as the wrapper would have recorded it: cancelled, timeout, slurm_time_limit, memory, host_pressure. */
+  /** The stop's reason, as the wrapper would have recorded it: cancelled, timeout, slurm_time_limit, memory, host_pressure, kernel_oom. */
   reason: string;
 }
 
@@ -33,6 +33,7 @@ export function endingUnderWay(entries: readonly JournalEntry[]): EndingUnderWay
     }
     if (kind === 'limit_exceeded' && (reason === 'timeout' || reason === 'slurm_time_limit')) return { status: 'timeout', exit_status: EXIT_TIMEOUT, reason };
     if (kind === 'limit_exceeded' && (reason === 'memory' || reason === 'host_pressure')) return { status: 'out_of_memory', exit_status: EXIT_OUT_OF_MEMORY, reason };
+    if (kind === 'kernel_oom_kill') return { status: 'out_of_memory', exit_status: EXIT_OUT_OF_MEMORY, reason: 'kernel_oom' };
   }
   return undefined;
 }

@@ -9,7 +9,8 @@ import type { EventKind } from './types.js';
 /**
  * Per kind, whether it is a kill. A limit or cancel decides a termination, signal_sent and
  * process_killed carry it out, orphan_found and run_lost are leftovers being killed,
- * kill_refused is a kill the reaper would not make, and kill_failed a cgroup write the kernel refused. Exhaustive over EventKind, so a new kind does
+ * kill_refused is a kill the reaper would not make, kill_failed a cgroup write the kernel refused,
+ * and kernel_oom_kill the kernel's OOM killer acting inside the run. Exhaustive over EventKind, so a new kind does
  * not compile until it is placed here.
  */
 const IS_KILL: Record<EventKind, boolean> = {
@@ -25,6 +26,7 @@ const IS_KILL: Record<EventKind, boolean> = {
   run_lost: true,
   kill_refused: true,
   kill_failed: true,
+  kernel_oom_kill: true,
 };
 
 /** The event kinds that are kills. */

@@ -26,6 +26,12 @@ export type RunMarker = Pick<
    * cancel the run through PostgreSQL (watchdog/cancel-delivery.ts).
    */
   db_user?: string | null;
+  /**
+   * The run's cgroup in the v1 memory hierarchy (its kernel memory backstop, track/memory-backstop.ts),
+   * else null; absent in markers of older versions. The reaper removes it once the run is over (only
+   * a path ending in /scidex-run/<run id> under the v1 memory mount, and only when empty).
+   */
+  memory_cgroup_v1?: string | null;
 };
 
 

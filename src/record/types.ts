@@ -50,7 +50,7 @@ export interface RunRecord {
   exit_code: number | null;
   /** The signal the command died of (`SIGKILL`), when it died of one. */
   signal: string | null;
-  /** Why the run was stopped: timeout, memory, orphans, slurm_time_limit, cancelled or `cancelled: <reason>` (--reason), internal error or spawn error text; null when it was not. */
+  /** Why the run was stopped: timeout, memory, kernel_oom, orphans, slurm_time_limit, cancelled or `cancelled: <reason>` (--reason), internal error or spawn error text; null when it was not. */
   reason: string | null;
   peak_rss_bytes: number;
   peak_pss_bytes: number | null;
@@ -71,7 +71,8 @@ export type EventKind =
   | 'run_finished'
   | 'run_lost'
   | 'kill_refused'
-  | 'kill_failed';
+  | 'kill_failed'
+  | 'kernel_oom_kill';
 
 /** One row of watchdog_events: a lifecycle or kill event with its full context. */
 export interface EventRecord {

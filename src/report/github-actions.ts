@@ -41,6 +41,8 @@ export function killAnnotation(end: RunEnd): string | undefined {
         ? `memory limit (${formatSize(record.memory_limit_bytes)}${record.peak_pss_bytes === null ? '' : `, tree PSS ${formatSize(record.peak_pss_bytes)}`})`
         : end.killedFor === 'host_pressure'
           ? "the host's memory ran short (the host's scidex-watchdog stopped its largest run)"
+        : end.killedFor === 'kernel_oom'
+          ? `the kernel's OOM killer at the memory backstop above the ${formatSize(record.memory_limit_bytes)} limit`
           : 'orphans left behind';
   const message =
     `${who} killed: ${reason} after ${formatDuration(end.durationSeconds * 1000)}, ` +

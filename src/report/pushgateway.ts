@@ -56,7 +56,7 @@ export function groupingOf(analysisId: string | null, host: string = hostname())
  *    goes over the memory limit), so that an earlier run's figure does not linger in the group;
  *  - scidex_run_last_success_timestamp_seconds: only for a completed run, so that a failed run leaves
  *    the last success in place (the push is a POST: it replaces only the metrics it carries);
- *  - scidex_run_last_killed{reason}: 1 with reason timeout, memory or orphans when scidex-run killed; else 0.
+ *  - scidex_run_last_killed{reason}: 1 with reason timeout, memory, kernel_oom or orphans when scidex-run (or the kernel's OOM killer inside the run) killed; else 0.
  */
 export function runGauges(end: RunEnd): PushedGauge[] {
   const { record } = end;
@@ -72,7 +72,7 @@ export function runGauges(end: RunEnd): PushedGauge[] {
     { name: 'scidex_run_last_cpu_seconds', help: 'CPU time (user + system) of every process of the last run, seconds.', value: record.cpu_seconds },
     {
       name: 'scidex_run_last_killed',
-      help: 'Whether scidex-run killed the last run (reason: timeout, memory, host_pressure or orphans).',
+      help: "Whether scidex-run, or the kernel's OOM killer at its memory backstop, killed the last run (reason: timeout, memory, host_pressure, kernel_oom or orphans).",
       value: end.killedFor ? 1 : 0,
       labels: end.killedFor ? { reason: end.killedFor } : undefined,
     },

@@ -4,14 +4,18 @@
  */
 import type { RunRecord } from '../record/types.js';
 
-/** Why scidex-run killed a run: its own limits or leftovers, never a cancel asked by the user. */
-export type KillReason = 'timeout' | 'memory' | 'host_pressure' | 'orphans';
+/**
+ * Why a run was killed: scidex-run's own limits or leftovers, the host daemon's memory-pressure guard
+ * (host_pressure), or the kernel's OOM killer at the memory backstop (kernel_oom); never a cancel
+ * asked by the user.
+ */
+export type KillReason = 'timeout' | 'memory' | 'host_pressure' | 'kernel_oom' | 'orphans';
 
 /** The final figures of a run. Durations in seconds, memory in bytes, times in seconds since the epoch. */
 export interface RunEnd {
   /** The last version of the run row (status, exit status, peaks, CPU). */
   record: RunRecord;
-  /** Set when scidex-run killed processes for a limit or for orphans; undefined otherwise. */
+  /** Set when scidex-run (or the kernel's OOM killer inside the run) killed processes for a limit or for orphans; undefined otherwise. */
   killedFor: KillReason | undefined;
   /** ended_at - started_at, seconds (0 when the row has no end, which a finished run never lacks). */
   durationSeconds: number;
@@ -40,7 +44,7 @@ function killReason(record: RunRecord, signalledFor: ReadonlySet<string>): KillR
   // The status says timeout or out_of_memory even when the tree was already empty at the kill, and
   // with --preserve-status too: the limit was what ended the run.
   if (record.status === 'timeout') return 'timeout';
-  if (record.status === 'out_of_memory') return record.reason === 'host_pressure' ? 'host_pressure' : 'memory';
+  if (record.status === 'out_of_memory') return record.reason === 'host_pressure' || record.reason === 'kernel_oom' ? record.reason : 'memory';
   if (signalledFor.has('orphans')) return 'orphans';
   return undefined;
 }

@@ -7,7 +7,7 @@ import { formatDuration } from '../config/duration.js';
 import type { RunConfig } from '../config/run-config.js';
 import { formatSize } from '../config/size.js';
 import type { TreeSnapshot } from '../track/tracker.js';
-import type { StopReason } from './exit-status.js';
+import { graceOf, type StopReason } from './exit-status.js';
 import type { RunLog } from '../record/run-log.js';
 import type { RunRecord } from '../record/types.js';
 import { cancelDetail, describeHostPressure, describeRequester } from '../record/cancel-request.js';
@@ -27,7 +27,7 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
   const { config, log, messages } = context;
   const rss = tree?.rssBytes ?? 0;
   const processes = `${tree?.alive.length ?? 0} processes`;
-  const escalation = `SIGKILL after ${formatDuration(reason.kind === 'host_pressure' ? Math.min(reason.graceMs, config.graceMs) : config.graceMs)}`;
+  const escalation = `SIGKILL after ${formatDuration(graceOf(reason, config.graceMs))}`;
   const elapsed = formatDuration(log.elapsedMs());
   switch (reason.kind) {
     case 'cancelled':
@@ -56,7 +56,7 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
           reason: 'host_pressure',
           rss_bytes: rss,
           pss_bytes: pressure.run_pss_bytes,
-          detail: { ...pressure, grace_ms: Math.min(reason.graceMs, config.graceMs), requested_by: request.requested_by, per_process: largestMembers(tree) },
+          detail: { ...pressure, grace_ms: graceOf(reason, config.graceMs), requested_by: request.requested_by, per_process: largestMembers(tree) },
         },
         true,
       );
@@ -66,6 +66,9 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
       );
       return;
     }
+    case 'kernel_oom':
+      announceKernelOom(reason, tree, context);
+      return;
     case 'memory':
       log.event(
         'limit_exceeded',
@@ -81,6 +84,49 @@ export function announceStop(reason: StopReason, tree: TreeSnapshot | undefined,
         `memory: tree PSS ${formatSize(reason.pssBytes)} exceeds the ${formatSize(config.memoryLimitBytes)} limit (RSS ${formatSize(reason.rssBytes)}); sending ${config.killSignal.name} to ${processes} (elapsed ${elapsed}), ${escalation}`,
       );
   }
+}
+
+/**
+ * The kernel's OOM killer struck inside the run: one kernel_oom_kill event (the victim when known,
+ * the counters, the backstop and the limit) and one line saying what comes next: by default the
+ * termination sequence of what is left of `tree`, else `next`.
+ */
+export function announceKernelOom(
+  reason: Extract<StopReason, { kind: 'kernel_oom' }>,
+  tree: TreeSnapshot | undefined,
+  context: AnnounceContext,
+  next?: string,
+): void {
+  const { config, log, messages } = context;
+  const { counts } = reason;
+  log.event(
+    'kernel_oom_kill',
+    {
+      reason: 'kernel_oom',
+      pid: reason.victimPid,
+      rss_bytes: tree?.rssBytes ?? 0,
+      detail: {
+        hierarchy: counts.hierarchy,
+        cgroup: counts.cgroup,
+        oom_kill: counts.oomKill,
+        oom_group_kill: counts.oomGroupKill,
+        failcnt: counts.failcnt,
+        max_usage_bytes: counts.maxUsageBytes,
+        memory_backstop_bytes: reason.backstopBytes,
+        memory_limit_bytes: config.memoryLimitBytes,
+      },
+    },
+    true,
+  );
+  const killed = counts.oomKill === null ? 'killed' : `killed ${counts.oomKill} process${counts.oomKill === 1 ? '' : 'es'}`;
+  const victim = reason.victimPid === null ? '' : ` (the command, pid ${reason.victimPid})`;
+  const where =
+    reason.backstopBytes === null
+      ? `in the run's memory cgroup (cgroup ${counts.hierarchy}; no backstop of ours: a limit above the run)`
+      : `at the run's ${formatSize(reason.backstopBytes)} backstop (cgroup ${counts.hierarchy}) above the ${formatSize(config.memoryLimitBytes)} limit`;
+  const left = tree?.alive.length ?? 0;
+  const then = next ?? (left === 0 ? 'nothing of the tree is left' : `sending ${config.killSignal.name} to ${left} processes, SIGKILL after ${formatDuration(config.graceMs)}`);
+  messages.info(`memory: the kernel's OOM killer ${killed}${victim} ${where} (elapsed ${formatDuration(log.elapsedMs())}); ${then}`);
 }
 
 /** The one line that ends a run: its status, exit status, duration and the tree's figures. */

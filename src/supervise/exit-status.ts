@@ -5,6 +5,7 @@
 import { constants } from 'node:os';
 import type { CancelRequest, HostPressure } from '../record/cancel-request.js';
 import type { RunStatus } from '../record/types.js';
+import type { RunOomCounts } from '../track/select.js';
 
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_OUT_OF_MEMORY, EXIT_TIMEOUT, exitStatusOfSignal } from '../config/exit-codes.js';
 
@@ -21,7 +22,13 @@ export type StopReason =
    * HostPressure): out of memory, 137, as for the memory limit, with a grace period of `graceMs`
    * (the run's own, at most 2 s). `request` is the daemon's request, who asked.
    */
-  | { kind: 'host_pressure'; pressure: HostPressure; graceMs: number; request: CancelRequest };
+  | { kind: 'host_pressure'; pressure: HostPressure; graceMs: number; request: CancelRequest }
+  /**
+   * The kernel's OOM killer killed inside the run's memory cgroup (the backstop above the limit, or a
+   * job's limit above the run): `counts` as read then, `victimPid` the leader's when it died of a
+   * SIGKILL not ours, `backstopBytes` the run's backstop (null when it had none).
+   */
+  | { kind: 'kernel_oom'; counts: RunOomCounts; victimPid: number | null; backstopBytes: number | null };
 
 /** How the leader ended, as Node's 'exit' event reports it: exactly one of the two is set. */
 export interface LeaderExit {
@@ -52,6 +59,7 @@ export function runOutcome(
       return { status: 'timeout', exitStatus: preserveStatus ? own : EXIT_TIMEOUT };
     case 'memory':
     case 'host_pressure':
+    case 'kernel_oom':
       return { status: 'out_of_memory', exitStatus: preserveStatus ? own : EXIT_OUT_OF_MEMORY };
     case 'cancelled':
       return { status: 'cancelled', exitStatus: preserveStatus ? own : exitStatusOfSignal(stop.signal) };

@@ -2,7 +2,8 @@
  * Everything a run needs before its first process exists, in this order:
  *   1. the run id and the journal (which must be writable, or nothing is spawned);
  *   2. the sweep: runs of this host whose wrapper died are handed to a background reaper;
- *   3. the tracking backend (the cgroup made, or the subreaper flag set) and the kernel memory backstop;
+ *   3. the tracking backend (the cgroup made, or the subreaper flag set) and the kernel memory backstop
+ *      (memory.max of the run's cgroup v2, or a cgroup of the v1 memory hierarchy: track/memory-backstop.ts);
  *   4. the run marker and the lifeline, so that from the spawn on a dead wrapper's run gets finished;
  * then the supervisor runs, the records are shipped within a bound (with, at the same time, the
  * run's end reported: a GitHub Actions annotation, a Pushgateway push), the marker is removed.
@@ -30,7 +31,7 @@ import { prepareJournalDir } from '../record/state-dir.js';
 import { annotateKill } from '../report/github-actions.js';
 import { pushRunMetrics } from '../report/pushgateway.js';
 import { runEnd } from '../report/run-end.js';
-import { BackendUnavailableError, setUpTracking, type TrackingSetup } from '../track/select.js';
+import { BackendUnavailableError, removeRunCgroups, setUpMemoryBackstop, setUpTracking, type TrackingSetup } from '../track/select.js';
 import { failpoint, FAILPOINTS_VARIABLE } from '../sys/failpoint.js';
 import { startLifeline } from './lifeline.js';
 import { shipLeftovers, sweepDeadRuns } from './sweep.js';
@@ -68,12 +69,12 @@ export async function launch(asked: RunConfig, messages: Messages & { warn(line:
     if (error instanceof BackendUnavailableError) throw new UsageError(error.message);
     throw error;
   }
-  tracking.cgroup?.setMemoryBackstop(config.memoryLimitBytes);
+  setUpMemoryBackstop(tracking, runId, config.memoryLimitBytes);
   let journal: Journal;
   try {
     journal = Journal.create(journalDir, runId);
   } catch (error) {
-    tracking.cgroup?.remove();
+    removeRunCgroups(tracking);
     throw error;
   }
   failpoint('journal-created');
@@ -101,9 +102,9 @@ export async function launch(asked: RunConfig, messages: Messages & { warn(line:
   try {
     // The role its records are written as: a deliverer of cancels trusts the run's own word on it,
     // not the run row, which any writer could have inserted first.
-    writeMarker(config.stateDir, { ...identity, db_user: databaseUser(config.database, process.env) });
+    writeMarker(config.stateDir, { ...identity, db_user: databaseUser(config.database, process.env), memory_cgroup_v1: tracking.memoryV1?.path ?? null });
   } catch (error) {
-    tracking.cgroup?.remove();
+    removeRunCgroups(tracking);
     journal.close();
     // Still empty: no run started, so there is nothing in it to keep.
     rmSync(journal.path, { force: true });

@@ -21,10 +21,10 @@ import { failpoint } from '../sys/failpoint.js';
 import { signalMember, signalsUsePidfd } from '../terminate/guard.js';
 import { terminateTree } from '../terminate/sequence.js';
 import { memberKey, type Member } from '../track/member.js';
-import { openTracker, type TrackingSetup } from '../track/select.js';
+import { memoryBackstopOf, openTracker, removeRunCgroups, runOomCounts, spawnCgroups, type TrackingSetup } from '../track/select.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 import { reapAdoptedZombies } from './adopted.js';
-import { announceStop, runEndLine } from './announce.js';
+import { announceKernelOom, announceStop, runEndLine } from './announce.js';
 import { deferred } from './deferred.js';
 import { firstSignalOf, graceOf, leaderStatus, runOutcome, runReasonText, spawnFailureStatus, stopReasonText, type LeaderExit, type StopReason } from './exit-status.js';
 import { CANCELLING_SIGNALS, onWrapperSignals, schedulerStop } from './forward.js';
@@ -73,6 +73,8 @@ export class Supervisor {
   private survivorsLeft = false;
   private readonly lastSignal = new Map<Member, NodeJS.Signals>();
   private readonly figures: RunFigures;
+  /** A kernel OOM kill was seen in the run's memory cgroup (and recorded): its counters are not read again. */
+  private kernelOomSeen = false;
 
   /**
    * @param tracking the backend set up for this run (before the spawn: the cgroup exists, the
@@ -97,7 +99,10 @@ export class Supervisor {
     onWrapperSignals((signal) => this.guarded(() => this.onWrapperSignal(signal)));
     let disarm = (): void => undefined;
     try {
-      const spawned = await spawnLeader(this.config.command, env, this.tracking.cgroup);
+      const cgroups = spawnCgroups(this.tracking);
+      const spawned = await spawnLeader(this.config.command, env, cgroups);
+      // Said as --quiet would silence a warning: the run goes on, only without the backstop.
+      if (cgroups?.skipped) this.messages.info(`warning: no kernel memory backstop for this run: ${cgroups.skipped}`);
       if (!('pid' in spawned)) return this.failedToStart(spawned.code, spawned.message);
       this.leader = spawned;
       // Still before any libuv callback: the leader is alive or an unreaped zombie, so its stat is
@@ -110,7 +115,8 @@ export class Supervisor {
         excluded: new Set([memberKey(process.pid, this.log.identity.wrapper_starttime), ...this.helperKeys()]),
       });
       this.observe(this.tracker.scan());
-      const tracking = { backend: this.tracking.backend, probes: this.tracking.reports, memory_backstop_bytes: this.tracking.cgroup?.backstopBytes ?? null };
+      const backstop = memoryBackstopOf(this.tracking);
+      const tracking = { backend: this.tracking.backend, probes: this.tracking.reports, memory_backstop_bytes: backstop?.bytes ?? null, memory_backstop: backstop };
       this.log.together(() => {
         this.log.run(this.row());
         this.log.event('run_started', { pid: spawned.pid, detail: { argv: this.log.identity.argv, tracking } }, true);
@@ -123,6 +129,8 @@ export class Supervisor {
 
       this.phase = 'running';
       await this.monitor(true, () => false);
+      // Before the companion signal's wait: a leader the kernel's OOM killer took died of SIGKILL, no cancel.
+      if (!this.stop) this.checkKernelOom(await spawned.exited);
       if (!this.stop) await this.awaitCompanionSignal(await spawned.exited);
       if (!this.stop) await this.handleOrphans();
       if (this.stop) await this.terminate(stopReasonText(this.stop), firstSignalOf(this.stop, this.config.killSignal.name));
@@ -137,7 +145,7 @@ export class Supervisor {
       disarm();
       this.phase = 'finished';
       if (this.tracker) this.tracker.release();
-      else this.tracking.cgroup?.remove();
+      removeRunCgroups(this.tracking);
     }
   }
 
@@ -196,8 +204,47 @@ export class Supervisor {
     this.observe(snapshot);
     const over = this.figures.overMemoryLimit(snapshot);
     if (over) this.requestStop({ kind: 'memory', ...over });
+    else this.checkKernelOom();
     this.figures.tick(snapshot, () => this.row());
     return over !== undefined;
+  }
+
+  /**
+   * Reads the kernel's OOM counters of the run's memory cgroup (the v1 one, or the v2 run cgroup
+   * with the memory controller): at each scan, at the leader's exit and at the end. A kill in them
+   * (oom_kill, oom_group_kill; where the kernel counts no oom_kill, v1 before Linux 4.13, a failcnt
+   * with a leader dead of a SIGKILL not ours) stops the run as `kernel_oom`: the tree's rest is
+   * ended by the termination sequence (v1's OOM killer kills one process, not the group) and the
+   * run is out_of_memory, 137. Under a stop already decided it is only recorded.
+   * @param leaderExit the leader's exit, once it has exited
+   */
+  private checkKernelOom(leaderExit?: LeaderExit): void {
+    const oom = this.kernelOom(leaderExit);
+    if (!oom) return;
+    if (!this.stop && this.phase !== 'terminating') return this.requestStop(oom);
+    announceKernelOom(oom, undefined, this.announceContext(), `the run is already being stopped for ${this.stop ? stopReasonText(this.stop) : 'orphans'}`);
+  }
+
+  /** The kernel_oom stop when the run's memory cgroup shows a kernel OOM kill not seen before, else undefined. */
+  private kernelOom(leaderExit?: LeaderExit): Extract<StopReason, { kind: 'kernel_oom' }> | undefined {
+    if (this.kernelOomSeen) return undefined;
+    const counts = runOomCounts(this.tracking);
+    if (!counts) return undefined;
+    const leaderKilled = leaderExit?.signal === 'SIGKILL' && !this.signalledLeader('SIGKILL');
+    const killed = (counts.oomKill ?? 0) > 0 || (counts.oomGroupKill ?? 0) > 0 || (counts.oomKill === null && (counts.failcnt ?? 0) > 0 && leaderKilled);
+    if (!killed) return undefined;
+    this.kernelOomSeen = true;
+    return { kind: 'kernel_oom', counts, victimPid: leaderKilled ? this.leader!.pid : null, backstopBytes: memoryBackstopOf(this.tracking)?.bytes ?? null };
+  }
+
+  /** Whether a signal of ours (`signal`) reached the leader. */
+  private signalledLeader(signal: NodeJS.Signals): boolean {
+    for (const [member, sent] of this.lastSignal) if (member.pid === this.leader?.pid && member.starttime === this.leaderStarttime && sent === signal) return true;
+    return false;
+  }
+
+  private announceContext() {
+    return { config: this.config, log: this.log, messages: this.messages, lastPssBytes: this.figures.lastPssBytes };
   }
 
   /**
@@ -273,7 +320,7 @@ export class Supervisor {
     this.stop = reason;
     const tree = this.tracker?.scan();
     if (tree) this.observe(tree);
-    announceStop(reason, tree, { config: this.config, log: this.log, messages: this.messages, lastPssBytes: this.figures.lastPssBytes });
+    announceStop(reason, tree, this.announceContext());
     this.waker.wake();
   }
 
@@ -374,7 +421,17 @@ export class Supervisor {
   private finish(exit: LeaderExit): number {
     this.phase = 'ending';
     const tracker = this.tracker!;
-    this.observe(tracker.scan());
+    const tree = tracker.scan();
+    this.observe(tree);
+    // A kernel OOM kill no scan saw before the end (the tree was gone at once) still names the ending.
+    const oom = this.kernelOom(exit);
+    if (oom && !this.stop) {
+      this.stop = oom;
+      const left = tree.alive.length;
+      announceKernelOom(oom, tree, this.announceContext(), left === 0 ? 'nothing of the tree is left' : `${left} processes are left as they are`);
+    } else if (oom) {
+      announceKernelOom(oom, tree, this.announceContext(), `the run was already being stopped for ${stopReasonText(this.stop!)}`);
+    }
     this.figures.close();
     const { status, exitStatus } = runOutcome(exit, this.stop, this.config.preserveStatus);
     const reason = this.stop ? runReasonText(this.stop) : null;
@@ -382,7 +439,10 @@ export class Supervisor {
     const detail = { status, exit_status: exitStatus, exit_code: exit.code, command_status: leaderStatus(exit) };
     const { peakRssBytes, peakPssBytes } = this.figures;
     this.log.together(() => {
-      this.log.processes(tracker.members(), (member) => fateOf(member, this.lastSignal));
+      // The command the kernel's OOM killer took died of its SIGKILL: killed, as by ours.
+      const victim = this.stop?.kind === 'kernel_oom' ? this.stop.victimPid : null;
+      const killedByKernel = (member: Member) => !member.alive && member.pid === victim && member.starttime === this.leaderStarttime;
+      this.log.processes(tracker.members(), (member) => (killedByKernel(member) ? 'killed' : fateOf(member, this.lastSignal)));
       this.log.event('run_finished', { reason, pid, signal: exit.signal, rss_bytes: peakRssBytes, pss_bytes: peakPssBytes, detail }, true);
       // The final version of the run row is the journal's last line: the protocol's end (docs/records.md).
       this.log.run(this.row({ ended_at: new Date().toISOString(), status, exit_status: exitStatus, exit_code: exit.code, signal: exit.signal, reason }));

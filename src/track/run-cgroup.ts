@@ -18,14 +18,21 @@
  *
  * The kernel backstop: where the memory controller can be enabled for the run's cgroup,
  * memory.max is set a little above the limit and memory.oom.group to 1, so an allocation burst
- * between two polls meets the kernel's OOM killer for the whole tree instead of the host's.
+ * between two polls meets the kernel's OOM killer for the whole tree instead of the host's. Where
+ * it cannot (the memory controller is on cgroup v1), memory-backstop.ts puts the run in a v1 memory
+ * cgroup as well.
  */
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroup2MountPoint, cgroupOf } from '../proc/cgroup.js';
+import { cgroup2MountPoint, cgroupOf, readOomCounts, type OomCounts } from '../proc/cgroup.js';
 
 /** The kernel backstop sits this far above the limit: 1/16 of it, at least 64 MiB. */
 const BACKSTOP_MIN_MARGIN_BYTES = 64 * 1024 * 1024;
+
+/** The kernel backstop for a tree memory limit, bytes: the limit plus 1/16, at least 64 MiB. */
+export function backstopBytes(limitBytes: number): number {
+  return limitBytes + Math.max(Math.floor(limitBytes / 16), BACKSTOP_MIN_MARGIN_BYTES);
+}
 
 /** Why the cgroup backend cannot run here. */
 export class CgroupUnavailableError extends Error {
@@ -111,13 +118,34 @@ export class RunCgroup {
       if (!controllers.includes('memory')) return;
       const enabled = readFileSync(join(parent, 'cgroup.subtree_control'), 'utf8').split(/\s+/);
       if (!enabled.includes('memory')) writeFileSync(join(parent, 'cgroup.subtree_control'), '+memory');
-      const bytes = limitBytes + Math.max(Math.floor(limitBytes / 16), BACKSTOP_MIN_MARGIN_BYTES);
+      const bytes = backstopBytes(limitBytes);
       writeFileSync(join(this.path, 'memory.max'), String(bytes));
       writeFileSync(join(this.path, 'memory.oom.group'), '1');
       this.backstopBytes = bytes;
     } catch {
       this.backstopBytes = null;
     }
+  }
+
+  /**
+   * Whether the memory controller is enabled for the run's cgroup, or can be: what the backstop
+   * needs, asked without enabling it (--explain-tracking).
+   */
+  memoryControllerAvailable(): boolean {
+    try {
+      return readFileSync(join(this.path, '..', 'cgroup.controllers'), 'utf8').split(/\s+/).includes('memory');
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * The kernel's OOM counters of the run's cgroup (memory.events.local), with or without a backstop
+   * of ours: a job's or a unit's memory.max above it kills inside it too. Undefined where the cgroup
+   * has no memory controller.
+   */
+  oomCounts(): OomCounts | undefined {
+    return readOomCounts(this.path, 'v2');
   }
 
   /** Removes the run's cgroup (and any left below it by nested runs); only empty cgroups can go. Never throws. */

@@ -35,8 +35,8 @@ export interface RunFacts {
   sample?: SampleRecord;
   /** Reasons of the signal_sent events (timeout, memory, orphans, cancelled, wrapper_gone, ...). */
   signalReasons: Set<string>;
-  /** Time of the newest signal_sent event, ms since the epoch. */
-  lastSignalAtMs?: number;
+  /** Time of the newest kill of its tree, ms since the epoch: a signal_sent event, or the kernel's OOM kill (kernel_oom_kill). */
+  lastKillAtMs?: number;
   /** A run_finished or run_lost event was journaled. */
   finishedEvent: boolean;
 }
@@ -178,12 +178,12 @@ function merge(into: RunFacts | undefined, facts: RunFacts): RunFacts {
   if (!into) return { ...facts, signalReasons: new Set(facts.signalReasons) };
   const run = !into.run || (facts.run && supersedes(facts.run, into.run)) ? (facts.run ?? into.run) : into.run;
   const sample = !into.sample || (facts.sample && facts.sample.at > into.sample.at) ? (facts.sample ?? into.sample) : into.sample;
-  const lastSignal = Math.max(into.lastSignalAtMs ?? -Infinity, facts.lastSignalAtMs ?? -Infinity);
+  const lastKill = Math.max(into.lastKillAtMs ?? -Infinity, facts.lastKillAtMs ?? -Infinity);
   return {
     run,
     sample,
     signalReasons: new Set([...into.signalReasons, ...facts.signalReasons]),
-    lastSignalAtMs: Number.isFinite(lastSignal) ? lastSignal : undefined,
+    lastKillAtMs: Number.isFinite(lastKill) ? lastKill : undefined,
     finishedEvent: into.finishedEvent || facts.finishedEvent,
   };
 }
@@ -210,10 +210,8 @@ function fold(state: JournalState, entry: JournalEntry): void {
     case 'events': {
       const event = entry.record;
       const facts = factsOf(state, event.run_id);
-      if (event.kind === 'signal_sent') {
-        facts.signalReasons.add(event.reason ?? 'unknown');
-        facts.lastSignalAtMs = Math.max(facts.lastSignalAtMs ?? 0, Date.parse(event.at));
-      }
+      if (event.kind === 'signal_sent') facts.signalReasons.add(event.reason ?? 'unknown');
+      if (event.kind === 'signal_sent' || event.kind === 'kernel_oom_kill') facts.lastKillAtMs = Math.max(facts.lastKillAtMs ?? 0, Date.parse(event.at));
       if (event.kind === 'run_finished' || event.kind === 'run_lost') facts.finishedEvent = true;
       if (isNotable(event)) {
         state.notable.push(event);

@@ -11,7 +11,8 @@
  * ended while no daemon ran are not counted. A kill is a run whose tree got a signal of ours (a
  * signal_sent event): by reason timeout, memory (host_pressure when the daemon's pressure guard
  * stopped it), cancelled or lost from the run's final status, else orphans when only its leftover
- * processes were killed.
+ * processes were killed; and a run the kernel's OOM killer ended inside its memory cgroup (reason
+ * kernel_oom), signalled by us or not.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { unshippedJournals } from '../record/journal-files.js';
@@ -22,7 +23,7 @@ import type { GuardView } from './pressure-guard.js';
 import type { GuardStop } from './pressure-stop.js';
 
 /** Kill reasons, the values of scidex_kills_total's `reason` label. */
-export const KILL_REASONS = ['timeout', 'memory', 'host_pressure', 'orphans', 'cancelled', 'lost'] as const;
+export const KILL_REASONS = ['timeout', 'memory', 'host_pressure', 'kernel_oom', 'orphans', 'cancelled', 'lost'] as const;
 export type KillReason = (typeof KILL_REASONS)[number];
 
 /**
@@ -62,6 +63,8 @@ export interface LiveView {
 
 /** The kill reason of a finished run, or undefined when its tree got no signal of ours. */
 export function killReason(run: RunRecord, facts: RunFacts): KillReason | undefined {
+  // The kernel killed: the tree may have been gone before any signal of ours.
+  if (run.status === 'out_of_memory' && run.reason === 'kernel_oom') return 'kernel_oom';
   if (facts.signalReasons.size === 0) return undefined;
   switch (run.status) {
     case 'timeout':
@@ -111,7 +114,7 @@ export class DaemonMetrics {
     for (const status of RUN_STATUSES) if (status !== 'running') this.finished.inc({ status }, 0);
     this.kills = new Counter({
       name: 'scidex_kills_total',
-      help: 'Finished runs whose tree got a signal of ours, since the daemon started, by reason (timeout, memory, host_pressure, orphans, cancelled, lost)',
+      help: "Finished runs whose tree got a signal of ours or the kernel's OOM kill, since the daemon started, by reason (timeout, memory, host_pressure, kernel_oom, orphans, cancelled, lost)",
       labelNames: ['reason'],
       registers,
     });

@@ -9,7 +9,8 @@
  *   - logs a kill_refused event for a process the record names that fails those checks (a reused
  *     pid, or the right pid and starttime without the cookie), and never signals it;
  *   - terminates the rest (first signal, grace, SIGKILL), marks the run `lost` with its events,
- *     removes the marker and the cgroup.
+ *     removes the marker and the cgroup (and the run's v1 memory cgroup, the kernel backstop on
+ *     hosts with the memory controller on cgroup v1, where the marker names one).
  * A marker is a claim, not a proof: journal and cgroup paths are recomputed from the run id.
  */
 import { existsSync, lstatSync } from 'node:fs';
@@ -33,6 +34,7 @@ import { CgroupTracker } from '../track/cgroup.js';
 import { memberKey, type Member } from '../track/member.js';
 import { PgroupTracker } from '../track/pgroup.js';
 import { isRunCgroupPath, removeCgroupTree } from '../track/run-cgroup.js';
+import { isV1RunCgroupPath } from '../track/memory-backstop.js';
 import type { Tracker } from '../track/tracker.js';
 import { fateOf, recordTermination } from '../record/termination-records.js';
 import { selfInsideCgroup } from '../proc/cgroup.js';
@@ -171,6 +173,7 @@ async function finishLocked(marker: RunMarker, owner: number, options: ReapOptio
       // Only a cgroup the marker's user owns, when that is not us or root: a user's journal may name anyone's.
       const cgroup = latest.cgroup_path;
       if (cgroup && isRunCgroupPath(cgroup, runId) && ownedBy(cgroup, foreignOwner(owner))) removeCgroupTree(cgroup);
+      removeMemoryCgroupV1(marker, foreignOwner(owner));
       finished = true;
       return { ...none, verdict: 'finished' };
     }
@@ -247,7 +250,10 @@ export async function finishLostRun(
     survivors = result.survivors;
     members = tracker.members();
     log.processes(members, (member) => fateOf(member, lastSignal));
-    if (survivors.length === 0) tracker.release();
+    if (survivors.length === 0) {
+      tracker.release();
+      removeMemoryCgroupV1(identity, owner);
+    }
   }
   // Only a reaper of the wrapper's own boot saw the ending under way cut short: after a reboot, the
   // row stays a `lost` (docs/records.md: such a row says nothing of who else may still write).
@@ -272,6 +278,16 @@ export async function finishLostRun(
   });
   if ((await recorder.close(SHIP_TIMEOUT_MS)) === 'busy') recorder.warnRecordsWait();
   return { runId: identity.id, verdict: 'lost', killed, refused, survivors: survivors.length, unrecorded: recorder.lostRecords };
+}
+
+/**
+ * Removes the run's v1 memory cgroup the marker names, when it is a run's (below the v1 memory
+ * mount, ending in /scidex-run/<run id>), belongs to `owner` when given, and is empty (rmdir only
+ * removes an empty cgroup). What is left in it is the stale sweep's later (track/stale-cgroups.ts).
+ */
+function removeMemoryCgroupV1(identity: RunMarker, owner: number | undefined): void {
+  const cgroup = identity.memory_cgroup_v1;
+  if (cgroup && isV1RunCgroupPath(cgroup, identity.id) && ownedBy(cgroup, owner)) removeCgroupTree(cgroup);
 }
 
 /** Whether `path` exists and, when `owner` is given, belongs to that user. */

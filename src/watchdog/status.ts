@@ -10,7 +10,8 @@
  *     its journal holds a signal_sent event and no run_finished yet.
  *   - pressure_guard: the memory-pressure guard's thresholds, its last reading of the host's
  *     memory, and its stops (pressure-guard.ts).
- *   - recent_events and kills_last_24h: with a database, what the last sweep read from PostgreSQL
+ *   - recent_events and kills_last_24h (runs whose tree got a signal of ours or the kernel's OOM
+ *     kill in the last 24 hours): with a database, what the last sweep read from PostgreSQL
  *     for this host, merged with the journals (so an event journaled since that sweep shows at
  *     once; merged by event id and run id, never counted twice); without one, the journals alone.
  */
@@ -110,12 +111,12 @@ function statusEvent(event: EventRecord): StatusEvent {
   };
 }
 
-/** The journals' runs of this host with a signal_sent event in the 24 hours before `nowMs`. */
+/** The journals' runs of this host with a kill (signal_sent or kernel_oom_kill event) in the 24 hours before `nowMs`. */
 function journalKills(cache: JournalCache, nowMs: number): string[] {
   const host = hostname();
   const since = nowMs - 24 * 3600_000;
   return [...cache.allRuns()]
-    .filter(([, facts]) => (facts.lastSignalAtMs ?? -Infinity) >= since && (facts.run === undefined || facts.run.host === host))
+    .filter(([, facts]) => (facts.lastKillAtMs ?? -Infinity) >= since && (facts.run === undefined || facts.run.host === host))
     .map(([runId]) => runId);
 }
 

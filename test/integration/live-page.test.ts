@@ -98,7 +98,8 @@ const EVERY_KIND: Record<EventKind, true> = {
   run_finished: true,
   run_lost: true,
   kill_refused: true,
-      kill_failed: true,
+  kill_failed: true,
+  kernel_oom_kill: true,
 };
 
 const text = (page: Page, selector: string) => page.locator(selector).first().textContent({ timeout: 5_000 });
@@ -384,6 +385,8 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
       await page.locator('#events-body tr[data-kind="kill_refused"]').waitFor({ timeout: 2 * PAGE_REFRESH_MS + 2_000 });
       const kills = await page.locator('#events-body tr.kill').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-kind')));
       expect(kills.sort()).toEqual([...KILL_KINDS].sort());
+      // The kernel's OOM kill is told apart from ours.
+      expect(await page.locator('#events-body tr[data-kind="kernel_oom_kill"] td.kind').getAttribute('title')).toMatch(/kernel's OOM killer/);
       expect(seen).toEqual({ dialogs: [], errors: [] });
     });
   });

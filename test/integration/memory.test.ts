@@ -20,7 +20,9 @@ describe('memory limit of the whole tree', () => {
 
   it('kills a balloon whose PSS exceeds the limit, with exit status 137 and the memory in the kill event', async () => {
     const stateDir = newStateDir();
-    const args = ['--quiet', '--memory-limit', '256MiB', '--grace', '2s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '32', '4096'];
+    // 8 MiB per step: the scan (100 ms near the limit) decides well before the kernel backstop, 64 MiB above
+    // the limit where the memory controller allows one (test/integration/kernel-backstop.test.ts).
+    const args = ['--quiet', '--memory-limit', '256MiB', '--grace', '2s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '8', '4096'];
     const result = await startWrapper(args, { tag, stateDir });
     expect(result.exitCode).toBe(137);
     const { runs, events } = journalOf(stateDir);

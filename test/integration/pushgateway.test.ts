@@ -119,8 +119,9 @@ describe('--pushgateway', () => {
 
   it('pushes the memory kill with the PSS read, and the analysis id base64-encoded when it holds a slash', async () => {
     const gateway = await standIn();
+    // 8 MiB per step: the scan (100 ms near the limit) catches it well before the kernel backstop, 64 MiB above.
     const result = await startWrapper(
-      ['--quiet', '--pushgateway', gateway.url, '--analysis-id', 'lab/balloon', '--memory-limit', '128MiB', '--grace', '1s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '16', '1024'],
+      ['--quiet', '--pushgateway', gateway.url, '--analysis-id', 'lab/balloon', '--memory-limit', '128MiB', '--grace', '1s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '8', '1024'],
       { tag },
     );
     expect(result.exitCode).toBe(137);

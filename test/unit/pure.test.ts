@@ -7,7 +7,12 @@ import { Sampler } from '../../src/supervise/sampler.js';
 import { backoffMs } from '../../src/record/backoff.js';
 import { KILL_KINDS, NOTABLE_KINDS } from '../../src/record/event-kinds.js';
 import { latestVersions, supersedes } from '../../src/record/run-version.js';
-import type { RunRecord } from '../../src/record/types.js';
+import type { EventRecord, RunRecord } from '../../src/record/types.js';
+import { endingUnderWay } from '../../src/record/ending-under-way.js';
+import { KILL_REASONS, killReason } from '../../src/watchdog/metrics.js';
+import { runEnd } from '../../src/report/run-end.js';
+import { killAnnotation } from '../../src/report/github-actions.js';
+import { cgroupV1Dir } from '../../src/proc/cgroup.js';
 import { signalMember, UnsafePidError } from '../../src/terminate/guard.js';
 import { isNotable } from '../../src/watchdog/journal-cache.js';
 
@@ -143,8 +148,42 @@ describe('supersedes / latestVersions', () => {
 
 describe('kill kinds (record/event-kinds.ts)', () => {
   it('are every kind of event that stops something, kill_refused included, and /status shows each of them', () => {
-    expect([...KILL_KINDS].sort()).toEqual(['cancel_requested', 'kill_failed', 'kill_refused', 'limit_exceeded', 'orphan_found', 'process_killed', 'run_lost', 'signal_sent']);
+    expect([...KILL_KINDS].sort()).toEqual(['cancel_requested', 'kernel_oom_kill', 'kill_failed', 'kill_refused', 'limit_exceeded', 'orphan_found', 'process_killed', 'run_lost', 'signal_sent']);
     for (const kind of KILL_KINDS) expect(isNotable({ kind, detail: {} }), kind).toBe(true);
     expect([...NOTABLE_KINDS].filter((kind) => !KILL_KINDS.includes(kind))).toEqual(['run_finished']);
+  });
+});
+
+describe('a kernel OOM kill (issue 15)', () => {
+  const counts = { hierarchy: 'v1' as const, cgroup: '/sys/fs/cgroup/memory/scidex-run/x', oomKill: 1, oomGroupKill: null, failcnt: 3, maxUsageBytes: 10 };
+  const stop = { kind: 'kernel_oom' as const, counts, victimPid: 42, backstopBytes: 10 };
+
+  it('is out_of_memory, 137, like the memory limit kill; the command own status with --preserve-status', () => {
+    expect(runOutcome({ code: null, signal: 'SIGKILL' }, stop, false)).toEqual({ status: 'out_of_memory', exitStatus: 137 });
+    expect(runOutcome({ code: null, signal: 'SIGTERM' }, stop, true)).toEqual({ status: 'out_of_memory', exitStatus: 143 });
+  });
+
+  it('is the ending under way a reaper records when the wrapper died after journaling it', () => {
+    const journaled = { table: 'events' as const, record: { kind: 'kernel_oom_kill', reason: 'kernel_oom', signal: null } as EventRecord };
+    expect(endingUnderWay([journaled])).toEqual({ status: 'out_of_memory', exit_status: 137, reason: 'kernel_oom' });
+  });
+
+  it('counts as a kill for /metrics and the reports, with or without a signal of ours', () => {
+    const record = { status: 'out_of_memory', reason: 'kernel_oom' } as RunRecord;
+    expect(killReason(record, { signalReasons: new Set(), finishedEvent: true })).toBe('kernel_oom');
+    expect(killReason({ ...record, reason: 'memory' }, { signalReasons: new Set(['memory']), finishedEvent: true })).toBe('memory');
+    expect(KILL_REASONS).toContain('kernel_oom');
+    const end = runEnd({ ...record, id: 'r1', analysis_id: 'A1', memory_limit_bytes: 300 * 2 ** 20, peak_rss_bytes: 0, exit_status: 137, started_at: '2026-11-21T08:00:00Z', ended_at: '2026-11-21T08:00:01Z' } as RunRecord, new Set());
+    expect(end.killedFor).toBe('kernel_oom');
+    expect(killAnnotation(end)).toBe("::error title=scidex-run::A1 killed: the kernel's OOM killer at the memory backstop above the 300.0 MiB limit after 1.00s, peak tree RSS 0.0 B (exit status 137)");
+  });
+});
+
+describe('cgroup v1 paths (proc/cgroup.ts)', () => {
+  it('places a cgroup under a mount whose root is /, or its own cgroup without a cgroup namespace', () => {
+    expect(cgroupV1Dir({ mountPoint: '/sys/fs/cgroup/memory', root: '/' }, '/slurm/uid_0/job_7')).toBe('/sys/fs/cgroup/memory/slurm/uid_0/job_7');
+    expect(cgroupV1Dir({ mountPoint: '/sys/fs/cgroup/memory', root: '/docker/abc' }, '/docker/abc/x')).toBe('/sys/fs/cgroup/memory/x');
+    expect(cgroupV1Dir({ mountPoint: '/sys/fs/cgroup/memory', root: '/docker/abc' }, '/docker/abc')).toBe('/sys/fs/cgroup/memory');
+    expect(cgroupV1Dir({ mountPoint: '/sys/fs/cgroup/memory', root: '/docker/abc' }, '/docker/abcd')).toBeUndefined();
   });
 });

@@ -158,3 +158,24 @@ describe('journalSource', () => {
     expect(warnings).toEqual([`skipped 1 line of ${join(stateDir, 'journal', 'x\\x1b[2J.jsonl')}: not well-formed records`]);
   });
 });
+
+describe('show for a run the kernel OOM killer ended (issue 15)', () => {
+  it('says the backstop and the kernel kill in its header', () => {
+    const record = run({ status: 'out_of_memory', exit_status: 137, exit_code: null, signal: 'SIGKILL', reason: 'kernel_oom' });
+    const backstop = { hierarchy: 'v1', cgroup: `/sys/fs/cgroup/memory/scidex-run/${record.id}`, bytes: 364 * 2 ** 20 };
+    const events = [
+      event(record.id, { detail: { tracking: { backend: 'cgroup', memory_backstop_bytes: backstop.bytes, memory_backstop: backstop } } }),
+      event(record.id, { kind: 'kernel_oom_kill', reason: 'kernel_oom', pid: 4001, detail: { hierarchy: 'v1', oom_kill: 1, memory_backstop_bytes: backstop.bytes } }),
+    ];
+    const fields = Object.fromEntries(timelineFields({ run: record, processes: [], samples: [], events, otherRuns: 0 }));
+    expect(fields.reason).toBe("kernel_oom: the kernel's OOM killer killed 1 process (pid 4001) at the 364.0 MiB backstop (cgroup v1)");
+    expect(fields['memory backstop']).toBe(`364.0 MiB (cgroup v1: ${backstop.cgroup})`);
+  });
+
+  it('says none for a run without a backstop, and nothing where no run_started was recorded', () => {
+    const record = run();
+    const none = [event(record.id, { detail: { tracking: { backend: 'pgroup', memory_backstop_bytes: null, memory_backstop: null } } })];
+    expect(Object.fromEntries(timelineFields({ run: record, processes: [], samples: [], events: none, otherRuns: 0 }))['memory backstop']).toBe('none');
+    expect(Object.fromEntries(timelineFields({ run: record, processes: [], samples: [], events: [], otherRuns: 0 }))).not.toHaveProperty('memory backstop');
+  });
+});

@@ -17,12 +17,15 @@ function eventRow(event: StatusEvent): HTMLTableRowElement {
   at.title = event.at;
   const analysis = el('td', 'analysis', event.analysis_id || DASH);
   analysis.title = `run ${event.run_id}`;
+  const kind = el('td', 'kind', event.kind);
+  // Not a kill of ours: the kernel's, at the memory backstop between two scans.
+  if (event.kind === 'kernel_oom_kill') kind.title = "killed by the kernel's OOM killer in the run's memory cgroup, at the backstop above the limit";
   const pss = event.pss_bytes === null ? '' : ` \u00b7 PSS ${bytes(event.pss_bytes)}`;
   const memory = event.rss_bytes === null && event.pss_bytes === null ? DASH : `RSS ${bytes(event.rss_bytes)}${pss}`;
   row.append(
     at,
     analysis,
-    el('td', 'kind', event.kind),
+    kind,
     el('td', 'reason', event.reason || DASH),
     el('td', 'signal', event.signal || DASH),
     el('td', 'pid', event.pid === null ? DASH : String(event.pid)),
