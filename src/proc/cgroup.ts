@@ -8,24 +8,41 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/**
- * The mount point of the cgroup2 hierarchy from /proc/self/mountinfo (proc(5): field 5 is the
- * mount point, field 4 the root of the mount, the type follows the ' - ' separator), or undefined.
- * A mount whose root is not '/' (inside a container with a private cgroup namespace) still works.
- */
-export function cgroup2MountPoint(): string | undefined {
+/** One line of /proc/self/mountinfo, as proc(5) lays it out. */
+interface MountInfo {
+  /** Field 4: the root of the mount within its file system (for a cgroup mount, the cgroup it shows). */
+  root: string;
+  /** Field 5: the mount point. */
+  mountPoint: string;
+  /** The file system type, first after the ' - ' separator. */
+  type: string;
+  /** The super options, third after the separator (for cgroup v1, the controllers). */
+  superOptions: string[];
+}
+
+/** The mounts of /proc/self/mountinfo (proc(5)), paths unescaped; none when it cannot be read. */
+function mounts(): MountInfo[] {
   let text: string;
   try {
     text = readFileSync('/proc/self/mountinfo', 'utf8');
   } catch {
-    return undefined;
+    return [];
   }
-  for (const line of text.split('\n')) {
+  return text.split('\n').flatMap((line) => {
     const separator = line.indexOf(' - ');
-    if (separator < 0 || !line.slice(separator + 3).startsWith('cgroup2 ')) continue;
-    return unescapeMountPath(line.slice(0, separator).split(' ')[4]);
-  }
-  return undefined;
+    if (separator < 0) return [];
+    const fields = line.slice(0, separator).split(' ');
+    const [type = '', , superOptions = ''] = line.slice(separator + 3).split(' ');
+    return [{ root: unescapeMountPath(fields[3]), mountPoint: unescapeMountPath(fields[4]), type, superOptions: superOptions.split(',') }];
+  });
+}
+
+/**
+ * The mount point of the cgroup2 hierarchy, or undefined. A mount whose root is not '/' (inside a
+ * container with a private cgroup namespace) still works.
+ */
+export function cgroup2MountPoint(): string | undefined {
+  return mounts().find((mount) => mount.type === 'cgroup2')?.mountPoint;
 }
 
 /** A cgroup v1 hierarchy's mount: where it is, and which cgroup of the hierarchy its root is. */
@@ -37,26 +54,13 @@ export interface CgroupV1Mount {
 }
 
 /**
- * The mount of the cgroup v1 hierarchy that holds the memory controller, from /proc/self/mountinfo:
- * type `cgroup` (not `cgroup2`) with `memory` among its super options (after the type and source),
- * or undefined when none is mounted. Never an assumed path: /sys/fs/cgroup/memory is only the usual one.
+ * The mount of the cgroup v1 hierarchy that holds the memory controller: type `cgroup` (not
+ * `cgroup2`) with `memory` among its super options, or undefined when none is mounted. Never an
+ * assumed path: /sys/fs/cgroup/memory is only the usual one.
  */
 export function cgroupV1MemoryMount(): CgroupV1Mount | undefined {
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split('\n')) {
-    const separator = line.indexOf(' - ');
-    if (separator < 0) continue;
-    const [type, , superOptions = ''] = line.slice(separator + 3).split(' ');
-    if (type !== 'cgroup' || !superOptions.split(',').includes('memory')) continue;
-    const fields = line.slice(0, separator).split(' ');
-    return { mountPoint: unescapeMountPath(fields[4]), root: unescapeMountPath(fields[3]) };
-  }
-  return undefined;
+  const mount = mounts().find((candidate) => candidate.type === 'cgroup' && candidate.superOptions.includes('memory'));
+  return mount && { mountPoint: mount.mountPoint, root: mount.root };
 }
 
 /**

@@ -7,6 +7,8 @@
  * callers read it only when the cheap RSS sum says a limit may be exceeded.
  */
 import { readFileSync } from 'node:fs';
+import { isDead, readStat } from './stat.js';
+import { pageSizeBytes } from './system.js';
 
 /**
  * Reads the PSS of one process.
@@ -22,4 +24,19 @@ export function readPssBytes(pid: number): number | undefined {
   }
   const match = /^Pss:\s+(\d+) kB/m.exec(text);
   return match ? Number(match[1]) * 1024 : undefined;
+}
+
+/**
+ * A process's PSS in bytes; where smaps_rollup has no PSS (another user's process without
+ * CAP_SYS_PTRACE), its RSS re-read now (proc(5) stat field 24, pages). The re-read matters: a process
+ * that exited since it was seen has no memory left, and counting a stale RSS would add every exiting
+ * worker's shared pages back to a tree's sum.
+ * @param starttime clock ticks after boot (stat field 22): 0 bytes for a pid now naming another process, or a zombie
+ */
+export function pssOrFreshRssBytes(pid: number, starttime: number): number {
+  const pss = readPssBytes(pid);
+  if (pss !== undefined) return pss;
+  const stat = readStat(pid);
+  if (!stat || stat.starttime !== starttime || isDead(stat)) return 0;
+  return stat.rssPages * pageSizeBytes();
 }

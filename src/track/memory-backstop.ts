@@ -19,7 +19,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupV1Dir, cgroupV1MemoryMount, memoryCgroupV1Of, readOomCounts, type OomCounts } from '../proc/cgroup.js';
-import { CgroupUnavailableError, removeCgroupTree } from './run-cgroup.js';
+import { CgroupUnavailableError, SpawnCgroup } from './run-cgroup.js';
 
 /** Where a run's kernel backstop is, as run_started records it. */
 export interface MemoryBackstop {
@@ -51,17 +51,17 @@ export function ownV1MemoryDir(): { dir: string } | { why: string } {
   return { dir };
 }
 
-export class V1MemoryCgroup {
+export class V1MemoryCgroup extends SpawnCgroup {
   readonly hierarchy = 'v1' as const;
 
   private constructor(
-    /** Absolute path of the run's v1 memory cgroup. */
-    readonly path: string,
-    /** Where the wrapper lives: the cgroup.procs it moves back to. */
-    private readonly homeProcs: string,
+    path: string,
+    homeProcs: string,
     /** memory.limit_in_bytes, bytes. */
     readonly bytes: number,
-  ) {}
+  ) {
+    super(path, homeProcs);
+  }
 
   /**
    * Creates the v1 memory cgroup of run `runId` with `bytes` as its limit, and proves the wrapper
@@ -90,41 +90,12 @@ export class V1MemoryCgroup {
     } catch {
       // No swap accounting: memory.limit_in_bytes alone.
     }
-    try {
-      cgroup.enter();
-      cgroup.leave();
-      return cgroup;
-    } catch (error) {
-      cgroup.leave(true);
-      cgroup.remove();
-      throw new CgroupUnavailableError(`cannot move into ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  }
-
-  /** Moves the wrapper into the cgroup: only for the synchronous spawn of the leader. */
-  enter(): void {
-    writeFileSync(join(this.path, 'cgroup.procs'), String(process.pid));
-  }
-
-  /**
-   * Moves the wrapper back home.
-   * @throws Error when it cannot (never with `quiet`)
-   */
-  leave(quiet = false): void {
-    try {
-      writeFileSync(this.homeProcs, String(process.pid));
-    } catch (error) {
-      if (!quiet) throw error;
-    }
+    cgroup.proveMove();
+    return cgroup;
   }
 
   /** The kernel's OOM counters of the cgroup; undefined once it is gone. */
   oomCounts(): OomCounts | undefined {
     return readOomCounts(this.path, 'v1');
-  }
-
-  /** Removes the cgroup (and any nested runs left below it); only empty ones can go. Never throws. @returns whether it is gone */
-  remove(): boolean {
-    return removeCgroupTree(this.path);
   }
 }

@@ -46,16 +46,60 @@ export function isRunCgroupPath(path: string, runId: string): boolean {
   return path.endsWith(`/scidex-run/${runId}`);
 }
 
-export class RunCgroup {
-  /** The memory.max written, bytes; null when no memory controller could be enabled. */
-  backstopBytes: number | null = null;
-
-  private constructor(
-    /** Absolute path of the run's cgroup directory. */
+/**
+ * A cgroup the leader is spawned into, of either hierarchy: the wrapper moves itself in, spawns and
+ * moves back (module comment), so the leader and every descendant start in it.
+ */
+export abstract class SpawnCgroup {
+  protected constructor(
+    /** Absolute path of the cgroup directory. */
     readonly path: string,
-    /** Where the wrapper lives: cgroup.procs it moves back to. */
+    /** Where the wrapper lives: the cgroup.procs it moves back to. */
     private readonly homeProcs: string,
   ) {}
+
+  /** Moves the wrapper into the cgroup: only for the synchronous spawn of the leader. */
+  enter(): void {
+    writeFileSync(join(this.path, 'cgroup.procs'), String(process.pid));
+  }
+
+  /**
+   * Moves the wrapper back home.
+   * @throws Error when it cannot (never with `quiet`)
+   */
+  leave(quiet = false): void {
+    try {
+      writeFileSync(this.homeProcs, String(process.pid));
+    } catch (error) {
+      if (!quiet) throw error;
+    }
+  }
+
+  /**
+   * Proves the wrapper can move in and back out, once, at creation: a host where the move back
+   * would fail must never have the wrapper spawn through it (it would stay in a cgroup it kills).
+   * @throws CgroupUnavailableError with the reason, the cgroup removed
+   */
+  protected proveMove(): void {
+    try {
+      this.enter();
+      this.leave();
+    } catch (error) {
+      this.leave(true);
+      this.remove();
+      throw new CgroupUnavailableError(`cannot move into ${this.path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+
+  /** Removes the cgroup (and any left below it by nested runs); only empty cgroups can go. Never throws. @returns whether it is gone */
+  remove(): boolean {
+    return removeCgroupTree(this.path);
+  }
+}
+
+export class RunCgroup extends SpawnCgroup {
+  /** The memory.max written, bytes; null when no memory controller could be enabled. */
+  backstopBytes: number | null = null;
 
   /**
    * Creates the cgroup of run `runId` and proves the wrapper can move in and back out.
@@ -78,32 +122,8 @@ export class RunCgroup {
       cgroup.remove();
       throw new CgroupUnavailableError('the kernel has no cgroup.kill (Linux 5.14 or later is needed)');
     }
-    try {
-      cgroup.enter();
-      cgroup.leave();
-      return cgroup;
-    } catch (error) {
-      cgroup.leave(true);
-      cgroup.remove();
-      throw new CgroupUnavailableError(`cannot move into ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  }
-
-  /** Moves the wrapper into the run's cgroup: only for the synchronous spawn of the leader. */
-  enter(): void {
-    writeFileSync(join(this.path, 'cgroup.procs'), String(process.pid));
-  }
-
-  /**
-   * Moves the wrapper back home.
-   * @throws Error when it cannot (never with `quiet`)
-   */
-  leave(quiet = false): void {
-    try {
-      writeFileSync(this.homeProcs, String(process.pid));
-    } catch (error) {
-      if (!quiet) throw error;
-    }
+    cgroup.proveMove();
+    return cgroup;
   }
 
   /**
@@ -146,11 +166,6 @@ export class RunCgroup {
    */
   oomCounts(): OomCounts | undefined {
     return readOomCounts(this.path, 'v2');
-  }
-
-  /** Removes the run's cgroup (and any left below it by nested runs); only empty cgroups can go. Never throws. */
-  remove(): void {
-    removeCgroupTree(this.path);
   }
 }
 

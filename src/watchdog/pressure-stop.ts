@@ -30,16 +30,14 @@ import { EXIT_OUT_OF_MEMORY } from '../config/exit-codes.js';
 import { formatSize } from '../config/size.js';
 import { selfInsideCgroup } from '../proc/cgroup.js';
 import { wrapperAlive } from '../proc/liveness.js';
-import { readPssBytes } from '../proc/memory.js';
-import { isDead, readStat } from '../proc/stat.js';
-import { pageSizeBytes, pidNamespace } from '../proc/system.js';
+import { pssOrFreshRssBytes } from '../proc/memory.js';
+import { pidNamespace } from '../proc/system.js';
 import { describeHostPressure, HOST_PRESSURE_MAX_GRACE_MS, requesterName, type CancelRequest, type HostPressure } from '../record/cancel-request.js';
 import { journalFinished } from '../record/journal-end.js';
 import { checkMarkerTrust } from '../record/marker-trust.js';
 import { listMarkers, readMarker, type RunMarker } from '../record/markers.js';
 import { openStateFile } from '../record/state-file.js';
 import type { JournalEntry } from '../record/types.js';
-import type { Member } from '../track/member.js';
 import { isRunCgroupPath } from '../track/run-cgroup.js';
 import { cancelMarkedRun, provenWrapper } from './cancel.js';
 import type { Crossing, GuardSettings } from './pressure-guard.js';
@@ -92,7 +90,7 @@ export function measureCandidates(stateDir: string, asked: ReadonlyMap<string, n
     const owner = trust.uid === 0 || trust.uid === process.getuid?.() ? undefined : trust.uid;
     const snapshot = lostRunTracker(marker, owner).scan();
     if (snapshot.alive.length === 0) continue;
-    const pssBytes = snapshot.alive.reduce((sum, member) => sum + pssOrFreshRss(member), 0);
+    const pssBytes = snapshot.alive.reduce((sum, member) => sum + pssOrFreshRssBytes(member.pid, member.starttime), 0);
     candidates.push({ marker, pssBytes, rssBytes: snapshot.rssBytes, processCount: snapshot.alive.length });
   }
   return pickOrder(candidates);
@@ -101,15 +99,6 @@ export function measureCandidates(stateDir: string, asked: ReadonlyMap<string, n
 /** Candidates in the order the guard tries them: the largest tree PSS first; on a tie, the youngest run (the least work lost). */
 export function pickOrder<C extends { pssBytes: number; marker: Pick<RunMarker, 'started_at' | 'id'> }>(candidates: readonly C[]): C[] {
   return [...candidates].sort((a, b) => b.pssBytes - a.pssBytes || b.marker.started_at.localeCompare(a.marker.started_at) || a.marker.id.localeCompare(b.marker.id));
-}
-
-/** A member's PSS; where smaps_rollup cannot be read, its RSS now (0 once it is gone). */
-function pssOrFreshRss(member: Member): number {
-  const pss = readPssBytes(member.pid);
-  if (pss !== undefined) return pss;
-  const stat = readStat(member.pid);
-  if (!stat || stat.starttime !== member.starttime || isDead(stat)) return 0;
-  return stat.rssPages * pageSizeBytes();
 }
 
 /**

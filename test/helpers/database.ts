@@ -14,3 +14,14 @@ export function sharedClient(): { readonly url: string; client: () => pg.Client 
   });
   return { url, client: () => client };
 }
+
+/** One query on a connection of its own (opened and closed here): for a database other than the shared one. */
+export async function queryOnce<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}

@@ -9,18 +9,19 @@
  * after the big run's stop) is made again, and every assertion waits for what it asserts. How fast the
  * guard sees a host fall below its floor is the bench's (scripts/bench/guard).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryOnce } from '../helpers/database.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { killSurvivors, newTag, ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
 import { until } from '../helpers/until.js';
 import { BIN, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { readJournal } from '../../src/record/journal.js';
+import { readMeminfo } from '../../src/proc/host-memory.js';
 import type { EventRecord, RunRecord } from '../../src/record/types.js';
 import type { HostStatus } from '../../src/watchdog/status-body.js';
 
@@ -35,19 +36,9 @@ const database = ownDatabase('guard');
 const guardDatabaseUrl = database.url;
 
 function memAvailableBytes(): number {
-  const match = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'latin1'));
-  if (!match) throw new Error('no MemAvailable in /proc/meminfo');
-  return Number(match[1]) * 1024;
-}
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
+  const meminfo = readMeminfo();
+  if (!meminfo) throw new Error('no MemAvailable in /proc/meminfo');
+  return meminfo.memAvailableBytes;
 }
 
 /** A daemon of a test's own, on a free loopback port. */
@@ -255,9 +246,9 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
       expect(events.find((event) => event.kind === 'run_finished')).toMatchObject({ reason: 'host_pressure', detail: expect.objectContaining({ status: 'out_of_memory', exit_status: 137 }) });
 
       // PostgreSQL has it: the wrapper shipped its end.
-      const rows = await query<{ status: string; exit_status: number; reason: string }>(databaseUrl, 'SELECT status, exit_status, reason FROM watchdog_runs WHERE id = $1', [runId]);
+      const rows = await queryOnce<{ status: string; exit_status: number; reason: string }>(databaseUrl, 'SELECT status, exit_status, reason FROM watchdog_runs WHERE id = $1', [runId]);
       expect(rows).toEqual([{ status: 'out_of_memory', exit_status: 137, reason: 'host_pressure' }]);
-      const stored = await query<{ detail: Record<string, unknown>; pss_bytes: string }>(
+      const stored = await queryOnce<{ detail: Record<string, unknown>; pss_bytes: string }>(
         databaseUrl,
         `SELECT detail, pss_bytes FROM watchdog_events WHERE run_id = $1 AND kind = 'limit_exceeded' AND reason = 'host_pressure'`,
         [runId],
@@ -333,7 +324,7 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
       await until("the run's marker to be removed", () => !existsSync(join(stateDir, 'running', `${runId}.json`)), 15_000, { every: 100 });
 
       const rows = await until('the row in PostgreSQL', async () => {
-        const found = await query<{ status: string; exit_status: number; reason: string }>(databaseUrl, 'SELECT status, exit_status, reason FROM watchdog_runs WHERE id = $1', [runId]);
+        const found = await queryOnce<{ status: string; exit_status: number; reason: string }>(databaseUrl, 'SELECT status, exit_status, reason FROM watchdog_runs WHERE id = $1', [runId]);
         return found[0]?.status === 'out_of_memory' ? found : undefined;
       }, 15_000, { every: 200 });
       expect(rows).toEqual([{ status: 'out_of_memory', exit_status: 137, reason: 'host_pressure' }]);

@@ -11,9 +11,9 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aliveWith, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { queryOnce } from '../helpers/database.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { killSurvivors, newTag, ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
@@ -27,16 +27,6 @@ const tag = ownedTag();
 // The daemon outlives single tests: a tag of its own, checked when the file is done.
 const daemonTag = newTag();
 const NO_DATABASE = { DATABASE_URL: undefined, SCIDEX_RUN_DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined };
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 /** A Prometheus text exposition as `name{labels}` -> value (HELP and TYPE lines skipped). */
 function parseMetrics(text: string): Map<string, number> {
@@ -228,7 +218,7 @@ describe('scidex-watchdog serve', () => {
     expect(file.starttime).toBeGreaterThan(0);
     expect(file.last_sweep).toMatchObject({ reaped: 0 });
     expect(statSync(join(stateDir, 'watchdog.json')).mode & 0o777).toBe(0o600);
-    const rows = await query<{ pid: number; interval_ms: string; listen: string }>(databaseUrl, 'SELECT pid, interval_ms, listen FROM watchdog_daemons');
+    const rows = await queryOnce<{ pid: number; interval_ms: string; listen: string }>(databaseUrl, 'SELECT pid, interval_ms, listen FROM watchdog_daemons');
     expect(rows).toEqual([{ pid: daemon.pid, interval_ms: '500', listen: `127.0.0.1:${port}` }]);
     const result = await watchdogStatus();
     expect(result.exitCode, result.stderr).toBe(0);
@@ -310,7 +300,7 @@ describe('scidex-watchdog serve', () => {
     expect(text).not.toContain(runId);
     expect(text).not.toContain('serve-grace');
     // The database has the kill too (the wrapper shipped it); the daemon read it there as well.
-    const rows = await query(databaseUrl, `SELECT 1 FROM watchdog_events WHERE run_id = $1 AND kind = 'signal_sent'`, [runId]);
+    const rows = await queryOnce(databaseUrl, `SELECT 1 FROM watchdog_events WHERE run_id = $1 AND kind = 'signal_sent'`, [runId]);
     expect(rows.length).toBeGreaterThan(0);
   });
 
@@ -325,7 +315,7 @@ describe('scidex-watchdog serve', () => {
       const counted = await metricsWhen('the lost run to be counted', (samples) => samples.get('scidex_kills_total{reason="lost"}') === 1, 5000);
       expect(counted.get('scidex_kills_total{reason="lost"}')).toBe(1);
       expect(counted.get('scidex_runs_finished_total{status="lost"}')).toBe(1);
-      const lost = await query<{ status: string }>(databaseUrl, 'SELECT status FROM watchdog_runs WHERE id = $1', [run.id]);
+      const lost = await queryOnce<{ status: string }>(databaseUrl, 'SELECT status FROM watchdog_runs WHERE id = $1', [run.id]);
       expect(lost).toEqual([{ status: 'lost' }]);
     } finally {
       leftover.stop();
