@@ -41,10 +41,19 @@ export interface CancelRequest {
  */
 const FRESH_MS = 60_000;
 
+/**
+ * What a request file asks: `cancel` (`<run-id>.cancel`, with a cancelling signal), or `release`
+ * (`<run-id>.release`, with SIGUSR1 to an adopting supervisor: `scidex-watchdog release`).
+ */
+export type RequestKind = 'cancel' | 'release';
+
+/** A release request: who asked an adopted run's supervision to end, and why. Its signal is SIGUSR1. */
+export type ReleaseRequest = CancelRequest;
+
 /** The request file of a run. @throws Error for a run id that is not a UUID (it names a file) */
-export function cancelRequestPath(stateDir: string, runId: string): string {
+export function cancelRequestPath(stateDir: string, runId: string, kind: RequestKind = 'cancel'): string {
   if (!isRunId(runId)) throw new Error(`not a run id: '${runId}'`);
-  return join(stateDir, 'running', `${runId}.cancel`);
+  return join(stateDir, 'running', `${runId}.${kind}`);
 }
 
 /** `user@host pid N` for this process. */
@@ -66,8 +75,8 @@ export function requesterName(): string {
  * @param wrapperUid the uid the wrapper runs as (checked by the caller against the process)
  * @throws the file system's error, ENOTDIR when running/ is not a directory (the caller then sends no signal)
  */
-export function writeCancelRequest(stateDir: string, runId: string, request: CancelRequest, wrapperUid: number): void {
-  const path = cancelRequestPath(stateDir, runId);
+export function writeCancelRequest(stateDir: string, runId: string, request: CancelRequest, wrapperUid: number, kind: RequestKind = 'cancel'): void {
+  const path = cancelRequestPath(stateDir, runId, kind);
   const running = lstatSync(dirname(path));
   if (!running.isDirectory()) throw Object.assign(new Error(`${dirname(path)} is not a directory`), { code: 'ENOTDIR' });
   // gid -1: fchown(2) leaves the group as it is.
@@ -76,9 +85,9 @@ export function writeCancelRequest(stateDir: string, runId: string, request: Can
 }
 
 /** Removes a run's request file; never throws. */
-export function removeCancelRequest(stateDir: string, runId: string): void {
+export function removeCancelRequest(stateDir: string, runId: string, kind: RequestKind = 'cancel'): void {
   try {
-    rmSync(cancelRequestPath(stateDir, runId), { force: true });
+    rmSync(cancelRequestPath(stateDir, runId, kind), { force: true });
   } catch {
     // Nothing to remove, or a run id that names no file.
   }
@@ -89,12 +98,12 @@ export function removeCancelRequest(stateDir: string, runId: string): void {
  * @returns the request when there is one for this signal, fresh (FRESH_MS), well formed, and written
  *          by our own user or root; else undefined (a stale or foreign file is removed all the same)
  */
-export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJS.Signals, nowMs = Date.now()): CancelRequest | undefined {
+export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJS.Signals, nowMs = Date.now(), kind: RequestKind = 'cancel'): CancelRequest | undefined {
   let text: string;
   let writtenMs: number;
   let owner: number;
   try {
-    const fd = openStateFile(cancelRequestPath(stateDir, runId));
+    const fd = openStateFile(cancelRequestPath(stateDir, runId, kind));
     try {
       ({ mtimeMs: writtenMs, uid: owner } = fstatSync(fd));
       text = readFileSync(fd, 'utf8');
@@ -104,7 +113,7 @@ export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJ
   } catch {
     return undefined;
   }
-  removeCancelRequest(stateDir, runId);
+  removeCancelRequest(stateDir, runId, kind);
   // Only we and root (the daemon delivering) write it; whatever else put a file here is no requester.
   if (owner !== process.getuid?.() && owner !== 0) return undefined;
   try {
@@ -125,6 +134,11 @@ export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJ
   } catch {
     return undefined;
   }
+}
+
+/** Takes the release request of an adopted run on the arrival of SIGUSR1 (as takeCancelRequest). */
+export function takeReleaseRequest(stateDir: string, runId: string, nowMs = Date.now()): ReleaseRequest | undefined {
+  return takeCancelRequest(stateDir, runId, 'SIGUSR1', nowMs, 'release');
 }
 
 /**

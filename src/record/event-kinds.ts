@@ -25,6 +25,7 @@ const IS_KILL: Record<EventKind, boolean> = {
   run_lost: true,
   kill_refused: true,
   kill_failed: true,
+  released: false,
 };
 
 /** The event kinds that are kills. */

@@ -98,7 +98,8 @@ const EVERY_KIND: Record<EventKind, true> = {
   run_finished: true,
   run_lost: true,
   kill_refused: true,
-      kill_failed: true,
+  kill_failed: true,
+  released: true,
 };
 
 const text = (page: Page, selector: string) => page.locator(selector).first().textContent({ timeout: 5_000 });
