@@ -6,6 +6,7 @@
  * process unreaped to see an ending an adopter cannot know.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import { listMarkers, readMarker } from '../../src/record/markers.js';
 import { readChildren } from '../../src/proc/children.js';
 import { readJournal } from '../../src/record/journal.js';
 import type { EventRecord, ProcessRecord, RunRecord } from '../../src/record/types.js';
+import { writeRecords } from '../../src/record/sql.js';
 import { sharedClient } from '../helpers/database.js';
 import { ownedTag } from '../helpers/processes.js';
 import { until } from '../helpers/until.js';
@@ -343,6 +345,23 @@ describe('a dead adopting supervisor', () => {
     expect((await job.exited).signal).toBe('SIGTERM');
     const { run } = await finished(stateDir, runId);
     expect(run).toMatchObject({ adopted: true, status: 'lost', reason: 'wrapper_gone', exit_status: null });
+  });
+});
+
+describe('records of older versions', () => {
+  it('a run row without `adopted` (a journal written before it existed) ships as adopted = false', async () => {
+    const id = randomUUID();
+    const now = new Date().toISOString();
+    const old = {
+      id, revision: 1, analysis_id: 'adopt-old-journal', parent_run_id: null, host: 'old-host', boot_id: 'b00t', pid_ns: null, wrapper_pid: 4242,
+      wrapper_starttime: 1, pid: 4243, pgid: 4243, leader_starttime: 2, argv: ['true'], cwd: '/', username: 'scidex', timeout_ms: 0,
+      memory_limit_bytes: 0, grace_ms: 10_000, orphan_policy: 'kill', tracking_backend: 'pgroup', cgroup_path: null, journal_path: '/nonexistent',
+      started_at: now, heartbeat_at: now, ended_at: now, status: 'completed', exit_status: 0, exit_code: 0, signal: null, reason: null,
+      peak_rss_bytes: 0, peak_pss_bytes: null, cpu_seconds: 0, peak_process_count: 1, process_count: 1,
+    };
+    await writeRecords(db.client(), { runs: [old] });
+    const row = await db.client().query('SELECT adopted FROM watchdog_runs WHERE id = $1', [id]);
+    expect(row.rows).toEqual([{ adopted: false }]);
   });
 });
 
