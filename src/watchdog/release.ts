@@ -43,5 +43,5 @@ export async function releaseRun(stateDir: string, runId: string, reason: string
     if (performance.now() >= deadline) return { outcome: 'pending', why: `its supervisor (pid ${marker.wrapper_pid}) has the request but has not finished within ${FINISH_WAIT_MS / 1000} s` };
     await sleep(FINISH_STEP_MS);
   }
-  return { outcome: 'released', why: `its supervisor (pid ${marker.wrapper_pid}) stopped supervising pid and tree; nothing was signalled` };
+  return { outcome: 'released', why: `its supervisor (pid ${marker.wrapper_pid}) stopped supervising the process and its tree; nothing was signalled` };
 }
