@@ -7,6 +7,11 @@
  *
  * The file lives beside the run's marker, in the state directory that is 0700 and owned by the
  * run's user: whoever can write it could signal the wrapper anyway.
+ *
+ * Release request files, `<state>/running/<run-id>.release`, are the same thing for
+ * `scidex-watchdog release` and an adopted run's supervisor, with SIGUSR1: there the file is what
+ * makes the signal a release (a SIGUSR1 without one is ignored), and it is taken on the same terms
+ * (our own user's or root's, fresh).
  */
 import { closeSync, fstatSync, lstatSync, readFileSync, rmSync } from 'node:fs';
 import { openStateFile, replaceStateFile } from './state-file.js';

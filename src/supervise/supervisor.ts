@@ -8,6 +8,11 @@
  *   running, settling (--orphans wait only for a timeout), orphans, ending
  *            -> terminating (a limit or a cancel: the termination sequence) -> ending
  *   settling -> settle-cut: a cancel under --orphans ignore ends the window and leaves the rest
+ *   running, settling, orphans (an adopted run, `scidex-watchdog release`) -> ending: released, nothing signalled
+ *
+ * An adopted run (`scidex-watchdog adopt`, docs/design.md §10) goes through the same phases: its leader
+ * is handed over (a pidfd on a process started elsewhere) instead of spawned, and its end is how
+ * much of it the kernel tells (exit-status.ts adoptedOutcome).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../config/run-config.js';
@@ -34,8 +39,7 @@ import { RunFigures } from './run-figures.js';
 import { spawnLeader, type Leader } from './spawn.js';
 import type { AdoptedLeader } from './adopted-leader.js';
 import { takeReleaseRequest, type ReleaseRequest } from '../record/cancel-request.js';
-import { leadership } from '../track/adopt-tree.js';
-import { giveBack } from '../track/adopt-tree.js';
+import { giveBack, leadership } from '../track/adopt-tree.js';
 import { armDeadline, Waker } from './timers.js';
 import { largestMembers } from './tree-memory.js';
 
