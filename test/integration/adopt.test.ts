@@ -50,8 +50,8 @@ function watchdog(args: string[], stateDir: string, options: { database?: boolea
 }
 
 /** A process of the test's own (its child, with the tag), to be adopted; resolves once it printed `ready` when `waitReady`. */
-async function startProcess(command: string[], waitReady = false, ownSession = false): Promise<{ child: ChildProcess; pid: number; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
-  const child = spawn(command[0], command.slice(1), { detached: ownSession, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SCIDEX_TEST_TAG: tag, SCIDEX_RUN_ID: undefined } });
+async function startProcess(command: string[], waitReady = false, ownSession = false, stdin = false): Promise<{ child: ChildProcess; pid: number; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
+  const child = spawn(command[0], command.slice(1), { detached: ownSession, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'], env: { ...process.env, SCIDEX_TEST_TAG: tag, SCIDEX_RUN_ID: undefined } });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   if (waitReady) await new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve()));
   else child.stdout!.resume();
@@ -123,8 +123,10 @@ describe.each([
 describe('how an adopted process ended', () => {
   it('ended by itself and reaped by its parent: completed, with its exit status as the kernel told it', async () => {
     const stateDir = newStateDir();
-    const job = await startProcess(['python3', '-c', 'import sys, time; print("ready", flush=True); time.sleep(1.5); sys.exit(3)'], true);
+    // It exits with 3 when the test says so, after the adoption (which may take a second on a busy host).
+    const job = await startProcess(['python3', '-c', 'import sys; print("ready", flush=True); sys.stdin.readline(); sys.exit(3)'], true, false, true);
     const runId = await adopt(job.pid, stateDir, ['--timeout', '30s']);
+    job.child.stdin!.end('go\n');
     expect(await job.exited).toEqual({ code: 3, signal: null });
     const { run, events } = await finished(stateDir, runId);
     expect(run).toMatchObject({ adopted: true, status: 'failed', exit_status: 3, exit_code: 3, signal: null });
@@ -134,19 +136,32 @@ describe('how an adopted process ended', () => {
 
   it('ended by itself and left a zombie by its parent: exited, its exit status unknown', async () => {
     const stateDir = newStateDir();
-    // The parent prints its child's pid and never waits for it while the test looks.
-    const parent = await startProcess(['python3', '-c', 'import subprocess, time; c = subprocess.Popen(["sleep", "1.5"]); print("ready", c.pid, flush=True); time.sleep(30)']);
-    const pid = await new Promise<number>((resolve) => parent.child.stdout!.on('data', (chunk: Buffer) => resolve(Number(/ready (\d+)/.exec(chunk.toString())![1]))));
-    const runId = await adopt(pid, stateDir, ['--timeout', '30s']);
-    const { run, events } = await finished(stateDir, runId);
-    expect(run).toMatchObject({ adopted: true, status: 'exited', exit_status: null, exit_code: null, signal: null, reason: 'exit status unknown to an adopter' });
-    expect(events.find((event) => event.kind === 'run_finished')!.detail).toMatchObject({ exit_known: false });
-    const shown = await watchdog(['show', runId], stateDir);
-    expect(shown.stdout).toMatch(/exit status: unknown/);
-    expect(shown.stdout).toMatch(/adopted: +yes: pid \d+ was started elsewhere/);
-    parent.child.kill('SIGKILL');
-    await parent.exited;
-    expect(await databaseRow(runId)).toMatchObject({ adopted: true, status: 'exited', exit_status: null });
+    // The parent prints its child's pid; told to, it lets the child exit and never waits for it while the test looks.
+    const parent = await startProcess(
+      [
+        'python3',
+        '-c',
+        'import subprocess, sys, time\nc = subprocess.Popen(["python3", "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE)\nprint("ready", c.pid, flush=True)\nsys.stdin.readline()\nc.stdin.close()\ntime.sleep(30)\n',
+      ],
+      false,
+      false,
+      true,
+    );
+    try {
+      const pid = await new Promise<number>((resolve) => parent.child.stdout!.on('data', (chunk: Buffer) => resolve(Number(/ready (\d+)/.exec(chunk.toString())![1]))));
+      const runId = await adopt(pid, stateDir, ['--timeout', '30s']);
+      parent.child.stdin!.end('go\n');
+      const { run, events } = await finished(stateDir, runId);
+      expect(run).toMatchObject({ adopted: true, status: 'exited', exit_status: null, exit_code: null, signal: null, reason: 'exit status unknown to an adopter' });
+      expect(events.find((event) => event.kind === 'run_finished')!.detail).toMatchObject({ exit_known: false });
+      const shown = await watchdog(['show', runId], stateDir);
+      expect(shown.stdout).toMatch(/exit status: unknown/);
+      expect(shown.stdout).toMatch(/adopted: +yes: pid \d+ was started elsewhere/);
+      expect(await databaseRow(runId)).toMatchObject({ adopted: true, status: 'exited', exit_status: null });
+    } finally {
+      parent.child.kill('SIGKILL');
+      await parent.exited;
+    }
   });
 
   it('stops an adopted tree over its memory limit: out_of_memory', async () => {
