@@ -5,7 +5,7 @@
  * tells the adopter how they ended (PIDFD_INFO_EXIT, Linux 6.15) where it can; one case keeps a
  * process unreaped to see an ending an adopter cannot know.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +31,8 @@ const tag = ownedTag();
 const db = sharedClient();
 const nobodyCase = await nobodyRunner();
 const root = nobodyCase.skip === undefined;
+/** Whether this host lets the tests make a PID namespace (root, and unshare(1) allowed). */
+const canUnshare = process.getuid?.() === 0 && spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
 
 /** A parent that forks two workers; all three sleep for five minutes. */
 const FAMILY = 'import os, time\nfor _ in range(2):\n    if os.fork() == 0:\n        time.sleep(300)\n        os._exit(0)\nprint("ready", flush=True)\ntime.sleep(300)\n';
@@ -289,6 +291,15 @@ describe('refusals: one line, exit 125', () => {
     expect((await watchdog(['release', runId], stateDir, { database: false })).exitCode).toBe(0);
     job.child.kill('SIGKILL');
     await job.exited;
+  });
+
+  it.skipIf(!canUnshare)('a process of another PID namespace (a container\'s, seen from its host)', async () => {
+    const outer = await startProcess(['unshare', '--pid', '--fork', '--mount-proc', 'sleep', '300']);
+    const inner = await until('the sleep inside the namespace', () => childrenOf(outer.pid)[0]);
+    expect(await refusal([String(inner)])).toMatch(new RegExp(`process ${inner} is in another PID namespace`));
+    // The namespace's init: its death ends the namespace, and unshare with it.
+    process.kill(inner, 'SIGKILL');
+    await outer.exited;
   });
 
   it.skipIf(!root)("another user's process: nobody may not adopt root's (and root may adopt nobody's)", async () => {
