@@ -52,12 +52,20 @@ function watchdog(args: string[], stateDir: string, options: { database?: boolea
 }
 
 /** A process of the test's own (its child, with the tag), to be adopted; resolves once it printed `ready` when `waitReady`. */
-async function startProcess(command: string[], waitReady = false, ownSession = false, stdin = false): Promise<{ child: ChildProcess; pid: number; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
+async function startProcess(
+  command: string[],
+  waitReady = false,
+  ownSession = false,
+  stdin = false,
+): Promise<{ child: ChildProcess; pid: number; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; output: (pattern: RegExp) => Promise<RegExpExecArray> }> {
   const child = spawn(command[0], command.slice(1), { detached: ownSession, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'], env: { ...process.env, SCIDEX_TEST_TAG: tag, SCIDEX_RUN_ID: undefined } });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  if (waitReady) await new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve()));
-  else child.stdout!.resume();
-  return { child, pid: child.pid!, exited };
+  // Everything it prints, kept from the start: a line printed before anyone waits for it is not lost.
+  let printed = '';
+  child.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+  const output = (pattern: RegExp) => until(`${pattern} in the output of ${command.join(' ')}`, () => pattern.exec(printed) ?? undefined, 30_000);
+  if (waitReady) await output(/ready/);
+  return { child, pid: child.pid!, exited, output };
 }
 
 /** Adopts `pid`; returns the run id it printed. */
@@ -150,7 +158,7 @@ describe('how an adopted process ended', () => {
       true,
     );
     try {
-      const pid = await new Promise<number>((resolve) => parent.child.stdout!.on('data', (chunk: Buffer) => resolve(Number(/ready (\d+)/.exec(chunk.toString())![1]))));
+      const pid = Number((await parent.output(/ready (\d+)/))[1]);
       const runId = await adopt(pid, stateDir, ['--timeout', '30s']);
       parent.child.stdin!.end('go\n');
       const { run, events } = await finished(stateDir, runId);
