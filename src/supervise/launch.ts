@@ -8,10 +8,9 @@
  * run's end reported: a GitHub Actions annotation, a Pushgateway push), the marker is removed.
  */
 import { execFileSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readlinkSync, rmSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
@@ -22,7 +21,7 @@ import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
 import { readCmdline } from '../proc/cmdline.js';
 import { memberKey } from '../track/member.js';
-import { setUpAdoptedTracking } from '../track/adopt-tree.js';
+import { giveBack, setUpAdoptedTracking } from '../track/adopt-tree.js';
 import { takeProcess, type AdoptTarget, type TakenProcess } from './adopt.js';
 import { bootId, pidNamespace, procMatchesOurPidNamespace } from '../proc/system.js';
 import { Journal } from '../record/journal.js';
@@ -99,12 +98,17 @@ async function launchTaken(
     if (error instanceof BackendUnavailableError) throw new UsageError(error.message);
     throw error;
   }
+  // Nothing run after all: an adopted tree goes back to the cgroup it came from, and the run's cgroup goes.
+  const undoTracking = (): void => {
+    if (taken && tracking.cgroup) giveBack(tracking.cgroup);
+    tracking.cgroup?.remove();
+  };
   tracking.cgroup?.setMemoryBackstop(config.memoryLimitBytes);
   let journal: Journal;
   try {
     journal = Journal.create(journalDir, runId);
   } catch (error) {
-    tracking.cgroup?.remove();
+    undoTracking();
     throw error;
   }
   failpoint('journal-created');
@@ -135,7 +139,7 @@ async function launchTaken(
     // not the run row, which any writer could have inserted first.
     writeMarker(config.stateDir, { ...identity, db_user: databaseUser(config.database, process.env) });
   } catch (error) {
-    tracking.cgroup?.remove();
+    undoTracking();
     journal.close();
     // Still empty: no run started, so there is nothing in it to keep.
     rmSync(journal.path, { force: true });
