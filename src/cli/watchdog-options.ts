@@ -136,3 +136,33 @@ export function shipOptions(parser: Argv) {
       describe: 'Keep retrying (1 s to 30 s apart) while PostgreSQL is busy or down, or another shipper holds the state directory, until every finished run is in or this long has passed; 0: one sweep',
     });
 }
+
+/** The options of `adopt`. */
+export function adoptOptions(parser: Argv) {
+  return parser
+    .positional('pid', { type: 'string', describe: 'The process to adopt (its owner or root only)' })
+    .option('analysis-id', { type: 'string', requiresArg: true, describe: 'The analysis the run belongs to [env: SCIDEX_ANALYSIS_ID]' })
+    .option('timeout', { type: 'string', requiresArg: true, describe: `Wall-clock limit, from the adoption (or, with --since-start, from the process's start); 0: none [default: ${RUN_DEFAULTS.timeout}]` })
+    .option('since-start', { type: 'boolean', describe: "The timeout counts from the process's own start, not from the adoption" })
+    .option('memory-limit', { type: 'string', requiresArg: true, describe: `Limit on the whole tree's PSS; 0: none [default: ${RUN_DEFAULTS.memoryLimit}]` })
+    .option('grace', { type: 'string', requiresArg: true, describe: `Time between the first signal and SIGKILL [default: ${RUN_DEFAULTS.grace}]` })
+    .option('kill-signal', { type: 'string', requiresArg: true, describe: `First signal of the termination sequence [default: ${RUN_DEFAULTS.killSignal}]` })
+    .option('orphans', { type: 'string', requiresArg: true, describe: `What stays after the process exits: kill, wait or ignore [default: ${RUN_DEFAULTS.orphans}]` })
+    .option('orphan-settle', { type: 'string', requiresArg: true, describe: `How long leftovers get to leave by themselves [default: ${RUN_DEFAULTS.orphanSettle}]` })
+    .option('tracking', { type: 'string', requiresArg: true, describe: 'auto, cgroup (move the tree into a run cgroup) or pgroup (ancestry, and the group and session the process leads) [default: auto]' })
+    .option('starttime', { type: 'string', requiresArg: true, describe: "The process's starttime (/proc/PID/stat field 22) as you know it: refused if the pid now names another process" })
+    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory for the journal and the marker [env: SCIDEX_RUN_STATE_DIR]' })
+    .option('heartbeat-interval', { type: 'string', requiresArg: true, describe: `How often the run row is updated [default: ${RUN_DEFAULTS.heartbeatInterval}]` })
+    .option('sample-interval', { type: 'string', requiresArg: true, describe: `How often the tree is sampled [default: ${RUN_DEFAULTS.sampleInterval}]` })
+    .option('quiet', { type: 'boolean', describe: 'Print the run id alone, no announcement' })
+    .option('supervise', { type: 'boolean', hidden: true });
+}
+
+/** The options of `release`. */
+export function releaseOptions(parser: Argv) {
+  return parser
+    .positional('run', { type: 'string', describe: 'The adopted run (UUID)' })
+    .option('reason', { type: 'string', requiresArg: true, describe: `Why (at most ${MAX_REASON} characters): recorded in the released event and the run's reason` })
+    .option('state-dir', { type: 'string', requiresArg: true, describe: 'State directory of the run [env: SCIDEX_RUN_STATE_DIR]' })
+    .option('json', { type: 'boolean', describe: 'One JSON object on stdout' });
+}

@@ -1,6 +1,6 @@
 /**
  * `scidex-watchdog`: the operator's side (docs/design.md §7): `migrate`, `runs`, `events`, `show`,
- * `prune`, `reap`, `ship`, `cancel`, `serve` (the host daemon) and `status`. Each command but `serve`
+ * `prune`, `reap`, `ship`, `cancel`, `adopt`, `release`, `serve` (the host daemon) and `status`. Each command but `serve`
  * opens one connection for its work and closes it; `runs`, `events` and `show` read the journals of
  * the state directory instead when no database is configured. The handlers live one per file
  * beside this one, loaded when its command runs (watchdog-options.ts holds what yargs needs before).
@@ -13,11 +13,13 @@ import { describeDatabaseError } from '../record/db-error.js';
 import { EXIT_INTERNAL } from '../config/exit-codes.js';
 import { printLine, printWarningsAsLines } from './output.js';
 import {
+  adoptOptions,
   cancelOptions,
   listOptions,
   migrateOptions,
   pruneOptions,
   reapOptions,
+  releaseOptions,
   serveOptions,
   shipOptions,
   showOptions,
@@ -90,6 +92,17 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
           status = await (await import('./cancel.js')).cancelCommand({ ...argv, databaseUrl: argv.databaseUrl as string | undefined }, (line) => printLine(PROGRAM, line));
         },
       )
+      .command(
+        'adopt <pid>',
+        "Supervise a running process started elsewhere, and its tree, as a run: limits, termination and records as scidex-run's (its owner or root only); prints the run id",
+        adoptOptions,
+        async (argv) => {
+          status = await (await import('./adopt.js')).adoptCommand({ ...argv, pid: String(argv.pid), databaseUrl: argv.databaseUrl as string | undefined }, (line) => printLine(PROGRAM, line));
+        },
+      )
+      .command('release <run>', 'Stop supervising an adopted run, signalling nothing (its owner or root only)', releaseOptions, async (argv) => {
+        status = await (await import('./release.js')).releaseCommand({ ...argv, run: String(argv.run) }, (line) => printLine(PROGRAM, line));
+      })
       .command('serve', 'The host daemon: reap and ship every --interval, serve /metrics, /status and a live page on --listen', serveOptions, async (argv) => {
         const { serveCommand } = await import('./serve.js');
         status = await serveCommand(argv as Parameters<typeof serveCommand>[0]);
@@ -98,7 +111,7 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
         const { statusCommand } = await import('./serve.js');
         status = await statusCommand(argv as Parameters<typeof statusCommand>[0]);
       })
-      .demandCommand(1, 'give a command: migrate, runs, events, show, prune, reap, ship, cancel, serve or status')
+      .demandCommand(1, 'give a command: migrate, runs, events, show, prune, reap, ship, cancel, adopt, release, serve or status')
       .strict()
       .version(packageVersion())
       .help()

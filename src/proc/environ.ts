@@ -32,3 +32,18 @@ export function environReadable(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * The value of `name` in the exec-time environment of `pid` (/proc/PID/environ, see hasEnvEntry).
+ * @returns undefined when it has no such entry, is gone, or its environ is unreadable
+ */
+export function envValue(pid: number, name: string): string | undefined {
+  let raw: string;
+  try {
+    raw = readFileSync(`/proc/${pid}/environ`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const entry = raw.split('\0').find((line) => line.startsWith(`${name}=`));
+  return entry?.slice(name.length + 1);
+}

@@ -56,3 +56,13 @@ export function pidNamespace(): string | null {
     return null;
   }
 }
+
+/** Time since boot, milliseconds (/proc/uptime, to the hundredth of a second), the clock of stat's starttime. */
+export function uptimeMs(): number {
+  return Math.round(Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]) * 1000);
+}
+
+/** How long ago the process of `starttime` (clock ticks after boot, proc(5) stat field 22) started, milliseconds. */
+export function processAgeMs(starttime: number): number {
+  return Math.max(0, uptimeMs() - Math.round((starttime * 1000) / CLOCK_TICKS_PER_SECOND));
+}

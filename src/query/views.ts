@@ -29,7 +29,8 @@ export function runRow(run: RunRecord): Row {
     analysis_id: run.analysis_id,
     host: run.host,
     pid: run.pid,
-    status: run.status,
+    // An adopted run (scidex-watchdog adopt) says so where its status is read.
+    status: run.adopted ? `${run.status} (adopted)` : run.status,
     exit_status: run.exit_status,
     reason: run.reason,
     started: time(run.started_at),
@@ -93,7 +94,9 @@ export function sampleRow(sample: SampleRecord): Row {
 }
 
 function exitStatus(run: RunRecord): string {
+  if (run.exit_status === null && run.adopted && run.ended_at !== null && run.status !== 'released' && run.status !== 'lost') return 'unknown (an adopter is not the process\'s parent, and the kernel did not tell)';
   if (run.exit_status === null) return '';
+  if (run.adopted && run.exit_code === null && run.signal === null) return `${run.exit_status} (128 + the last signal of ours it received; its own status is unknown to an adopter)`;
   if (run.exit_code !== null) return `${run.exit_status} (the command exited with ${run.exit_code})`;
   if (run.signal !== null) return `${run.exit_status} (the command died of ${run.signal})`;
   return String(run.exit_status);
@@ -141,6 +144,7 @@ export function timelineFields(timeline: Timeline): [string, string][] {
     ['analysis', run.analysis_id === null ? '(none)' : `${run.analysis_id}${others}`],
     ['host', run.host],
     ['command', run.argv.join(' ')],
+    ...(run.adopted ? [['adopted', `yes: pid ${run.pid} was started elsewhere and supervised from ${time(run.started_at)} UTC by pid ${run.wrapper_pid}`] as [string, string]] : []),
     ['status', run.status],
     ['exit status', exitStatus(run)],
     ['reason', reasonText(run, events)],

@@ -14,6 +14,10 @@
  * at most 2 s). An older wrapper, which does not, reads the rest of the file as what it is, a cancel
  * from the daemon whose reason says host pressure: it stops the run all the same, as `cancelled`
  * (128+15), and records who asked and why; nothing in the file can make it do more than a cancel.
+ * Release request files, `<state>/running/<run-id>.release`, are the same thing for
+ * `scidex-watchdog release` and an adopted run's supervisor, with SIGUSR1: there the file is what
+ * makes the signal a release (a SIGUSR1 without one is ignored), and it is taken on the same terms
+ * (our own user's or root's, fresh).
  */
 import { closeSync, fstatSync, lstatSync, readFileSync, rmSync } from 'node:fs';
 import { openStateFile, replaceStateFile } from './state-file.js';
@@ -110,10 +114,19 @@ function hostPressureOf(raw: unknown): HostPressure | undefined {
  */
 const FRESH_MS = 60_000;
 
+/**
+ * What a request file asks: `cancel` (`<run-id>.cancel`, with a cancelling signal), or `release`
+ * (`<run-id>.release`, with SIGUSR1 to an adopting supervisor: `scidex-watchdog release`).
+ */
+export type RequestKind = 'cancel' | 'release';
+
+/** A release request: who asked an adopted run's supervision to end, and why. Its signal is SIGUSR1. */
+export type ReleaseRequest = CancelRequest;
+
 /** The request file of a run. @throws Error for a run id that is not a UUID (it names a file) */
-export function cancelRequestPath(stateDir: string, runId: string): string {
+export function cancelRequestPath(stateDir: string, runId: string, kind: RequestKind = 'cancel'): string {
   if (!isRunId(runId)) throw new Error(`not a run id: '${runId}'`);
-  return join(stateDir, 'running', `${runId}.cancel`);
+  return join(stateDir, 'running', `${runId}.${kind}`);
 }
 
 /** `user@host pid N` for this process. */
@@ -135,8 +148,8 @@ export function requesterName(): string {
  * @param wrapperUid the uid the wrapper runs as (checked by the caller against the process)
  * @throws the file system's error, ENOTDIR when running/ is not a directory (the caller then sends no signal)
  */
-export function writeCancelRequest(stateDir: string, runId: string, request: CancelRequest, wrapperUid: number): void {
-  const path = cancelRequestPath(stateDir, runId);
+export function writeCancelRequest(stateDir: string, runId: string, request: CancelRequest, wrapperUid: number, kind: RequestKind = 'cancel'): void {
+  const path = cancelRequestPath(stateDir, runId, kind);
   const running = lstatSync(dirname(path));
   if (!running.isDirectory()) throw Object.assign(new Error(`${dirname(path)} is not a directory`), { code: 'ENOTDIR' });
   // gid -1: fchown(2) leaves the group as it is.
@@ -145,9 +158,9 @@ export function writeCancelRequest(stateDir: string, runId: string, request: Can
 }
 
 /** Removes a run's request file; never throws. */
-export function removeCancelRequest(stateDir: string, runId: string): void {
+export function removeCancelRequest(stateDir: string, runId: string, kind: RequestKind = 'cancel'): void {
   try {
-    rmSync(cancelRequestPath(stateDir, runId), { force: true });
+    rmSync(cancelRequestPath(stateDir, runId, kind), { force: true });
   } catch {
     // Nothing to remove, or a run id that names no file.
   }
@@ -158,12 +171,12 @@ export function removeCancelRequest(stateDir: string, runId: string): void {
  * @returns the request when there is one for this signal, fresh (FRESH_MS), well formed, and written
  *          by our own user or root; else undefined (a stale or foreign file is removed all the same)
  */
-export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJS.Signals, nowMs = Date.now()): CancelRequest | undefined {
+export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJS.Signals, nowMs = Date.now(), kind: RequestKind = 'cancel'): CancelRequest | undefined {
   let text: string;
   let writtenMs: number;
   let owner: number;
   try {
-    const fd = openStateFile(cancelRequestPath(stateDir, runId));
+    const fd = openStateFile(cancelRequestPath(stateDir, runId, kind));
     try {
       ({ mtimeMs: writtenMs, uid: owner } = fstatSync(fd));
       text = readFileSync(fd, 'utf8');
@@ -173,7 +186,7 @@ export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJ
   } catch {
     return undefined;
   }
-  removeCancelRequest(stateDir, runId);
+  removeCancelRequest(stateDir, runId, kind);
   // Only we and root (the daemon delivering) write it; whatever else put a file here is no requester.
   if (owner !== process.getuid?.() && owner !== 0) return undefined;
   try {
@@ -197,6 +210,11 @@ export function takeCancelRequest(stateDir: string, runId: string, signal: NodeJ
   } catch {
     return undefined;
   }
+}
+
+/** Takes the release request of an adopted run on the arrival of SIGUSR1 (as takeCancelRequest). */
+export function takeReleaseRequest(stateDir: string, runId: string, nowMs = Date.now()): ReleaseRequest | undefined {
+  return takeCancelRequest(stateDir, runId, 'SIGUSR1', nowMs, 'release');
 }
 
 /**

@@ -27,6 +27,7 @@ const IS_KILL: Record<EventKind, boolean> = {
   kill_refused: true,
   kill_failed: true,
   kernel_oom_kill: true,
+  released: false,
 };
 
 /** The event kinds that are kills. */

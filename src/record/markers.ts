@@ -16,7 +16,7 @@ import type { RunRecord } from './types.js';
 /** The fixed identity of a run, as the marker stores it: a RunRecord without its changing fields. */
 export type RunMarker = Pick<
   RunRecord,
-  | 'id' | 'analysis_id' | 'parent_run_id' | 'host' | 'boot_id' | 'pid_ns' | 'wrapper_pid' | 'wrapper_starttime' | 'argv' | 'cwd'
+  | 'id' | 'adopted' | 'analysis_id' | 'parent_run_id' | 'host' | 'boot_id' | 'pid_ns' | 'wrapper_pid' | 'wrapper_starttime' | 'argv' | 'cwd'
   | 'username' | 'timeout_ms' | 'memory_limit_bytes' | 'grace_ms' | 'orphan_policy' | 'tracking_backend' | 'cgroup_path'
   | 'journal_path' | 'started_at'
 > & {
@@ -61,6 +61,7 @@ export function removeMarker(stateDir: string, runId: string): void {
   rmSync(markerPath(stateDir, runId), { force: true });
   // A cancel request the wrapper never took (it was finishing, or died): nothing will read it now.
   rmSync(join(markerDir(stateDir), `${runId}.cancel`), { force: true });
+  rmSync(join(markerDir(stateDir), `${runId}.release`), { force: true });
   releaseLock(`${markerPath(stateDir, runId)}.lock`);
 }
 

@@ -123,7 +123,7 @@ export class RunLog {
 /** Builds the fixed facts of a run from its config and the host. */
 export function runIdentity(
   config: RunConfig,
-  facts: Pick<RunIdentity, 'id' | 'parent_run_id' | 'host' | 'boot_id' | 'pid_ns' | 'wrapper_pid' | 'wrapper_starttime' | 'argv' | 'cwd' | 'username' | 'journal_path' | 'tracking_backend' | 'cgroup_path' | 'slurm_job_id' | 'slurm_step_id'>,
+  facts: Pick<RunIdentity, 'id' | 'adopted' | 'parent_run_id' | 'host' | 'boot_id' | 'pid_ns' | 'wrapper_pid' | 'wrapper_starttime' | 'argv' | 'cwd' | 'username' | 'journal_path' | 'tracking_backend' | 'cgroup_path' | 'slurm_job_id' | 'slurm_step_id'>,
 ): RunIdentity {
   return {
     ...facts,

@@ -9,7 +9,7 @@ import type { ClientBase } from 'pg';
 import type { EventRecord, JournalEntry, ProcessRecord, RunRecord, SampleRecord } from './types.js';
 
 const RUN_COLUMNS = [
-  'id', 'revision', 'analysis_id', 'parent_run_id', 'host', 'boot_id', 'pid_ns', 'wrapper_pid', 'wrapper_starttime', 'pid', 'pgid',
+  'id', 'revision', 'analysis_id', 'parent_run_id', 'adopted', 'host', 'boot_id', 'pid_ns', 'wrapper_pid', 'wrapper_starttime', 'pid', 'pgid',
   'leader_starttime', 'argv', 'cwd', 'username', 'timeout_ms', 'memory_limit_bytes', 'grace_ms', 'orphan_policy',
   'tracking_backend', 'cgroup_path', 'slurm_job_id', 'slurm_step_id', 'journal_path', 'started_at', 'heartbeat_at', 'ended_at', 'status', 'exit_status', 'exit_code',
   'signal', 'reason', 'peak_rss_bytes', 'peak_pss_bytes', 'cpu_seconds', 'peak_process_count', 'process_count',
@@ -38,11 +38,14 @@ const SAMPLE_COLUMNS = [
  */
 function insertFromJson(table: string, columns: readonly string[], conflict: string, param = 1): string {
   const list = columns.join(', ');
-  return `INSERT INTO ${table} (${list}) SELECT ${list} FROM jsonb_populate_recordset(NULL::${table}, $${param}::jsonb) ${conflict}`;
+  const values = columns.map((column) => SELECTED[column] ?? column).join(', ');
+  return `INSERT INTO ${table} (${list}) SELECT ${values} FROM jsonb_populate_recordset(NULL::${table}, $${param}::jsonb) ${conflict}`;
 }
 
 /** run-version.ts standing() in SQL, of the row `table` names. */
 const STANDING = (table: string): string => `CASE ${table}.status WHEN 'running' THEN 0 WHEN 'lost' THEN 1 ELSE 2 END`;
+/** Columns whose value a record of an older version lacks, and what it then means. */
+const SELECTED: Record<string, string> = { adopted: 'coalesce(adopted, false)' };
 
 /** The idempotent write of each journal table: what it says on conflict with a row already there. */
 const TABLE_WRITES = {

@@ -3,8 +3,12 @@
  * a record is stored as it is. Times are ISO-8601 strings (UTC), durations milliseconds, memory bytes.
  */
 
-/** Run statuses, after Slurm's job states (docs/design.md §6). */
-export const RUN_STATUSES = ['running', 'completed', 'failed', 'timeout', 'out_of_memory', 'cancelled', 'failed_to_start', 'lost'] as const;
+/**
+ * Run statuses, after Slurm's job states (docs/design.md §6). Two belong to adopted runs alone
+ * (`scidex-watchdog adopt`): `exited`, the process ended by itself and its exit status is unknown to
+ * us (we are not its parent); `released`, `scidex-watchdog release` ended the supervision.
+ */
+export const RUN_STATUSES = ['running', 'completed', 'failed', 'timeout', 'out_of_memory', 'cancelled', 'failed_to_start', 'lost', 'exited', 'released'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** One row of watchdog_runs. Written at start and rewritten at the end; `revision` orders the versions. */
@@ -21,7 +25,12 @@ export interface RunRecord {
   wrapper_pid: number;
   /** Clock ticks after boot (proc(5) stat field 22). */
   wrapper_starttime: number;
-  /** The leader: the process we spawned; also the PGID and SID of the run. Null when the spawn failed. */
+  /**
+   * Whether the run is an adopted one (`scidex-watchdog adopt`): its leader was started by someone
+   * else, and the wrapper is the adopting supervisor. Absent in records of older versions: false.
+   */
+  adopted?: boolean;
+  /** The leader: the process we spawned (or adopted); the PGID and SID of a spawned run. Null when the spawn failed. */
   pid: number | null;
   pgid: number | null;
   leader_starttime: number | null;
@@ -44,9 +53,12 @@ export interface RunRecord {
   heartbeat_at: string;
   ended_at: string | null;
   status: RunStatus;
-  /** What scidex-run exited with. */
+  /**
+   * What scidex-run exited with. For an adopted run: the process's own status (N, or 128+signal)
+   * when the kernel told it; else 128+the signal of ours that ended it; null when neither is known.
+   */
   exit_status: number | null;
-  /** What the command exited with, when it exited by itself. */
+  /** What the command exited with, when it exited by itself (and, adopted, the kernel told). */
   exit_code: number | null;
   /** The signal the command died of (`SIGKILL`), when it died of one. */
   signal: string | null;
@@ -72,7 +84,8 @@ export type EventKind =
   | 'run_lost'
   | 'kill_refused'
   | 'kill_failed'
-  | 'kernel_oom_kill';
+  | 'kernel_oom_kill'
+  | 'released';
 
 /** One row of watchdog_events: a lifecycle or kill event with its full context. */
 export interface EventRecord {

@@ -30,10 +30,14 @@ export type StopReason =
    */
   | { kind: 'kernel_oom'; counts: RunOomCounts; victimPid: number | null; backstopBytes: number | null };
 
-/** How the leader ended, as Node's 'exit' event reports it: exactly one of the two is set. */
+/**
+ * How the leader ended, as Node's 'exit' event reports it: exactly one of the two is set, unless
+ * `unknown`: an adopted leader is not our child, and how it ended may be unknown to us (both null).
+ */
 export interface LeaderExit {
   code: number | null;
   signal: NodeJS.Signals | null;
+  unknown?: true;
 }
 
 /** The leader's own status as a shell would report it: N, or 128 + signal number. */
@@ -64,6 +68,30 @@ export function runOutcome(
     case 'cancelled':
       return { status: 'cancelled', exitStatus: preserveStatus ? own : exitStatusOfSignal(stop.signal) };
   }
+}
+
+/**
+ * The ending of an adopted run (`scidex-watchdog adopt`): as far as it can be known to a supervisor
+ * that is not the process's parent. The supervisor's own exit status means nothing to anyone.
+ *   - the kernel told how it ended (adopted-leader.ts): its own status, N or
+ *     128+S, under the status a spawned run would get (completed or failed, or the stop's);
+ *   - it did not: stopped by us, the stop's status with 128 + the last signal of ours the process
+ *     received (`killedWith`), exit code and signal unknown (null); ended by itself, `exited`, with
+ *     every figure of its end unknown (null).
+ * @param killedWith the last signal we sent the leader, if any
+ */
+export function adoptedOutcome(
+  exit: LeaderExit,
+  stop: StopReason | undefined,
+  killedWith: NodeJS.Signals | undefined,
+): { status: RunStatus; exitStatus: number | null; exitCode: number | null; signal: string | null } {
+  if (!exit.unknown) {
+    const { status, exitStatus } = runOutcome(exit, stop, true);
+    return { status, exitStatus, exitCode: exit.code, signal: exit.signal };
+  }
+  if (!stop) return { status: 'exited', exitStatus: null, exitCode: null, signal: null };
+  const { status } = runOutcome({ code: 0, signal: null }, stop, false);
+  return { status, exitStatus: killedWith ? exitStatusOfSignal(killedWith) : null, exitCode: null, signal: null };
 }
 
 /** 127 for a command that does not exist, 126 for one that exists but cannot be executed. */

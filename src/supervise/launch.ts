@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readlinkSync, rmSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { UsageError } from '../config/errors.js';
@@ -20,6 +20,10 @@ import { graceUnderKillWait, slurmJob, slurmKillWaitMs } from '../config/slurm.j
 import { isRunId } from '../config/run-id.js';
 import type { RunConfig } from '../config/run-config.js';
 import { readStat } from '../proc/stat.js';
+import { readCmdline } from '../proc/cmdline.js';
+import { memberKey } from '../track/member.js';
+import { giveBack, setUpAdoptedTracking } from '../track/adopt-tree.js';
+import { takeProcess, type AdoptTarget, type TakenProcess } from './adopt.js';
 import { bootId, pidNamespace, procMatchesOurPidNamespace } from '../proc/system.js';
 import { Journal } from '../record/journal.js';
 import { shippedMarkPath } from '../record/journal-files.js';
@@ -46,44 +50,79 @@ const FINAL_SHIP_TIMEOUT_MS = 10_000;
 const HANDOVER_WAIT_MS = 10 * 60_000;
 
 /**
- * Prepares, runs and records one analysis.
- * @returns scidex-run's exit status
+ * Prepares, runs and records one analysis; or, with `adopt` (`scidex-watchdog adopt`), supervises a
+ * process started elsewhere as a run of its own: the same journal, marker, lifeline, tracking,
+ * limits and records, the leader taken by pidfd (adopt.ts) instead of spawned.
+ * @returns scidex-run's exit status (an adopting supervisor's means nothing: 0)
  * @throws UsageError when /proc is another PID namespace's, the state directory or journal cannot be
- *         written, or the tracking backend asked for is not available here (nothing spawned)
+ *         written, or the tracking backend asked for is not available here (nothing spawned); when
+ *         the process to adopt may not be (adopt.ts)
  */
-export async function launch(asked: RunConfig, messages: Messages & { warn(line: string): void }): Promise<number> {
-  const config = withinSlurmKillWait(asked, messages.warn);
+export async function launch(asked: RunConfig, messages: Messages & { warn(line: string): void }, adopt?: AdoptTarget): Promise<number> {
+  const config = adopt ? asked : withinSlurmKillWait(asked, messages.warn);
   if (!procMatchesOurPidNamespace()) {
     throw new UsageError(`/proc belongs to another PID namespace (pid ${process.pid} here): mount this namespace's /proc, as unshare --pid --fork --mount-proc does`);
   }
   const runId = randomUUID();
   const journalDir = prepareJournalDir(config.stateDir);
-  warnOfLaunchers(config.command, messages.warn);
+  if (!adopt) warnOfLaunchers(config.command, messages.warn);
+  const taken = adopt ? takeProcess(adopt, config.stateDir) : undefined;
+  try {
+    return await launchTaken(config, messages, runId, journalDir, adopt, taken);
+  } finally {
+    taken?.unlock();
+  }
+}
+
+async function launchTaken(
+  config: RunConfig,
+  messages: Messages & { warn(line: string): void },
+  runId: string,
+  journalDir: string,
+  adopt: AdoptTarget | undefined,
+  taken: TakenProcess | undefined,
+): Promise<number> {
   const reapers = sweepDeadRuns(config.stateDir, config.database, messages.info);
   const shipper = shipLeftovers(config.stateDir, config.database, config.journalRetentionMs);
   if (shipper && shipper !== 'held') reapers.push(shipper);
+  const wrapperStat = readStat(process.pid);
   let tracking: TrackingSetup;
   try {
-    tracking = setUpTracking(config.tracking, runId);
+    if (taken) {
+      // Never moved into the run's cgroup: the supervisor and its children so far (background reapers).
+      const excluded = new Set([memberKey(process.pid, wrapperStat?.starttime ?? 0), ...reapers.map((r) => memberKey(r.pid, r.starttime))]);
+      tracking = setUpAdoptedTracking(config.tracking, runId, taken.leader.stat, excluded);
+    } else {
+      tracking = setUpTracking(config.tracking, runId);
+    }
   } catch (error) {
     if (error instanceof BackendUnavailableError) throw new UsageError(error.message);
     throw error;
   }
-  setUpMemoryBackstop(tracking, runId, config.memoryLimitBytes);
+  // An adopted tree runs already: it is never spawned through a v1 memory cgroup, so only its run
+  // cgroup v2's memory.max can be its backstop.
+  if (taken) tracking.cgroup?.setMemoryBackstop(config.memoryLimitBytes);
+  else setUpMemoryBackstop(tracking, runId, config.memoryLimitBytes);
+  // Nothing run after all: an adopted tree goes back to the cgroup it came from, and the run's cgroups go.
+  const undoTracking = (): void => {
+    if (taken && tracking.cgroup) giveBack(tracking.cgroup);
+    removeRunCgroups(tracking);
+  };
   let journal: Journal;
   try {
     journal = Journal.create(journalDir, runId);
   } catch (error) {
-    removeRunCgroups(tracking);
+    undoTracking();
     throw error;
   }
   failpoint('journal-created');
   const recorder = new Recorder(journal, config.database, messages.warn);
   if (!config.database) messages.info(`no database configured: records are kept in the journal ${journal.path}`);
 
-  const wrapperStat = readStat(process.pid);
+  const leaderPid = taken?.leader.pid;
   const identity = runIdentity(config, {
     id: runId,
+    adopted: taken !== undefined,
     // Inherited, so anyone's: kept only when it is a run id (a column PostgreSQL types as uuid).
     parent_run_id: isRunId(process.env.SCIDEX_RUN_ID ?? '') ? process.env.SCIDEX_RUN_ID! : null,
     host: hostname(),
@@ -91,8 +130,8 @@ export async function launch(asked: RunConfig, messages: Messages & { warn(line:
     pid_ns: pidNamespace(),
     wrapper_pid: process.pid,
     wrapper_starttime: wrapperStat?.starttime ?? 0,
-    argv: redactArgv(config.command),
-    cwd: process.cwd(),
+    argv: redactArgv(leaderPid === undefined ? config.command : adoptedArgv(leaderPid, taken!.leader.stat.comm)),
+    cwd: leaderPid === undefined ? process.cwd() : adoptedCwd(leaderPid),
     username: currentUser(),
     journal_path: journal.path,
     tracking_backend: tracking.backend,
@@ -104,7 +143,7 @@ export async function launch(asked: RunConfig, messages: Messages & { warn(line:
     // not the run row, which any writer could have inserted first.
     writeMarker(config.stateDir, { ...identity, db_user: databaseUser(config.database, process.env), memory_cgroup_v1: tracking.memoryV1?.path ?? null });
   } catch (error) {
-    removeRunCgroups(tracking);
+    undoTracking();
     journal.close();
     // Still empty: no run started, so there is nothing in it to keep.
     rmSync(journal.path, { force: true });
@@ -116,7 +155,13 @@ export async function launch(asked: RunConfig, messages: Messages & { warn(line:
 
   const log = new RunLog(identity, recorder);
   const helpers = lifeline ? [...reapers, { pid: lifeline.pid, starttime: lifeline.starttime }] : reapers;
-  const supervisor = new Supervisor(config, log, messages, tracking, helpers);
+  const adoption = taken && {
+    leader: taken.leader,
+    ageMs: taken.ageMs,
+    spentMs: adopt!.sinceStart ? taken.ageMs : 0,
+    onStarted: () => adopt!.onStarted({ runId, pid: taken.leader.pid, backend: tracking.backend }),
+  };
+  const supervisor = new Supervisor(config, log, messages, tracking, helpers, adoption);
   const status = await supervisor.run(env);
   const [shipped] = await Promise.all([recorder.close(FINAL_SHIP_TIMEOUT_MS), reportRunEnd(config, log, messages)]);
   if (recorder.lostRecords > 0) {
@@ -159,6 +204,21 @@ function handOverRecords(config: RunConfig, recorder: Recorder, messages: Messag
   if (shipper === 'held') messages.info(`${waiting} for the scidex-watchdog ship at work on ${config.stateDir}`);
   else if (shipper) messages.info(`${waiting}; a background scidex-watchdog ship (pid ${shipper.pid}) keeps trying for ${formatDuration(HANDOVER_WAIT_MS)}`);
   else if (!shippedByAnother()) recorder.warnRecordsWait();
+}
+
+/** An adopted process's argv (/proc/PID/cmdline), or its comm in brackets when that is empty (a kernel thread's, an exiting one's). */
+function adoptedArgv(pid: number, comm: string): string[] {
+  const argv = readCmdline(pid);
+  return argv.length > 0 ? argv : [`[${comm}]`];
+}
+
+/** An adopted process's working directory, or '' when it cannot be read. */
+function adoptedCwd(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return '';
+  }
 }
 
 function currentUser(): string {

@@ -8,6 +8,11 @@
  *   running, settling (--orphans wait only for a timeout), orphans, ending
  *            -> terminating (a limit or a cancel: the termination sequence) -> ending
  *   settling -> settle-cut: a cancel under --orphans ignore ends the window and leaves the rest
+ *   running, settling, orphans (an adopted run, `scidex-watchdog release`) -> ending: released, nothing signalled
+ *
+ * An adopted run (`scidex-watchdog adopt`, docs/design.md §11) goes through the same phases: its leader
+ * is handed over (a pidfd on a process started elsewhere) instead of spawned, and its end is how
+ * much of it the kernel tells (exit-status.ts adoptedOutcome).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../config/run-config.js';
@@ -26,12 +31,15 @@ import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 import { reapAdoptedZombies } from './adopted.js';
 import { announceKernelOom, announceStop, runEndLine } from './announce.js';
 import { deferred } from './deferred.js';
-import { firstSignalOf, graceOf, leaderStatus, runOutcome, runReasonText, spawnFailureStatus, stopReasonText, type LeaderExit, type StopReason } from './exit-status.js';
+import { adoptedOutcome, firstSignalOf, graceOf, leaderStatus, runOutcome, runReasonText, spawnFailureStatus, stopReasonText, type LeaderExit, type StopReason } from './exit-status.js';
 import { CANCELLING_SIGNALS, onWrapperSignals, schedulerStop } from './forward.js';
 import { recordOrphansFound, TreeEnd } from './orphans.js';
 import { nextPollDelay } from './poll.js';
 import { RunFigures } from './run-figures.js';
 import { spawnLeader, type Leader } from './spawn.js';
+import type { AdoptedLeader } from './adopted-leader.js';
+import { takeReleaseRequest, type ReleaseRequest } from '../record/cancel-request.js';
+import { giveBack, leadership } from '../track/adopt-tree.js';
 import { armDeadline, Waker } from './timers.js';
 import { largestMembers } from './tree-memory.js';
 
@@ -59,8 +67,22 @@ export interface Messages {
   error(line: string): void;
 }
 
+/** What makes a run an adopted one (`scidex-watchdog adopt`, supervise/adopt.ts). */
+export interface Adoption {
+  /** The process adopted, held by pidfd; its end is watched there. */
+  leader: AdoptedLeader;
+  /** How much of the timeout is spent already (its age, under --since-start; else 0), milliseconds. */
+  spentMs: number;
+  /** The process's age when adopted, milliseconds. */
+  ageMs: number;
+  /** Called once the tree is tracked and run_started journaled: the supervision is in place. */
+  onStarted(): void;
+}
+
 export class Supervisor {
   private phase: Phase = 'starting';
+  /** A release of an adopted run (`scidex-watchdog release`): the supervision ends, nothing is signalled. */
+  private released: ReleaseRequest | undefined;
   private tracker: Tracker | undefined;
   private leader: Leader | undefined;
   /** The leader's starttime (proc(5) stat field 22), read right after the spawn. */
@@ -87,6 +109,7 @@ export class Supervisor {
     private readonly messages: Messages,
     private readonly tracking: TrackingSetup,
     private readonly helpers: readonly { pid: number; starttime: number }[] = [],
+    private readonly adoption?: Adoption,
   ) {
     this.figures = new RunFigures(config, log, () => this.tracker?.members() ?? []);
   }
@@ -99,40 +122,46 @@ export class Supervisor {
     onWrapperSignals((signal) => this.guarded(() => this.onWrapperSignal(signal)));
     let disarm = (): void => undefined;
     try {
-      const cgroups = spawnCgroups(this.tracking);
-      const spawned = await spawnLeader(this.config.command, env, cgroups);
+      const adopted = this.adoption?.leader;
+      const cgroups = adopted ? undefined : spawnCgroups(this.tracking);
+      const spawned = adopted ?? (await spawnLeader(this.config.command, env, cgroups));
       // Said as --quiet would silence a warning: the run goes on, only without the backstop.
       if (cgroups?.skipped) this.messages.info(`warning: no kernel memory backstop for this run: ${cgroups.skipped}`);
       if (!('pid' in spawned)) return this.failedToStart(spawned.code, spawned.message);
       this.leader = spawned;
       // Still before any libuv callback: the leader is alive or an unreaped zombie, so its stat is
-      // there and the first scan knows its starttime.
-      this.leaderStarttime = readStat(spawned.pid)?.starttime;
+      // there and the first scan knows its starttime. An adopted one's was checked through its pidfd.
+      this.leaderStarttime = adopted ? adopted.starttime : readStat(spawned.pid)?.starttime;
       this.tracker = openTracker(this.tracking, {
         leaderPid: spawned.pid,
-        cookie: this.cookie(),
-        minStarttime: this.log.identity.wrapper_starttime,
+        // An adopted tree was started without the cookie: it is tracked by the leader's identity and ancestry.
+        cookie: adopted ? undefined : this.cookie(),
+        minStarttime: adopted ? adopted.starttime : this.log.identity.wrapper_starttime,
         excluded: new Set([memberKey(process.pid, this.log.identity.wrapper_starttime), ...this.helperKeys()]),
+        adopted: adopted ? { leaderStarttime: adopted.starttime, ...leadership(adopted.stat) } : undefined,
       });
       this.observe(this.tracker.scan());
       const backstop = memoryBackstopOf(this.tracking);
       const tracking = { backend: this.tracking.backend, probes: this.tracking.reports, memory_backstop_bytes: backstop?.bytes ?? null, memory_backstop: backstop };
+      const adoptedDetail = adopted ? { adopted: adoptionDetail(adopted, this.adoption!) } : {};
       this.log.together(() => {
         this.log.run(this.row());
-        this.log.event('run_started', { pid: spawned.pid, detail: { argv: this.log.identity.argv, tracking } }, true);
+        this.log.event('run_started', { pid: spawned.pid, detail: { argv: this.log.identity.argv, tracking, ...adoptedDetail } }, true);
       });
+      this.adoption?.onStarted();
       // koffi takes 15-25 ms to load: a run that lives a while pays it before its first kill, and a
       // short one (`-- true`, a job array's one-second task) never pays it at all.
       setTimeout(() => this.guarded(() => void signalsUsePidfd()), PRELOAD_FFI_AFTER_MS).unref();
-      disarm = armDeadline(this.config.timeoutMs, () => this.guarded(() => this.requestStop({ kind: 'timeout' })));
+      disarm = armDeadline(this.timeLeftMs(), () => this.guarded(() => this.requestStop({ kind: 'timeout' })));
       void spawned.exited.then(() => this.waker.wake());
 
       this.phase = 'running';
       await this.monitor(true, () => false);
       // Before the companion signal's wait: a leader the kernel's OOM killer took died of SIGKILL, no cancel.
-      if (!this.stop) this.checkKernelOom(await spawned.exited);
-      if (!this.stop) await this.awaitCompanionSignal(await spawned.exited);
-      if (!this.stop) await this.handleOrphans();
+      if (!this.halted()) this.checkKernelOom(await spawned.exited);
+      if (!this.halted() && !adopted) await this.awaitCompanionSignal(await spawned.exited);
+      if (!this.halted()) await this.handleOrphans();
+      if (this.released) return this.finishReleased();
       if (this.stop) await this.terminate(stopReasonText(this.stop), firstSignalOf(this.stop, this.config.killSignal.name));
       return this.finish(await this.leaderExit(spawned));
     } catch (error) {
@@ -144,9 +173,22 @@ export class Supervisor {
     } finally {
       disarm();
       this.phase = 'finished';
+      this.adoption?.leader.close();
       if (this.tracker) this.tracker.release();
       removeRunCgroups(this.tracking);
     }
+  }
+
+  /** The timeout still to run at the start: all of it, less what an adopted process had used under --since-start (at least 1 ms); 0 for none. */
+  private timeLeftMs(): number {
+    const { timeoutMs } = this.config;
+    if (timeoutMs === 0 || !this.adoption) return timeoutMs;
+    return Math.max(1, timeoutMs - this.adoption.spentMs);
+  }
+
+  /** Whether the run is being stopped or released: the monitor and the settle window end. */
+  private halted(): boolean {
+    return this.stop !== undefined || this.released !== undefined;
   }
 
   /** The run's environment entry, `SCIDEX_RUN_ID=<uuid>`: the cookie its processes carry. */
@@ -186,9 +228,9 @@ export class Supervisor {
     if (untilLeaderExit) void this.leader!.exited.then(() => (exited = true));
     let delay = this.config.pollMinMs;
     let previous = { rssBytes: 0, atMs: Date.now() };
-    while (!exited && !this.stop) {
+    while (!exited && !this.halted()) {
       await this.waker.sleep(delay);
-      if (exited || this.stop) break;
+      if (exited || this.halted()) break;
       const snapshot = tracker.scan();
       const over = this.tick(snapshot);
       if (until(snapshot) || over) break;
@@ -278,14 +320,16 @@ export class Supervisor {
       // The tree is still under its memory limit, and still sampled while anything of it is left.
       this.tick(snapshot);
       over = end.over(snapshot);
-      if (over || this.stop || this.phase !== 'settling' || performance.now() >= windowEnd) break;
+      if (over || this.halted() || this.phase !== 'settling' || performance.now() >= windowEnd) break;
       await sleep(Math.min(SETTLE_POLL_MS, Math.max(1, windowEnd - performance.now())));
     }
     let held = { snapshot, resume: (): void => undefined };
     // Still settling while the tree is held for its last scan (a freeze may take 500 ms): the command
     // ended in time, so a timeout now is no stop, and a cancel under --orphans ignore still only cuts.
-    if (!over && !this.stop) held = await end.heldScan(snapshot, (error) => recordKillFailure(this.log, 'orphans', error));
+    if (!over && !this.halted()) held = await end.heldScan(snapshot, (error) => recordKillFailure(this.log, 'orphans', error));
     this.phase = 'orphans';
+    // Released: what the held scan stopped goes on at once, and nothing more is done to it.
+    if (this.released) return held.resume();
     // A stop during the held scan: the termination sequence's SIGCONT resumes what the scan stopped.
     if (over || this.stop) return;
     this.observe(held.snapshot);
@@ -303,7 +347,7 @@ export class Supervisor {
         return;
       case 'kill':
         this.messages.info(`orphans: ${count} outlived the command (${pids}); sending ${this.config.killSignal.name}, SIGKILL after ${formatDuration(this.config.graceMs)}`);
-        if (!this.stop) await this.terminate('orphans', this.config.killSignal.name);
+        if (!this.halted()) await this.terminate('orphans', this.config.killSignal.name);
     }
   }
 
@@ -314,7 +358,7 @@ export class Supervisor {
 
   /** Stops the run for `reason`; ignored once a stop or a termination sequence is under way. */
   private requestStop(reason: StopReason): void {
-    if (this.stop || this.phase === 'terminating') return;
+    if (this.stop || this.released || this.phase === 'terminating') return;
     // The command ended in time: only --orphans wait puts what it left under the wall-clock limit.
     if (reason.kind === 'timeout' && this.commandEnded() && this.config.orphans !== 'wait') return;
     this.stop = reason;
@@ -325,6 +369,8 @@ export class Supervisor {
   }
 
   private onWrapperSignal(signal: NodeJS.Signals): void {
+    if (this.adoption && !CANCELLING_SIGNALS.has(signal)) return this.onAdopterSignal(signal);
+    if (this.released) return;
     if (CANCELLING_SIGNALS.has(signal)) {
       // `scidex-watchdog cancel` leaves who asked and why beside the marker before it signals.
       const request = takeCancelRequest(this.config.stateDir, this.log.identity.id, signal);
@@ -373,6 +419,50 @@ export class Supervisor {
     return { kind: 'host_pressure', pressure, graceMs: Math.min(pressure.grace_ms, HOST_PRESSURE_MAX_GRACE_MS, this.config.graceMs), request };
   }
 
+  /**
+   * A signal to an adopting supervisor other than a cancelling one. SIGUSR1 with a release request
+   * beside the marker (`scidex-watchdog release`, from our own user or root) releases the run; the
+   * rest is not forwarded: the adopted process has relations of its own, which signal it directly.
+   */
+  private onAdopterSignal(signal: NodeJS.Signals): void {
+    const request = signal === 'SIGUSR1' ? takeReleaseRequest(this.config.stateDir, this.log.identity.id) : undefined;
+    if (!request) {
+      this.messages.info(`${signal} ignored: an adopting supervisor forwards no signal (release the run with scidex-watchdog release)`);
+      return;
+    }
+    if (this.released) return;
+    if (this.stop || this.phase === 'terminating') {
+      this.messages.info(`release from ${request.requested_by} refused: the run is being stopped already (${this.stop ? stopReasonText(this.stop) : 'orphans'})`);
+      this.log.event('released', { reason: 'refused', detail: { ...cancelDetail(request), refused: `the run is being stopped already (${this.stop ? stopReasonText(this.stop) : 'orphans'})` } }, true);
+      return;
+    }
+    this.released = request;
+    // Journaled at once: a reaper of a supervisor that dies from here on finds the release, and
+    // signals nothing (watchdog/reap.ts).
+    this.log.event('released', { reason: 'released', pid: this.leader?.pid ?? null, rss_bytes: this.figures.rssBytes, detail: cancelDetail(request) }, true);
+    this.messages.info(`released${describeRequester(request)}: supervision ends, nothing is signalled`);
+    this.waker.wake();
+  }
+
+  /** The end of a released run: its processes left running (moved back to their own cgroup), the run row `released`. */
+  private finishReleased(): number {
+    this.phase = 'ending';
+    const tracker = this.tracker!;
+    this.observe(tracker.scan());
+    this.figures.close();
+    const stuck = this.tracking.cgroup ? giveBack(this.tracking.cgroup) : [];
+    const request = this.released!;
+    const reason = request.reason ? `released: ${request.reason}` : 'released';
+    const detail = { status: 'released', requested_by: request.requested_by, left_running: tracker.members().filter((m) => m.alive).map((m) => m.pid), ...(stuck.length > 0 ? { still_in_run_cgroup: stuck } : {}) };
+    this.log.together(() => {
+      this.log.processes(tracker.members(), (member) => fateOf(member, this.lastSignal));
+      this.log.event('run_finished', { reason, pid: this.leader!.pid, rss_bytes: this.figures.peakRssBytes, pss_bytes: this.figures.peakPssBytes, detail }, true);
+      this.log.run(this.row({ ended_at: new Date().toISOString(), status: 'released', exit_status: null, exit_code: null, signal: null, reason }));
+    });
+    this.messages.info(runEndLine(this.log.lastRun!, this.log.elapsedMs()));
+    return 0;
+  }
+
   private async terminate(reason: string, firstSignal: NodeJS.Signals): Promise<void> {
     this.phase = 'terminating';
     const result = await terminateTree(this.tracker!, {
@@ -415,7 +505,9 @@ export class Supervisor {
   /** The run row: the one place it is built, from the tree's figures, the leader and `ending`. */
   private row(ending: RunEnding = NOT_ENDED): RunProgress {
     const pid = this.leader?.pid ?? null;
-    return { ...this.figures.progress(), pid, pgid: pid, leader_starttime: this.leaderStarttime ?? null, ...ending };
+    // A spawned leader leads its group; an adopted one is in whatever group it was put.
+    const pgid = this.adoption ? this.adoption.leader.stat.pgid : pid;
+    return { ...this.figures.progress(), pid, pgid, leader_starttime: this.leaderStarttime ?? null, ...ending };
   }
 
   private finish(exit: LeaderExit): number {
@@ -433,6 +525,7 @@ export class Supervisor {
       announceKernelOom(oom, tree, this.announceContext(), `the run was already being stopped for ${stopReasonText(this.stop!)}`);
     }
     this.figures.close();
+    if (this.adoption) return this.finishAdopted(exit);
     const { status, exitStatus } = runOutcome(exit, this.stop, this.config.preserveStatus);
     const reason = this.stop ? runReasonText(this.stop) : null;
     const pid = this.leader!.pid;
@@ -451,6 +544,33 @@ export class Supervisor {
     return exitStatus;
   }
 
+  /** finish() for an adopted run: its ending as far as a supervisor that is not its parent knows it (exit-status.ts adoptedOutcome). */
+  private finishAdopted(exit: LeaderExit): number {
+    const tracker = this.tracker!;
+    const leader = tracker.members().find((member) => member.foundBy === 'leader');
+    const killedWith = leader ? this.lastSignal.get(leader) : undefined;
+    const outcome = adoptedOutcome(exit, this.stop, killedWith);
+    const unknown = 'exit status unknown to an adopter';
+    const reason = this.stop ? runReasonText(this.stop) : outcome.status === 'exited' ? unknown : null;
+    const pid = this.leader!.pid;
+    const detail = {
+      status: outcome.status,
+      exit_status: outcome.exitStatus,
+      exit_code: outcome.exitCode,
+      exit_known: !exit.unknown,
+      ...(exit.unknown ? { why_unknown: 'not our child: its parent reaps it, and the kernel did not tell its status (Linux < 6.15, or not reaped within 1 s)' } : {}),
+      ...(exit.unknown && killedWith ? { last_signal_of_ours: killedWith } : {}),
+    };
+    const { peakRssBytes, peakPssBytes } = this.figures;
+    this.log.together(() => {
+      this.log.processes(tracker.members(), (member) => fateOf(member, this.lastSignal));
+      this.log.event('run_finished', { reason, pid, signal: outcome.signal, rss_bytes: peakRssBytes, pss_bytes: peakPssBytes, detail }, true);
+      this.log.run(this.row({ ended_at: new Date().toISOString(), status: outcome.status, exit_status: outcome.exitStatus, exit_code: outcome.exitCode, signal: outcome.signal, reason }));
+    });
+    this.messages.info(runEndLine(this.log.lastRun!, this.log.elapsedMs()));
+    return 0;
+  }
+
   private failedToStart(code: string | undefined, message: string): number {
     const exitStatus = spawnFailureStatus(code);
     this.log.together(() => {
@@ -460,4 +580,18 @@ export class Supervisor {
     this.messages.error(message);
     return exitStatus;
   }
+}
+
+/** What run_started records of an adopted leader: who it is, and from when its timeout counts. */
+function adoptionDetail(leader: AdoptedLeader, { spentMs, ageMs }: Adoption): Record<string, unknown> {
+  return {
+    pid: leader.pid,
+    starttime: leader.starttime,
+    ppid: leader.stat.ppid,
+    pgid: leader.stat.pgid,
+    sid: leader.stat.sid,
+    identity: leader.pidfd ? 'pidfd' : 'starttime',
+    timeout_counts_from: spentMs > 0 ? 'process_start' : 'adoption',
+    age_ms_at_adoption: ageMs,
+  };
 }

@@ -21,6 +21,18 @@ const WNOHANG = 1;
 /** flock(2) operations (include/uapi/asm-generic/fcntl.h). */
 const LOCK_EX = 2;
 const LOCK_NB = 4;
+/** poll(2) event: readable; a pidfd is readable once its process has exited (Linux 5.3). */
+const POLLIN = 0x1;
+/**
+ * ioctl(2) request PIDFD_GET_INFO, _IOWR(0xFF, 11, struct pidfd_info) of its first size (64 bytes),
+ * Linux 6.13; with PIDFD_INFO_EXIT in the mask (Linux 6.15) it returns the wait(2) status of a
+ * process that has exited and been reaped, to any holder of a pidfd of it.
+ */
+const PIDFD_GET_INFO = 0xc040ff0b;
+const PIDFD_INFO_EXIT = 0x8n;
+const PIDFD_INFO_SIZE = 64;
+/** Offset of `__s32 exit_code` in struct pidfd_info (include/uapi/linux/pidfd.h). */
+const PIDFD_INFO_EXIT_CODE_AT = 60;
 
 /** An error of a system call, with its errno name (ESRCH, EPERM, ...). */
 export class SyscallError extends Error {
@@ -42,6 +54,14 @@ export interface Libc {
   /** pidfd_send_signal(2): signals the process the pidfd refers to; ESRCH once it has exited. */
   pidfdSendSignal(pidfd: number, signal: NodeJS.Signals): void;
   close(fd: number): void;
+  /** poll(2) of one descriptor for readability, without waiting: a pidfd is readable once its process has exited. */
+  readable(fd: number): boolean;
+  /**
+   * The wait(2) status of the exited and reaped process a pidfd refers to (ioctl PIDFD_GET_INFO with
+   * PIDFD_INFO_EXIT, Linux 6.15): how a process that is not our child ended.
+   * @returns undefined while it runs or waits to be reaped, or where the kernel cannot tell
+   */
+  pidfdExitStatus(pidfd: number): number | undefined;
   /**
    * waitpid(pid, WNOHANG) for one child: reaps it when it is a zombie.
    * @returns true when it was reaped; false when it is still running
@@ -84,6 +104,8 @@ function load(): Libc | null {
     const close = lib.func('int close(int)');
     const waitpid = lib.func('int waitpid(int, _Out_ int *, int)');
     const flock = lib.func('int flock(int, int)');
+    const poll = lib.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)');
+    const ioctl = lib.func('int ioctl(int, unsigned long, _Inout_ uint8_t *)');
     const check = (name: string, result: number): number => {
       if (result < 0) throw new SyscallError(name, errnoName(koffi.errno()));
       return result;
@@ -97,6 +119,21 @@ function load(): Libc | null {
           Number(syscall(SYS_PIDFD_SEND_SIGNAL, 'int', pidfd, 'int', constants.signals[signal], 'void *', null, 'uint', 0)),
         ),
       close: (fd) => void check('close', close(fd)),
+      readable: (fd) => {
+        // struct pollfd { int fd; short events; short revents; }
+        const pollfd = Buffer.alloc(8);
+        pollfd.writeInt32LE(fd, 0);
+        pollfd.writeInt16LE(POLLIN, 4);
+        return check('poll', poll(pollfd, 1, 0)) > 0 && (pollfd.readInt16LE(6) & POLLIN) !== 0;
+      },
+      pidfdExitStatus: (pidfd) => {
+        const info = Buffer.alloc(PIDFD_INFO_SIZE);
+        info.writeBigUInt64LE(PIDFD_INFO_EXIT, 0);
+        // ESRCH: reaped before the kernel kept exit information; ENOTTY/EINVAL: a kernel without it.
+        if (ioctl(pidfd, PIDFD_GET_INFO, info) < 0) return undefined;
+        if ((info.readBigUInt64LE(0) & PIDFD_INFO_EXIT) === 0n) return undefined;
+        return info.readInt32LE(PIDFD_INFO_EXIT_CODE_AT);
+      },
       reapChild: (pid) => check('waitpid', waitpid(pid, [0], WNOHANG)) === pid,
       tryLockExclusive: (fd) => {
         if (flock(fd, LOCK_EX | LOCK_NB) === 0) return true;

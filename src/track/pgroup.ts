@@ -31,8 +31,18 @@ import type { Tracker, TreeSnapshot } from './tracker.js';
 export interface PgroupTrackerOptions {
   /** The spawned process; also the PGID and SID of the run (it was started with setsid). */
   leaderPid: number;
-  /** The exact environment entry every process of the run inherits: `SCIDEX_RUN_ID=<uuid>`. */
-  cookie: string;
+  /**
+   * The exact environment entry every process of the run inherits: `SCIDEX_RUN_ID=<uuid>`. None for
+   * an adopted run: its processes were started without it, so nothing of it is matched by environment.
+   */
+  cookie?: string;
+  /**
+   * An adopted run's: its leader's starttime, known before the first scan (the leader is older than
+   * us, and was identified through a pidfd), and whether the leader leads its process group and its
+   * session. A group or session that the leader does not lead is not the run's (an application's, a
+   * login's), so it is never matched; by default (a spawned leader, which called setsid) both are.
+   */
+  adopted?: { leaderStarttime: number; leadsGroup: boolean; leadsSession: boolean };
   /** `pid:starttime` keys of processes that are never members: the wrapper, its helpers. */
   excluded: ReadonlySet<string>;
   /** The wrapper's starttime (clock ticks): a process started before it cannot be ours. */
@@ -60,6 +70,7 @@ export class PgroupTracker implements Tracker {
 
   constructor(private readonly options: PgroupTrackerOptions) {
     this.groupReused = options.strict === true;
+    this.leaderStarttime = options.adopted?.leaderStarttime;
   }
 
   scan(): TreeSnapshot {
@@ -122,10 +133,11 @@ export class PgroupTracker implements Tracker {
     const { leaderPid } = this.options;
     if (stat.pid === leaderPid && stat.starttime === this.leaderStarttime && !this.options.strict) return 'leader';
     if (!this.groupReused && this.leaderStarttime !== undefined && stat.starttime >= this.leaderStarttime) {
-      if (stat.pgid === leaderPid) return 'group';
-      if (stat.sid === leaderPid) return 'session';
+      if (stat.pgid === leaderPid && (this.options.adopted?.leadsGroup ?? true)) return 'group';
+      if (stat.sid === leaderPid && (this.options.adopted?.leadsSession ?? true)) return 'session';
     }
     if (isMember(stat.ppid)) return 'ancestry';
+    if (this.options.cookie === undefined) return undefined;
     const key = memberKey(stat.pid, stat.starttime);
     let verdict = this.cookieVerdicts.get(key);
     if (verdict === undefined) {

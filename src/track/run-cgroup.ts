@@ -55,7 +55,7 @@ export abstract class SpawnCgroup {
     /** Absolute path of the cgroup directory. */
     readonly path: string,
     /** Where the wrapper lives: the cgroup.procs it moves back to. */
-    private readonly homeProcs: string,
+    protected readonly homeProcs: string,
   ) {}
 
   /** Moves the wrapper into the cgroup: only for the synchronous spawn of the leader. */
@@ -124,6 +124,35 @@ export class RunCgroup extends SpawnCgroup {
     }
     cgroup.proveMove();
     return cgroup;
+  }
+
+  /**
+   * Creates the cgroup of adopted run `runId` beneath the cgroup `leaderCgroup` (relative to the
+   * mount, as /proc/PID/cgroup says) of the process adopted: its tree stays inside whatever its
+   * engine enforces there, as a spawned run's does. Nothing moves in yet (track/adopt-tree.ts).
+   * @throws CgroupUnavailableError with the reason, leaving nothing behind
+   */
+  static createBeneath(runId: string, leaderCgroup: string): RunCgroup {
+    const mount = cgroup2MountPoint();
+    if (!mount) throw new CgroupUnavailableError('no cgroup2 hierarchy is mounted');
+    const home = join(mount, leaderCgroup);
+    const path = join(home, 'scidex-run', runId);
+    try {
+      mkdirSync(path, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      throw new CgroupUnavailableError(`${path}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    const cgroup = new RunCgroup(path, join(home, 'cgroup.procs'));
+    if (!existsSync(join(path, 'cgroup.kill'))) {
+      cgroup.remove();
+      throw new CgroupUnavailableError('the kernel has no cgroup.kill (Linux 5.14 or later is needed)');
+    }
+    return cgroup;
+  }
+
+  /** The cgroup.procs of the cgroup the run's processes came from (an adopted run's) or the wrapper lives in. */
+  get home(): string {
+    return this.homeProcs;
   }
 
   /**

@@ -237,12 +237,14 @@ export function explainMemoryBackstop(probeId: string, limitBytes: number): { hi
 /** What every tracker needs to know of the run, right after the spawn. */
 export interface RunFacts {
   leaderPid: number;
-  /** `SCIDEX_RUN_ID=<uuid>`. */
-  cookie: string;
+  /** `SCIDEX_RUN_ID=<uuid>`; none for an adopted run, whose processes do not carry it. */
+  cookie?: string;
   /** The wrapper's starttime, clock ticks. */
   minStarttime: number;
   /** `pid:starttime` keys of processes that are never members: the wrapper and its helpers. */
   excluded: ReadonlySet<string>;
+  /** An adopted run's leader: its starttime, and whether it leads its group and session (track/pgroup.ts). */
+  adopted?: { leaderStarttime: number; leadsGroup: boolean; leadsSession: boolean };
 }
 
 /** The tracker of the set-up backend. Call it synchronously after the spawn. */
@@ -258,6 +260,7 @@ export function openTracker(setup: TrackingSetup, facts: RunFacts): Tracker {
         cookie: facts.cookie,
         minStarttime: facts.minStarttime,
         excluded: facts.excluded,
+        adopted: facts.adopted,
       });
   }
 }

@@ -23,7 +23,7 @@ import { holdsOpenForWriting, processUids, type FileIdentity } from '../proc/ide
 import { catchesSignal } from '../proc/signals.js';
 import { isDead, readStat } from '../proc/stat.js';
 import { bootId, pidNamespace } from '../proc/system.js';
-import { removeCancelRequest, writeCancelRequest, type CancelRequest } from '../record/cancel-request.js';
+import { removeCancelRequest, writeCancelRequest, type CancelRequest, type RequestKind } from '../record/cancel-request.js';
 import type { CancelOutcome } from '../record/cancel-sql.js';
 import { journalFinished } from '../record/journal-end.js';
 import { checkMarkerTrust } from '../record/marker-trust.js';
@@ -45,14 +45,15 @@ export interface CancelResult {
  * Cancels the run of `marker` (read from `stateDir`): waits (up to 3 s) for the wrapper to catch the
  * signal, writes its request file, then signals the wrapper after the identity check. Never throws
  * for a run that is gone or not ours to signal.
- * @param request signal: SIGINT, SIGTERM or SIGHUP (the caller has checked)
+ * @param request signal: SIGINT, SIGTERM or SIGHUP (the caller has checked); SIGUSR1 for a release
+ * @param kind `release`: the request asks an adopting supervisor to end its supervision (watchdog/release.ts)
  * @returns delivered (the wrapper has the signal), ended (no wrapper with the marker's pid and
  *          starttime: it finished, or died and awaits the reaper), refused (EPERM, another PID
  *          namespace, a marker that names no valid pid, a marker or process that fails the identity
  *          checks of the module comment, or a request file we cannot write),
  *          no_such_run (the marker is another host's)
  */
-export async function cancelMarkedRun(stateDir: string, marker: RunMarker, request: CancelRequest): Promise<CancelResult> {
+export async function cancelMarkedRun(stateDir: string, marker: RunMarker, request: CancelRequest, kind: RequestKind = 'cancel'): Promise<CancelResult> {
   if (marker.host !== hostname()) return { outcome: 'no_such_run', why: `its marker names another host (${marker.host})` };
   if (marker.boot_id !== bootId()) return { outcome: 'ended', why: 'its host rebooted since it started' };
   if (marker.pid_ns !== null && marker.pid_ns !== undefined && marker.pid_ns !== pidNamespace()) {
@@ -81,13 +82,13 @@ export async function cancelMarkedRun(stateDir: string, marker: RunMarker, reque
     await sleep(HANDLER_WAIT_STEP_MS);
   }
   try {
-    writeCancelRequest(stateDir, marker.id, request, wrapperUid);
+    writeCancelRequest(stateDir, marker.id, request, wrapperUid, kind);
   } catch (error) {
-    return { outcome: 'refused', why: `cannot write the cancel request beside its marker (${(error as NodeJS.ErrnoException).code ?? error})` };
+    return { outcome: 'refused', why: `cannot write the ${kind} request beside its marker (${(error as NodeJS.ErrnoException).code ?? error})` };
   }
   const sent = signalMember(wrapper, request.signal);
   if (sent === 'sent') return { outcome: 'delivered', why: `${request.signal} sent to its wrapper (pid ${wrapper.pid})` };
-  removeCancelRequest(stateDir, marker.id);
+  removeCancelRequest(stateDir, marker.id, kind);
   if (sent === 'gone') return { outcome: 'ended', why: 'its wrapper exited just now' };
   return { outcome: 'refused', why: `not permitted to signal its wrapper (pid ${wrapper.pid}, another user's run)` };
 }

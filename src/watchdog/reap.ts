@@ -12,6 +12,12 @@
  *     removes the marker and the cgroup (and the run's v1 memory cgroup, the kernel backstop on
  *     hosts with the memory controller on cgroup v1, where the marker names one).
  * A marker is a claim, not a proof: journal and cgroup paths are recomputed from the run id.
+ *
+ * An adopted run (`scidex-watchdog adopt`) is reaped the same way when its tree is in the run's
+ * cgroup: the supervisor moved it there after identifying each process, and what is in it is the
+ * run's. Without a cgroup its processes carry no cookie, and nothing else proves them the run's
+ * (a pid and starttime in a file are no proof): the reaper signals none, logs a kill_refused for its
+ * leader, and records the run lost. A released one (its journal holds the release) is never signalled.
  */
 import { existsSync, lstatSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,6 +41,7 @@ import { memberKey, type Member } from '../track/member.js';
 import { PgroupTracker } from '../track/pgroup.js';
 import { isRunCgroupPath, removeCgroupTree } from '../track/run-cgroup.js';
 import { isV1RunCgroupPath } from '../track/memory-backstop.js';
+import { giveBackPath } from '../track/adopt-tree.js';
 import type { Tracker } from '../track/tracker.js';
 import { fateOf, recordTermination } from '../record/termination-records.js';
 import { selfInsideCgroup } from '../proc/cgroup.js';
@@ -234,7 +241,17 @@ export async function finishLostRun(
   let refused = 0;
   let survivors: Member[] = [];
   let members: Member[] = [];
-  if (!rebooted) {
+  const released = underWay?.status === 'released';
+  const ownedCgroup = identity.cgroup_path && isRunCgroupPath(identity.cgroup_path, identity.id) && ownedBy(identity.cgroup_path, foreignOwner(options.processOwner)) ? identity.cgroup_path : undefined;
+  if (!rebooted && (released || (identity.adopted && !ownedCgroup))) {
+    // An adopted tree that is not in the run's cgroup carries no cookie of the run: nothing proves
+    // which processes are its, so none is signalled; a released one is no run's any more.
+    if (released && ownedCgroup) {
+      const stuck = giveBackPath(ownedCgroup);
+      if (stuck.length === 0) removeCgroupTree(ownedCgroup);
+    }
+    refused = leaveAdoptedAlone(base, log, released ? 'released: its tree is no run\'s any more' : 'adopted: its processes carry no cookie of the run, and are not in a run cgroup, so none is signalled once its supervisor is gone');
+  } else if (!rebooted) {
     const owner = foreignOwner(options.processOwner);
     const tracker = lostRunTracker(identity, owner);
     refused = refuseStrangers(base, tracker, log);
@@ -272,7 +289,8 @@ export async function finishLostRun(
     ...base,
     ended_at: new Date().toISOString(),
     status: ending?.status ?? 'lost',
-    exit_status: ending?.exit_status ?? null,
+    // An adopted process's own status is unknown to its reaper: 124, 137 or 128+S would be a guess.
+    exit_status: identity.adopted ? null : (ending?.exit_status ?? null),
     reason: ending?.reason ?? reason,
     process_count: Math.max(base.process_count, members.length),
   });
@@ -288,6 +306,20 @@ export async function finishLostRun(
 function removeMemoryCgroupV1(identity: RunMarker, owner: number | undefined): void {
   const cgroup = identity.memory_cgroup_v1;
   if (cgroup && isV1RunCgroupPath(cgroup, identity.id) && ownedBy(cgroup, owner)) removeCgroupTree(cgroup);
+}
+
+/**
+ * Logs a kill_refused for the leader of an adopted run that is left alone (when it is alive with
+ * its recorded starttime): the reaper of a dead adopting supervisor signals nothing of a tree it
+ * cannot prove (module comment).
+ * @returns how many were refused (0 or 1)
+ */
+function leaveAdoptedAlone(run: RunRecord, log: RunLog, why: string): number {
+  if (run.pid === null || run.leader_starttime === null) return 0;
+  const stat = readStat(run.pid);
+  if (!stat || stat.starttime !== run.leader_starttime) return 0;
+  log.event('kill_refused', { reason: why, pid: run.pid, detail: { recorded_starttime: run.leader_starttime, found_starttime: stat.starttime, comm: stat.comm, adopted: true } }, true);
+  return 1;
 }
 
 /** Whether `path` exists and, when `owner` is given, belongs to that user. */

@@ -30,6 +30,8 @@ export interface RunStatus {
   /** A termination sequence is under way: a signal was sent, the run has not finished yet. */
   in_grace: boolean;
   tracking_backend: string;
+  /** An adopted run (`scidex-watchdog adopt`): its process was started elsewhere, its wrapper is the adopting supervisor. */
+  adopted?: boolean;
 }
 
 /** One event of recent_events. */

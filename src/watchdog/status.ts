@@ -94,6 +94,7 @@ export function runStatus({ marker, facts }: MonitoredRun, nowMs: number): RunSt
     process_count: sample?.process_count ?? run?.process_count ?? 0,
     in_grace: inGrace(facts),
     tracking_backend: run?.tracking_backend ?? marker.tracking_backend,
+    adopted: marker.adopted === true,
   };
 }
 

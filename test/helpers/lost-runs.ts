@@ -58,7 +58,7 @@ export function forgeRun(stateDir: string, overrides: Partial<RunRecord> = {}): 
   const id = overrides.id ?? randomUUID();
   const journalPath = join(stateDir, 'journal', `${id}.jsonl`);
   const run: RunRecord = {
-    id, revision: 1, analysis_id: 'forged', parent_run_id: null, host: hostname(), boot_id: bootId(), pid_ns: pidNamespace(),
+    id, revision: 1, analysis_id: 'forged', parent_run_id: null, adopted: false, host: hostname(), boot_id: bootId(), pid_ns: pidNamespace(),
     wrapper_pid: 999_999, wrapper_starttime: 1, pid: null, pgid: null, leader_starttime: null, argv: ['forged'],
     cwd: '/', username: 'root', timeout_ms: 0, memory_limit_bytes: 0, grace_ms: 500, orphan_policy: 'kill',
     tracking_backend: 'pgroup', cgroup_path: null, journal_path: journalPath, started_at: new Date().toISOString(),

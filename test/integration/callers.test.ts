@@ -47,6 +47,25 @@ describe('Python subprocess caller', () => {
   });
 });
 
+describe('Python application adopting its own subprocesses', () => {
+  const script = join(CALLERS, 'adopt_subprocesses.py');
+
+  it('registers each analysis subprocess with scidex-watchdog adopt: one finishes, one is stopped at its timeout, one is released and outlives it', async () => {
+    const stateDir = newStateDir();
+    const result = await runCaller('python3', [script, 'py-adopt'], { SCIDEX_WATCHDOG: BIN.replace(/scidex-run$/, 'scidex-watchdog'), SCIDEX_RUN_STATE_DIR: stateDir });
+    expect(result.exitCode, result.stderr).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^job finish: run [0-9a-f-]{36} completed \(exit status 0\)$/);
+    expect(lines[1]).toMatch(/^job overrun: run [0-9a-f-]{36} timeout: the watchdog stopped it \(returncode -15, 3 processes\)$/);
+    expect(lines[2]).toMatch(/^job keep: run [0-9a-f-]{36} released; pid \d+ still ran past its timeout, stopped by the application itself$/);
+    // The records say the same: three adopted runs of the analysis.
+    const runs = await execa(BIN.replace(/scidex-run$/, 'scidex-watchdog'), ['runs', '--analysis-id', 'py-adopt', '--json'], { env: { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined } });
+    const rows = runs.stdout.trim().split('\n').map((line) => JSON.parse(line) as { adopted: boolean; status: string });
+    expect(rows.map((row) => [row.adopted, row.status]).sort()).toEqual([[true, 'completed'], [true, 'released'], [true, 'timeout']]);
+  }, 90_000);
+});
+
 describe('cron wrapper script', () => {
   const script = join(CALLERS, 'cron-wrapper.sh');
 

@@ -100,6 +100,7 @@ const EVERY_KIND: Record<EventKind, true> = {
   kill_refused: true,
   kill_failed: true,
   kernel_oom_kill: true,
+  released: true,
 };
 
 const text = (page: Page, selector: string) => page.locator(selector).first().textContent({ timeout: 5_000 });

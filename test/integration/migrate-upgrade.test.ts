@@ -159,10 +159,11 @@ describe('upgrading a database that holds records', () => {
     await withClient(url, async (client) => {
       const after = await snapshot(client);
       // Rows written before roles belong to no role (docs/roles.md): only operators may cancel them.
-      expect(after.watchdog_runs).toEqual(before.watchdog_runs!.map((row) => ({ ...row, cgroup_path: null, pid_ns: null, db_role: null, slurm_job_id: null, slurm_step_id: null })));
+      // Runs of older versions were all spawned by scidex-run: adopted is false.
+      expect(after.watchdog_runs).toEqual(before.watchdog_runs!.map((row) => ({ ...row, cgroup_path: null, pid_ns: null, db_role: null, slurm_job_id: null, slurm_step_id: null, adopted: false })));
       expect(after.watchdog_events).toEqual(before.watchdog_events);
       expect(after.watchdog_processes).toEqual(before.watchdog_processes);
-      expect(await columnsOf(client, 'watchdog_runs')).toEqual(expect.arrayContaining(['cgroup_path', 'pid_ns', 'db_role', 'slurm_job_id', 'slurm_step_id']));
+      expect(await columnsOf(client, 'watchdog_runs')).toEqual(expect.arrayContaining(['cgroup_path', 'pid_ns', 'db_role', 'slurm_job_id', 'slurm_step_id', 'adopted']));
       expect(await columnsOf(client, 'watchdog_cancel_requests')).toContain('requested_role');
       expect(await tableExists(client, 'watchdog_samples')).toBe(true);
       const applied = await client.query(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY id`);

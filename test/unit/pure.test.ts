@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseStat } from '../../src/proc/stat.js';
 import { redactArgv } from '../../src/record/redact.js';
-import { runOutcome } from '../../src/supervise/exit-status.js';
+import { adoptedOutcome, runOutcome } from '../../src/supervise/exit-status.js';
+import { decodeWaitStatus } from '../../src/supervise/adopted-leader.js';
 import { nextPollDelay } from '../../src/supervise/poll.js';
 import { Sampler } from '../../src/supervise/sampler.js';
 import { backoffMs } from '../../src/record/backoff.js';
@@ -32,6 +33,25 @@ describe('runOutcome', () => {
     expect(runOutcome({ code: null, signal: 'SIGTERM' }, { kind: 'timeout' }, true)).toEqual({ status: 'timeout', exitStatus: 143 });
     expect(runOutcome({ code: null, signal: 'SIGKILL' }, { kind: 'memory', rssBytes: 1, pssBytes: 1 }, false).exitStatus).toBe(137);
     expect(runOutcome({ code: 1, signal: null }, { kind: 'cancelled', signal: 'SIGINT' }, false)).toEqual({ status: 'cancelled', exitStatus: 130 });
+  });
+});
+
+describe('adoptedOutcome (docs/design.md §11)', () => {
+  it('records how an adopted process ended as far as an adopter can know it', () => {
+    // The kernel told (PIDFD_INFO_EXIT): the process's own status, under the status a spawned run would get.
+    expect(adoptedOutcome({ code: 0, signal: null }, undefined, undefined)).toEqual({ status: 'completed', exitStatus: 0, exitCode: 0, signal: null });
+    expect(adoptedOutcome({ code: 3, signal: null }, undefined, undefined)).toEqual({ status: 'failed', exitStatus: 3, exitCode: 3, signal: null });
+    expect(adoptedOutcome({ code: null, signal: 'SIGTERM' }, { kind: 'timeout' }, 'SIGTERM')).toEqual({ status: 'timeout', exitStatus: 143, exitCode: null, signal: 'SIGTERM' });
+    // It did not: stopped by us, 128 + our last signal; ended by itself, exited with nothing known.
+    expect(adoptedOutcome({ code: null, signal: null, unknown: true }, { kind: 'memory', rssBytes: 1, pssBytes: 1 }, 'SIGKILL')).toEqual({ status: 'out_of_memory', exitStatus: 137, exitCode: null, signal: null });
+    expect(adoptedOutcome({ code: null, signal: null, unknown: true }, { kind: 'timeout' }, undefined)).toEqual({ status: 'timeout', exitStatus: null, exitCode: null, signal: null });
+    expect(adoptedOutcome({ code: null, signal: null, unknown: true }, undefined, undefined)).toEqual({ status: 'exited', exitStatus: null, exitCode: null, signal: null });
+  });
+
+  it('decodes a wait(2) status', () => {
+    expect(decodeWaitStatus(3 << 8)).toEqual({ code: 3, signal: null });
+    expect(decodeWaitStatus(15)).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(decodeWaitStatus(9 | 0x80)).toEqual({ code: null, signal: 'SIGKILL' });
   });
 });
 

@@ -59,7 +59,7 @@ function runRow(run: RunStatus): HTMLTableRowElement {
   short.title = [
     run.id,
     run.pid !== null && `pid ${run.pid}`,
-    `wrapper pid ${run.wrapper_pid}`,
+    run.adopted ? `adopted: supervisor pid ${run.wrapper_pid}` : `wrapper pid ${run.wrapper_pid}`,
     run.tracking_backend && `tracking ${run.tracking_backend}`,
     `started ${run.started_at}`,
   ]

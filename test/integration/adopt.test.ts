@@ -1,0 +1,406 @@
+/**
+ * `scidex-watchdog adopt` and `release`: real processes started by the test (so not the adopter's
+ * children), adopted by the real CLI, supervised by its detached supervisor, recorded in the
+ * journal and a real PostgreSQL. The test is the processes' parent and reaps them, so the kernel
+ * tells the adopter how they ended (PIDFD_INFO_EXIT, Linux 6.15) where it can; one case keeps a
+ * process unreaped to see an ending an adopter cannot know.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { processAlive } from '../../src/proc/liveness.js';
+import { readStat } from '../../src/proc/stat.js';
+import { listMarkers, readMarker } from '../../src/record/markers.js';
+import { readChildren } from '../../src/proc/children.js';
+import { readJournal } from '../../src/record/journal.js';
+import type { EventRecord, ProcessRecord, RunRecord } from '../../src/record/types.js';
+import { writeRecords } from '../../src/record/sql.js';
+import { sharedClient } from '../helpers/database.js';
+import { ownedTag } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
+import { EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { nobodyRunner } from '../helpers/zoo.js';
+
+const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
+const tag = ownedTag();
+const db = sharedClient();
+const nobodyCase = await nobodyRunner();
+const root = nobodyCase.skip === undefined;
+/** Whether this host lets the tests make a PID namespace (root, and unshare(1) allowed). */
+const canUnshare = process.getuid?.() === 0 && spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
+
+/** A parent that forks two workers; all three sleep for five minutes. */
+const FAMILY = 'import os, time\nfor _ in range(2):\n    if os.fork() == 0:\n        time.sleep(300)\n        os._exit(0)\nprint("ready", flush=True)\ntime.sleep(300)\n';
+
+beforeAll(async () => {
+  expect((await watchdog(['migrate'], newStateDir())).exitCode).toBe(0);
+});
+
+/** The real scidex-watchdog with the test's tag, state directory and database; never rejects. */
+function watchdog(args: string[], stateDir: string, options: { database?: boolean; via?: string[] } = {}) {
+  const [file, ...rest] = [...(options.via ?? []), WATCHDOG, ...args, ...(options.database === false ? [] : ['--database-url', db.url])];
+  return execa(file, rest, {
+    reject: false,
+    stdin: 'ignore',
+    env: { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, SCIDEX_TEST_TAG: tag },
+  });
+}
+
+/** A process of the test's own (its child, with the tag), to be adopted; resolves once it printed `ready` when `waitReady`. */
+async function startProcess(
+  command: string[],
+  waitReady = false,
+  ownSession = false,
+  stdin = false,
+): Promise<{ child: ChildProcess; pid: number; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; output: (pattern: RegExp) => Promise<RegExpExecArray> }> {
+  const child = spawn(command[0], command.slice(1), { detached: ownSession, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'], env: { ...process.env, SCIDEX_TEST_TAG: tag, SCIDEX_RUN_ID: undefined } });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // Everything it prints, kept from the start: a line printed before anyone waits for it is not lost.
+  let printed = '';
+  child.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+  const output = (pattern: RegExp) => until(`${pattern} in the output of ${command.join(' ')}`, () => pattern.exec(printed) ?? undefined, 30_000);
+  if (waitReady) await output(/ready/);
+  return { child, pid: child.pid!, exited, output };
+}
+
+/** Adopts `pid`; returns the run id it printed. */
+async function adopt(pid: number, stateDir: string, options: string[]): Promise<string> {
+  const result = await watchdog(['adopt', String(pid), '--quiet', ...options], stateDir);
+  expect(result.exitCode, result.stderr).toBe(0);
+  expect(result.stdout).toMatch(/^[0-9a-f-]{36}$/);
+  return result.stdout;
+}
+
+/** The run's records once its supervisor has finished it (its marker gone). */
+async function finished(stateDir: string, runId: string, timeoutMs = 30_000) {
+  await until(`run ${runId} to finish`, () => readMarker(stateDir, runId) === undefined, timeoutMs, { every: 50 });
+  const { entries } = readJournal(join(stateDir, 'journal', `${runId}.jsonl`));
+  const of = <T>(table: string) => entries.filter((entry) => entry.table === table).map((entry) => entry.record as T);
+  const runs = of<RunRecord>('runs');
+  return { run: runs.at(-1)!, events: of<EventRecord>('events'), processes: of<ProcessRecord>('processes') };
+}
+
+async function databaseRow(runId: string): Promise<RunRecord & { adopted: boolean }> {
+  return until('the final run row in PostgreSQL', async () => {
+    const result = await db.client().query(`SELECT * FROM watchdog_runs WHERE id = $1 AND status <> 'running'`, [runId]);
+    return result.rows[0];
+  });
+}
+
+/** The pids of the children of `pid`. */
+function childrenOf(pid: number): number[] {
+  return readChildren(pid);
+}
+
+describe.each([
+  // The test's own children share its process group and session: never the run's.
+  { tracking: 'cgroup', ownSession: false, workersFoundBy: 'cgroup' },
+  { tracking: 'pgroup', ownSession: false, workersFoundBy: 'ancestry' },
+  // A process that leads its group and session (setsid): they are the run's.
+  { tracking: 'pgroup', ownSession: true, workersFoundBy: 'group' },
+])('adopt, --tracking $tracking, the process in a session of its own: $ownSession', ({ tracking, ownSession, workersFoundBy }) => {
+  it('kills the adopted process and its children at the timeout, and records the run as adopted', async () => {
+    const stateDir = newStateDir();
+    const family = await startProcess(['python3', '-c', FAMILY], true, ownSession);
+    const workers = childrenOf(family.pid).map((pid) => ({ pid, starttime: readStat(pid)!.starttime }));
+    expect(workers).toHaveLength(2);
+    const runId = await adopt(family.pid, stateDir, ['--analysis-id', 'adopt-timeout', '--timeout', '2s', '--grace', '1s', '--tracking', tracking]);
+    const ended = await family.exited;
+    expect(ended.signal).toBe('SIGTERM');
+    const { run, events, processes } = await finished(stateDir, runId);
+    // Killed workers may sit as zombies under init a while: dead all the same.
+    for (const worker of workers) expect(processAlive(worker.pid, worker.starttime)).toBe(false);
+    expect(run).toMatchObject({ adopted: true, status: 'timeout', reason: 'timeout', pid: family.pid, exit_status: 143, tracking_backend: tracking, wrapper_pid: expect.any(Number) });
+    expect(run.wrapper_pid).not.toBe(process.pid);
+    expect(run.argv.slice(1)).toEqual(['-c', FAMILY]);
+    const kinds = events.map((event) => event.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['run_started', 'limit_exceeded', 'signal_sent', 'process_killed', 'run_finished']));
+    const started = events.find((event) => event.kind === 'run_started')!;
+    expect(started.detail).toMatchObject({ adopted: { pid: family.pid, identity: 'pidfd', timeout_counts_from: 'adoption' } });
+    expect(processes.map((p) => p.pid).sort()).toEqual([family.pid, ...workers.map((w) => w.pid)].sort());
+    expect(processes.find((p) => p.pid === family.pid)!.found_by).toBe('leader');
+    expect(processes.filter((p) => p.pid !== family.pid).map((p) => p.found_by)).toEqual([workersFoundBy, workersFoundBy]);
+    expect(processes.every((p) => p.fate === 'terminated')).toBe(true);
+    expect(await databaseRow(runId)).toMatchObject({ adopted: true, status: 'timeout', exit_status: 143 });
+  });
+});
+
+describe('how an adopted process ended', () => {
+  it('ended by itself and reaped by its parent: completed, with its exit status as the kernel told it', async () => {
+    const stateDir = newStateDir();
+    // It exits with 3 when the test says so, after the adoption (which may take a second on a busy host).
+    const job = await startProcess(['python3', '-c', 'import sys; print("ready", flush=True); sys.stdin.readline(); sys.exit(3)'], true, false, true);
+    const runId = await adopt(job.pid, stateDir, ['--timeout', '30s']);
+    job.child.stdin!.end('go\n');
+    expect(await job.exited).toEqual({ code: 3, signal: null });
+    const { run, events } = await finished(stateDir, runId);
+    expect(run).toMatchObject({ adopted: true, status: 'failed', exit_status: 3, exit_code: 3, signal: null });
+    expect(events.find((event) => event.kind === 'run_finished')!.detail).toMatchObject({ exit_known: true });
+    expect(await databaseRow(runId)).toMatchObject({ adopted: true, status: 'failed', exit_code: 3 });
+  });
+
+  it('ended by itself and left a zombie by its parent: exited, its exit status unknown', async () => {
+    const stateDir = newStateDir();
+    // The parent prints its child's pid; told to, it lets the child exit and never waits for it while the test looks.
+    const parent = await startProcess(
+      [
+        'python3',
+        '-c',
+        'import subprocess, sys, time\nc = subprocess.Popen(["python3", "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE)\nprint("ready", c.pid, flush=True)\nsys.stdin.readline()\nc.stdin.close()\ntime.sleep(30)\n',
+      ],
+      false,
+      false,
+      true,
+    );
+    try {
+      const pid = Number((await parent.output(/ready (\d+)/))[1]);
+      const runId = await adopt(pid, stateDir, ['--timeout', '30s']);
+      parent.child.stdin!.end('go\n');
+      const { run, events } = await finished(stateDir, runId);
+      expect(run).toMatchObject({ adopted: true, status: 'exited', exit_status: null, exit_code: null, signal: null, reason: 'exit status unknown to an adopter' });
+      expect(events.find((event) => event.kind === 'run_finished')!.detail).toMatchObject({ exit_known: false });
+      const shown = await watchdog(['show', runId], stateDir);
+      expect(shown.stdout).toMatch(/exit status: unknown/);
+      expect(shown.stdout).toMatch(/adopted: +yes: pid \d+ was started elsewhere/);
+      expect(await databaseRow(runId)).toMatchObject({ adopted: true, status: 'exited', exit_status: null });
+    } finally {
+      parent.child.kill('SIGKILL');
+      await parent.exited;
+    }
+  });
+
+  it('stops an adopted tree over its memory limit: out_of_memory', async () => {
+    const stateDir = newStateDir();
+    const balloon = await startProcess(['python3', join(EXAMPLES, 'balloon.py'), '32', '384']);
+    const runId = await adopt(balloon.pid, stateDir, ['--memory-limit', '160MiB', '--grace', '1s']);
+    await balloon.exited;
+    const { run, events } = await finished(stateDir, runId);
+    expect(run).toMatchObject({ adopted: true, status: 'out_of_memory', reason: 'memory' });
+    expect(run.peak_rss_bytes).toBeGreaterThan(160 * 2 ** 20);
+    expect(events.some((event) => event.kind === 'limit_exceeded' && event.reason === 'memory')).toBe(true);
+    expect(await databaseRow(runId)).toMatchObject({ adopted: true, status: 'out_of_memory' });
+  });
+
+  it('--since-start: the timeout counts from the process start, not from the adoption', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    await until('the process to be 2.5 s old', () => Date.now() - startedAtMs(job.pid) >= 2500, 10_000, { every: 100 });
+    const runId = await adopt(job.pid, stateDir, ['--timeout', '4s', '--since-start', '--grace', '1s']);
+    await job.exited;
+    const { run, events } = await finished(stateDir, runId);
+    expect(run.status).toBe('timeout');
+    const limit = events.find((event) => event.kind === 'limit_exceeded')!;
+    // 4 s after its start is at most 1.5 s after the adoption (4 s after it without --since-start).
+    expect(limit.elapsed_ms).toBeLessThan(3000);
+    expect(events.find((event) => event.kind === 'run_started')!.detail).toMatchObject({ adopted: { timeout_counts_from: 'process_start' } });
+  });
+
+  it('is cancelled through its supervisor like any run (scidex-watchdog cancel)', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const runId = await adopt(job.pid, stateDir, ['--grace', '1s']);
+    const cancel = await watchdog(['cancel', runId, '--reason', 'no longer needed'], stateDir);
+    expect(cancel.exitCode, cancel.stderr).toBe(0);
+    expect((await job.exited).signal).toBe('SIGTERM');
+    const { run } = await finished(stateDir, runId);
+    expect(run).toMatchObject({ adopted: true, status: 'cancelled', reason: 'cancelled: no longer needed', exit_status: 143 });
+  });
+});
+
+describe('release', () => {
+  it('stops supervising without a signal: the tree outlives its timeout, the row ends released with who asked', async () => {
+    const stateDir = newStateDir();
+    const family = await startProcess(['python3', '-c', FAMILY], true);
+    const workers = childrenOf(family.pid);
+    const identities = [family.pid, ...workers].map((pid) => ({ pid, starttime: readStat(pid)!.starttime }));
+    const runId = await adopt(family.pid, stateDir, ['--timeout', '2s', '--grace', '1s']);
+    const released = await watchdog(['release', runId, '--reason', 'the app keeps it'], stateDir, { database: false });
+    expect(released.exitCode, released.stderr).toBe(0);
+    expect(released.stderr).toMatch(/released/);
+    const { run, events, processes } = await finished(stateDir, runId);
+    // Past the timeout it had, and past what the supervisor's lifeline and any reaper would do.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    for (const { pid, starttime } of identities) expect(processAlive(pid, starttime)).toBe(true);
+    expect(run).toMatchObject({ adopted: true, status: 'released', reason: 'released: the app keeps it', exit_status: null });
+    const release = events.find((event) => event.kind === 'released')!;
+    expect(release.detail).toMatchObject({ reason: 'the app keeps it', requested_by: expect.stringMatching(/@.* pid \d+$/) });
+    expect(events.filter((event) => ['signal_sent', 'process_killed', 'limit_exceeded', 'orphan_found'].includes(event.kind))).toEqual([]);
+    expect(processes.every((p) => p.fate === 'left_running')).toBe(true);
+    // Back in the cgroup it came from, not in the run's.
+    expect(readFileSync(`/proc/${family.pid}/cgroup`, 'utf8')).not.toContain(runId);
+    expect(await databaseRow(runId)).toMatchObject({ adopted: true, status: 'released' });
+    family.child.kill('SIGKILL');
+    for (const worker of workers) process.kill(worker, 'SIGKILL');
+    await family.exited;
+  });
+
+  it('refuses a run that was not adopted (exit 1), and bad input (125)', async () => {
+    const stateDir = newStateDir();
+    const wrapper = startWrapper(['--quiet', '--', 'sleep', '300'], { tag, stateDir });
+    const runId = await until('the run marker', () => listMarkers(stateDir)[0]);
+    const refused = await watchdog(['release', runId], stateDir, { database: false });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/not adopted/);
+    const bad = await watchdog(['release', 'not-a-run'], stateDir, { database: false });
+    expect([bad.exitCode, bad.stderr.trim().split('\n')]).toEqual([125, ["scidex-watchdog: invalid run 'not-a-run': expected a run id (UUID)"]]);
+    wrapper.kill('SIGTERM');
+    await wrapper;
+  });
+});
+
+describe('refusals: one line, exit 125', () => {
+  const refusal = async (args: string[], stateDir = newStateDir(), via?: string[]) => {
+    const result = await watchdog(['adopt', ...args], stateDir, { via });
+    expect(result.exitCode, result.stderr).toBe(125);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    return lines[0];
+  };
+
+  it('pid 1, no such pid, not a pid, a bad option', async () => {
+    expect(await refusal(['1'])).toMatch(/pid 1 is never adopted/);
+    expect(await refusal(['4194304'])).toBe('scidex-watchdog: no process 4194304');
+    expect(await refusal(['abc'])).toMatch(/invalid pid 'abc'/);
+    const job = await startProcess(['sleep', '300']);
+    expect(await refusal([String(job.pid), '--timeout', 'five minutes'])).toMatch(/--timeout/);
+    expect(await refusal([String(job.pid), '--tracking', 'subreaper'])).toMatch(/subreaper/);
+    job.child.kill('SIGKILL');
+    await job.exited;
+  });
+
+  it('a pid reused between the request and the adoption (the starttime the caller knows is not the process now)', async () => {
+    const job = await startProcess(['sleep', '300']);
+    const starttime = readStat(job.pid)!.starttime;
+    expect(await refusal([String(job.pid), '--starttime', String(starttime - 1)])).toMatch(new RegExp(`pid ${job.pid} is another process now .*reused`));
+    // The right one is taken.
+    const stateDir = newStateDir();
+    const runId = await adopt(job.pid, stateDir, ['--starttime', String(starttime), '--timeout', '1s', '--grace', '1s']);
+    await job.exited;
+    expect((await finished(stateDir, runId)).run.status).toBe('timeout');
+  });
+
+  it('a process adopted already, or inside a scidex-run run', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const runId = await adopt(job.pid, stateDir, ['--tracking', 'pgroup']);
+    expect(await refusal([String(job.pid)], stateDir)).toMatch(/adopted already/);
+    // From another state directory: the run's cgroup (or the lock) says it.
+    const inRun = startWrapper(['--quiet', '--', 'sleep', '300'], { tag, stateDir: newStateDir() });
+    const leader = await until('the wrapper\'s sleep', () => childrenOf(inRun.pid!).find((pid) => readStat(pid)?.comm === 'sleep'));
+    expect(await refusal([String(leader)])).toMatch(/inside run [0-9a-f-]{36} already/);
+    inRun.kill('SIGTERM');
+    await inRun;
+    expect((await watchdog(['release', runId], stateDir, { database: false })).exitCode).toBe(0);
+    job.child.kill('SIGKILL');
+    await job.exited;
+  });
+
+  it.skipIf(!canUnshare)('a process of another PID namespace (a container\'s, seen from its host)', async () => {
+    const outer = await startProcess(['unshare', '--pid', '--fork', '--mount-proc', 'sleep', '300']);
+    const inner = await until('the sleep inside the namespace', () => childrenOf(outer.pid)[0]);
+    expect(await refusal([String(inner)])).toMatch(new RegExp(`process ${inner} is in another PID namespace`));
+    // The namespace's init: its death ends the namespace, and unshare with it.
+    process.kill(inner, 'SIGKILL');
+    await outer.exited;
+  });
+
+  it.skipIf(!root)("another user's process: nobody may not adopt root's (and root may adopt nobody's)", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'scidex-nobody-'));
+    const nobody = (nobodyCase as { owner: { uid: number; gid: number } }).owner;
+    chownSync(stateDir, nobody.uid, nobody.gid);
+    const job = await startProcess(['sleep', '300']);
+    const via = ['runuser', '-u', 'nobody', '--', process.execPath];
+    expect(await refusal([String(job.pid), '--state-dir', stateDir], stateDir, via)).toMatch(new RegExp(`process ${job.pid} belongs to uid 0, not to you \\(uid ${nobody.uid}\\): only its owner or root may adopt it`));
+    expect(processAlive(job.pid, readStat(job.pid)!.starttime)).toBe(true);
+    job.child.kill('SIGKILL');
+    await job.exited;
+    // nobody's own process: root adopts it.
+    const theirs = spawn('runuser', ['-u', 'nobody', '--', 'sleep', '300'], { stdio: 'ignore', env: { ...process.env, SCIDEX_TEST_TAG: tag } });
+    const theirsExited = new Promise((resolve) => theirs.on('exit', resolve));
+    // runuser may exec the command, or fork it and wait.
+    const sleeper = await until("nobody's sleep", () => (readStat(theirs.pid!)?.comm === 'sleep' ? theirs.pid! : childrenOf(theirs.pid!).find((pid) => readStat(pid)?.comm === 'sleep')));
+    const rootDir = newStateDir();
+    const runId = await adopt(sleeper, rootDir, ['--timeout', '1s', '--grace', '1s']);
+    expect((await finished(rootDir, runId)).run.status).toBe('timeout');
+    await theirsExited;
+  });
+
+  it.skipIf(!root)("root's run released by nobody through a forged copy of its marker: refused, the run goes on", async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const runId = await adopt(job.pid, stateDir, ['--tracking', 'pgroup']);
+    const nobody = (nobodyCase as { owner: { uid: number; gid: number } }).owner;
+    const intruder = mkdtempSync(join(tmpdir(), 'scidex-intruder-'));
+    chownSync(intruder, nobody.uid, nobody.gid);
+    for (const dir of ['running', 'journal']) mkdirSync(join(intruder, dir), { mode: 0o700 });
+    chownSync(join(intruder, 'running'), nobody.uid, nobody.gid);
+    chownSync(join(intruder, 'journal'), nobody.uid, nobody.gid);
+    const forged = join(intruder, 'running', `${runId}.json`);
+    copyFileSync(join(stateDir, 'running', `${runId}.json`), forged);
+    chownSync(forged, nobody.uid, nobody.gid);
+    chmodSync(forged, 0o600);
+    const via = ['runuser', '-u', 'nobody', '--', process.execPath];
+    const refused = await watchdog(['release', runId, '--state-dir', intruder], intruder, { database: false, via });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/refused/);
+    expect(readMarker(stateDir, runId)).toBeDefined();
+    expect((await watchdog(['release', runId], stateDir, { database: false })).exitCode).toBe(0);
+    job.child.kill('SIGKILL');
+    await job.exited;
+  });
+});
+
+describe('a dead adopting supervisor', () => {
+  it('pgroup: its reaper signals nothing of the adopted tree (no cookie proves it) and records the run lost', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const starttime = readStat(job.pid)!.starttime;
+    const runId = await adopt(job.pid, stateDir, ['--tracking', 'pgroup', '--grace', '1s']);
+    process.kill(readMarker(stateDir, runId)!.wrapper_pid, 'SIGKILL');
+    const { run, events } = await finished(stateDir, runId);
+    expect(run).toMatchObject({ adopted: true, status: 'lost', reason: 'wrapper_gone' });
+    expect(events.find((event) => event.kind === 'kill_refused')).toMatchObject({ pid: job.pid, reason: expect.stringMatching(/^adopted: .*no cookie/) });
+    expect(processAlive(job.pid, starttime)).toBe(true);
+    job.child.kill('SIGKILL');
+    await job.exited;
+  });
+
+  it('cgroup: its reaper kills the tree in the run cgroup, as for any run', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const runId = await adopt(job.pid, stateDir, ['--tracking', 'cgroup', '--grace', '1s']);
+    process.kill(readMarker(stateDir, runId)!.wrapper_pid, 'SIGKILL');
+    expect((await job.exited).signal).toBe('SIGTERM');
+    const { run } = await finished(stateDir, runId);
+    expect(run).toMatchObject({ adopted: true, status: 'lost', reason: 'wrapper_gone', exit_status: null });
+  });
+});
+
+describe('records of older versions', () => {
+  it('a run row without `adopted` (a journal written before it existed) ships as adopted = false', async () => {
+    const id = randomUUID();
+    const now = new Date().toISOString();
+    const old = {
+      id, revision: 1, analysis_id: 'adopt-old-journal', parent_run_id: null, host: 'old-host', boot_id: 'b00t', pid_ns: null, wrapper_pid: 4242,
+      wrapper_starttime: 1, pid: 4243, pgid: 4243, leader_starttime: 2, argv: ['true'], cwd: '/', username: 'scidex', timeout_ms: 0,
+      memory_limit_bytes: 0, grace_ms: 10_000, orphan_policy: 'kill', tracking_backend: 'pgroup', cgroup_path: null, journal_path: '/nonexistent',
+      started_at: now, heartbeat_at: now, ended_at: now, status: 'completed', exit_status: 0, exit_code: 0, signal: null, reason: null,
+      peak_rss_bytes: 0, peak_pss_bytes: null, cpu_seconds: 0, peak_process_count: 1, process_count: 1,
+    };
+    await writeRecords(db.client(), { runs: [old] });
+    const row = await db.client().query('SELECT adopted FROM watchdog_runs WHERE id = $1', [id]);
+    expect(row.rows).toEqual([{ adopted: false }]);
+  });
+});
+
+/** When the process `pid` started, epoch milliseconds (its starttime, and the boot time from /proc/uptime). */
+function startedAtMs(pid: number): number {
+  const uptimeMs = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]) * 1000;
+  return Date.now() - uptimeMs + readStat(pid)!.starttime * 10;
+}
