@@ -165,7 +165,7 @@ describe('how an adopted process ended', () => {
       expect(run).toMatchObject({ adopted: true, status: 'exited', exit_status: null, exit_code: null, signal: null, reason: 'exit status unknown to an adopter' });
       expect(events.find((event) => event.kind === 'run_finished')!.detail).toMatchObject({ exit_known: false });
       const shown = await watchdog(['show', runId], stateDir);
-      expect(shown.stdout).toMatch(/exit status: unknown/);
+      expect(shown.stdout).toMatch(/^exit status: +unknown/m);
       expect(shown.stdout).toMatch(/adopted: +yes: pid \d+ was started elsewhere/);
       expect(await databaseRow(runId)).toMatchObject({ adopted: true, status: 'exited', exit_status: null });
     } finally {
