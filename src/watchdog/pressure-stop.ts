@@ -5,7 +5,8 @@
  * The victim: among the runs of this host with a marker in the state directory and a live wrapper
  * that has not ended them, the one whose tree holds the most memory by PSS, read now from /proc
  * (smaps_rollup of every member; the members found as the reaper finds them: the run's cgroup, or
- * processes started after the wrapper that carry the run's cookie). Not the journal's figure: its
+ * processes of the marker's owner, real and effective uid, root included, started after the wrapper
+ * that carry the run's cookie). Not the journal's figure: its
  * samples come every --sample-interval (10 s) and hold PSS only for a run over its own memory limit,
  * and under a shortage memory moves within a second. Reading another user's smaps_rollup needs
  * CAP_SYS_PTRACE (root): a daemon that runs as a user measures, and may stop, only that user's runs,
@@ -87,8 +88,10 @@ export function measureCandidates(stateDir: string, asked: ReadonlyMap<string, n
     if (!trust.trusted) continue;
     const cgroup = marker.cgroup_path;
     if (cgroup && isRunCgroupPath(cgroup, runId) && selfInsideCgroup(cgroup)) continue;
-    const owner = trust.uid === 0 || trust.uid === process.getuid?.() ? undefined : trust.uid;
-    const snapshot = lostRunTracker(marker, owner).scan();
+    // Only the marker's owner's processes (real and effective uid), root's run included: run ids
+    // are public (a lifeline's argv), and anyone may start a process carrying another run's cookie
+    // to make that run measure largest. In the run's own cgroup, only the cgroup's members count.
+    const snapshot = lostRunTracker(marker, trust.uid).scan();
     if (snapshot.alive.length === 0) continue;
     const pssBytes = snapshot.alive.reduce((sum, member) => sum + pssOrFreshRssBytes(member.pid, member.starttime), 0);
     candidates.push({ marker, pssBytes, rssBytes: snapshot.rssBytes, processCount: snapshot.alive.length });

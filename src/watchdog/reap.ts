@@ -253,7 +253,9 @@ export async function finishLostRun(
     refused = leaveAdoptedAlone(base, log, released ? 'released: its tree is no run\'s any more' : 'adopted: its processes carry no cookie of the run, and are not in a run cgroup, so none is signalled once its supervisor is gone');
   } else if (!rebooted) {
     const owner = foreignOwner(options.processOwner);
-    const tracker = lostRunTracker(identity, owner);
+    // The pressure guard kills only what it measured (pressure-stop.ts): the marker's owner's
+    // processes, root's included, never another user's process that merely carries the cookie.
+    const tracker = lostRunTracker(identity, takeover ? options.processOwner : owner);
     refused = refuseStrangers(base, tracker, log);
     const lastSignal = new Map<Member, NodeJS.Signals>();
     const result = await terminateTree(tracker, {
