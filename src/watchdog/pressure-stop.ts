@@ -50,6 +50,12 @@ const MIN_ACT_MS = 1000;
 /** After it acted, how long past its grace period the guard waits for the run's end before it reads the host again. */
 const END_WAIT_MS = 5000;
 const POLL_MS = 20;
+/**
+ * The most the guard reads of a journal per poll, bytes: the journal is the run's user's file, and a
+ * user could make it gigabytes (truncate -s 3G) for the root daemon to allocate during a shortage.
+ * A stop or an end is one line of a few hundred bytes, written last.
+ */
+export const JOURNAL_TAIL_BYTES = 64 * 1024;
 /** How long a run asked once stays out of the choice while its wrapper lives, milliseconds. */
 const ASKED_FOR_MS = 60_000;
 
@@ -170,14 +176,19 @@ export async function stopForPressure(crossing: Crossing, settings: GuardSetting
       `host memory pressure: ${describeHostPressure(pressure)}; stopping ${who}, the largest of ${candidates.length} ` +
         `(tree PSS ${formatSize(candidate.pssBytes)}, ${candidate.processCount} processes): ${result.why}, grace ${formatDuration(graceMs)}`,
     );
-    const acted = await waitFor(journal, marker, Math.max(graceMs, MIN_ACT_MS), (entry) => isStop(entry) || isEnd(entry));
-    if (acted !== 'timeout') {
-      // It acted, or it is gone (a reaper finishes it): wait for the end, so that the next reading sees the memory back.
-      if (acted === 'seen' && !journal.ended) await waitFor(journal, marker, graceMs + END_WAIT_MS, isEnd);
-      return stop('wrapper');
+    const actMs = Math.max(graceMs, MIN_ACT_MS);
+    const acted = await waitFor(journal, marker, actMs, (entry) => isStop(entry) || isEnd(entry));
+    let failed = `did not act within ${formatDuration(actMs)}`;
+    if (acted === 'gone') return stop('wrapper');
+    if (acted === 'seen') {
+      // A stop line is only a claim: the journal is the run's user's file, and anyone who can write
+      // it can append one. What counts is the run's end; without it by the end wait, take it over.
+      const ended = journal.ended ? 'seen' : await waitFor(journal, marker, graceMs + END_WAIT_MS, isEnd);
+      if (ended !== 'timeout') return stop('wrapper');
+      failed = `did not end the run within ${formatDuration(actMs + graceMs + END_WAIT_MS)} (its journal shows a stop)`;
     }
-    const outcome = await takeOver(stateDir, context, marker, candidate, pressure, requestedBy, Math.max(graceMs, MIN_ACT_MS));
-    log(`host memory pressure: ${who}: its wrapper (pid ${marker.wrapper_pid}) did not act within ${formatDuration(Math.max(graceMs, MIN_ACT_MS))}; ${describeTakeover(outcome)}`);
+    const outcome = await takeOver(stateDir, context, marker, candidate, pressure, requestedBy, failed);
+    log(`host memory pressure: ${who}: its wrapper (pid ${marker.wrapper_pid}) ${failed}; ${describeTakeover(outcome)}`);
     // lost: the daemon ended it; finished: the wrapper did, after all; busy: another reaper has it, or it could not be taken over.
     return stop(outcome.verdict === 'lost' ? 'daemon' : outcome.verdict === 'finished' ? 'wrapper' : 'ended');
   }
@@ -203,10 +214,10 @@ function takeOver(
   candidate: Candidate,
   pressure: HostPressure,
   requestedBy: string,
-  waitedMs: number,
+  failed: string,
 ): Promise<ReapOutcome & { refusedWhy?: string }> {
   const detail = { ...pressure, requested_by: requestedBy, taken_over: true };
-  const why = `its wrapper (pid ${marker.wrapper_pid}) did not act on the host-pressure stop within ${formatDuration(waitedMs)}: the daemon killed it`;
+  const why = `its wrapper (pid ${marker.wrapper_pid}), asked to stop the run for host pressure, ${failed}: the daemon killed it`;
   return takeOverRun(
     marker.id,
     { stateDir, database: context.database, warn: (line) => context.log(`warning: ${line}`) },
@@ -251,9 +262,10 @@ async function waitFor(journal: JournalTail, marker: RunMarker, ms: number, matc
 
 /**
  * The complete lines appended to a journal since the tail was made (it starts at the file's end
- * then): a journal of a long run may be megabytes, and the guard polls it every POLL_MS.
+ * then): a journal of a long run may be megabytes, and the guard polls it every POLL_MS. At most
+ * JOURNAL_TAIL_BYTES are read (and allocated) per read, whatever the file's size.
  */
-class JournalTail {
+export class JournalTail {
   private offset: number;
   /** The run's final version has been seen. */
   ended = false;
@@ -286,15 +298,24 @@ class JournalTail {
     try {
       const size = fstatSync(fd).size;
       if (size < this.offset) this.offset = 0;
-      const length = size - this.offset;
+      // Only the last JOURNAL_TAIL_BYTES of what is new: a skipped middle holds no line the guard
+      // waits for (the stop and the end are written last), and a torn first line is dropped.
+      const skipped = size - this.offset > JOURNAL_TAIL_BYTES;
+      const start = skipped ? size - JOURNAL_TAIL_BYTES : this.offset;
+      const length = size - start;
       if (length <= 0) return [];
       const buffer = Buffer.alloc(length);
-      const got = readSync(fd, buffer, 0, length, this.offset);
+      const got = readSync(fd, buffer, 0, length, start);
       const end = buffer.lastIndexOf(0x0a, got - 1);
-      if (end < 0) return [];
-      this.offset += end + 1;
+      if (end < 0) {
+        // No complete line in the whole window: nothing to wait for there (a sparse file, a huge line).
+        if (skipped) this.offset = start;
+        return [];
+      }
+      const first = skipped ? buffer.indexOf(0x0a) + 1 : 0;
+      this.offset = start + end + 1;
       const entries: JournalEntry[] = [];
-      for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
+      for (const line of buffer.subarray(first, end).toString('utf8').split('\n')) {
         try {
           const entry = JSON.parse(line) as JournalEntry;
           if (entry && typeof entry === 'object' && entry.record) entries.push(entry);

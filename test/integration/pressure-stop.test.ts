@@ -4,14 +4,18 @@
  * needed: the candidate measurement and the round are called directly, with a crossing made up
  * by the test (the guard's trigger has unit tests of its own, test/unit/pressure.test.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { killSurvivors, ownedTag } from '../helpers/processes.js';
 import { until } from '../helpers/until.js';
 import { journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
-import { measureCandidates } from '../../src/watchdog/pressure-stop.js';
+import { readMarker } from '../../src/record/markers.js';
+import { readJournal } from '../../src/record/journal.js';
+import { readStat } from '../../src/proc/stat.js';
+import type { Crossing, GuardSettings } from '../../src/watchdog/pressure-guard.js';
+import { JOURNAL_TAIL_BYTES, JournalTail, measureCandidates, stopForPressure } from '../../src/watchdog/pressure-stop.js';
 
 const MiB = 1024 ** 2;
 const tag = ownedTag();
@@ -21,10 +25,10 @@ afterAll(async () => {
 });
 
 /** A root run (--tracking pgroup: members by cookie) holding little memory until `release` exists. */
-async function smallRootRun(release: string) {
+async function smallRootRun(release: string, env: Record<string, string> = {}) {
   const stateDir = newStateDir();
   const script = 'import os, sys, time\nx = bytearray(8 << 20)\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.05)';
-  const run = startWrapper(['--quiet', '--tracking', 'pgroup', '--analysis-id', 'guard-measure', '--', 'python3', '-c', script, release], { tag, stateDir });
+  const run = startWrapper(['--quiet', '--tracking', 'pgroup', '--grace', '1s', '--analysis-id', 'guard-measure', '--', 'python3', '-c', script, release], { tag, stateDir, env });
   const record = await until(`the run to start (exit ${run.exitCode})`, () => {
     const record = journalSoFar(stateDir)?.runs.at(-1);
     return record?.pid && existsSync(join(stateDir, 'running', `${record.id}.json`)) ? record : undefined;
@@ -62,4 +66,65 @@ describe('what the guard measures', () => {
       await run;
     }
   });
+});
+
+/** VmHWM or VmRSS of this process, bytes. */
+function selfMemory(field: 'VmHWM' | 'VmRSS'): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'latin1'));
+  if (!match) throw new Error(`no ${field} in /proc/self/status`);
+  return Number(match[1]) * 1024;
+}
+
+const GiB = 1024 ** 3;
+const settings: GuardSettings = { minAvailableBytes: GiB, maxMemoryPressure: 40, pressureDurationMs: 10_000 };
+/** A crossing made up for the round: the round acts on whatever it is given. */
+function crossing(): Crossing {
+  return { threshold: 'min_available', crossedAtMs: Date.now(), reading: { atMs: Date.now(), memAvailableBytes: GiB / 2, memTotalBytes: 16 * GiB, psiFullAvg10: null } };
+}
+
+/** Waits until the wrapper has stopped itself at the failpoint pressure-request-taken (state T). */
+async function stoppedAtFailpoint(pid: number): Promise<void> {
+  await until(`wrapper ${pid} to stop at pressure-request-taken`, () => readStat(pid)?.state === 'T', 20_000, { every: 20 });
+}
+
+describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
+  it('reads at most JOURNAL_TAIL_BYTES per poll: a sparse 3 GiB journal does not grow its memory', () => {
+    const path = join(newStateDir(), 'journal.jsonl');
+    writeFileSync(path, '{"table":"events","record":{"kind":"sample"}}\n');
+    const tail = new JournalTail(path);
+    const fd = openSync(path, 'r+');
+    ftruncateSync(fd, 3 * GiB);
+    closeSync(fd);
+    const before = selfMemory('VmHWM');
+    for (let poll = 0; poll < 5; poll++) expect(tail.read()).toEqual([]);
+    // A line appended after the hole is still seen.
+    appendFileSync(path, '\n{"table":"runs","record":{"ended_at":"2026-01-01T00:00:00.000Z"}}\n');
+    expect(tail.read()).toHaveLength(1);
+    expect(tail.ended).toBe(true);
+    expect(selfMemory('VmHWM') - before).toBeLessThan(64 * 1024 ** 2);
+    expect(JOURNAL_TAIL_BYTES).toBe(64 * 1024);
+  });
+
+  it('takes the run over when its journal shows a stop (a forged cancel_requested line) but the run does not end', async () => {
+    const release = join(newStateDir(), 'release');
+    const { run, stateDir, runId } = await smallRootRun(release, { SCIDEX_FAILPOINTS: 'pressure-request-taken' });
+    const marker = readMarker(stateDir, runId)!;
+    const lines: string[] = [];
+    try {
+      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: (line) => lines.push(line) });
+      await stoppedAtFailpoint(marker.wrapper_pid);
+      // The run's user appends what a wrapper that acted would write; the wrapper itself never acts.
+      appendFileSync(join(stateDir, 'journal', `${runId}.jsonl`), `${JSON.stringify({ table: 'events', record: { run_id: runId, kind: 'cancel_requested', at: new Date().toISOString() } })}\n`);
+      const stop = await round;
+      expect(stop, lines.join('\n')).toMatchObject({ run_id: runId, by: 'daemon' });
+      const result = await run;
+      expect(result.signal).toBe('SIGKILL');
+      const runs = readJournal(join(stateDir, 'journal', `${runId}.jsonl`)).entries.filter((entry) => entry.table === 'runs');
+      expect(runs.at(-1)?.record).toMatchObject({ status: 'out_of_memory', exit_status: 137, reason: 'host_pressure' });
+      expect(lines.join('\n')).toMatch(/did not end the run within .* \(its journal shows a stop\); the daemon killed it/);
+    } finally {
+      writeFileSync(release, '');
+      await run;
+    }
+  }, 60_000);
 });
