@@ -218,11 +218,11 @@ export class DaemonMetrics {
     });
     this.guardStops = new Counter({
       name: 'scidex_pressure_guard_stops_total',
-      help: 'Runs the memory-pressure guard stopped since the daemon started, by who ended them: wrapper (it acted), daemon (it did not, and the daemon ended the run), ended (it was ending by itself)',
+      help: 'Runs the memory-pressure guard stopped since the daemon started, by who ended them: wrapper (it acted), daemon (it did not, or died before the run ended, and the daemon ended the run), reaper (its wrapper died and the lifeline reaper had the run first), ended (it was ending by itself)',
       labelNames: ['by'],
       registers,
     });
-    for (const by of ['wrapper', 'daemon', 'ended']) this.guardStops.inc({ by }, 0);
+    for (const by of ['wrapper', 'daemon', 'reaper', 'ended']) this.guardStops.inc({ by }, 0);
   }
 
   /** Counts one stop of the pressure guard. */

@@ -179,20 +179,38 @@ export async function stopForPressure(crossing: Crossing, settings: GuardSetting
     const actMs = Math.max(graceMs, MIN_ACT_MS);
     const acted = await waitFor(journal, marker, actMs, (entry) => isStop(entry) || isEnd(entry));
     let failed = `did not act within ${formatDuration(actMs)}`;
-    if (acted === 'gone') return stop('wrapper');
+    let ended: 'seen' | 'gone' | 'timeout' = acted;
     if (acted === 'seen') {
       // A stop line is only a claim: the journal is the run's user's file, and anyone who can write
       // it can append one. What counts is the run's end; without it by the end wait, take it over.
-      const ended = journal.ended ? 'seen' : await waitFor(journal, marker, graceMs + END_WAIT_MS, isEnd);
-      if (ended !== 'timeout') return stop('wrapper');
-      failed = `did not end the run within ${formatDuration(actMs + graceMs + END_WAIT_MS)} (its journal shows a stop)`;
+      ended = journal.ended ? 'seen' : await waitFor(journal, marker, graceMs + END_WAIT_MS, isEnd);
+      if (ended === 'seen') return stop('wrapper');
+      if (ended === 'timeout') failed = `did not end the run within ${formatDuration(actMs + graceMs + END_WAIT_MS)} (its journal shows a stop)`;
+    }
+    if (ended === 'gone') {
+      // The wrapper died before the run's end, most likely OOM-killed by the kernel: its tree still
+      // holds the memory. The lifeline's reaper would end it with SIGTERM and the run's full --grace
+      // while the next reading stopped the next-largest run: end it now, as for a wrapper that does not act.
+      failed = 'died before it ended the run';
     }
     const outcome = await takeOver(stateDir, context, marker, candidate, pressure, requestedBy, failed);
     log(`host memory pressure: ${who}: its wrapper (pid ${marker.wrapper_pid}) ${failed}; ${describeTakeover(outcome)}`);
-    // lost: the daemon ended it; finished: the wrapper did, after all; busy: another reaper has it, or it could not be taken over.
+    if (outcome.verdict === 'busy' && outcome.refusedWhy === undefined) {
+      // Another reaper holds the marker (the lifeline's, woken by the wrapper's death): the memory
+      // comes back when it is done, and not before; the next victim waits for that.
+      await waitForMarkerGone(stateDir, marker, marker.grace_ms + END_WAIT_MS);
+      return stop('reaper');
+    }
+    // lost: the daemon ended it; finished: the wrapper did, after all; busy: it could not be taken over.
     return stop(outcome.verdict === 'lost' ? 'daemon' : outcome.verdict === 'finished' ? 'wrapper' : 'ended');
   }
   return undefined;
+}
+
+/** Waits until the run's marker is gone (its reaper has recorded it) or `ms` have passed. */
+async function waitForMarkerGone(stateDir: string, marker: RunMarker, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (readMarker(stateDir, marker.id) && performance.now() < deadline) await sleep(POLL_MS);
 }
 
 function describeTakeover(outcome: ReapOutcome & { refusedWhy?: string }): string {
@@ -202,7 +220,7 @@ function describeTakeover(outcome: ReapOutcome & { refusedWhy?: string }): strin
     case 'finished':
       return 'it had finished the run meanwhile';
     default:
-      return outcome.refusedWhy ? `not taken over: ${outcome.refusedWhy}` : 'another reaper has the run';
+      return outcome.refusedWhy ? `not taken over: ${outcome.refusedWhy}` : 'another reaper (the lifeline\'s) has the run: waiting for it to end the run';
   }
 }
 

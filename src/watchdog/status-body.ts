@@ -62,8 +62,12 @@ export interface PressureStop {
   run_pss_bytes: number;
   /** Runs measured for the choice. */
   candidates: number;
-  /** wrapper: it stopped the run; daemon: it did not act, and the daemon ended the run; ended: the run was ending by itself. */
-  by: 'wrapper' | 'daemon' | 'ended';
+  /**
+   * wrapper: it stopped the run; daemon: it did not act (or died before the run's end), and the
+   * daemon ended the run; reaper: the wrapper died and another reaper (the lifeline's) had the run
+   * first; ended: the run was ending by itself.
+   */
+  by: 'wrapper' | 'daemon' | 'reaper' | 'ended';
   /** From the crossing to the request's delivery. */
   reaction_ms: number;
 }

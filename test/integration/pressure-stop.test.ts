@@ -33,7 +33,7 @@ async function smallRootRun(release: string, env: Record<string, string> = {}) {
     const record = journalSoFar(stateDir)?.runs.at(-1);
     return record?.pid && existsSync(join(stateDir, 'running', `${record.id}.json`)) ? record : undefined;
   }, 20_000, { every: 50 });
-  return { run, stateDir, runId: record.id };
+  return { run, stateDir, runId: record.id, leader: { pid: record.pid!, starttime: record.leader_starttime! } };
 }
 
 describe('what the guard measures', () => {
@@ -122,6 +122,39 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
       const runs = readJournal(join(stateDir, 'journal', `${runId}.jsonl`)).entries.filter((entry) => entry.table === 'runs');
       expect(runs.at(-1)?.record).toMatchObject({ status: 'out_of_memory', exit_status: 137, reason: 'host_pressure' });
       expect(lines.join('\n')).toMatch(/did not end the run within .* \(its journal shows a stop\); the daemon killed it/);
+    } finally {
+      writeFileSync(release, '');
+      await run;
+    }
+  }, 60_000);
+});
+
+describe('a wrapper that dies without acting', () => {
+  it('is taken over at once (the tree killed, host_pressure), not counted as a wrapper that acted', async () => {
+    const release = join(newStateDir(), 'release');
+    const { run, stateDir, runId, leader } = await smallRootRun(release, { SCIDEX_FAILPOINTS: 'pressure-request-taken' });
+    const marker = readMarker(stateDir, runId)!;
+    const lines: string[] = [];
+    try {
+      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: (line) => lines.push(line) });
+      await stoppedAtFailpoint(marker.wrapper_pid);
+      // What the kernel's OOM killer does to a wrapper: SIGKILL, right after it took the request.
+      expect(marker.wrapper_pid).toBeGreaterThan(1);
+      process.kill(marker.wrapper_pid, 'SIGKILL');
+      const stop = await round;
+      const log = lines.join('\n');
+      // The lifeline's reaper may take the marker's lock first: then the round waits for it to finish the run.
+      expect(['daemon', 'reaper'], log).toContain(stop?.by);
+      expect(existsSync(join(stateDir, 'running', `${runId}.json`)), log).toBe(false);
+      if (stop?.by === 'daemon') {
+        const { entries } = readJournal(join(stateDir, 'journal', `${runId}.jsonl`));
+        expect(entries.filter((entry) => entry.table === 'runs').at(-1)?.record).toMatchObject({ status: 'out_of_memory', exit_status: 137, reason: 'host_pressure' });
+        const events = entries.filter((entry) => entry.table === 'events').map((entry) => entry.record as { kind: string; reason: string | null; signal?: string });
+        expect(events.filter((event) => event.kind === 'signal_sent').map((event) => `${event.reason} ${event.signal}`)).toContain('host_pressure SIGKILL');
+        expect(log).toMatch(/died before it ended the run; /);
+      }
+      // Either way the tree is gone when the round returns: the next victim is chosen with its memory back.
+      expect(readStat(leader.pid)?.starttime === leader.starttime && readStat(leader.pid)?.state !== 'Z', log).toBe(false);
     } finally {
       writeFileSync(release, '');
       await run;

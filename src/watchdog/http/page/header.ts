@@ -61,7 +61,7 @@ function renderGuard(status: HostStatus): void {
   const last = guard.last_stop;
   if (!last) return setState('guard', 'on, no stop yet', 'good');
   const run = last.analysis_id ?? last.run_id.slice(0, 8);
-  const by = last.by === 'daemon' ? ', its wrapper did not act: ended by the daemon' : '';
+  const by = last.by === 'daemon' ? ', its wrapper did not act: ended by the daemon' : last.by === 'reaper' ? ', its wrapper died: ended by its reaper' : '';
   const text = `${guard.stops} stop${guard.stops === 1 ? '' : 's'}; last ${clock(last.at)}: ${run} (tree PSS ${bytes(last.run_pss_bytes)}${by})`;
   setState('guard', text, 'stale');
 }
