@@ -30,13 +30,17 @@ export function readPssBytes(pid: number): number | undefined {
  * A process's PSS in bytes; where smaps_rollup has no PSS (another user's process without
  * CAP_SYS_PTRACE), its RSS re-read now (proc(5) stat field 24, pages). The re-read matters: a process
  * that exited since it was seen has no memory left, and counting a stale RSS would add every exiting
- * worker's shared pages back to a tree's sum.
+ * worker's shared pages back to a tree's sum. smaps_rollup is read by pid: the starttime is checked
+ * before and after it, so that a pid reused meanwhile by another process counts nothing.
  * @param starttime clock ticks after boot (stat field 22): 0 bytes for a pid now naming another process, or a zombie
  */
 export function pssOrFreshRssBytes(pid: number, starttime: number): number {
+  const before = readStat(pid);
+  if (!before || before.starttime !== starttime || isDead(before)) return 0;
   const pss = readPssBytes(pid);
+  const after = readStat(pid);
+  if (!after || after.starttime !== starttime) return 0;
   if (pss !== undefined) return pss;
-  const stat = readStat(pid);
-  if (!stat || stat.starttime !== starttime || isDead(stat)) return 0;
-  return stat.rssPages * pageSizeBytes();
+  if (isDead(after)) return 0;
+  return after.rssPages * pageSizeBytes();
 }

@@ -14,6 +14,7 @@ import { journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { readMarker } from '../../src/record/markers.js';
 import { readJournal } from '../../src/record/journal.js';
 import { readStat } from '../../src/proc/stat.js';
+import { pssOrFreshRssBytes } from '../../src/proc/memory.js';
 import type { Crossing, GuardSettings } from '../../src/watchdog/pressure-guard.js';
 import { JOURNAL_TAIL_BYTES, JournalTail, measureCandidates, stopForPressure } from '../../src/watchdog/pressure-stop.js';
 
@@ -160,4 +161,12 @@ describe('a wrapper that dies without acting', () => {
       await run;
     }
   }, 60_000);
+});
+
+describe("a member's PSS", () => {
+  it("is 0 for a pid that names another process now (another starttime), though its smaps_rollup is readable", () => {
+    const self = readStat(process.pid)!;
+    expect(pssOrFreshRssBytes(process.pid, self.starttime)).toBeGreaterThan(0);
+    expect(pssOrFreshRssBytes(process.pid, self.starttime + 1)).toBe(0);
+  });
 });
