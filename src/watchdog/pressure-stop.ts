@@ -213,10 +213,13 @@ async function waitForMarkerGone(stateDir: string, marker: RunMarker, ms: number
   while (readMarker(stateDir, marker.id) && performance.now() < deadline) await sleep(POLL_MS);
 }
 
-function describeTakeover(outcome: ReapOutcome & { refusedWhy?: string }): string {
+function describeTakeover(outcome: ReapOutcome & { refusedWhy?: string; wrapperKilled?: boolean }): string {
   switch (outcome.verdict) {
-    case 'lost':
-      return `the daemon killed it and the run's tree (${outcome.killed} processes signalled, ${outcome.refused} refused) and recorded the run out_of_memory (host_pressure)`;
+    case 'lost': {
+      // The wrapper may have died by itself between the wait and the marker's lock: say so, not that we killed it.
+      const wrapper = outcome.wrapperKilled ? 'the daemon killed it and' : 'it was dead when the daemon took the run over; the daemon killed';
+      return `${wrapper} the run's tree (${outcome.killed} processes signalled, ${outcome.refused} refused) and recorded the run out_of_memory (host_pressure)`;
+    }
     case 'finished':
       return 'it had finished the run meanwhile';
     default:
@@ -224,7 +227,7 @@ function describeTakeover(outcome: ReapOutcome & { refusedWhy?: string }): strin
   }
 }
 
-/** Ends the run ourselves (reap.ts takeOverRun): SIGKILL to the wrapper and the tree, recorded out of memory. */
+/** Ends the run ourselves (reap.ts takeOverRun): SIGKILL to the wrapper (when it still lives) and the tree, recorded out of memory. */
 function takeOver(
   stateDir: string,
   context: StopContext,
@@ -233,9 +236,10 @@ function takeOver(
   pressure: HostPressure,
   requestedBy: string,
   failed: string,
-): Promise<ReapOutcome & { refusedWhy?: string }> {
+): Promise<ReapOutcome & { refusedWhy?: string; wrapperKilled?: boolean }> {
   const detail = { ...pressure, requested_by: requestedBy, taken_over: true };
-  const why = `its wrapper (pid ${marker.wrapper_pid}), asked to stop the run for host pressure, ${failed}: the daemon killed it`;
+  // Whether the daemon killed the wrapper or found it dead is the run_lost event's wrapper_killed (takeOverRun).
+  const why = `its wrapper (pid ${marker.wrapper_pid}), asked to stop the run for host pressure, ${failed}: the daemon took the run over`;
   return takeOverRun(
     marker.id,
     { stateDir, database: context.database, warn: (line) => context.log(`warning: ${line}`) },

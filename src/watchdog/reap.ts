@@ -118,7 +118,7 @@ export interface Takeover {
   /** The stop event journaled first when the journal holds none (the wrapper never wrote its own), and the ending it means. */
   stopEvent: Parameters<RunLog['event']>[1];
   ending: EndingUnderWay;
-  /** More for the run_lost event's detail: why the wrapper is gone. */
+  /** More for the run_lost event's detail: why the wrapper is gone (takeOverRun adds `wrapper_killed`: whether it SIGKILLed it). */
   detail: Record<string, unknown>;
 }
 
@@ -138,7 +138,7 @@ export async function takeOverRun(
   options: ReapOptions,
   takeover: Takeover,
   proveWrapper: (marker: RunMarker) => string | undefined,
-): Promise<ReapOutcome & { refusedWhy?: string }> {
+): Promise<ReapOutcome & { refusedWhy?: string; wrapperKilled?: boolean }> {
   const none = { runId, killed: 0, refused: 0, survivors: 0 };
   const marker = readMarker(options.stateDir, runId);
   if (!marker || marker.host !== hostname()) return { ...none, verdict: 'finished' };
@@ -147,6 +147,8 @@ export async function takeOverRun(
   const cgroup = marker.cgroup_path;
   if (cgroup && isRunCgroupPath(cgroup, runId) && selfInsideCgroup(cgroup)) return { ...none, verdict: 'busy', refusedWhy: 'the daemon runs inside its cgroup' };
   if (!lockMarker(options.stateDir, runId)) return { ...none, verdict: 'busy' };
+  // Whether this call SIGKILLed the wrapper: it may have died by itself since the caller looked.
+  let wrapperKilled = false;
   if (wrapperAlive(marker)) {
     const wrapper = { pid: marker.wrapper_pid, starttime: marker.wrapper_starttime };
     const why = proveWrapper(marker) ?? (signalMember(wrapper, 'SIGKILL') === 'refused' ? `not permitted to signal its wrapper (pid ${wrapper.pid})` : undefined);
@@ -154,6 +156,7 @@ export async function takeOverRun(
       unlockMarker(options.stateDir, runId);
       return { ...none, verdict: 'busy', refusedWhy: why };
     }
+    wrapperKilled = why === undefined;
     // SIGKILL is final; the exit takes a moment (its memory is released first).
     const deadline = performance.now() + WRAPPER_EXIT_WAIT_MS;
     while (wrapperAlive(marker) && performance.now() < deadline) await sleep(10);
@@ -162,7 +165,8 @@ export async function takeOverRun(
       return { ...none, verdict: 'busy', refusedWhy: `its wrapper (pid ${wrapper.pid}) outlived SIGKILL for ${formatDuration(WRAPPER_EXIT_WAIT_MS)}` };
     }
   }
-  return finishLocked(marker, trust.uid, options, takeover);
+  const outcome = await finishLocked(marker, trust.uid, options, { ...takeover, detail: { ...takeover.detail, wrapper_killed: wrapperKilled } });
+  return { ...outcome, wrapperKilled };
 }
 
 /** How long a SIGKILLed wrapper may take to exit, milliseconds. */

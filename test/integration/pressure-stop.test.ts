@@ -122,7 +122,9 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
       expect(result.signal).toBe('SIGKILL');
       const runs = readJournal(join(stateDir, 'journal', `${runId}.jsonl`)).entries.filter((entry) => entry.table === 'runs');
       expect(runs.at(-1)?.record).toMatchObject({ status: 'out_of_memory', exit_status: 137, reason: 'host_pressure' });
-      expect(lines.join('\n')).toMatch(/did not end the run within .* \(its journal shows a stop\); the daemon killed it/);
+      expect(lines.join('\n')).toMatch(/did not end the run within .* \(its journal shows a stop\); the daemon killed it and the run's tree/);
+      const lost = readJournal(join(stateDir, 'journal', `${runId}.jsonl`)).entries.find((entry) => entry.table === 'events' && entry.record.kind === 'run_lost');
+      expect(lost?.record).toMatchObject({ detail: expect.objectContaining({ wrapper_killed: true }) });
     } finally {
       writeFileSync(release, '');
       await run;
@@ -152,7 +154,9 @@ describe('a wrapper that dies without acting', () => {
         expect(entries.filter((entry) => entry.table === 'runs').at(-1)?.record).toMatchObject({ status: 'out_of_memory', exit_status: 137, reason: 'host_pressure' });
         const events = entries.filter((entry) => entry.table === 'events').map((entry) => entry.record as { kind: string; reason: string | null; signal?: string });
         expect(events.filter((event) => event.kind === 'signal_sent').map((event) => `${event.reason} ${event.signal}`)).toContain('host_pressure SIGKILL');
-        expect(log).toMatch(/died before it ended the run; /);
+        // It died by itself: the log and the run_lost event say so, not that the daemon killed it.
+        expect(/died before it ended the run; it was dead when the daemon took the run over; the daemon killed the run's tree \(\d+ processes signalled/.test(log), log).toBe(true);
+        expect(events.find((event) => event.kind === 'run_lost')).toMatchObject({ reason: 'host_pressure', detail: expect.objectContaining({ wrapper_killed: false }) });
       }
       // Either way the tree is gone when the round returns: the next victim is chosen with its memory back.
       expect(readStat(leader.pid)?.starttime === leader.starttime && readStat(leader.pid)?.state !== 'Z', log).toBe(false);
