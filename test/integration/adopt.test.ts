@@ -23,7 +23,8 @@ import { writeRecords } from '../../src/record/sql.js';
 import { sharedClient } from '../helpers/database.js';
 import { ownedTag } from '../helpers/processes.js';
 import { until } from '../helpers/until.js';
-import { EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { BIN, EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { cgroupOf } from '../../src/proc/cgroup.js';
 import { nobodyRunner } from '../helpers/zoo.js';
 
 const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
@@ -95,6 +96,13 @@ async function databaseRow(runId: string): Promise<RunRecord & { adopted: boolea
 /** The pids of the children of `pid`. */
 function childrenOf(pid: number): number[] {
   return readChildren(pid);
+}
+
+/** Every descendant of `pid`, by /proc's children lists. */
+function descendantsOf(pid: number): number[] {
+  const found = readChildren(pid);
+  for (let at = 0; at < found.length; at++) found.push(...readChildren(found[at]));
+  return found;
 }
 
 /** Whether koffi loads here (.ci/run runs this file again with SCIDEX_NO_FFI=1): without it there is no pidfd, and no exit status told. */
@@ -213,6 +221,45 @@ describe('how an adopted process ended', () => {
     expect((await job.exited).signal).toBe('SIGTERM');
     const { run } = await finished(stateDir, runId);
     expect(run).toMatchObject({ adopted: true, status: 'cancelled', reason: 'cancelled: no longer needed', exit_status: 143 });
+  });
+});
+
+describe('adopt, a scidex-run nested in the adopted tree', () => {
+  it("cgroup: the inner run's processes stay in its own cgroup, its timeout still ends them, the outer run goes on", async () => {
+    const stateDir = newStateDir();
+    const innerDir = newStateDir();
+    // The inner run's command forks: its sleep is found by the inner cgroup alone, not as the inner leader.
+    const script = [
+      'import subprocess, sys, time',
+      `p = subprocess.Popen([${JSON.stringify(BIN)}, '--state-dir', ${JSON.stringify(innerDir)}, '--tracking', 'cgroup', '--timeout', '6s', '--grace', '1s', '--quiet', '--', 'sh', '-c', 'sleep 300 & wait'])`,
+      'print("ready", flush=True)',
+      'print(f"inner={p.wait()}", flush=True)',
+      'time.sleep(300)',
+    ].join('\n');
+    const family = await startProcess(['python3', '-c', script], true);
+    const innerCgroup = /\/scidex-run\/[0-9a-f-]{36}$/;
+    const sleeper = await until('the inner run\'s sleep in its run cgroup', () =>
+      descendantsOf(family.pid).find((pid) => readStat(pid)?.comm === 'sleep' && innerCgroup.test(cgroupOf(pid) ?? '')),
+    );
+    const sleeperStarttime = readStat(sleeper)!.starttime;
+    const before = cgroupOf(sleeper)!;
+    const runId = await adopt(family.pid, stateDir, ['--tracking', 'cgroup', '--grace', '1s']);
+    expect(before).not.toContain(runId);
+    expect(cgroupOf(family.pid)).toMatch(new RegExp(`/scidex-run/${runId}$`));
+    // Another run's: left in its own cgroup, and named in the tracking report as not tracked.
+    expect(cgroupOf(sleeper)).toBe(before);
+    await family.output(/inner=124/);
+    await until('the inner sleep killed', () => !processAlive(sleeper, sleeperStarttime));
+    expect(readMarker(stateDir, runId)).toBeDefined();
+    expect(processAlive(family.pid, readStat(family.pid)!.starttime)).toBe(true);
+    expect((await watchdog(['release', runId], stateDir, { database: false })).exitCode).toBe(0);
+    const { run, events } = await finished(stateDir, runId);
+    expect(run.status).toBe('released');
+    const started = events.find((event) => event.kind === 'run_started')!;
+    expect(JSON.stringify(started.detail)).toMatch(/another run's/);
+    expect(cgroupOf(family.pid)).not.toContain(runId);
+    family.child.kill('SIGKILL');
+    await family.exited;
   });
 });
 
