@@ -365,6 +365,8 @@ export class Supervisor {
     const tree = this.tracker?.scan();
     if (tree) this.observe(tree);
     announceStop(reason, tree, this.announceContext());
+    // Where a test kills a wrapper whose stop is journaled and nothing signalled yet.
+    failpoint('stop-journaled');
     this.waker.wake();
   }
 

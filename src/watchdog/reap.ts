@@ -231,6 +231,17 @@ export async function finishLostRun(
   };
   const log = new RunLog({ ...identity, journal_path: journal.path }, recorder, base.revision);
   const rebooted = identity.boot_id !== bootId();
+  const released = underWay?.status === 'released';
+  const ownedCgroup = identity.cgroup_path && isRunCgroupPath(identity.cgroup_path, identity.id) && ownedBy(identity.cgroup_path, foreignOwner(options.processOwner)) ? identity.cgroup_path : undefined;
+  // An adopted tree outside a run cgroup is left alone (below): nothing of it is signalled, so no
+  // stop the wrapper had begun is carried out, and the run is recorded as what it is, lost.
+  const leftAlone = !rebooted && (released || (identity.adopted === true && !ownedCgroup));
+  // (A takeover's detail, why the wrapper was killed, is kept; its reason and stop are not: none is acted on.)
+  const takeoverDetail = takeover?.detail;
+  if (leftAlone && !released) {
+    underWay = undefined;
+    takeover = undefined;
+  }
   const reason = takeover?.reason ?? (rebooted ? 'host_rebooted' : 'wrapper_gone');
   if (takeover && !underWay) {
     // The wrapper never wrote why the run stops: the stop is written here, before the first signal, as a wrapper would.
@@ -241,9 +252,7 @@ export async function finishLostRun(
   let refused = 0;
   let survivors: Member[] = [];
   let members: Member[] = [];
-  const released = underWay?.status === 'released';
-  const ownedCgroup = identity.cgroup_path && isRunCgroupPath(identity.cgroup_path, identity.id) && ownedBy(identity.cgroup_path, foreignOwner(options.processOwner)) ? identity.cgroup_path : undefined;
-  if (!rebooted && (released || (identity.adopted && !ownedCgroup))) {
+  if (leftAlone) {
     // An adopted tree that is not in the run's cgroup carries no cookie of the run: nothing proves
     // which processes are its, so none is signalled; a released one is no run's any more.
     if (released && ownedCgroup) {
@@ -281,7 +290,7 @@ export async function finishLostRun(
     survivors: survivors.map((m) => m.pid),
     reaper_pid: process.pid,
     ...(ending ? { recorded_as: ending.status } : {}),
-    ...takeover?.detail,
+    ...takeoverDetail,
   };
   log.event('run_lost', { reason, pid: base.pid, pids: members.map((member) => member.pid), detail }, true);
   // The final version last: the protocol's end (docs/records.md).

@@ -43,12 +43,12 @@ beforeAll(async () => {
 });
 
 /** The real scidex-watchdog with the test's tag, state directory and database; never rejects. */
-function watchdog(args: string[], stateDir: string, options: { database?: boolean; via?: string[] } = {}) {
+function watchdog(args: string[], stateDir: string, options: { database?: boolean; via?: string[]; env?: Record<string, string> } = {}) {
   const [file, ...rest] = [...(options.via ?? []), WATCHDOG, ...args, ...(options.database === false ? [] : ['--database-url', db.url])];
   return execa(file, rest, {
     reject: false,
     stdin: 'ignore',
-    env: { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, SCIDEX_TEST_TAG: tag },
+    env: { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, SCIDEX_TEST_TAG: tag, ...options.env },
   });
 }
 
@@ -70,8 +70,8 @@ async function startProcess(
 }
 
 /** Adopts `pid`; returns the run id it printed. */
-async function adopt(pid: number, stateDir: string, options: string[]): Promise<string> {
-  const result = await watchdog(['adopt', String(pid), '--quiet', ...options], stateDir);
+async function adopt(pid: number, stateDir: string, options: string[], env?: Record<string, string>): Promise<string> {
+  const result = await watchdog(['adopt', String(pid), '--quiet', ...options], stateDir, { env });
   expect(result.exitCode, result.stderr).toBe(0);
   expect(result.stdout).toMatch(/^[0-9a-f-]{36}$/);
   return result.stdout;
@@ -417,6 +417,24 @@ describe('a dead adopting supervisor', () => {
     const { run, events } = await finished(stateDir, runId);
     expect(run).toMatchObject({ adopted: true, status: 'lost', reason: 'wrapper_gone' });
     expect(events.find((event) => event.kind === 'kill_refused')).toMatchObject({ pid: job.pid, reason: expect.stringMatching(/^adopted: .*no cookie/) });
+    expect(processAlive(job.pid, starttime)).toBe(true);
+    job.child.kill('SIGKILL');
+    await job.exited;
+  });
+
+  it('pgroup, dead after journaling its timeout and before any signal: its reaper records lost (wrapper_gone), not the timeout, and signals nothing', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const starttime = readStat(job.pid)!.starttime;
+    const runId = await adopt(job.pid, stateDir, ['--tracking', 'pgroup', '--timeout', '1s', '--grace', '1s'], { SCIDEX_FAILPOINTS: 'stop-journaled' });
+    const supervisor = readMarker(stateDir, runId)!.wrapper_pid;
+    await until('the supervisor stopped at stop-journaled', () => readStat(supervisor)?.state === 'T', 30_000);
+    process.kill(supervisor, 'SIGKILL');
+    const { run, events } = await finished(stateDir, runId);
+    expect(events.find((event) => event.kind === 'limit_exceeded')).toBeDefined();
+    expect(run).toMatchObject({ adopted: true, status: 'lost', reason: 'wrapper_gone', exit_status: null });
+    expect(events.filter((event) => event.kind === 'signal_sent')).toEqual([]);
+    expect(events.find((event) => event.kind === 'run_lost')!.detail).not.toHaveProperty('recorded_as');
     expect(processAlive(job.pid, starttime)).toBe(true);
     job.child.kill('SIGKILL');
     await job.exited;
