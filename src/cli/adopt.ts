@@ -156,6 +156,12 @@ function startSupervisor(request: AdoptRequest): Promise<Word> {
  * its word leaves the requester waiting for the lifeline's end (it reaps, then exits) or its timeout.
  */
 async function supervise(): Promise<never> {
+  // First of all, and for the process's whole life: without a listener, SIGUSR1 makes Node open its
+  // inspector on 127.0.0.1:9229, where any local user could connect and run code as this supervisor
+  // (root's, when root adopted). Node's own handler also makes `release` see the signal caught
+  // before the Supervisor's handlers are in: a release that lands that early is found once the
+  // supervision is in place (Supervisor.run), its request file still beside the marker.
+  process.on('SIGUSR1', () => undefined);
   const text = process.env[REQUEST_VARIABLE];
   delete process.env[REQUEST_VARIABLE];
   let word: number | undefined = 3;

@@ -149,6 +149,8 @@ export class Supervisor {
         this.log.event('run_started', { pid: spawned.pid, detail: { argv: this.log.identity.argv, tracking, ...adoptedDetail } }, true);
       });
       this.adoption?.onStarted();
+      // A release whose SIGUSR1 came before our handlers (the supervisor ignores it until then) is taken now.
+      if (adopted) this.guarded(() => this.releaseIfAsked(takeReleaseRequest(this.config.stateDir, this.log.identity.id)));
       // koffi takes 15-25 ms to load: a run that lives a while pays it before its first kill, and a
       // short one (`-- true`, a job array's one-second task) never pays it at all.
       setTimeout(() => this.guarded(() => void signalsUsePidfd()), PRELOAD_FFI_AFTER_MS).unref();
@@ -432,7 +434,12 @@ export class Supervisor {
       this.messages.info(`${signal} ignored: an adopting supervisor forwards no signal (release the run with scidex-watchdog release)`);
       return;
     }
-    if (this.released) return;
+    this.releaseIfAsked(request);
+  }
+
+  /** Releases the adopted run on `request` (module comment), or records why not; nothing without a request. */
+  private releaseIfAsked(request: ReleaseRequest | undefined): void {
+    if (!request || this.released) return;
     if (this.stop || this.phase === 'terminating') {
       this.messages.info(`release from ${request.requested_by} refused: the run is being stopped already (${this.stop ? stopReasonText(this.stop) : 'orphans'})`);
       this.log.event('released', { reason: 'refused', detail: { ...cancelDetail(request), refused: `the run is being stopped already (${this.stop ? stopReasonText(this.stop) : 'orphans'})` } }, true);

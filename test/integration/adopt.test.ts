@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { ownedTag } from '../helpers/processes.js';
 import { until } from '../helpers/until.js';
 import { BIN, EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { cgroupOf } from '../../src/proc/cgroup.js';
+import { listPids } from '../../src/proc/list.js';
 import { nobodyRunner } from '../helpers/zoo.js';
 
 const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
@@ -103,6 +104,41 @@ function descendantsOf(pid: number): number[] {
   const found = readChildren(pid);
   for (let at = 0; at < found.length; at++) found.push(...readChildren(found[at]));
   return found;
+}
+
+/** The command line of `pid`, its words joined by spaces; '' when it is gone. */
+function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
+/** Whether a socket of `pid` listens on TCP `port` (its /proc/PID/net/tcp and tcp6, the socket inodes among its fds). */
+function listensOn(pid: number, port: number): boolean {
+  const inodes = new Set<string>();
+  for (const file of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${file}`, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; st 0A is LISTEN; the inode is field 10.
+      if (fields.length > 9 && Number.parseInt(fields[1].split(':')[1], 16) === port && fields[3] === '0A') inodes.add(fields[9]);
+    }
+  }
+  if (inodes.size === 0) return false;
+  return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+    try {
+      return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '');
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Whether koffi loads here (.ci/run runs this file again with SCIDEX_NO_FFI=1): without it there is no pidfd, and no exit status told. */
@@ -260,6 +296,30 @@ describe('adopt, a scidex-run nested in the adopted tree', () => {
     expect(cgroupOf(family.pid)).not.toContain(runId);
     family.child.kill('SIGKILL');
     await family.exited;
+  });
+});
+
+describe('adopt, SIGUSR1 to the supervisor', () => {
+  it('before its handlers are in (stopped at journal-created): never opens the inspector, and it supervises on', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const adopting = watchdog(['adopt', String(job.pid), '--quiet', '--tracking', 'pgroup'], stateDir, { env: { SCIDEX_FAILPOINTS: 'journal-created' } });
+    const supervisor = await until('the supervisor stopped at journal-created', () =>
+      listPids().find((pid) => readStat(pid)?.state === 'T' && cmdlineOf(pid).includes('--supervise') && cmdlineOf(pid).includes(String(job.pid))),
+    );
+    // Pending while it is stopped: delivered the moment it goes on, before any handler of the Supervisor's.
+    process.kill(supervisor, 'SIGUSR1');
+    process.kill(supervisor, 'SIGCONT');
+    const result = await adopting;
+    expect(result.exitCode, result.stderr).toBe(0);
+    const runId = result.stdout;
+    // Its word comes after the signal's delivery: an inspector it started would be listening by now.
+    expect(listensOn(supervisor, 9229)).toBe(false);
+    expect(readMarker(stateDir, runId)).toBeDefined();
+    expect((await watchdog(['release', runId], stateDir, { database: false })).exitCode).toBe(0);
+    expect((await finished(stateDir, runId)).run.status).toBe('released');
+    job.child.kill('SIGKILL');
+    await job.exited;
   });
 });
 
