@@ -17,7 +17,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../config/run-config.js';
 import { formatDuration } from '../config/duration.js';
-import { EXIT_INTERNAL } from '../config/exit-codes.js';
+import { EXIT_INTERNAL, exitStatusOfSignal } from '../config/exit-codes.js';
 import { readStat } from '../proc/stat.js';
 import { cancelDetail, describeRequester, HOST_PRESSURE_MAX_GRACE_MS, takeCancelRequest, type CancelRequest } from '../record/cancel-request.js';
 import { NOT_ENDED, type RunLog, type RunProgress } from '../record/run-log.js';
@@ -168,9 +168,17 @@ export class Supervisor {
       return this.finish(await this.leaderExit(spawned));
     } catch (error) {
       const message = `internal error: ${(error as Error).message}`;
+      if (this.released) {
+        // Released (journaled already): the tree is no run's any more, so nothing of it is signalled,
+        // whatever failed; it goes back to its cgroup (giveBack never throws) and the row ends released.
+        this.messages.error(`${message}; the run was released: nothing is signalled`);
+        if (this.tracking.cgroup) giveBack(this.tracking.cgroup);
+        this.log.run(this.row({ ended_at: new Date().toISOString(), status: 'released', exit_status: null, exit_code: null, signal: null, reason: `released; ${message}` }));
+        return EXIT_INTERNAL;
+      }
       this.messages.error(`${message}; killing the run`);
       if (this.tracker) await this.terminate('internal_error', 'SIGKILL').catch(() => undefined);
-      this.log.run(this.row({ ended_at: new Date().toISOString(), status: 'failed', exit_status: EXIT_INTERNAL, exit_code: null, signal: null, reason: message }));
+      this.log.run(this.row({ ended_at: new Date().toISOString(), status: 'failed', exit_status: this.internalErrorStatus(), exit_code: null, signal: null, reason: message }));
       return EXIT_INTERNAL;
     } finally {
       disarm();
@@ -179,6 +187,18 @@ export class Supervisor {
       if (this.tracker) this.tracker.release();
       removeRunCgroups(this.tracking);
     }
+  }
+
+  /**
+   * The run row's exit_status after an internal error: scidex-run's own 125 for a spawned run; for an
+   * adopted one, whose status is the process's (docs/records.md), 128 + the last signal of ours its
+   * leader received, or null when it received none (we did not start it: 125 would be no status of its).
+   */
+  private internalErrorStatus(): number | null {
+    if (!this.adoption) return EXIT_INTERNAL;
+    const leader = this.tracker?.members().find((member) => member.foundBy === 'leader');
+    const killedWith = leader ? this.lastSignal.get(leader) : undefined;
+    return killedWith ? exitStatusOfSignal(killedWith) : null;
   }
 
   /** The timeout still to run at the start: all of it, less what an adopted process had used under --since-start (at least 1 ms); 0 for none. */
