@@ -165,15 +165,23 @@ async function supervise(): Promise<never> {
   const text = process.env[REQUEST_VARIABLE];
   delete process.env[REQUEST_VARIABLE];
   let word: number | undefined = 3;
-  const say = (said: Word): void => {
-    if (word === undefined) return;
+  // Whether the word reached the requester: EPIPE when it has gone (it gave up waiting, and told
+  // its caller the process is not adopted), and then the supervision must not go on unseen.
+  const say = (said: Word): boolean => {
+    if (word === undefined) return false;
+    let delivered = true;
     try {
       writeSync(word, JSON.stringify(said) + '\n');
+    } catch {
+      delivered = false;
+    }
+    try {
       closeSync(word);
     } catch {
-      // The requester is gone: the supervision goes on all the same.
+      // Closed either way.
     }
     word = undefined;
+    return delivered;
   };
   try {
     if (!text) throw new UsageError(`adopt --supervise is started by scidex-watchdog adopt only (no ${REQUEST_VARIABLE})`);

@@ -19,7 +19,7 @@ import type { RunConfig } from '../config/run-config.js';
 import { formatDuration } from '../config/duration.js';
 import { EXIT_INTERNAL, exitStatusOfSignal } from '../config/exit-codes.js';
 import { readStat } from '../proc/stat.js';
-import { cancelDetail, describeRequester, HOST_PRESSURE_MAX_GRACE_MS, takeCancelRequest, type CancelRequest } from '../record/cancel-request.js';
+import { cancelDetail, describeRequester, HOST_PRESSURE_MAX_GRACE_MS, requesterName, takeCancelRequest, type CancelRequest } from '../record/cancel-request.js';
 import { NOT_ENDED, type RunLog, type RunProgress } from '../record/run-log.js';
 import { fateOf, recordKillFailure, recordTermination } from '../record/termination-records.js';
 import { failpoint } from '../sys/failpoint.js';
@@ -75,8 +75,11 @@ export interface Adoption {
   spentMs: number;
   /** The process's age when adopted, milliseconds. */
   ageMs: number;
-  /** Called once the tree is tracked and run_started journaled: the supervision is in place. */
-  onStarted(): void;
+  /**
+   * Called once the tree is tracked and run_started journaled: the supervision is in place.
+   * @returns whether the requester heard it (false: it gave up, and the run is released at once)
+   */
+  onStarted(): boolean;
 }
 
 export class Supervisor {
@@ -148,7 +151,13 @@ export class Supervisor {
         this.log.run(this.row());
         this.log.event('run_started', { pid: spawned.pid, detail: { argv: this.log.identity.argv, tracking, ...adoptedDetail } }, true);
       });
-      this.adoption?.onStarted();
+      if (this.adoption && !this.adoption.onStarted()) {
+        // The requester gave up waiting (its caller was told the process is not adopted): a
+        // supervision nobody knows of would stop a process its caller still thinks its own.
+        const requestedBy = `${requesterName()} (the adopting supervisor itself)`;
+        const reason = 'the adopt request was given up before the supervision was in place: its requester was gone';
+        this.guarded(() => this.releaseIfAsked({ signal: 'SIGUSR1', reason, requested_by: requestedBy, requested_at: new Date().toISOString(), request_id: null }));
+      }
       // A release whose SIGUSR1 came before our handlers (the supervisor ignores it until then) is taken now.
       if (adopted) this.guarded(() => this.releaseIfAsked(takeReleaseRequest(this.config.stateDir, this.log.identity.id)));
       // koffi takes 15-25 ms to load: a run that lives a while pays it before its first kill, and a

@@ -323,6 +323,30 @@ describe('adopt, SIGUSR1 to the supervisor', () => {
   });
 });
 
+describe('adopt, its requester gone before the word', () => {
+  it('the supervisor does not supervise on unseen: the run ends released at once, nothing signalled, the tree back in its cgroup', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const starttime = readStat(job.pid)!.starttime;
+    const adopting = watchdog(['adopt', String(job.pid), '--quiet', '--tracking', 'cgroup', '--timeout', '2s'], stateDir, { env: { SCIDEX_FAILPOINTS: 'journal-created' } });
+    const supervisor = await until('the supervisor stopped at journal-created', () =>
+      listPids().find((pid) => readStat(pid)?.state === 'T' && cmdlineOf(pid).includes('--supervise') && cmdlineOf(pid).includes(String(job.pid))),
+    );
+    // As a requester that gave up waiting: its end of the pipe is closed.
+    adopting.kill('SIGKILL');
+    await adopting;
+    process.kill(supervisor, 'SIGCONT');
+    const runId = await until('the run\'s marker', () => listMarkers(stateDir)[0]);
+    const { run, events } = await finished(stateDir, runId);
+    expect(run).toMatchObject({ adopted: true, status: 'released', exit_status: null, reason: expect.stringMatching(/given up/) });
+    expect(events.filter((event) => ['signal_sent', 'process_killed', 'limit_exceeded'].includes(event.kind))).toEqual([]);
+    expect(processAlive(job.pid, starttime)).toBe(true);
+    expect(cgroupOf(job.pid)).not.toContain(runId);
+    job.child.kill('SIGKILL');
+    await job.exited;
+  });
+});
+
 describe('release', () => {
   it('stops supervising without a signal: the tree outlives its timeout, the row ends released with who asked', async () => {
     const stateDir = newStateDir();
