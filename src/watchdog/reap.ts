@@ -22,6 +22,7 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../config/duration.js';
+import { exitStatusOfSignal } from '../config/exit-codes.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
@@ -252,6 +253,8 @@ export async function finishLostRun(
   let refused = 0;
   let survivors: Member[] = [];
   let members: Member[] = [];
+  /** The last signal this reaper sent the run's leader (pid and starttime of the record), if any. */
+  let leaderSignal: NodeJS.Signals | undefined;
   if (leftAlone) {
     // An adopted tree that is not in the run's cgroup carries no cookie of the run: nothing proves
     // which processes are its, so none is signalled; a released one is no run's any more.
@@ -273,6 +276,7 @@ export async function finishLostRun(
       hooks: recordTermination(log, reason, lastSignal),
     });
     killed = lastSignal.size;
+    for (const [member, signal] of lastSignal) if (member.pid === base.pid && member.starttime === base.leader_starttime) leaderSignal = signal;
     survivors = result.survivors;
     members = tracker.members();
     log.processes(members, (member) => fateOf(member, lastSignal));
@@ -298,8 +302,10 @@ export async function finishLostRun(
     ...base,
     ended_at: new Date().toISOString(),
     status: ending?.status ?? 'lost',
-    // An adopted process's own status is unknown to its reaper: 124, 137 or 128+S would be a guess.
-    exit_status: identity.adopted ? null : (ending?.exit_status ?? null),
+    // An adopted process's own status is unknown to its reaper (124 or 137 would be a guess): an
+    // ending it carried out records 128 + the last signal it sent the leader, as its supervisor
+    // would have (docs/records.md); a `lost` row, or a leader it never signalled, null.
+    exit_status: identity.adopted ? (ending && leaderSignal ? exitStatusOfSignal(leaderSignal) : null) : (ending?.exit_status ?? null),
     reason: ending?.reason ?? reason,
     process_count: Math.max(base.process_count, members.length),
   });

@@ -524,6 +524,19 @@ describe('a dead adopting supervisor', () => {
     await job.exited;
   });
 
+  it('cgroup, dead after journaling its timeout: its reaper carries the timeout out, exit_status 128 + its last signal to the leader', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const runId = await adopt(job.pid, stateDir, ['--tracking', 'cgroup', '--timeout', '1s', '--grace', '1s'], { SCIDEX_FAILPOINTS: 'stop-journaled' });
+    const supervisor = readMarker(stateDir, runId)!.wrapper_pid;
+    await until('the supervisor stopped at stop-journaled', () => readStat(supervisor)?.state === 'T', 30_000);
+    process.kill(supervisor, 'SIGKILL');
+    expect((await job.exited).signal).toBe('SIGTERM');
+    const { run, events } = await finished(stateDir, runId);
+    expect(run).toMatchObject({ adopted: true, status: 'timeout', exit_status: 143 });
+    expect(events.find((event) => event.kind === 'run_lost')!.detail).toMatchObject({ recorded_as: 'timeout' });
+  });
+
   it('cgroup: its reaper kills the tree in the run cgroup, as for any run', async () => {
     const stateDir = newStateDir();
     const job = await startProcess(['sleep', '300']);
