@@ -156,18 +156,32 @@ function startSupervisor(request: AdoptRequest): Promise<Word> {
  * its word leaves the requester waiting for the lifeline's end (it reaps, then exits) or its timeout.
  */
 async function supervise(): Promise<never> {
+  // First of all, and for the process's whole life: without a listener, SIGUSR1 makes Node open its
+  // inspector on 127.0.0.1:9229, where any local user could connect and run code as this supervisor
+  // (root's, when root adopted). Node's own handler also makes `release` see the signal caught
+  // before the Supervisor's handlers are in: a release that lands that early is found once the
+  // supervision is in place (Supervisor.run), its request file still beside the marker.
+  process.on('SIGUSR1', () => undefined);
   const text = process.env[REQUEST_VARIABLE];
   delete process.env[REQUEST_VARIABLE];
   let word: number | undefined = 3;
-  const say = (said: Word): void => {
-    if (word === undefined) return;
+  // Whether the word reached the requester: EPIPE when it has gone (it gave up waiting, and told
+  // its caller the process is not adopted), and then the supervision must not go on unseen.
+  const say = (said: Word): boolean => {
+    if (word === undefined) return false;
+    let delivered = true;
     try {
       writeSync(word, JSON.stringify(said) + '\n');
+    } catch {
+      delivered = false;
+    }
+    try {
       closeSync(word);
     } catch {
-      // The requester is gone: the supervision goes on all the same.
+      // Closed either way.
     }
     word = undefined;
+    return delivered;
   };
   try {
     if (!text) throw new UsageError(`adopt --supervise is started by scidex-watchdog adopt only (no ${REQUEST_VARIABLE})`);

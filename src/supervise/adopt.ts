@@ -38,8 +38,12 @@ export interface AdoptTarget {
   starttime?: number;
   /** --since-start: the timeout counts from the process's own start, not from the adoption. */
   sinceStart: boolean;
-  /** Told once the supervision is in place (marker written, tree tracked, run_started journaled). */
-  onStarted(facts: { runId: string; pid: number; backend: string }): void;
+  /**
+   * Told once the supervision is in place (marker written, tree tracked, run_started journaled).
+   * @returns whether the requester heard it: false when it has gone (it gave up waiting and told its
+   *          caller the process is not adopted), and then the supervision ends at once, nothing signalled
+   */
+  onStarted(facts: { runId: string; pid: number; backend: string }): boolean;
 }
 
 /** A process taken for adoption: held by its pidfd, and locked against a second adoption. */

@@ -17,9 +17,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../config/run-config.js';
 import { formatDuration } from '../config/duration.js';
-import { EXIT_INTERNAL } from '../config/exit-codes.js';
+import { EXIT_INTERNAL, exitStatusOfSignal } from '../config/exit-codes.js';
 import { readStat } from '../proc/stat.js';
-import { cancelDetail, describeRequester, HOST_PRESSURE_MAX_GRACE_MS, takeCancelRequest, type CancelRequest } from '../record/cancel-request.js';
+import { cancelDetail, describeRequester, HOST_PRESSURE_MAX_GRACE_MS, requesterName, takeCancelRequest, type CancelRequest } from '../record/cancel-request.js';
 import { NOT_ENDED, type RunLog, type RunProgress } from '../record/run-log.js';
 import { fateOf, recordKillFailure, recordTermination } from '../record/termination-records.js';
 import { failpoint } from '../sys/failpoint.js';
@@ -75,8 +75,11 @@ export interface Adoption {
   spentMs: number;
   /** The process's age when adopted, milliseconds. */
   ageMs: number;
-  /** Called once the tree is tracked and run_started journaled: the supervision is in place. */
-  onStarted(): void;
+  /**
+   * Called once the tree is tracked and run_started journaled: the supervision is in place.
+   * @returns whether the requester heard it (false: it gave up, and the run is released at once)
+   */
+  onStarted(): boolean;
 }
 
 export class Supervisor {
@@ -148,7 +151,15 @@ export class Supervisor {
         this.log.run(this.row());
         this.log.event('run_started', { pid: spawned.pid, detail: { argv: this.log.identity.argv, tracking, ...adoptedDetail } }, true);
       });
-      this.adoption?.onStarted();
+      if (this.adoption && !this.adoption.onStarted()) {
+        // The requester gave up waiting (its caller was told the process is not adopted): a
+        // supervision nobody knows of would stop a process its caller still thinks its own.
+        const requestedBy = `${requesterName()} (the adopting supervisor itself)`;
+        const reason = 'the adopt request was given up before the supervision was in place: its requester was gone';
+        this.guarded(() => this.releaseIfAsked({ signal: 'SIGUSR1', reason, requested_by: requestedBy, requested_at: new Date().toISOString(), request_id: null }));
+      }
+      // A release whose SIGUSR1 came before our handlers (the supervisor ignores it until then) is taken now.
+      if (adopted) this.guarded(() => this.releaseIfAsked(takeReleaseRequest(this.config.stateDir, this.log.identity.id)));
       // koffi takes 15-25 ms to load: a run that lives a while pays it before its first kill, and a
       // short one (`-- true`, a job array's one-second task) never pays it at all.
       setTimeout(() => this.guarded(() => void signalsUsePidfd()), PRELOAD_FFI_AFTER_MS).unref();
@@ -166,9 +177,17 @@ export class Supervisor {
       return this.finish(await this.leaderExit(spawned));
     } catch (error) {
       const message = `internal error: ${(error as Error).message}`;
+      if (this.released) {
+        // Released (journaled already): the tree is no run's any more, so nothing of it is signalled,
+        // whatever failed; it goes back to its cgroup (giveBack never throws) and the row ends released.
+        this.messages.error(`${message}; the run was released: nothing is signalled`);
+        if (this.tracking.cgroup) giveBack(this.tracking.cgroup);
+        this.log.run(this.row({ ended_at: new Date().toISOString(), status: 'released', exit_status: null, exit_code: null, signal: null, reason: `released; ${message}` }));
+        return EXIT_INTERNAL;
+      }
       this.messages.error(`${message}; killing the run`);
       if (this.tracker) await this.terminate('internal_error', 'SIGKILL').catch(() => undefined);
-      this.log.run(this.row({ ended_at: new Date().toISOString(), status: 'failed', exit_status: EXIT_INTERNAL, exit_code: null, signal: null, reason: message }));
+      this.log.run(this.row({ ended_at: new Date().toISOString(), status: 'failed', exit_status: this.internalErrorStatus(), exit_code: null, signal: null, reason: message }));
       return EXIT_INTERNAL;
     } finally {
       disarm();
@@ -177,6 +196,18 @@ export class Supervisor {
       if (this.tracker) this.tracker.release();
       removeRunCgroups(this.tracking);
     }
+  }
+
+  /**
+   * The run row's exit_status after an internal error: scidex-run's own 125 for a spawned run; for an
+   * adopted one, whose status is the process's (docs/records.md), 128 + the last signal of ours its
+   * leader received, or null when it received none (we did not start it: 125 would be no status of its).
+   */
+  private internalErrorStatus(): number | null {
+    if (!this.adoption) return EXIT_INTERNAL;
+    const leader = this.tracker?.members().find((member) => member.foundBy === 'leader');
+    const killedWith = leader ? this.lastSignal.get(leader) : undefined;
+    return killedWith ? exitStatusOfSignal(killedWith) : null;
   }
 
   /** The timeout still to run at the start: all of it, less what an adopted process had used under --since-start (at least 1 ms); 0 for none. */
@@ -365,6 +396,8 @@ export class Supervisor {
     const tree = this.tracker?.scan();
     if (tree) this.observe(tree);
     announceStop(reason, tree, this.announceContext());
+    // Where a test kills a wrapper whose stop is journaled and nothing signalled yet.
+    failpoint('stop-journaled');
     this.waker.wake();
   }
 
@@ -430,7 +463,12 @@ export class Supervisor {
       this.messages.info(`${signal} ignored: an adopting supervisor forwards no signal (release the run with scidex-watchdog release)`);
       return;
     }
-    if (this.released) return;
+    this.releaseIfAsked(request);
+  }
+
+  /** Releases the adopted run on `request` (module comment), or records why not; nothing without a request. */
+  private releaseIfAsked(request: ReleaseRequest | undefined): void {
+    if (!request || this.released) return;
     if (this.stop || this.phase === 'terminating') {
       this.messages.info(`release from ${request.requested_by} refused: the run is being stopped already (${this.stop ? stopReasonText(this.stop) : 'orphans'})`);
       this.log.event('released', { reason: 'refused', detail: { ...cancelDetail(request), refused: `the run is being stopped already (${this.stop ? stopReasonText(this.stop) : 'orphans'})` } }, true);

@@ -14,12 +14,14 @@
  *   - `settle-listed`: scidex-run with the cgroup backend, in the settle window after the leader's
  *     exit, after reading cgroup.procs, before reading the listed processes' stat;
  *   - `pressure-request-taken`: scidex-run, after taking the daemon's host-pressure request, before
- *     acting on it: a wrapper that never acts, which the daemon must then end itself.
+ *     acting on it: a wrapper that never acts, which the daemon must then end itself;
+ *   - `stop-journaled`: scidex-run (or an adopting supervisor), after journaling why the run stops
+ *     (limit_exceeded, cancel_requested), before the first signal: a wrapper that dies there.
  */
 export const FAILPOINTS_VARIABLE = 'SCIDEX_FAILPOINTS';
 
 /** The names a failpoint may have. */
-export type FailpointName = 'journal-created' | 'ship-written' | 'reap-rows-read' | 'settle-listed' | 'pressure-request-taken';
+export type FailpointName = 'journal-created' | 'ship-written' | 'reap-rows-read' | 'settle-listed' | 'pressure-request-taken' | 'stop-journaled';
 
 const armed = new Set((process.env[FAILPOINTS_VARIABLE] ?? '').split(',').filter((name) => name !== ''));
 

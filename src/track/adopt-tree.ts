@@ -3,12 +3,17 @@
  * processes carry no SCIDEX_RUN_ID cookie and are not our descendants, so the subreaper backend
  * cannot see it and the cookie finds nothing of it.
  *
- *   - cgroup, where we may: the run's cgroup is made beneath the leader's own cgroup, and the
- *     leader and every process of its tree are moved into it (a write of each pid to its
- *     cgroup.procs, which needs write access to the cgroup.procs of both cgroups' common ancestor:
- *     root, or a user in a subtree delegated to them). From then on every child is born inside, as
- *     for a spawned run. The move is repeated until a pass over /proc finds no process of the tree
- *     outside: a child forked during a pass is found by the next.
+ *   - cgroup, where we may: the run's cgroup is made beneath the leader's own cgroup (its home),
+ *     and the leader and every process of its tree that is in that home cgroup are moved into it (a
+ *     write of each pid to its cgroup.procs, which needs write access to the cgroup.procs of both
+ *     cgroups' common ancestor: root, or a user in a subtree delegated to them). From then on every
+ *     child is born inside, as for a spawned run. The move is repeated until a pass over /proc finds
+ *     no process of the tree left in the home cgroup: a child forked during a pass is found by the next.
+ *     Never moved, and so never members (with cgroup tracking a member is what is in the run's
+ *     cgroup): a process of another run (below a `/scidex-run/<run id>` cgroup, or carrying
+ *     SCIDEX_RUN_ID: a scidex-run nested in the tree, whose own limits need its processes in its own
+ *     cgroup), and one in a cgroup other than the home (an application's own sub-cgroups). They
+ *     are named in the tracking report (run_started), and left where they are.
  *   - pgroup otherwise: ppid ancestry from the leader, plus its process group and session only
  *     when the leader leads them. A group or session the leader merely belongs to (the
  *     application's that started it, a login session) is never the run's.
@@ -17,13 +22,18 @@
  * since left its ancestry (a daemon that re-parented to init) and, under pgroup, one that does so
  * later between two scans.
  *
- * A pid is moved only after a pidfd was opened on it and its starttime re-read (the process listed
- * is the one the pidfd names), and its starttime is read again after the move: a process that
- * exited in between and whose number was reused at once is moved back out, never kept as a member.
+ * A pid is moved only after a pidfd was opened on it, its starttime re-read (the process listed
+ * is the one the pidfd names) and its cgroup read again (still the home), and its starttime is read
+ * again after the move: a process that exited in between and whose number was reused at once is
+ * moved back to the cgroup it was in, never kept as a member. Every process moved came from the home
+ * cgroup, and every process born inside descends from one of them: a release gives them all back to
+ * the home, except what is another run's (a run cgroup nested in ours, or SCIDEX_RUN_ID), left alone.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isRunId } from '../config/run-id.js';
 import { cgroup2MountPoint, cgroupOf, readCgroupProcs } from '../proc/cgroup.js';
+import { envValue } from '../proc/environ.js';
 import { listPids } from '../proc/list.js';
 import { isDead, readStat, type ProcStat } from '../proc/stat.js';
 import { libc } from '../sys/libc.js';
@@ -60,9 +70,10 @@ export function setUpAdoptedTracking(choice: TrackingChoice, runId: string, root
   const reports: BackendReport[] = [];
   if (choice === 'cgroup' || choice === 'auto') {
     const attempt = moveIntoRunCgroup(runId, root, excluded);
-    if (attempt instanceof RunCgroup) {
-      reports.push({ backend: 'cgroup', available: true, why: `the adopted tree was moved into ${attempt.path}` });
-      return { backend: 'cgroup', cgroup: attempt, reports };
+    if (typeof attempt !== 'string') {
+      const left = attempt.left ? `; left where they are: ${attempt.left}` : '';
+      reports.push({ backend: 'cgroup', available: true, why: `the adopted tree was moved into ${attempt.cgroup.path}${left}` });
+      return { backend: 'cgroup', cgroup: attempt.cgroup, reports };
     }
     reports.push({ backend: 'cgroup', available: false, why: attempt });
     if (choice === 'cgroup') throw new BackendUnavailableError(`tracking backend 'cgroup' is not available for this process: ${attempt}`);
@@ -73,8 +84,8 @@ export function setUpAdoptedTracking(choice: TrackingChoice, runId: string, root
   return { backend: 'pgroup', reports };
 }
 
-/** The run's cgroup with the tree in it, or why not. */
-function moveIntoRunCgroup(runId: string, root: AdoptedTreeRoot, excluded: ReadonlySet<string>): RunCgroup | string {
+/** The run's cgroup with the tree in it and what of the tree was left where it is, or why not. */
+function moveIntoRunCgroup(runId: string, root: AdoptedTreeRoot, excluded: ReadonlySet<string>): { cgroup: RunCgroup; left: string } | string {
   const home = cgroupOf(root.pid);
   if (home === undefined) return `/proc/${root.pid}/cgroup has no cgroup v2 entry`;
   let cgroup: RunCgroup;
@@ -84,13 +95,23 @@ function moveIntoRunCgroup(runId: string, root: AdoptedTreeRoot, excluded: Reado
     if (error instanceof CgroupUnavailableError) return error.message;
     throw error;
   }
-  const inside = cgroup.path.slice(cgroup2MountPoint()!.length) || '/';
   const procs = join(cgroup.path, 'cgroup.procs');
+  const mount = cgroup2MountPoint()!;
+  const homeProcs = join(mount, home, 'cgroup.procs');
+  const anotherRuns = new Set<number>();
+  const elsewhere = new Set<number>();
   try {
     for (let pass = 0; pass < MAX_MOVE_PASSES; pass++) {
-      const outside = treeOf(root, excluded).filter((stat) => cgroupOf(stat.pid) !== inside);
-      if (outside.length === 0) return cgroup;
-      for (const stat of outside) moveVerified(stat, procs, cgroup.home);
+      const toMove: ProcStat[] = [];
+      for (const stat of treeOf(root, excluded)) {
+        const where = cgroupOf(stat.pid);
+        if (where === undefined) continue; // gone
+        if (anotherRunsProcess(stat.pid, where)) anotherRuns.add(stat.pid);
+        else if (where === home) toMove.push(stat);
+        else if (!isWithin(where, cgroup.path.slice(mount.length))) elsewhere.add(stat.pid);
+      }
+      if (toMove.length === 0) return { cgroup, left: leftReport(anotherRuns, elsewhere) };
+      for (const stat of toMove) moveVerified(stat, procs, home, homeProcs);
     }
     throw new Error(`the tree was still forking outside ${cgroup.path} after ${MAX_MOVE_PASSES} passes`);
   } catch (error) {
@@ -100,12 +121,40 @@ function moveIntoRunCgroup(runId: string, root: AdoptedTreeRoot, excluded: Reado
   }
 }
 
+/** The tracking report's words on what of the tree was left where it was, '' for nothing. */
+function leftReport(anotherRuns: ReadonlySet<number>, elsewhere: ReadonlySet<number>): string {
+  const parts: string[] = [];
+  if (anotherRuns.size > 0) parts.push(`not tracked, another run's (a run cgroup of its own, or SCIDEX_RUN_ID): pids ${[...anotherRuns].join(', ')}`);
+  if (elsewhere.size > 0) parts.push(`not tracked, in a cgroup other than the adopted process's: pids ${[...elsewhere].join(', ')}`);
+  return parts.join('; ');
+}
+
+/** Whether cgroup path `inner` (relative to the mount) is `outer` or below it. */
+function isWithin(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(`${outer}/`);
+}
+
+/**
+ * Whether process `pid` belongs to another run: its cgroup `where` (relative to the mount) is a run
+ * cgroup or below one (a `scidex-run/<run id>` pair in it beneath `ours`, or anywhere when `ours`
+ * is not given), or its environment carries SCIDEX_RUN_ID (a nested scidex-run's command, moved
+ * into its cgroup a moment after its spawn, or one without a cgroup). Such a process is never moved.
+ * @param ours our own run cgroup (relative to the mount): its own pair is not another run's
+ */
+function anotherRunsProcess(pid: number, where: string, ours?: string): boolean {
+  if (envValue(pid, 'SCIDEX_RUN_ID') !== undefined) return true;
+  const below = ours === undefined ? where : isWithin(where, ours) ? where.slice(ours.length) : '';
+  const parts = below.split('/');
+  return parts.some((part, at) => part === 'scidex-run' && isRunId(parts[at + 1] ?? ''));
+}
+
 /**
  * Moves one listed process into the cgroup whose cgroup.procs is `procs`, by identity (module
- * comment); one that exited meanwhile is skipped.
+ * comment): only while it is still in the cgroup `from` (relative to the mount) whose cgroup.procs
+ * is `fromProcs`. One that exited or moved meanwhile is skipped.
  * @throws the cgroup write's error (EACCES, EPERM, EBUSY, ...)
  */
-function moveVerified(stat: ProcStat, procs: string, homeProcs: string): void {
+function moveVerified(stat: ProcStat, procs: string, from: string, fromProcs: string): void {
   const calls = libc();
   let pidfd: number | undefined;
   try {
@@ -115,6 +164,8 @@ function moveVerified(stat: ProcStat, procs: string, homeProcs: string): void {
   }
   try {
     if (readStat(stat.pid)?.starttime !== stat.starttime) return;
+    // Read last before the write: a process that left the home meanwhile is not ours to move.
+    if (cgroupOf(stat.pid) !== from) return;
     try {
       writeFileSync(procs, String(stat.pid));
     } catch (error) {
@@ -122,7 +173,7 @@ function moveVerified(stat: ProcStat, procs: string, homeProcs: string): void {
       throw error;
     }
     // Moved whoever has the number now: if that is no longer the process listed, it goes back.
-    if (readStat(stat.pid)?.starttime !== stat.starttime) moveBack(stat.pid, homeProcs);
+    if (readStat(stat.pid)?.starttime !== stat.starttime) moveBack(stat.pid, fromProcs);
   } finally {
     if (pidfd !== undefined) calls!.close(pidfd);
   }
@@ -138,8 +189,12 @@ function moveBack(pid: number, homeProcs: string): void {
 
 /**
  * Moves every process of the run's cgroup (and those below it) back to the cgroup the tree came
- * from: a released run leaves its processes where they were before the adoption. Never throws.
- * @returns the pids that could not be moved back (they stay in the run's cgroup, never signalled)
+ * from: a released run leaves its processes where they were before the adoption. Every process
+ * moved in came from that cgroup (moveIntoRunCgroup moves only the home's), and every other one in
+ * the run's cgroup was born there of them. What is another run's (a run cgroup nested below ours,
+ * or SCIDEX_RUN_ID) stays where it is, that run's limits on it intact. Never throws.
+ * @returns the pids that could not be moved back (they stay in the run's cgroup, never signalled);
+ *          another run's are not among them
  */
 export function giveBack(cgroup: RunCgroup): number[] {
   return giveBackPath(cgroup.path, cgroup.home);
@@ -148,24 +203,34 @@ export function giveBack(cgroup: RunCgroup): number[] {
 /**
  * giveBack for a run cgroup known by its path alone (a reaper's): the tree goes back to the cgroup
  * two levels up, `<home>/scidex-run/<run-id>`'s home. Never throws.
+ * @param path the run cgroup's directory (absolute, below the cgroup2 mount)
+ * @param homeProcs the home cgroup's cgroup.procs file
  */
 export function giveBackPath(path: string, homeProcs = join(path, '..', '..', 'cgroup.procs')): number[] {
-  const cgroup = { path, home: homeProcs };
+  const mount = cgroup2MountPoint();
+  const ours = mount !== undefined && path.startsWith(`${mount}/`) ? path.slice(mount.length) : undefined;
+  // Ours to give back: still within our cgroup (read just before its write: a number reused by a
+  // process elsewhere is not moved), and not another run's.
+  const ownPids = (): number[] =>
+    cgroupProcesses(path).filter((pid) => {
+      const where = cgroupOf(pid);
+      return ours !== undefined && where !== undefined && isWithin(where, ours) && !anotherRunsProcess(pid, where, ours);
+    });
   const stuck: number[] = [];
   for (let pass = 0; pass < MAX_MOVE_PASSES; pass++) {
-    const pids = cgroupProcesses(cgroup.path);
+    const pids = ownPids();
     if (pids.length === 0) return [];
     stuck.length = 0;
     for (const pid of pids) {
       try {
-        writeFileSync(cgroup.home, String(pid));
+        writeFileSync(homeProcs, String(pid));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ESRCH') stuck.push(pid);
       }
     }
-    if (stuck.length > 0 && stuck.length === cgroupProcesses(cgroup.path).length) return stuck;
+    if (stuck.length > 0 && stuck.length === ownPids().length) return stuck;
   }
-  return cgroupProcesses(cgroup.path);
+  return ownPids();
 }
 
 function cgroupProcesses(path: string): number[] {

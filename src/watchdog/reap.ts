@@ -22,6 +22,7 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../config/duration.js';
+import { exitStatusOfSignal } from '../config/exit-codes.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
@@ -235,6 +236,17 @@ export async function finishLostRun(
   };
   const log = new RunLog({ ...identity, journal_path: journal.path }, recorder, base.revision);
   const rebooted = identity.boot_id !== bootId();
+  const released = underWay?.status === 'released';
+  const ownedCgroup = identity.cgroup_path && isRunCgroupPath(identity.cgroup_path, identity.id) && ownedBy(identity.cgroup_path, foreignOwner(options.processOwner)) ? identity.cgroup_path : undefined;
+  // An adopted tree outside a run cgroup is left alone (below): nothing of it is signalled, so no
+  // stop the wrapper had begun is carried out, and the run is recorded as what it is, lost.
+  const leftAlone = !rebooted && (released || (identity.adopted === true && !ownedCgroup));
+  // (A takeover's detail, why the wrapper was killed, is kept; its reason and stop are not: none is acted on.)
+  const takeoverDetail = takeover?.detail;
+  if (leftAlone && !released) {
+    underWay = undefined;
+    takeover = undefined;
+  }
   const reason = takeover?.reason ?? (rebooted ? 'host_rebooted' : 'wrapper_gone');
   if (takeover && !underWay) {
     // The wrapper never wrote why the run stops: the stop is written here, before the first signal, as a wrapper would.
@@ -245,9 +257,9 @@ export async function finishLostRun(
   let refused = 0;
   let survivors: Member[] = [];
   let members: Member[] = [];
-  const released = underWay?.status === 'released';
-  const ownedCgroup = identity.cgroup_path && isRunCgroupPath(identity.cgroup_path, identity.id) && ownedBy(identity.cgroup_path, foreignOwner(options.processOwner)) ? identity.cgroup_path : undefined;
-  if (!rebooted && (released || (identity.adopted && !ownedCgroup))) {
+  /** The last signal this reaper sent the run's leader (pid and starttime of the record), if any. */
+  let leaderSignal: NodeJS.Signals | undefined;
+  if (leftAlone) {
     // An adopted tree that is not in the run's cgroup carries no cookie of the run: nothing proves
     // which processes are its, so none is signalled; a released one is no run's any more.
     if (released && ownedCgroup) {
@@ -270,6 +282,7 @@ export async function finishLostRun(
       hooks: recordTermination(log, reason, lastSignal),
     });
     killed = lastSignal.size;
+    for (const [member, signal] of lastSignal) if (member.pid === base.pid && member.starttime === base.leader_starttime) leaderSignal = signal;
     survivors = result.survivors;
     members = tracker.members();
     log.processes(members, (member) => fateOf(member, lastSignal));
@@ -287,7 +300,7 @@ export async function finishLostRun(
     survivors: survivors.map((m) => m.pid),
     reaper_pid: process.pid,
     ...(ending ? { recorded_as: ending.status } : {}),
-    ...takeover?.detail,
+    ...takeoverDetail,
   };
   log.event('run_lost', { reason, pid: base.pid, pids: members.map((member) => member.pid), detail }, true);
   // The final version last: the protocol's end (docs/records.md).
@@ -295,8 +308,10 @@ export async function finishLostRun(
     ...base,
     ended_at: new Date().toISOString(),
     status: ending?.status ?? 'lost',
-    // An adopted process's own status is unknown to its reaper: 124, 137 or 128+S would be a guess.
-    exit_status: identity.adopted ? null : (ending?.exit_status ?? null),
+    // An adopted process's own status is unknown to its reaper (124 or 137 would be a guess): an
+    // ending it carried out records 128 + the last signal it sent the leader, as its supervisor
+    // would have (docs/records.md); a `lost` row, or a leader it never signalled, null.
+    exit_status: identity.adopted ? (ending && leaderSignal ? exitStatusOfSignal(leaderSignal) : null) : (ending?.exit_status ?? null),
     reason: ending?.reason ?? reason,
     process_count: Math.max(base.process_count, members.length),
   });

@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,9 @@ import { writeRecords } from '../../src/record/sql.js';
 import { sharedClient } from '../helpers/database.js';
 import { ownedTag } from '../helpers/processes.js';
 import { until } from '../helpers/until.js';
-import { EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { BIN, EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { cgroupOf } from '../../src/proc/cgroup.js';
+import { listPids } from '../../src/proc/list.js';
 import { nobodyRunner } from '../helpers/zoo.js';
 
 const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
@@ -42,12 +44,12 @@ beforeAll(async () => {
 });
 
 /** The real scidex-watchdog with the test's tag, state directory and database; never rejects. */
-function watchdog(args: string[], stateDir: string, options: { database?: boolean; via?: string[] } = {}) {
+function watchdog(args: string[], stateDir: string, options: { database?: boolean; via?: string[]; env?: Record<string, string> } = {}) {
   const [file, ...rest] = [...(options.via ?? []), WATCHDOG, ...args, ...(options.database === false ? [] : ['--database-url', db.url])];
   return execa(file, rest, {
     reject: false,
     stdin: 'ignore',
-    env: { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, SCIDEX_TEST_TAG: tag },
+    env: { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, SCIDEX_TEST_TAG: tag, ...options.env },
   });
 }
 
@@ -69,8 +71,8 @@ async function startProcess(
 }
 
 /** Adopts `pid`; returns the run id it printed. */
-async function adopt(pid: number, stateDir: string, options: string[]): Promise<string> {
-  const result = await watchdog(['adopt', String(pid), '--quiet', ...options], stateDir);
+async function adopt(pid: number, stateDir: string, options: string[], env?: Record<string, string>): Promise<string> {
+  const result = await watchdog(['adopt', String(pid), '--quiet', ...options], stateDir, { env });
   expect(result.exitCode, result.stderr).toBe(0);
   expect(result.stdout).toMatch(/^[0-9a-f-]{36}$/);
   return result.stdout;
@@ -95,6 +97,48 @@ async function databaseRow(runId: string): Promise<RunRecord & { adopted: boolea
 /** The pids of the children of `pid`. */
 function childrenOf(pid: number): number[] {
   return readChildren(pid);
+}
+
+/** Every descendant of `pid`, by /proc's children lists. */
+function descendantsOf(pid: number): number[] {
+  const found = readChildren(pid);
+  for (let at = 0; at < found.length; at++) found.push(...readChildren(found[at]));
+  return found;
+}
+
+/** The command line of `pid`, its words joined by spaces; '' when it is gone. */
+function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
+/** Whether a socket of `pid` listens on TCP `port` (its /proc/PID/net/tcp and tcp6, the socket inodes among its fds). */
+function listensOn(pid: number, port: number): boolean {
+  const inodes = new Set<string>();
+  for (const file of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${file}`, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; st 0A is LISTEN; the inode is field 10.
+      if (fields.length > 9 && Number.parseInt(fields[1].split(':')[1], 16) === port && fields[3] === '0A') inodes.add(fields[9]);
+    }
+  }
+  if (inodes.size === 0) return false;
+  return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+    try {
+      return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '');
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Whether koffi loads here (.ci/run runs this file again with SCIDEX_NO_FFI=1): without it there is no pidfd, and no exit status told. */
@@ -213,6 +257,93 @@ describe('how an adopted process ended', () => {
     expect((await job.exited).signal).toBe('SIGTERM');
     const { run } = await finished(stateDir, runId);
     expect(run).toMatchObject({ adopted: true, status: 'cancelled', reason: 'cancelled: no longer needed', exit_status: 143 });
+  });
+});
+
+describe('adopt, a scidex-run nested in the adopted tree', () => {
+  it("cgroup: the inner run's processes stay in its own cgroup, its timeout still ends them, the outer run goes on", async () => {
+    const stateDir = newStateDir();
+    const innerDir = newStateDir();
+    // The inner run's command forks: its sleep is found by the inner cgroup alone, not as the inner leader.
+    const script = [
+      'import subprocess, sys, time',
+      `p = subprocess.Popen([${JSON.stringify(BIN)}, '--state-dir', ${JSON.stringify(innerDir)}, '--tracking', 'cgroup', '--timeout', '6s', '--grace', '1s', '--quiet', '--', 'sh', '-c', 'sleep 300 & wait'])`,
+      'print("ready", flush=True)',
+      'print(f"inner={p.wait()}", flush=True)',
+      'time.sleep(300)',
+    ].join('\n');
+    const family = await startProcess(['python3', '-c', script], true);
+    const innerCgroup = /\/scidex-run\/[0-9a-f-]{36}$/;
+    const sleeper = await until('the inner run\'s sleep in its run cgroup', () =>
+      descendantsOf(family.pid).find((pid) => readStat(pid)?.comm === 'sleep' && innerCgroup.test(cgroupOf(pid) ?? '')),
+    );
+    const sleeperStarttime = readStat(sleeper)!.starttime;
+    const before = cgroupOf(sleeper)!;
+    const runId = await adopt(family.pid, stateDir, ['--tracking', 'cgroup', '--grace', '1s']);
+    expect(before).not.toContain(runId);
+    expect(cgroupOf(family.pid)).toMatch(new RegExp(`/scidex-run/${runId}$`));
+    // Another run's: left in its own cgroup, and named in the tracking report as not tracked.
+    expect(cgroupOf(sleeper)).toBe(before);
+    await family.output(/inner=124/);
+    await until('the inner sleep killed', () => !processAlive(sleeper, sleeperStarttime));
+    expect(readMarker(stateDir, runId)).toBeDefined();
+    expect(processAlive(family.pid, readStat(family.pid)!.starttime)).toBe(true);
+    expect((await watchdog(['release', runId], stateDir, { database: false })).exitCode).toBe(0);
+    const { run, events } = await finished(stateDir, runId);
+    expect(run.status).toBe('released');
+    const started = events.find((event) => event.kind === 'run_started')!;
+    expect(JSON.stringify(started.detail)).toMatch(/another run's/);
+    expect(cgroupOf(family.pid)).not.toContain(runId);
+    family.child.kill('SIGKILL');
+    await family.exited;
+  });
+});
+
+describe('adopt, SIGUSR1 to the supervisor', () => {
+  it('before its handlers are in (stopped at journal-created): never opens the inspector, and it supervises on', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const adopting = watchdog(['adopt', String(job.pid), '--quiet', '--tracking', 'pgroup'], stateDir, { env: { SCIDEX_FAILPOINTS: 'journal-created' } });
+    const supervisor = await until('the supervisor stopped at journal-created', () =>
+      listPids().find((pid) => readStat(pid)?.state === 'T' && cmdlineOf(pid).includes('--supervise') && cmdlineOf(pid).includes(String(job.pid))),
+    );
+    // Pending while it is stopped: delivered the moment it goes on, before any handler of the Supervisor's.
+    process.kill(supervisor, 'SIGUSR1');
+    process.kill(supervisor, 'SIGCONT');
+    const result = await adopting;
+    expect(result.exitCode, result.stderr).toBe(0);
+    const runId = result.stdout;
+    // Its word comes after the signal's delivery: an inspector it started would be listening by now.
+    expect(listensOn(supervisor, 9229)).toBe(false);
+    expect(readMarker(stateDir, runId)).toBeDefined();
+    expect((await watchdog(['release', runId], stateDir, { database: false })).exitCode).toBe(0);
+    expect((await finished(stateDir, runId)).run.status).toBe('released');
+    job.child.kill('SIGKILL');
+    await job.exited;
+  });
+});
+
+describe('adopt, its requester gone before the word', () => {
+  it('the supervisor does not supervise on unseen: the run ends released at once, nothing signalled, the tree back in its cgroup', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const starttime = readStat(job.pid)!.starttime;
+    const adopting = watchdog(['adopt', String(job.pid), '--quiet', '--tracking', 'cgroup', '--timeout', '2s'], stateDir, { env: { SCIDEX_FAILPOINTS: 'journal-created' } });
+    const supervisor = await until('the supervisor stopped at journal-created', () =>
+      listPids().find((pid) => readStat(pid)?.state === 'T' && cmdlineOf(pid).includes('--supervise') && cmdlineOf(pid).includes(String(job.pid))),
+    );
+    // As a requester that gave up waiting: its end of the pipe is closed.
+    adopting.kill('SIGKILL');
+    await adopting;
+    process.kill(supervisor, 'SIGCONT');
+    const runId = await until('the run\'s marker', () => listMarkers(stateDir)[0]);
+    const { run, events } = await finished(stateDir, runId);
+    expect(run).toMatchObject({ adopted: true, status: 'released', exit_status: null, reason: expect.stringMatching(/given up/) });
+    expect(events.filter((event) => ['signal_sent', 'process_killed', 'limit_exceeded'].includes(event.kind))).toEqual([]);
+    expect(processAlive(job.pid, starttime)).toBe(true);
+    expect(cgroupOf(job.pid)).not.toContain(runId);
+    job.child.kill('SIGKILL');
+    await job.exited;
   });
 });
 
@@ -373,6 +504,37 @@ describe('a dead adopting supervisor', () => {
     expect(processAlive(job.pid, starttime)).toBe(true);
     job.child.kill('SIGKILL');
     await job.exited;
+  });
+
+  it('pgroup, dead after journaling its timeout and before any signal: its reaper records lost (wrapper_gone), not the timeout, and signals nothing', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const starttime = readStat(job.pid)!.starttime;
+    const runId = await adopt(job.pid, stateDir, ['--tracking', 'pgroup', '--timeout', '1s', '--grace', '1s'], { SCIDEX_FAILPOINTS: 'stop-journaled' });
+    const supervisor = readMarker(stateDir, runId)!.wrapper_pid;
+    await until('the supervisor stopped at stop-journaled', () => readStat(supervisor)?.state === 'T', 30_000);
+    process.kill(supervisor, 'SIGKILL');
+    const { run, events } = await finished(stateDir, runId);
+    expect(events.find((event) => event.kind === 'limit_exceeded')).toBeDefined();
+    expect(run).toMatchObject({ adopted: true, status: 'lost', reason: 'wrapper_gone', exit_status: null });
+    expect(events.filter((event) => event.kind === 'signal_sent')).toEqual([]);
+    expect(events.find((event) => event.kind === 'run_lost')!.detail).not.toHaveProperty('recorded_as');
+    expect(processAlive(job.pid, starttime)).toBe(true);
+    job.child.kill('SIGKILL');
+    await job.exited;
+  });
+
+  it('cgroup, dead after journaling its timeout: its reaper carries the timeout out, exit_status 128 + its last signal to the leader', async () => {
+    const stateDir = newStateDir();
+    const job = await startProcess(['sleep', '300']);
+    const runId = await adopt(job.pid, stateDir, ['--tracking', 'cgroup', '--timeout', '1s', '--grace', '1s'], { SCIDEX_FAILPOINTS: 'stop-journaled' });
+    const supervisor = readMarker(stateDir, runId)!.wrapper_pid;
+    await until('the supervisor stopped at stop-journaled', () => readStat(supervisor)?.state === 'T', 30_000);
+    process.kill(supervisor, 'SIGKILL');
+    expect((await job.exited).signal).toBe('SIGTERM');
+    const { run, events } = await finished(stateDir, runId);
+    expect(run).toMatchObject({ adopted: true, status: 'timeout', exit_status: 143 });
+    expect(events.find((event) => event.kind === 'run_lost')!.detail).toMatchObject({ recorded_as: 'timeout' });
   });
 
   it('cgroup: its reaper kills the tree in the run cgroup, as for any run', async () => {
