@@ -184,7 +184,9 @@ export async function stopForPressure(crossing: Crossing, settings: GuardSetting
       // A stop line is only a claim: the journal is the run's user's file, and anyone who can write
       // it can append one. What counts is the run's end; without it by the end wait, take it over.
       ended = journal.ended ? 'seen' : await waitFor(journal, marker, graceMs + END_WAIT_MS, isEnd);
-      if (ended === 'seen') return stop('wrapper');
+      // So is an end line: a wrapper that wrote it ships and exits; one that lives on did not write it.
+      if (ended === 'seen' && (await wrapperGone(marker, END_WAIT_MS))) return stop('wrapper');
+      if (ended === 'seen') failed = `wrote no end it lived by: its journal shows one, but it did not exit within ${formatDuration(END_WAIT_MS)}`;
       if (ended === 'timeout') failed = `did not end the run within ${formatDuration(actMs + graceMs + END_WAIT_MS)} (its journal shows a stop)`;
     }
     if (ended === 'gone') {
@@ -202,9 +204,19 @@ export async function stopForPressure(crossing: Crossing, settings: GuardSetting
       return stop('reaper');
     }
     // lost: the daemon ended it; finished: the wrapper did, after all; busy: it could not be taken over.
-    return stop(outcome.verdict === 'lost' ? 'daemon' : outcome.verdict === 'finished' ? 'wrapper' : 'ended');
+    return stop(outcome.verdict === 'lost' || (outcome.verdict === 'finished' && outcome.killed > 0) ? 'daemon' : outcome.verdict === 'finished' ? 'wrapper' : 'ended');
   }
   return undefined;
+}
+
+/** Waits until the run's wrapper has exited (proc: pid and starttime); false when it still lives after `ms`. */
+async function wrapperGone(marker: RunMarker, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (wrapperAlive(marker)) {
+    if (performance.now() >= deadline) return false;
+    await sleep(POLL_MS);
+  }
+  return true;
 }
 
 /** Waits until the run's marker is gone (its reaper has recorded it) or `ms` have passed. */
@@ -221,7 +233,8 @@ function describeTakeover(outcome: ReapOutcome & { refusedWhy?: string; wrapperK
       return `${wrapper} the run's tree (${outcome.killed} processes signalled, ${outcome.refused} refused) and recorded the run out_of_memory (host_pressure)`;
     }
     case 'finished':
-      return 'it had finished the run meanwhile';
+      // The journal ends the run: the wrapper's own end, or a line its user wrote while the tree went on.
+      return outcome.killed > 0 ? `its journal ends the run, but ${outcome.killed} of its processes were still there: the daemon killed them (nothing recorded after the end)` : 'it had finished the run meanwhile';
     default:
       return outcome.refusedWhy ? `not taken over: ${outcome.refusedWhy}` : 'another reaper (the lifeline\'s) has the run: waiting for it to end the run';
   }

@@ -182,12 +182,16 @@ async function finishLocked(marker: RunMarker, owner: number, options: ReapOptio
     const journalPath = join(options.stateDir, 'journal', `${runId}.jsonl`);
     const latest = existsSync(journalPath) ? latestRunRecord(journalPath) : undefined;
     if (latest?.ended_at) {
+      // A takeover's run was proved alive a moment ago, and its journal is its user's to write: an
+      // ending there may be a line of theirs while the tree goes on holding the host's memory. What
+      // the guard measured is killed all the same; nothing is journaled after an ending (docs/records.md).
+      const killed = takeover ? await killLeftovers(marker, owner, takeover, options.warn) : 0;
       // Only a cgroup the marker's user owns, when that is not us or root: a user's journal may name anyone's.
       const cgroup = latest.cgroup_path;
       if (cgroup && isRunCgroupPath(cgroup, runId) && ownedBy(cgroup, foreignOwner(owner))) removeCgroupTree(cgroup);
       removeMemoryCgroupV1(marker, foreignOwner(owner));
       finished = true;
-      return { ...none, verdict: 'finished' };
+      return { ...none, killed, verdict: 'finished' };
     }
     const underWay = existsSync(journalPath) ? endingUnderWay(readJournal(journalPath).entries) : undefined;
     const journal = existsSync(journalPath) ? Journal.reopen(journalPath) : Journal.create(join(options.stateDir, 'journal'), runId);
@@ -341,6 +345,29 @@ function leaveAdoptedAlone(run: RunRecord, log: RunLog, why: string): number {
   if (!stat || stat.starttime !== run.leader_starttime) return 0;
   log.event('kill_refused', { reason: why, pid: run.pid, detail: { recorded_starttime: run.leader_starttime, found_starttime: stat.starttime, comm: stat.comm, adopted: true } }, true);
   return 1;
+}
+
+/**
+ * Kills what is left of a taken-over run whose journal already ends it, with the takeover's signal
+ * and grace, recording nothing: the processes the guard measured (the marker owner's, in the run's
+ * cgroup or carrying its cookie), never another user's.
+ * @returns how many were signalled
+ */
+async function killLeftovers(marker: RunMarker, owner: number, takeover: Takeover, warn: (line: string) => void): Promise<number> {
+  const tracker = lostRunTracker(marker, owner);
+  const reached = new Set<string>();
+  const result = await terminateTree(tracker, {
+    signal: takeover.signal,
+    graceMs: takeover.graceMs,
+    cookie: foreignOwner(owner) === undefined ? `SCIDEX_RUN_ID=${marker.id}` : undefined,
+    hooks: {
+      onSignal: (_signal, members) => members.forEach((member) => reached.add(memberKey(member.pid, member.starttime))),
+      onEnded: () => undefined,
+      onKillFailed: (error) => warn(`run ${marker.id}: ${error.message}`),
+    },
+  });
+  if (result.survivors.length === 0) tracker.release();
+  return reached.size;
 }
 
 /** Whether `path` exists and, when `owner` is given, belongs to that user. */

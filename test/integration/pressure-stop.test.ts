@@ -13,6 +13,7 @@ import { until } from '../helpers/until.js';
 import { journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { readMarker } from '../../src/record/markers.js';
 import { readJournal } from '../../src/record/journal.js';
+import type { RunRecord } from '../../src/record/types.js';
 import { readStat } from '../../src/proc/stat.js';
 import { pssOrFreshRssBytes } from '../../src/proc/memory.js';
 import type { Crossing, GuardSettings } from '../../src/watchdog/pressure-guard.js';
@@ -125,6 +126,32 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
       expect(lines.join('\n')).toMatch(/did not end the run within .* \(its journal shows a stop\); the daemon killed it and the run's tree/);
       const lost = readJournal(join(stateDir, 'journal', `${runId}.jsonl`)).entries.find((entry) => entry.table === 'events' && entry.record.kind === 'run_lost');
       expect(lost?.record).toMatchObject({ detail: expect.objectContaining({ wrapper_killed: true }) });
+    } finally {
+      writeFileSync(release, '');
+      await run;
+    }
+  }, 60_000);
+  it("kills the tree when its journal shows the run's end (a forged final version) but the wrapper lives on, and journals nothing after that end", async () => {
+    const release = join(newStateDir(), 'release');
+    const { run, stateDir, runId, leader } = await smallRootRun(release, { SCIDEX_FAILPOINTS: 'pressure-request-taken' });
+    const marker = readMarker(stateDir, runId)!;
+    const journal = join(stateDir, 'journal', `${runId}.jsonl`);
+    const lines: string[] = [];
+    try {
+      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: (line) => lines.push(line) });
+      await stoppedAtFailpoint(marker.wrapper_pid);
+      // The run's user writes the end a wrapper would write; the tree goes on holding its memory.
+      const last = readJournal(journal).entries.filter((entry) => entry.table === 'runs').at(-1)!.record as RunRecord;
+      const forged = { ...last, revision: last.revision + 1, status: 'completed', exit_status: 0, exit_code: 0, ended_at: new Date().toISOString() };
+      appendFileSync(journal, `${JSON.stringify({ table: 'runs', record: forged })}\n`);
+      const stop = await round;
+      const log = lines.join('\n');
+      expect(stop, log).toMatchObject({ run_id: runId, by: 'daemon' });
+      expect(log).toMatch(/its journal ends the run, but \d+ of its processes were still there: the daemon killed them/);
+      expect((await run).signal).toBe('SIGKILL');
+      expect(readStat(leader.pid)?.starttime === leader.starttime && readStat(leader.pid)?.state !== 'Z', log).toBe(false);
+      // Nothing after an ending (docs/records.md): the forged version stays the journal's last line.
+      expect(readJournal(journal).entries.at(-1)).toEqual({ table: 'runs', record: forged });
     } finally {
       writeFileSync(release, '');
       await run;
