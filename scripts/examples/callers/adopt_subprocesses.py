@@ -78,9 +78,11 @@ def final_record(run_id: str, wait_s: float = 30) -> dict:
 
 
 def job_finish(analysis_id: str) -> bool:
-    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
+    # The job works until the application says it is done (here at once): the example never races
+    # its own adoption, which takes up to a second or two on a busy host.
+    job = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE)
     run_id = adopt(job, analysis_id, "--timeout", "30s")
-    job.wait()
+    job.communicate(b"done\n")
     run = final_record(run_id)
     print(f"job finish: run {run_id} {run['status']} (exit status {run['exit_status']})", flush=True)
     return run["status"] == "completed" and run["exit_status"] == 0
@@ -96,12 +98,14 @@ def job_overrun(analysis_id: str) -> bool:
     return run["status"] == "timeout" and returncode < 0
 
 
-def job_keep(analysis_id: str) -> bool:
+def job_keep(analysis_id: str, timeout_s: float = 10) -> bool:
     job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    run_id = adopt(job, analysis_id, "--timeout", "2s")
+    adopted_at = time.monotonic()
+    # A timeout the release comes well before, even on a busy host (release waits for the supervisor).
+    run_id = adopt(job, analysis_id, "--timeout", f"{timeout_s:g}s")
     release(run_id)
     run = final_record(run_id)
-    time.sleep(2.5)  # past the timeout it had: released, it is no run's any more
+    time.sleep(max(0.0, adopted_at + timeout_s + 0.5 - time.monotonic()))  # past the timeout it had: released, it is no run's any more
     alive = job.poll() is None
     job.terminate()
     job.wait()
