@@ -84,9 +84,9 @@ export async function adoptCommand(args: AdoptArgs, print: (line: string) => voi
 
 /** The request this invocation makes. @throws UsageError for bad input */
 function requestOf(args: AdoptArgs): AdoptRequest {
-  const pid = positiveInteger(args.pid, 'pid');
+  const pid = positiveInteger(args.pid, 'pid', 'a process id');
   if (pid <= 1) throw new UsageError(`invalid pid '${args.pid}': pid ${pid} is never adopted (init, or no process)`);
-  const starttime = args.starttime === undefined ? undefined : positiveInteger(args.starttime, '--starttime');
+  const starttime = args.starttime === undefined ? undefined : positiveInteger(args.starttime, '--starttime', "the process's start time in clock ticks after boot (proc(5) stat field 22)");
   const raw: RawRunOptions = {
     // The run's command is the adopted process's own (/proc/PID/cmdline), read by the supervisor.
     command: [`pid ${pid}`],
@@ -111,8 +111,8 @@ function requestOf(args: AdoptArgs): AdoptRequest {
   return { raw, pid, starttime, sinceStart: args.sinceStart === true };
 }
 
-function positiveInteger(text: string, what: string): number {
-  if (!/^\d{1,10}$/.test(String(text).trim())) throw new UsageError(`invalid ${what} '${text}': expected a process id (a positive integer)`);
+function positiveInteger(text: string, what: string, meaning: string): number {
+  if (!/^\d{1,10}$/.test(String(text).trim())) throw new UsageError(`invalid ${what} '${text}': expected ${meaning} (a positive integer)`);
   return Number(String(text).trim());
 }
 
