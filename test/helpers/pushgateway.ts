@@ -8,8 +8,7 @@
  */
 import { delimiter } from 'node:path';
 import which from 'which';
-import { freeLoopbackPort, spawnServer } from './server-host.js';
-import { until } from './until.js';
+import { awaitReady, freeLoopbackPort, spawnServer } from './server-host.js';
 
 /** The Pushgateway binary: `prometheus-pushgateway` (Debian's name) or `pushgateway` (upstream's) on PATH or in /usr/bin; undefined when neither is installed. */
 export function pushgatewayBinary(): string | undefined {
@@ -44,25 +43,8 @@ export async function startPushgateway(): Promise<RealPushgateway> {
   const port = await freeLoopbackPort();
   const url = `http://127.0.0.1:${port}`;
   const server = await spawnServer('the Pushgateway', binary, [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn']);
-  const { pid, starttime, stop } = server;
-
-  const ready = await until(
-    'the Pushgateway to be ready',
-    async () => {
-      if (server.exited() !== undefined) throw new Error(`the Pushgateway exited at start (${JSON.stringify(server.exited())}): ${server.stderr()}`);
-      return fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
-        (response) => response.status === 200,
-        () => false,
-      );
-    },
-    10_000,
-    { every: 100, onTimeout: 'return' },
-  );
-  if (!ready) {
-    await stop();
-    throw new Error(`the Pushgateway was not ready within 10 s: ${server.stderr()}`);
-  }
-  return { url, pid, starttime, log: server.stderr, stop };
+  await awaitReady(server, 'the Pushgateway', url, 10_000);
+  return { url, pid: server.pid, starttime: server.starttime, log: server.stderr, stop: server.stop };
 }
 
 /** One group of the Pushgateway's API (GET /api/v1/metrics): its grouping labels, and each metric's samples. */

@@ -85,3 +85,27 @@ export async function spawnServer(name: string, binary: string, args: string[], 
   };
   return { pid, starttime, exited: () => exited, stderr: () => stderr, stop };
 }
+
+/**
+ * Waits until a server answers GET `<url>/-/ready` with 200 (the readiness endpoint of Prometheus
+ * and the Pushgateway); a server that is not ready in time is stopped.
+ * @param name what the error calls it
+ * @throws when it exits first, or is not ready within `timeoutMs` (with its stderr)
+ */
+export async function awaitReady(server: ServerChild, name: string, url: string, timeoutMs: number): Promise<void> {
+  const ready = await until(
+    `${name} to be ready`,
+    async () => {
+      if (server.exited() !== undefined) throw new Error(`${name} exited at start (${JSON.stringify(server.exited())}): ${server.stderr()}`);
+      return fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
+        (response) => response.status === 200,
+        () => false,
+      );
+    },
+    timeoutMs,
+    { every: 100, onTimeout: 'return' },
+  );
+  if (ready) return;
+  await server.stop();
+  throw new Error(`${name} was not ready within ${timeoutMs / 1000} s: ${server.stderr()}`);
+}

@@ -7,21 +7,18 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import which from 'which';
 import { killSurvivors, newTag, ownedTag } from '../helpers/processes.js';
+import { runsOfEveryKind, startServe, stopServe } from '../helpers/metrics-runs.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
 import { until } from '../helpers/until.js';
-import { BIN, EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const PROMTOOL = which.sync('promtool', { nothrow: true, path: [process.env.PATH ?? '', '/usr/bin'].join(delimiter) }) ?? undefined;
 const SKIP_REASON = "skipped: promtool is not installed (Debian's package prometheus); .ci/run installs it";
-const WATCHDOG = BIN.replace(/scidex-run$/, 'scidex-watchdog');
-const NO_DATABASE = { DATABASE_URL: undefined, SCIDEX_RUN_DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined };
 
 const tag = ownedTag();
 // The daemon outlives single tests: a tag of its own, checked when the file is done.
@@ -64,36 +61,19 @@ describe.skipIf(!PROMTOOL)(`promtool check metrics${PROMTOOL ? '' : ` (${SKIP_RE
   beforeAll(async () => {
     const port = await freeLoopbackPort();
     base = `http://127.0.0.1:${port}`;
-    daemon = execa(WATCHDOG, ['serve', '--listen', `127.0.0.1:${port}`, '--interval', '200ms', '--state-dir', stateDir], {
-      reject: false,
-      env: { ...NO_DATABASE, SCIDEX_TEST_TAG: daemonTag },
-      stdin: 'ignore',
-    }) as ResultPromise<{ reject: false }>;
+    daemon = startServe(stateDir, port, daemonTag);
     await scrapeWhen((text) => text.includes('scidex_runs_finished_total'), 15_000);
   });
 
   afterAll(async () => {
-    if (daemon?.pid && daemon.exitCode === null) {
-      daemon.kill('SIGTERM'); // our own child, by its pid: it stops after the sweep under way
-      expect((await daemon).exitCode).toBe(0);
-    }
+    expect(await stopServe(daemon)).toBe(0);
     expect(await killSurvivors(daemonTag)).toEqual([]);
   });
 
   it("reports nothing on a real daemon's /metrics with runs finished, killed and running", async () => {
-    // One run stays up until the test has scraped it, however slowly the sweeps come round.
-    const release = join(mkdtempSync(join(tmpdir(), 'scidex-gate-')), 'release');
-    const script = 'import os, sys, time\nx = bytearray(20 << 20)\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.1)';
-    const running = startWrapper(['--quiet', '--sample-interval', '200ms', '--timeout', '60s', '--', 'python3', '-c', script, release], { tag, stateDir });
+    const { exitCodes, running, release } = await runsOfEveryKind(stateDir, tag);
     try {
-      const finished = await Promise.all([
-        startWrapper(['--quiet', '--analysis-id', 'promtool-ok', '--', 'true'], { tag, stateDir }),
-        startWrapper(['--quiet', '--', 'sh', '-c', 'exit 3'], { tag, stateDir }),
-        startWrapper(['--quiet', '--timeout', '300ms', '--grace', '1s', '--', 'sleep', '30'], { tag, stateDir }),
-        // 8 MiB per step: the scan reads the PSS before the kernel backstop (64 MiB above the limit) is reached.
-        startWrapper(['--quiet', '--memory-limit', '64MiB', '--grace', '1s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '8', '1024'], { tag, stateDir }),
-      ]);
-      expect(finished.map((result) => result.exitCode)).toEqual([0, 3, 124, 137]);
+      expect(exitCodes).toEqual([0, 3, 124, 137]);
       // Every kind of series has samples: counters past 0, each histogram observed, the running gauges up.
       const text = await scrapeWhen(
         (current) =>
@@ -107,7 +87,7 @@ describe.skipIf(!PROMTOOL)(`promtool check metrics${PROMTOOL ? '' : ` (${SKIP_RE
       expect(total(text, 'scidex_sweeps_total')).toBeGreaterThan(0);
       expect(await promtoolCheck(text)).toEqual({ exitCode: 0, output: '' });
     } finally {
-      writeFileSync(release, '');
+      release();
     }
     expect((await running).exitCode).toBe(0);
     const after = await scrapeWhen((current) => total(current, 'scidex_runs_finished_total') === 5 && total(current, 'scidex_runs_running') === 0, 20_000);
