@@ -3,8 +3,9 @@
  * gives the run's tree measured now, not its last heartbeat's, and `--json` prints the RunView the
  * run page uses (src/query/run-view-body.ts). A real wrapper runs a real balloon (scripts/examples)
  * holding 48 MiB, with a heartbeat far off, so that its record still says what it was at the start:
- * once without a database (the journals), once with a database of the file's own. After the run
- * ends, `live` is null.
+ * once without a database (the journals; and with a database that refuses connections, the journals
+ * too), once with a database of the file's own (and a run it has no row of: the journals). After the
+ * run ends, `live` is null.
  *
  * Then a forged marker (root only: the intruder is the user nobody): nobody's state directory names
  * a run whose "wrapper" is one of root's processes, or one of nobody's, and root's process carrying
@@ -12,7 +13,7 @@
  * (the positive control) reports it.
  */
 import { spawn } from 'node:child_process';
-import { chownSync } from 'node:fs';
+import { chownSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -33,6 +34,8 @@ const NO_DATABASE = Object.fromEntries(
   ['SCIDEX_RUN_DATABASE_URL', 'DATABASE_URL', 'PGHOST', 'PGHOSTADDR', 'PGDATABASE', 'PGSERVICE', 'PGPORT', 'PGUSER'].map((name) => [name, undefined]),
 );
 const MIB = 1024 * 1024;
+/** Nothing listens on port 1 of loopback: connecting is refused at once. */
+const UNREACHABLE = 'postgres://127.0.0.1:1/none';
 /** What the balloon holds once inflated, MiB. */
 const HELD_MIB = 48;
 /** A bound far above what any command here needs: a hang fails the test instead of blocking it. */
@@ -83,6 +86,13 @@ async function showsLiveFigures(url: string | undefined): Promise<void> {
       { every: 200 },
     );
     expect(inflated.source).toBe(url === undefined ? 'journal' : 'database');
+    if (url === undefined) {
+      // A database that cannot be reached: the journals, said in one warning; the live figures all the same.
+      const down = await show([runId, '--json'], stateDir, UNREACHABLE);
+      expect(down.exitCode, down.stderr).toBe(0);
+      expect(down.stderr).toMatch(/^scidex-watchdog: warning: cannot read the database postgres:\/\/127\.0\.0\.1:1\/none \(.*ECONNREFUSED.*\): reading the journals in /m);
+      expect(JSON.parse(down.stdout)).toMatchObject({ run: { id: runId }, source: 'journal', live: { process_count: 1 } });
+    }
     const { run, live } = inflated;
     expect(run.status).toBe('running');
     expect(run.peak_rss_bytes).toBeLessThan(HELD_MIB * MIB);
@@ -123,6 +133,9 @@ async function showsLiveFigures(url: string | undefined): Promise<void> {
   }
 }
 
+/** The run ids of the journals in a state directory. */
+const listJournalIds = (stateDir: string) => readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.jsonl')).map((name) => name.slice(0, -'.jsonl'.length));
+
 describe('show of a running run: its tree measured now', () => {
   it('without a database: from the journals, live elapsed and tree memory, live null once it ended', async () => {
     await showsLiveFigures(undefined);
@@ -132,6 +145,12 @@ describe('show of a running run: its tree measured now', () => {
     await database.create();
     try {
       await showsLiveFigures(database.url);
+      // A run the database has no row of (its wrapper had none configured): read from the journals.
+      const stateDir = newStateDir();
+      expect((await startWrapper(['--quiet', '--', 'true'], { tag, stateDir })).exitCode).toBe(0);
+      const runId = listJournalIds(stateDir)[0];
+      const view = await viewOf(runId, stateDir, database.url);
+      expect(view).toMatchObject({ run: { id: runId, status: 'completed' }, source: 'journal', live: null });
     } finally {
       await database.drop();
     }
