@@ -6,7 +6,8 @@
  * and a third host a run and no daemon. Both daemons are `up` (the third host's `none`), both running
  * runs are listed with their newest sample's RSS, the kill is counted in its host's hour, and the
  * analysis id filters the running runs, the kills and the hosts' counts, not the hosts. Once the
- * second daemon stops, it is `stale`.
+ * second daemon stops, it is `stale`. And `show` of the second host's running run, from this host, gives
+ * its last heartbeat's figures and says so, where this host's run is measured now.
  */
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -127,6 +128,14 @@ describe.skipIf(unavailable !== undefined)(`the fleet view across two hosts${una
       const killHour = new Date(Math.floor(Date.parse(signalled.at) / HOUR_MS) * HOUR_MS).toISOString();
       expect(killsOf(all, SECOND).filter((bucket) => bucket.kills > 0)).toEqual([{ host: SECOND, hour: killHour, kills: 1 }]);
       expect(killsOf(all, HERE).every((bucket) => bucket.kills === 0)).toBe(true);
+
+      // `show` here of the second host's running run: its last heartbeat's figures, said so; of this host's: measured now.
+      const show = (args: string[]) => execa(WATCHDOG, ['show', ...args, '--database-url', database.url, '--state-dir', here], { reject: false, stdin: 'ignore', timeout: HANG_MS });
+      const elsewhere = await show([secondId]);
+      expect(elsewhere.exitCode, elsewhere.stderr).toBe(0);
+      expect(elsewhere.stdout).toMatch(/^duration: +\S+ as of its last heartbeat \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\): not measured from here$/m);
+      expect(JSON.parse((await show([secondId, '--json'])).stdout)).toMatchObject({ run: { id: secondId, host: SECOND, status: 'running' }, source: 'database', live: null });
+      expect(JSON.parse((await show([hereId, '--json'])).stdout)).toMatchObject({ run: { id: hereId, host: HERE }, source: 'database', live: { process_count: 1 } });
 
       // The filter: running runs, kills and the hosts' counts follow it; the hosts stay.
       const hereOnly = await readFleet(config, 'fleet-here');
