@@ -53,12 +53,10 @@ const KILLS = `
       LEFT JOIN kills ON kills.host = h.host AND kills.hour = hours.hour
      ORDER BY h.host COLLATE "C", hours.hour) k`;
 
-const iso = (time: string | null) => (time === null ? null : new Date(time).toISOString());
-
 function fleetRun(run: RunRecord, elapsed: number, rss: number | null): FleetRun {
   return {
     id: run.id, host: run.host, analysis_id: run.analysis_id, pid: run.pid, argv: run.argv, username: run.username,
-    started_at: iso(run.started_at)!, elapsed_ms: Math.round(elapsed), heartbeat_at: iso(run.heartbeat_at)!,
+    started_at: new Date(run.started_at).toISOString(), elapsed_ms: Math.round(elapsed), heartbeat_at: new Date(run.heartbeat_at).toISOString(),
     timeout_ms: run.timeout_ms, memory_limit_bytes: run.memory_limit_bytes, peak_rss_bytes: run.peak_rss_bytes,
     rss_bytes: rss, process_count: run.process_count, adopted: run.adopted === true,
   };

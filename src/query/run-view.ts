@@ -35,7 +35,7 @@ async function readTimeline(key: TimelineKey, place: RunViewPlace): Promise<{ ti
       const timeline = await withSchema(place.database, (client) => databaseSource(client).timeline(key));
       if (timeline) return { timeline, source: 'database' };
     } catch (error) {
-      warn(`cannot read the database ${place.database.display} (${messageLine(redactUrl(error instanceof Error ? error.message : String(error)))}): reading the journals in ${visible(place.stateDir)}`);
+      warn(`cannot read the database ${visible(place.database.display)} (${messageLine(redactUrl(error instanceof Error ? error.message : String(error)))}): reading the journals in ${visible(place.stateDir)}`);
     }
   }
   const timeline = await journalSource(place.stateDir, warn).timeline(key);
