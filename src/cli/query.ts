@@ -12,7 +12,8 @@ import { databaseSource } from '../query/database-source.js';
 import type { ListFilter, TimelineKey } from '../query/filter.js';
 import { journalSource } from '../query/journal-source.js';
 import type { RecordSource } from '../query/source.js';
-import { eventRow, processRow, runRow, sampleRow, timelineEventRow, timelineFields, type Row } from '../query/views.js';
+import { readRunView } from '../query/run-view.js';
+import { eventRow, liveProcessRow, processRow, runRow, sampleRow, timelineEventRow, timelineFields, type Row } from '../query/views.js';
 import { withSchema } from '../record/migrate.js';
 import { RUN_STATUSES } from '../record/types.js';
 import { visible } from '../config/text.js';
@@ -40,9 +41,6 @@ interface ShowArgs extends SourceArgs {
   analysisId?: string;
   json?: boolean;
 }
-
-
-
 
 /** A run id as given, lower-cased. @throws UsageError when it is not a UUID */
 function runIdOf(text: string, what: string): string {
@@ -112,27 +110,33 @@ function timelineKey(argv: ShowArgs): TimelineKey {
 }
 
 /**
- * `show`: the header, processes, samples and events of one run.
+ * `show`: the header, processes, samples and events of one run; a run running on this host is
+ * measured now (query/live-figures.ts), and its header and a table of its processes say so.
+ * `--json`: the RunView (query/run-view-body.ts), one line: what the run page shows.
  * @returns the exit status: 0, or 1 (after one line on stderr) when there is no such run
- * @throws UsageError for a malformed run id or a missing one; database errors
+ * @throws UsageError for a malformed run id or a missing one, or journals that cannot be read
  */
 export async function showCommand(argv: ShowArgs): Promise<number> {
   const key = timelineKey(argv);
-  const timeline = await withSource(argv, (source) => source.timeline(key));
-  if (!timeline) {
+  const database = resolveDatabase(argv.databaseUrl, process.env);
+  const stateDir = argv.stateDir ?? defaultStateDir(process.env);
+  if (!database) printLine('scidex-watchdog', `no database configured: reading the journals in ${visible(stateDir)}`);
+  const view = await readRunView(key, { database, stateDir, warn: (line) => printLine('scidex-watchdog', `warning: ${line}`) });
+  if (!view) {
     printLine('scidex-watchdog', key.runId ? `no run ${key.runId}` : `no run of analysis '${key.analysisId}'`);
     return 1;
   }
-  const { run, processes, samples, events } = timeline;
   if (argv.json) {
-    process.stdout.write(jsonLines([{ run, processes, samples, events }]));
+    process.stdout.write(jsonLines([view]));
     return 0;
   }
-  const fields = timelineFields(timeline);
+  const { run, processes, samples, events, live } = view;
+  const fields = timelineFields({ run, processes, samples, events, otherRuns: view.other_runs }, live);
   const width = Math.max(...fields.map(([label]) => label.length)) + 1;
   const header = fields.map(([label, value]) => `${`${label}:`.padEnd(width)} ${value}`.trimEnd());
   const section = (title: string, rows: Row[]) => `\n${title}:\n${renderTable(rows)}`;
   const sections = [
+    ...(live ? [section(`processes now (live, the ${live.processes.length} biggest of ${live.process_count})`, live.processes.map(liveProcessRow))] : []),
     section('processes', processes.map(processRow)),
     section('samples', samples.map(sampleRow)),
     section('events', events.map(timelineEventRow)),

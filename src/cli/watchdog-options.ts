@@ -41,7 +41,7 @@ export function showOptions(parser: Argv) {
   return stateDirOption(parser)
     .positional('run', { type: 'string', describe: 'The run (UUID)' })
     .option('analysis-id', { type: 'string', requiresArg: true, describe: 'Instead of a run: the latest run of this analysis' })
-    .option('json', { type: 'boolean', describe: 'One JSON object {run, processes, samples, events} of raw records' });
+    .option('json', { type: 'boolean', describe: 'One JSON object, what the run page shows: {run, processes, samples, events, other_runs, source, live} (live: a run running on this host, measured now, else null)' });
 }
 
 export function pruneOptions(parser: Argv) {

@@ -52,7 +52,7 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<neve
       })
       .command('runs', 'List runs, newest first', listOptions, async (argv) => (await import('./query.js')).runsCommand(argv))
       .command('events', 'List lifecycle and kill events, newest first', listOptions, async (argv) => (await import('./query.js')).eventsCommand(argv))
-      .command('show [run]', 'Show one run (or the latest of --analysis-id): header, processes, samples, events', showOptions, async (argv) => {
+      .command('show [run]', 'Show one run (or the latest of --analysis-id): header, processes, samples, events; a run running on this host measured now', showOptions, async (argv) => {
         status = await (await import('./query.js')).showCommand(argv);
       })
       .command('prune', 'Delete runs that ended longer ago than --older-than, with their records, and older samples', pruneOptions, async (argv) =>

@@ -45,17 +45,30 @@ const RECENT_EVENTS = `
      AND (e.kind <> 'run_finished' OR coalesce(e.detail->>'status', '') <> 'completed')
    ORDER BY e.at DESC, e.id DESC LIMIT $3`;
 
-// A kill is a run whose tree got a signal of ours (a termination sequence started, its signal_sent
-// events) or the kernel's OOM kill inside its memory cgroup (kernel_oom_kill).
+/**
+ * The event kinds that make a run a kill: its tree got a signal of ours (a termination sequence
+ * started, its signal_sent events) or the kernel's OOM kill inside its memory cgroup
+ * (kernel_oom_kill). /status and the fleet view count kills by them.
+ */
+export const KILL_KINDS: readonly string[] = ['signal_sent', 'kernel_oom_kill'];
+
 const KILLED_RUNS = `
   SELECT DISTINCT e.run_id::text AS id FROM watchdog_events e
-   WHERE e.kind IN ('signal_sent', 'kernel_oom_kill') AND e.at >= now() - interval '24 hours'
+   WHERE e.kind = ANY ($2::text[]) AND e.at >= now() - interval '24 hours'
      AND e.run_id IN (SELECT id FROM watchdog_runs WHERE host = $1)
    LIMIT 100000`;
 
 /** Writes (or rewrites) this host's daemon row. @throws pg errors */
 export async function upsertDaemon(client: ClientBase, row: DaemonRow): Promise<void> {
   await client.query(UPSERT, [row.host, row.pid, row.started_at, row.heartbeat_at, row.interval_ms, row.version, row.listen]);
+}
+
+/**
+ * Whether a daemon is up: its heartbeat is at most 3 of its sweep intervals old (a missed beat or
+ * two is a busy host, not a dead daemon). `status` and the fleet view judge by this alone.
+ */
+export function daemonUp(row: Pick<DaemonListing, 'heartbeat_age_ms' | 'interval_ms'>): boolean {
+  return row.heartbeat_age_ms <= 3 * row.interval_ms;
 }
 
 /** Every host's daemon row, by host name. @throws pg errors */
@@ -80,6 +93,6 @@ export async function recentHostEvents(client: ClientBase, host: string, limit: 
 
 /** Ids of `host`'s runs with a signal_sent or kernel_oom_kill event in the last 24 hours (the database's clock). @throws pg errors */
 export async function runsKilledLastDay(client: ClientBase, host: string): Promise<string[]> {
-  const result = await client.query<{ id: string }>(KILLED_RUNS, [host]);
+  const result = await client.query<{ id: string }>(KILLED_RUNS, [host, [...KILL_KINDS]]);
   return result.rows.map((row) => row.id);
 }

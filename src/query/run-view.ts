@@ -1,22 +1,56 @@
 /**
- * One run as the run page and `show` show it (run-view-body.ts). STUB: the view helper writes it.
+ * One run as the run page and `show` show it (run-view-body.ts): its records, from PostgreSQL or
+ * the journals, and, while it runs on this host, its tree measured now (live-figures.ts).
  */
-import type { DatabaseConfig } from '../config/database.js';
+import { redactUrl, type DatabaseConfig } from '../config/database.js';
+import { messageLine, visible } from '../config/text.js';
+import { withSchema } from '../record/migrate.js';
+import { databaseSource } from './database-source.js';
 import type { TimelineKey } from './filter.js';
+import { journalSource } from './journal-source.js';
+import { liveFigures } from './live-figures.js';
 import type { RunView } from './run-view-body.js';
+import type { Timeline } from './source.js';
+
+export { LIVE_PROCESSES_SHOWN } from './live-figures.js';
 
 /** Where to read a run from: PostgreSQL when configured (falling back to the journals), else the journals of the state directory. */
 export interface RunViewPlace {
   database?: DatabaseConfig;
   stateDir: string;
-  /** A warning about a journal that could not be read. */
+  /** A warning about a journal that could not be read, or a database that could not be. */
   warn?: (line: string) => void;
 }
 
-/** The run's view; undefined when there is no such run. */
-export async function readRunView(key: TimelineKey, place: RunViewPlace, nowMs = Date.now()): Promise<RunView | undefined> {
-  void key;
-  void place;
-  void nowMs;
-  throw new Error('not yet built');
+/**
+ * The run's timeline and where it was read. With a database: its rows; when it has no such run
+ * (a running run's rows may not be shipped yet) or cannot be read (down, refusing us; said through
+ * `warn`), the journals of the state directory instead.
+ * @throws UsageError when the journals cannot be read
+ */
+async function readTimeline(key: TimelineKey, place: RunViewPlace): Promise<{ timeline: Timeline; source: RunView['source'] } | undefined> {
+  const warn = place.warn ?? (() => undefined);
+  if (place.database) {
+    try {
+      const timeline = await withSchema(place.database, (client) => databaseSource(client).timeline(key));
+      if (timeline) return { timeline, source: 'database' };
+    } catch (error) {
+      warn(`cannot read the database ${visible(place.database.display)} (${messageLine(redactUrl(error instanceof Error ? error.message : String(error)))}): reading the journals in ${visible(place.stateDir)}`);
+    }
+  }
+  const timeline = await journalSource(place.stateDir, warn).timeline(key);
+  return timeline && { timeline, source: 'journal' };
+}
+
+/**
+ * The run's view (run-view-body.ts RunView); undefined when there is no such run.
+ * @param key the run, or the latest run (by start) of an analysis
+ * @param nowMs when `live` is given for (epoch milliseconds); by default, when its tree was scanned
+ * @throws UsageError when the journals cannot be read (never for a database that cannot)
+ */
+export async function readRunView(key: TimelineKey, place: RunViewPlace, nowMs?: number): Promise<RunView | undefined> {
+  const read = await readTimeline(key, place);
+  if (!read) return undefined;
+  const { run, processes, samples, events, otherRuns } = read.timeline;
+  return { run, processes, samples, events, other_runs: otherRuns, source: read.source, live: liveFigures(run, place.stateDir, nowMs) };
 }

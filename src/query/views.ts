@@ -8,6 +8,7 @@
 import { formatDuration } from '../config/duration.js';
 import { formatSize } from '../config/size.js';
 import type { EventRecord, ProcessRecord, RunRecord, SampleRecord } from '../record/types.js';
+import type { LiveFigures, LiveProcess } from './run-view-body.js';
 import type { Timeline } from './source.js';
 import { visible } from '../config/text.js';
 
@@ -133,8 +134,13 @@ function backstopText(events: readonly EventRecord[]): string | undefined {
   return `${formatSize(bytes)}${where}`;
 }
 
-/** The header of `show`: label and value pairs, in display order, values made safe for a terminal. */
-export function timelineFields(timeline: Timeline): [string, string][] {
+/**
+ * The header of `show`: label and value pairs, in display order, values made safe for a terminal.
+ * @param live a running run's tree measured now (query/live-figures.ts): its elapsed time, tree and
+ *        time left replace the last heartbeat's; null for a running run not measured from here,
+ *        whose figures are then said to be its last heartbeat's. Nothing changes for a finished run.
+ */
+export function timelineFields(timeline: Timeline, live: LiveFigures | null = null): [string, string][] {
   const { run, otherRuns, events } = timeline;
   const disabledIfZero = (value: number, format: (value: number) => string) => (value === 0 ? 'none' : format(value));
   const others = run.analysis_id === null ? '' : ` (${otherRuns} other run${otherRuns === 1 ? '' : 's'})`;
@@ -162,10 +168,31 @@ export function timelineFields(timeline: Timeline): [string, string][] {
     ['cpu', `${run.cpu_seconds.toFixed(2)}s`],
     ['processes', `${run.process_count} seen, at most ${run.peak_process_count} at once`],
   ];
+  if (run.ended_at === null) replaceRunningFields(fields, run, live);
   const pressure = hostPressure(timeline);
   if (pressure) fields.splice(fields.findIndex(([label]) => label === 'reason') + 1, 0, ['host pressure', pressure]);
   if (run.slurm_job_id) fields.push(['slurm', `job ${run.slurm_job_id}${run.slurm_step_id ? `, step ${run.slurm_step_id}` : ''}`]);
   return fields.map(([label, value]) => [label, visible(value)]);
+}
+
+/** In the header of a run not ended: its end, duration and tree as measured now (`live`), or as of its last heartbeat. */
+function replaceRunningFields(fields: [string, string][], run: RunRecord, live: LiveFigures | null): void {
+  const at = (label: string) => fields.findIndex(([name]) => name === label);
+  if (live === null) {
+    fields[at('duration')][1] = `${formatDuration(durationMs(run))} as of its last heartbeat (${time(run.heartbeat_at)} UTC): not measured from here`;
+    return;
+  }
+  const measured = `(live, measured at ${time(live.at)} UTC)`;
+  fields[at('ended')][1] = 'not yet';
+  fields[at('duration')] = ['elapsed', `${formatDuration(live.elapsed_ms)} so far ${measured}`];
+  fields.splice(at('elapsed') + 1, 0,
+    ['time left', live.time_left_ms === null ? 'no timeout' : formatDuration(live.time_left_ms)],
+    ['tree now', `RSS ${formatSize(live.rss_bytes)} in ${live.process_count} process${live.process_count === 1 ? '' : 'es'} ${measured}`]);
+}
+
+/** A row of `show`'s table of a running run's processes measured now. */
+export function liveProcessRow(process: LiveProcess): Row {
+  return shown({ pid: process.pid, ppid: process.ppid, comm: process.comm, found_by: process.found_by, rss: formatSize(process.rss_bytes), command: process.argv.join(' ') });
 }
 
 /**

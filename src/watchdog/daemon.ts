@@ -27,7 +27,7 @@ import { openStateDir } from '../record/state-dir.js';
 import { withSchema } from '../record/migrate.js';
 import { isRunId } from '../config/run-id.js';
 import { removeStaleCgroups } from '../track/stale-cgroups.js';
-import { listDaemons, recentHostEvents, runsKilledLastDay, upsertDaemon } from '../query/daemons.js';
+import { daemonUp, listDaemons, recentHostEvents, runsKilledLastDay, upsertDaemon } from '../query/daemons.js';
 import { writeDaemonFile, type DaemonFile, type SweepReport } from './daemon-file.js';
 import { closeServer, formatListen, listenOn, type ListenAddress } from './http/server.js';
 import { JournalCache } from './journal-cache.js';
@@ -343,5 +343,5 @@ export async function daemonsOfDatabase(database: DatabaseConfig): Promise<(Awai
   const rows = await withSchema(database, async (client) => {
     return listDaemons(client);
   });
-  return rows.map((row) => ({ ...row, up: row.heartbeat_age_ms <= 3 * row.interval_ms }));
+  return rows.map((row) => ({ ...row, up: daemonUp(row) }));
 }

@@ -43,7 +43,8 @@ import { isRunCgroupPath } from '../track/run-cgroup.js';
 import { cancelMarkedRun, provenWrapper } from './cancel.js';
 import type { Crossing, GuardSettings } from './pressure-guard.js';
 import type { PressureStop } from './status-body.js';
-import { lostRunTracker, takeOverRun, type ReapOutcome } from './reap.js';
+import { takeOverRun, type ReapOutcome } from './reap.js';
+import { lostRunTracker } from '../track/lost-run.js';
 
 /** The least time a wrapper gets to act on the request, milliseconds (a run with --grace 0 gets this). */
 const MIN_ACT_MS = 1000;

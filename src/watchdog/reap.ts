@@ -19,7 +19,7 @@
  * (a pid and starttime in a file are no proof): the reaper signals none, logs a kill_refused for its
  * leader, and records the run lost. A released one (its journal holds the release) is never signalled.
  */
-import { existsSync, lstatSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../config/duration.js';
 import { exitStatusOfSignal } from '../config/exit-codes.js';
@@ -37,9 +37,8 @@ import type { RunRecord } from '../record/types.js';
 import { latestVersions } from '../record/run-version.js';
 import { terminateTree } from '../terminate/sequence.js';
 import { signalMember } from '../terminate/guard.js';
-import { CgroupTracker } from '../track/cgroup.js';
 import { memberKey, type Member } from '../track/member.js';
-import { PgroupTracker } from '../track/pgroup.js';
+import { foreignOwner, lostRunTracker, ownedBy } from '../track/lost-run.js';
 import { isRunCgroupPath, removeCgroupTree } from '../track/run-cgroup.js';
 import { isV1RunCgroupPath } from '../track/memory-backstop.js';
 import { giveBackPath } from '../track/adopt-tree.js';
@@ -370,43 +369,12 @@ async function killLeftovers(marker: RunMarker, owner: number, takeover: Takeove
   return reached.size;
 }
 
-/** Whether `path` exists and, when `owner` is given, belongs to that user. */
-function ownedBy(path: string, owner: number | undefined): boolean {
-  try {
-    return owner === undefined || lstatSync(path).uid === owner;
-  } catch {
-    return false;
-  }
-}
-
 /** The journal's winning run version (run-version.ts), undefined when it holds none. */
 function latestRunRecord(path: string): RunRecord | undefined {
   const runs = readJournal(path)
     .entries.filter((entry) => entry.table === 'runs')
     .map((entry) => entry.record as RunRecord);
   return latestVersions(runs).at(-1);
-}
-
-/** `uid` when the run is another user's than ours and not root's: then only that user's processes may be signalled. */
-function foreignOwner(uid: number | undefined): number | undefined {
-  return uid === undefined || uid === 0 || uid === process.getuid?.() ? undefined : uid;
-}
-
-/**
- * The run's cgroup when the record names its canonical one and it exists (and, for `owner`, belongs
- * to that user: a user's wrapper creates its run cgroup in a subtree delegated to it), else the cookie.
- */
-export function lostRunTracker(identity: RunMarker, owner: number | undefined): Tracker {
-  const cgroup = identity.cgroup_path;
-  if (cgroup && isRunCgroupPath(cgroup, identity.id) && ownedBy(cgroup, owner)) return new CgroupTracker(cgroup);
-  return new PgroupTracker({
-    owner,
-    leaderPid: 0,
-    cookie: `SCIDEX_RUN_ID=${identity.id}`,
-    minStarttime: identity.wrapper_starttime,
-    excluded: new Set([memberKey(process.pid, readStat(process.pid)?.starttime ?? -1)]),
-    strict: true,
-  });
 }
 
 /**

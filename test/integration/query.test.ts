@@ -21,6 +21,12 @@ const withDatabase = (args: string[], url = database.url) => execa(WATCHDOG, [..
 const withoutDatabase = (args: string[], stateDir: string) =>
   execa(WATCHDOG, args, { reject: false, env: { ...NO_DATABASE, SCIDEX_RUN_STATE_DIR: stateDir } });
 const jsonLines = (stdout: string) => (stdout === '' ? [] : stdout.split('\n').map((line) => JSON.parse(line)));
+/** `show --json` of the database, its `source` checked and set to the journals' (the one field that tells them apart). */
+function sameSource(fromDatabase: { source?: string }[], args: string[]) {
+  if (args[0] !== 'show') return fromDatabase;
+  expect(fromDatabase.map((view) => view.source)).toEqual(['database']);
+  return fromDatabase.map((view) => ({ ...view, source: 'journal' }));
+}
 
 /** Inserts one row; `row` holds column values. */
 async function insert(client: pg.Client, table: string, row: Record<string, unknown>): Promise<void> {
@@ -71,7 +77,9 @@ describe('show, and the journals when no database is configured', () => {
     expect(json.exitCode, json.stderr).toBe(0);
     const [timeline, ...more] = jsonLines(json.stdout);
     expect(more).toEqual([]);
-    expect(Object.keys(timeline)).toEqual(['run', 'processes', 'samples', 'events']);
+    // The RunView (src/query/run-view-body.ts): what the run page shows; a finished run has no live figures.
+    expect(Object.keys(timeline)).toEqual(['run', 'processes', 'samples', 'events', 'other_runs', 'source', 'live']);
+    expect(timeline).toMatchObject({ other_runs: expect.any(Number), source: 'database', live: null });
     expect(timeline.run).toMatchObject({ id: failed, status: 'failed', exit_status: 3, exit_code: 3, argv: ['sh', '-c', 'sleep 0.3; exit 3'] });
     expect(timeline.processes).toEqual(expect.arrayContaining([expect.objectContaining({ comm: 'sh', found_by: 'leader', fate: 'exited' })]));
     expect(timeline.samples).toEqual(expect.arrayContaining([expect.objectContaining({ id: sampleId, rss_bytes: 3 * 2 ** 20, peak: true })]));
@@ -132,7 +140,7 @@ describe('show, and the journals when no database is configured', () => {
       const fromDatabase = jsonLines((await withDatabase([...args, '--json'])).stdout);
       // The sample inserted into PostgreSQL alone is the one difference.
       if (args[1] === failed) fromDatabase[0].samples = fromDatabase[0].samples.filter((sample: { id: string }) => sample.id !== sampleId);
-      expect(records, args.join(' ')).toEqual(fromDatabase);
+      expect(records, args.join(' ')).toEqual(sameSource(fromDatabase, args));
     }
     expect(jsonLines((await withoutDatabase(['runs', '--analysis-id', analysisId, '--json', '--host', 'no-such-host'], stateDir)).stdout)).toEqual([]);
     const table = await withoutDatabase(['runs', '--analysis-id', analysisId, '--state-dir', stateDir], newStateDir());
@@ -186,7 +194,7 @@ describe('a hostile command line, and journal lines that are not records', () =>
       ]);
       const records = jsonLines(fromJournals.stdout);
       expect(records.length, args.join(' ')).toBeGreaterThan(0);
-      expect(records, args.join(' ')).toEqual(jsonLines((await withDatabase([...args, '--json'])).stdout));
+      expect(records, args.join(' ')).toEqual(sameSource(jsonLines((await withDatabase([...args, '--json'])).stdout), args));
     }
     const [run] = jsonLines((await withoutDatabase(['runs', '--analysis-id', analysisId, '--json'], stateDir)).stdout);
     expect(run.argv).toEqual(command);

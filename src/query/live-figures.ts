@@ -1,0 +1,62 @@
+/**
+ * The live figures of a running run of this host (run-view-body.ts LiveFigures): its tree measured
+ * now, found as the reaper finds a lost run's tree (track/lost-run.ts), not as its last heartbeat
+ * said. Only a marker that may be acted on leads to a measurement (docs/design.md §8): a forged one
+ * must not make another user's processes show as the run's.
+ */
+import { hostname } from 'node:os';
+import { processUids } from '../proc/identity.js';
+import { wrapperAlive } from '../proc/liveness.js';
+import { pidNamespace } from '../proc/system.js';
+import { checkMarkerTrust } from '../record/marker-trust.js';
+import { readMarker } from '../record/markers.js';
+import type { RunRecord } from '../record/types.js';
+import { foreignOwner, lostRunTracker } from '../track/lost-run.js';
+import { isRunCgroupPath } from '../track/run-cgroup.js';
+import type { LiveFigures } from './run-view-body.js';
+
+/** How many processes LiveFigures.processes lists at most (the biggest RSS first). */
+export const LIVE_PROCESSES_SHOWN = 20;
+
+/**
+ * Measures `run` now, when it is running on this host (its host is os.hostname()) and its marker in
+ * `stateDir` is one to believe: the marker is the record's run (same wrapper pid, starttime and
+ * boot), marker-trust.ts trusts it for a user, its wrapper is alive (proc/liveness.ts) in our PID
+ * namespace and runs as that user (real and effective uid, /proc/PID/status). The tree is the run's
+ * cgroup, or the processes carrying its cookie started after the wrapper, of that user alone when
+ * it is neither us nor root. An adopted run outside a run cgroup has no cookie: its tree cannot be
+ * told from here.
+ * @param atMs the time the figures are given for, epoch milliseconds; the scan's own by default
+ * @returns the figures; null when the run is not running here, or nothing proves which tree is its.
+ *          Never throws for processes that vanish meanwhile.
+ */
+export function liveFigures(run: RunRecord, stateDir: string, atMs?: number): LiveFigures | null {
+  const here = hostname();
+  if (run.status !== 'running' || run.ended_at !== null || run.host !== here) return null;
+  const marker = readMarker(stateDir, run.id);
+  if (!marker || marker.host !== here) return null;
+  if (marker.wrapper_pid !== run.wrapper_pid || marker.wrapper_starttime !== run.wrapper_starttime || marker.boot_id !== run.boot_id) return null;
+  // wrapperAlive counts a wrapper of another PID namespace alive; its pids mean nothing here.
+  if (marker.pid_ns !== null && marker.pid_ns !== undefined && marker.pid_ns !== pidNamespace()) return null;
+  const trust = checkMarkerTrust(stateDir, run.id);
+  if (!trust.trusted || !wrapperAlive(marker)) return null;
+  const uids = processUids(marker.wrapper_pid);
+  if (!uids || uids.real !== trust.uid || uids.effective !== trust.uid) return null;
+  if (marker.adopted === true && !(marker.cgroup_path && isRunCgroupPath(marker.cgroup_path, run.id))) return null;
+  // Only scan(): release() would remove the run's cgroup.
+  const snapshot = lostRunTracker(marker, foreignOwner(trust.uid)).scan();
+  const at = atMs ?? snapshot.atMs;
+  const startedMs = Date.parse(run.started_at);
+  const processes = [...snapshot.alive]
+    .sort((a, b) => b.rssBytes - a.rssBytes || a.pid - b.pid)
+    .slice(0, LIVE_PROCESSES_SHOWN)
+    .map((member) => ({ pid: member.pid, ppid: member.ppid, comm: member.comm, argv: member.argv, rss_bytes: member.rssBytes, found_by: member.foundBy }));
+  return {
+    at: new Date(at).toISOString(),
+    elapsed_ms: Math.max(0, at - startedMs),
+    time_left_ms: run.timeout_ms > 0 ? Math.max(0, startedMs + run.timeout_ms - at) : null,
+    rss_bytes: snapshot.rssBytes,
+    process_count: snapshot.alive.length,
+    processes,
+  };
+}

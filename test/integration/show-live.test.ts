@@ -1,0 +1,209 @@
+/**
+ * `scidex-watchdog show RUN` of a running run (docs/usage.md, "Reading the records"): its header
+ * gives the run's tree measured now, not its last heartbeat's, and `--json` prints the RunView the
+ * run page uses (src/query/run-view-body.ts). A real wrapper runs a real balloon (scripts/examples)
+ * holding 48 MiB, with a heartbeat far off, so that its record still says what it was at the start:
+ * once without a database (the journals; and with a database that refuses connections, the journals
+ * too), once with a database of the file's own (and a run it has no row of: the journals). After the
+ * run ends, `live` is null.
+ *
+ * Then a forged marker (root only: the intruder is the user nobody): nobody's state directory names
+ * a run whose "wrapper" is one of root's processes, or one of nobody's, and root's process carrying
+ * the run's cookie must not be reported as the run's; the same forgery in root's own state directory
+ * (the positive control) reports it.
+ */
+import { spawn } from 'node:child_process';
+import { chownSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { readStat } from '../../src/proc/stat.js';
+import type { RunView } from '../../src/query/run-view-body.js';
+import { listMarkers } from '../../src/record/markers.js';
+import { aliveWith, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { ownDatabase } from '../helpers/own-database.js';
+import { ownedTag, tagged } from '../helpers/processes.js';
+import { stateDirOwnedBy } from '../helpers/state-dirs.js';
+import { until } from '../helpers/until.js';
+import { EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { nobodyRunner } from '../helpers/zoo.js';
+
+const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
+const NO_DATABASE = Object.fromEntries(
+  ['SCIDEX_RUN_DATABASE_URL', 'DATABASE_URL', 'PGHOST', 'PGHOSTADDR', 'PGDATABASE', 'PGSERVICE', 'PGPORT', 'PGUSER'].map((name) => [name, undefined]),
+);
+const MIB = 1024 * 1024;
+/** Nothing listens on port 1 of loopback: connecting is refused at once. */
+const UNREACHABLE = 'postgres://127.0.0.1:1/none';
+/** What the balloon holds once inflated, MiB. */
+const HELD_MIB = 48;
+/** A bound far above what any command here needs: a hang fails the test instead of blocking it. */
+const HANG_MS = 20_000;
+
+const tag = ownedTag();
+const database = ownDatabase('show_live');
+const nobody = await nobodyRunner();
+
+/** `scidex-watchdog show` with the test's tag, on the database `url` or on the journals of `stateDir`. */
+function show(args: string[], stateDir: string, url: string | undefined) {
+  return execa(WATCHDOG, ['show', ...args, '--state-dir', stateDir], {
+    reject: false,
+    stdin: 'ignore',
+    timeout: HANG_MS,
+    env: { ...NO_DATABASE, SCIDEX_TEST_TAG: tag, ...(url === undefined ? {} : { DATABASE_URL: url }) },
+  });
+}
+
+/** `show --json`: the RunView. */
+async function viewOf(runId: string, stateDir: string, url?: string): Promise<RunView> {
+  const result = await show([runId, '--json'], stateDir, url);
+  expect(result.exitCode, result.stderr).toBe(0);
+  expect(result.stdout.trimEnd().split('\n')).toHaveLength(1);
+  return JSON.parse(result.stdout) as RunView;
+}
+
+/** RSS of `pid` now, bytes (proc(5) stat field 24 times the page size, 4 KiB on our hosts). */
+const rssNow = (pid: number) => readStat(pid)!.rssPages * 4096;
+
+async function showsLiveFigures(url: string | undefined): Promise<void> {
+  const stateDir = newStateDir();
+  const env = url === undefined ? {} : { DATABASE_URL: url };
+  const wrapper = startWrapper(
+    ['--quiet', '--analysis-id', 'show-live', '--timeout', '10m', '--heartbeat-interval', '1h', '--', 'python3', join(EXAMPLES, 'balloon.py'), '16', String(HELD_MIB)],
+    { tag, stateDir, env },
+  );
+  try {
+    const runId = await until('the marker', () => listMarkers(stateDir)[0], HANG_MS);
+    // Inflated: the live tree holds what the balloon holds, while the record still has its start's figures.
+    const inflated = await until(
+      'the live tree to hold the balloon',
+      async () => {
+        const view = await viewOf(runId, stateDir, url);
+        return view.live !== null && view.live.rss_bytes >= HELD_MIB * MIB ? view : undefined;
+      },
+      HANG_MS,
+      { every: 200 },
+    );
+    expect(inflated.source).toBe(url === undefined ? 'journal' : 'database');
+    if (url === undefined) {
+      // A database that cannot be reached: the journals, said in one warning; the live figures all the same.
+      const down = await show([runId, '--json'], stateDir, UNREACHABLE);
+      expect(down.exitCode, down.stderr).toBe(0);
+      expect(down.stderr).toMatch(/^scidex-watchdog: warning: cannot read the database postgres:\/\/127\.0\.0\.1:1\/none \(.*ECONNREFUSED.*\): reading the journals in /m);
+      expect(JSON.parse(down.stdout)).toMatchObject({ run: { id: runId }, source: 'journal', live: { process_count: 1 } });
+    }
+    const { run, live } = inflated;
+    expect(run.status).toBe('running');
+    expect(run.peak_rss_bytes).toBeLessThan(HELD_MIB * MIB);
+    const balloon = tagged(tag).find((pid) => pid !== wrapper.pid && readStat(pid)?.comm.startsWith('python'))!;
+    expect(live!.process_count).toBe(1);
+    expect(live!.processes).toEqual([expect.objectContaining({ pid: balloon, comm: expect.stringMatching(/^python/), found_by: expect.any(String) })]);
+    expect(Math.abs(live!.processes[0].rss_bytes - rssNow(balloon))).toBeLessThan(4 * MIB);
+    expect(live!.rss_bytes).toBe(live!.processes[0].rss_bytes);
+    const heartbeatElapsed = Date.parse(run.heartbeat_at) - Date.parse(run.started_at);
+    expect(live!.elapsed_ms).toBeGreaterThan(heartbeatElapsed);
+    expect(live!.elapsed_ms).toBe(Date.parse(live!.at) - Date.parse(run.started_at));
+    expect(live!.time_left_ms).toBe(run.timeout_ms - live!.elapsed_ms);
+
+    // The header: the elapsed time a second past the heartbeat's, and the tree measured now.
+    await until('a second past the last heartbeat', () => Date.now() - Date.parse(run.heartbeat_at) > 1000, HANG_MS);
+    const text = await show([runId], stateDir, url);
+    expect(text.exitCode, text.stderr).toBe(0);
+    const elapsed = /^elapsed:\s+(\d+\.\d+)s so far \(live, measured at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/m.exec(text.stdout);
+    expect(elapsed, text.stdout).not.toBeNull();
+    expect(Number(elapsed![1]) * 1000).toBeGreaterThan(heartbeatElapsed + 1000);
+    const tree = /^tree now:\s+RSS (\d+\.\d) MiB in 1 process \(live, measured at .* UTC\)$/m.exec(text.stdout);
+    expect(tree, text.stdout).not.toBeNull();
+    expect(Number(tree![1])).toBeGreaterThanOrEqual(HELD_MIB);
+    expect(text.stdout).toMatch(/^time left:\s+\d+m\d+s$/m);
+    expect(text.stdout).toMatch(new RegExp(`^processes now \\(live, the 1 biggest of 1\\):\\n(.*\\n){2} +${balloon} \\|`, 'm'));
+
+    // Ended (a cancel: SIGTERM to the wrapper): no live figures, and the header is the record's.
+    wrapper.kill('SIGTERM');
+    expect((await wrapper).exitCode).toBe(143);
+    const ended = await viewOf(runId, stateDir, url);
+    expect(ended).toMatchObject({ run: { id: runId, status: 'cancelled' }, live: null });
+    const after = await show([runId], stateDir, url);
+    expect(after.stdout).toMatch(/^duration:/m);
+    expect(after.stdout).not.toMatch(/live, measured|time left|tree now/);
+  } finally {
+    if (wrapper.exitCode === null && wrapper.signalCode === null) wrapper.kill('SIGKILL');
+    await wrapper;
+  }
+}
+
+/** The run ids of the journals in a state directory. */
+const listJournalIds = (stateDir: string) => readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.jsonl')).map((name) => name.slice(0, -'.jsonl'.length));
+
+describe('show of a running run: its tree measured now', () => {
+  it('without a database: from the journals, live elapsed and tree memory, live null once it ended', async () => {
+    await showsLiveFigures(undefined);
+  });
+
+  it('with a database: the same, its records read from PostgreSQL', async () => {
+    await database.create();
+    try {
+      await showsLiveFigures(database.url);
+      // A run the database has no row of (its wrapper had none configured): read from the journals.
+      const stateDir = newStateDir();
+      expect((await startWrapper(['--quiet', '--', 'true'], { tag, stateDir })).exitCode).toBe(0);
+      const runId = listJournalIds(stateDir)[0];
+      const view = await viewOf(runId, stateDir, database.url);
+      expect(view).toMatchObject({ run: { id: runId, status: 'completed' }, source: 'journal', live: null });
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+/** `sleep 300` as uid:gid, with the test's tag; kill it with `stop`. */
+function sleepAs(uid: number, gid: number): { pid: number; starttime: number; stop(): void } {
+  const child = spawn('sleep', ['300'], { stdio: 'ignore', uid, gid, env: { PATH: process.env.PATH, SCIDEX_TEST_TAG: tag } });
+  const pid = child.pid!;
+  const starttime = readStat(pid)!.starttime;
+  return { pid, starttime, stop: () => void (pid > 1 && aliveWith(pid, starttime) && child.kill('SIGKILL')) };
+}
+
+describe.skipIf(nobody.skip !== undefined)(`show of a run a forged marker names${nobody.skip ? ` (skipped: ${nobody.skip})` : ''}`, () => {
+  it("reports none of root's processes that carry its cookie as the run's; the same forgery in root's own state directory does", async () => {
+    const { uid, gid } = nobody.skip === undefined ? nobody.owner : { uid: -1, gid: -1 };
+    const stops: (() => void)[] = [];
+    try {
+      // The "wrappers" start first: a member of a run starts after its wrapper.
+      const rootsWrapper = foreignSleep({ SCIDEX_TEST_TAG: tag });
+      stops.push(rootsWrapper.stop);
+      const nobodysWrapper = sleepAs(uid, gid);
+      stops.push(nobodysWrapper.stop);
+      const forge = (stateDir: string, wrapper: { pid: number; starttime: number }, owner?: { uid: number; gid: number }) => {
+        const forged = forgeRun(stateDir, { wrapper_pid: wrapper.pid, wrapper_starttime: wrapper.starttime, started_at: new Date().toISOString() });
+        if (owner) for (const path of [join(stateDir, 'running', `${forged.id}.json`), forged.journal_path]) chownSync(path, owner.uid, owner.gid);
+        const carrier = foreignSleep({ SCIDEX_RUN_ID: forged.id, SCIDEX_TEST_TAG: tag });
+        stops.push(carrier.stop);
+        return { id: forged.id, carrier };
+      };
+
+      // nobody's marker naming root's process as its wrapper: not its wrapper (another uid), nothing measured.
+      const intruder = stateDirOwnedBy(uid, gid);
+      const rootWrapped = forge(intruder, rootsWrapper, { uid, gid });
+      expect(await viewOf(rootWrapped.id, intruder)).toMatchObject({ run: { id: rootWrapped.id, status: 'running' }, source: 'journal', live: null });
+
+      // nobody's marker naming nobody's process: measured, but only nobody's processes may be the run's.
+      const nobodys = stateDirOwnedBy(uid, gid);
+      const nobodyWrapped = forge(nobodys, nobodysWrapper, { uid, gid });
+      const measured = await viewOf(nobodyWrapped.id, nobodys);
+      expect(measured.live).toMatchObject({ process_count: 0, processes: [], rss_bytes: 0 });
+      expect(aliveWith(nobodyWrapped.carrier.pid, nobodyWrapped.carrier.starttime)).toBe(true);
+
+      // Positive control: root's own state directory, root's wrapper: the carrier is the run's.
+      const own = newStateDir();
+      const ours = forge(own, rootsWrapper);
+      const view = await viewOf(ours.id, own);
+      expect(view.live?.processes).toEqual([expect.objectContaining({ pid: ours.carrier.pid, comm: 'sleep', found_by: 'cookie' })]);
+      expect(view.live?.process_count).toBe(1);
+    } finally {
+      for (const stop of stops) stop();
+      await until('the sleeps to be gone', () => tagged(tag).length === 0, HANG_MS);
+    }
+  });
+});
