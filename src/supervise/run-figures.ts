@@ -10,7 +10,8 @@ import type { RunLog, RunProgress } from '../record/run-log.js';
 import type { Member } from '../track/member.js';
 import type { TreeSnapshot } from '../track/tracker.js';
 import { Sampler, type DueSample } from './sampler.js';
-import { treePssBytes } from './tree-memory.js';
+import { TickRing, TOP_PROCESS_COUNT, type Tick } from './tick-ring.js';
+import { largestMembers, treePssBytes } from './tree-memory.js';
 
 /** The run-row fields that summarise the tree so far. */
 export type TreeProgress = Pick<RunProgress, 'peak_rss_bytes' | 'peak_pss_bytes' | 'cpu_seconds' | 'peak_process_count' | 'process_count'>;
@@ -34,6 +35,8 @@ export class RunFigures {
   private lastPssAtMs = -1;
   private readonly sampler: Sampler;
   private lastHeartbeatMs = Date.now();
+  /** The last ticks, journaled at a breach (tick-ring.ts). */
+  private readonly ticks = new TickRing((tick) => this.journalTick(tick));
 
   /** @param members the run's members so far (Tracker.members), for the CPU time and the process count */
   constructor(
@@ -44,11 +47,27 @@ export class RunFigures {
     this.sampler = new Sampler(config.sampleIntervalMs);
   }
 
-  /** Takes in one scan's sums. */
+  /** Takes in one scan's sums, and the scan as a tick of the ring (journaled at once after a breach). */
   observe(snapshot: TreeSnapshot): void {
     this.rssBytes = snapshot.rssBytes;
     this.peakRssBytes = Math.max(this.peakRssBytes, snapshot.rssBytes);
     this.peakProcessCount = Math.max(this.peakProcessCount, snapshot.alive.length);
+    this.ticks.add({
+      atMs: snapshot.atMs,
+      rssBytes: snapshot.rssBytes,
+      pssBytes: null,
+      cpuSeconds: this.progress().cpu_seconds,
+      processCount: snapshot.alive.length,
+      topProcesses: largestMembers(snapshot, TOP_PROCESS_COUNT),
+    });
+  }
+
+  /**
+   * A breach (a stop decided, a termination sequence started, a kernel OOM kill seen): the ticks
+   * of the ring not yet journaled are, and every scan observed from now on (tick-ring.ts).
+   */
+  breach(): void {
+    this.ticks.breach();
   }
 
   /** The tree's sums when its PSS is over the memory limit (0: none), else undefined. Reads PSS only when RSS is over. */
@@ -58,6 +77,7 @@ export class RunFigures {
     const pss = treePssBytes(snapshot);
     this.lastPssBytes = pss;
     this.lastPssAtMs = snapshot.atMs;
+    this.ticks.notePss(snapshot.atMs, pss);
     this.peakPssBytes = Math.max(this.peakPssBytes ?? 0, pss);
     return pss > limit ? { rssBytes: snapshot.rssBytes, pssBytes: pss } : undefined;
   }
@@ -123,13 +143,27 @@ export class RunFigures {
     };
   }
 
+  /** Journals a periodic or peak sample, unless the ring journals that instant (tick-ring.ts claim). */
   private journalSample(due: DueSample): void {
+    if (!this.ticks.claim(due.atMs)) return;
     this.log.sample(due.atMs, {
       rss_bytes: due.rssBytes,
       pss_bytes: due.pssBytes,
       cpu_seconds: due.cpuSeconds,
       process_count: due.processCount,
       peak: due.peak,
+    });
+  }
+
+  private journalTick(tick: Tick): void {
+    this.log.sample(tick.atMs, {
+      rss_bytes: tick.rssBytes,
+      pss_bytes: tick.pssBytes,
+      cpu_seconds: tick.cpuSeconds,
+      process_count: tick.processCount,
+      peak: false,
+      tick: true,
+      top_processes: tick.topProcesses,
     });
   }
 }
