@@ -63,11 +63,17 @@ export class RunFigures {
   }
 
   /**
-   * A breach (a stop decided, a termination sequence started, a kernel OOM kill seen): the ticks
-   * of the ring not yet journaled are, and every scan observed from now on (tick-ring.ts).
+   * A breach (a stop decided, a termination sequence started, a kernel OOM kill seen): every scan
+   * observed from now on is journaled as a tick, and the ticks held are at flushTicks() or close()
+   * (tick-ring.ts).
    */
   breach(): void {
     this.ticks.breach();
+  }
+
+  /** After a breach, journals the ticks held and not yet journaled (once the first signal is out). */
+  flushTicks(): void {
+    this.ticks.flush();
   }
 
   /** The tree's sums when its PSS is over the memory limit (0: none), else undefined. Reads PSS only when RSS is over. */
@@ -116,6 +122,7 @@ export class RunFigures {
    */
   close(): void {
     if (this.members().length > 0) this.peakProcessCount = Math.max(this.peakProcessCount, 1);
+    this.ticks.flush();
     const peak = this.sampler.flush();
     if (peak) this.journalSample(peak);
     else if (!this.sampler.anyTaken && this.config.sampleIntervalMs > 0) {

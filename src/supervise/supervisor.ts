@@ -516,7 +516,11 @@ export class Supervisor {
       hooks: recordTermination(this.log, reason, this.lastSignal, {
         leaderPid: this.leader?.pid,
         pssBytes: () => this.figures.lastPssBytes,
-        observe: (snapshot) => this.observe(snapshot),
+        // Called after each signal pass: the ticks held are journaled once the first signal is out.
+        observe: (snapshot) => {
+          this.observe(snapshot);
+          this.figures.flushTicks();
+        },
         detail: (snapshot) => ({ processes: largestMembers(snapshot) }),
       }),
     });

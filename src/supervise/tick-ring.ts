@@ -10,8 +10,10 @@
  * ring takes about 0.4 MB of heap (`npm run bench -- --only ticks` measures it; BENCHMARKS.md).
  *
  * At a breach (breach(): a stop decided, a termination sequence started, a kernel OOM kill seen),
- * the ticks not yet journaled are written, and from then on every tick is written as it is taken,
- * until the run ends. An instant is journaled once: a periodic sample asks claim() first.
+ * every tick is written as it is taken, until the run ends, and the ticks held and not yet journaled
+ * are written by flush(): the supervisor calls it once the first signal is sent, since writing up to
+ * 600 lines takes tens of milliseconds on a loaded host, which the kill should not wait for. An
+ * instant is journaled once: a periodic sample asks claim() first.
  */
 import type { TopProcess } from '../record/types.js';
 
@@ -97,10 +99,18 @@ export class TickRing {
     if (newest?.atMs === atMs) newest.pssBytes = pssBytes;
   }
 
-  /** A breach: journals the ticks held and not yet journaled, and every tick taken from now on. Idempotent. */
+  /**
+   * A breach: every tick taken from now on is journaled at once, and the ticks held are journaled
+   * by flush(), or as they would leave the ring. Idempotent.
+   */
   breach(): void {
     if (this.breached) return;
     this.breachFromMs = this.slots[this.head]?.atMs ?? -Infinity;
+  }
+
+  /** After a breach, journals the ticks held and not yet journaled; nothing before one. Idempotent. */
+  flush(): void {
+    if (!this.breached) return;
     for (const tick of this.ticks()) if (!this.journaled.has(tick)) this.journal(tick);
   }
 
@@ -126,7 +136,10 @@ export class TickRing {
   }
 
   private dropOldest(): void {
-    this.journaled.delete(this.slots[this.head]!);
+    const oldest = this.slots[this.head]!;
+    // Held at the breach and not flushed yet: journaled now, or never.
+    if (this.breached && !this.journaled.has(oldest)) this.write(oldest);
+    this.journaled.delete(oldest);
     this.slots[this.head] = undefined;
     this.head = (this.head + 1) % this.bounds.maxTicks;
     this.size--;

@@ -49,23 +49,37 @@ describe('TickRing (the seconds before a kill)', () => {
     expect(ticks.ticks()).toEqual([{ ...tickAt(T0), pssBytes: 3 * 2 ** 20 }]);
   });
 
-  it('journals nothing before a breach; at one, the ticks not journaled as samples, then every tick as taken', () => {
+  it('journals nothing before a breach; after one, every tick as taken, and at flush the ticks held not journaled as samples', () => {
     const { ring: ticks, written } = ring();
     for (let index = 0; index < 5; index++) ticks.add(tickAt(T0 + 100 * index));
+    ticks.flush();
     expect(written).toEqual([]);
     // A periodic sample of the instant T0 + 200 is journaled first: the ring leaves that instant out.
     expect(ticks.claim(T0 + 200)).toBe(true);
     ticks.breach();
-    expect(written).toEqual([T0, T0 + 100, T0 + 300, T0 + 400]);
-    ticks.breach();
+    // The first signal goes out before the ticks held are written (flush); a tick taken meanwhile is written at once.
     ticks.add(tickAt(T0 + 450));
-    expect(written.at(-1)).toBe(T0 + 450);
+    expect(written).toEqual([T0 + 450]);
+    ticks.flush();
+    ticks.breach();
+    ticks.flush();
+    expect(written).toEqual([T0 + 450, T0, T0 + 100, T0 + 300, T0 + 400]);
     // Instants the ring journaled, or holds since the breach, are not journaled again as samples;
     // an older one (a peak flushed at the end) still is.
     expect(ticks.claim(T0 + 100)).toBe(false);
     expect(ticks.claim(T0 + 450)).toBe(false);
     expect(ticks.claim(T0 - 1000)).toBe(true);
     expect(written).toHaveLength(5);
+  });
+
+  it('journals a tick held at the breach that leaves the ring before the flush', () => {
+    const written: number[] = [];
+    const ticks = new TickRing((tick) => written.push(tick.atMs), { maxTicks: 3, maxAgeMs: 60_000 });
+    for (const at of [0, 100, 200]) ticks.add(tickAt(T0 + at));
+    ticks.breach();
+    ticks.add(tickAt(T0 + 300));
+    ticks.flush();
+    expect(written.map((at) => at - T0).sort((a, b) => a - b)).toEqual([0, 100, 200, 300]);
   });
 
   it('bounds a ring of smaller bounds alike (age and count together)', () => {
