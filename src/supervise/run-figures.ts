@@ -64,16 +64,21 @@ export class RunFigures {
 
   /**
    * A breach (a stop decided, a termination sequence started, a kernel OOM kill seen): every scan
-   * observed from now on is journaled as a tick, and the ticks held are at flushTicks() or close()
+   * observed from now on is journaled as a tick, and the ticks held are at terminationScan() or close()
    * (tick-ring.ts).
    */
   breach(): void {
     this.ticks.breach();
   }
 
-  /** After a breach, journals the ticks held and not yet journaled (once the first signal is out). */
-  flushTicks(): void {
-    this.ticks.flush();
+  /**
+   * A scan of the termination sequence: a tick like any other, and once a signal of the sequence
+   * is out (`signalSent`) and its event journaled, the ticks held at the breach are journaled too:
+   * the kill waits for none of them (tick-ring.ts).
+   */
+  terminationScan(snapshot: TreeSnapshot, signalSent: boolean): void {
+    this.observe(snapshot);
+    if (signalSent) this.ticks.flush();
   }
 
   /** The tree's sums when its PSS is over the memory limit (0: none), else undefined. Reads PSS only when RSS is over. */

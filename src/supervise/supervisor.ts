@@ -512,15 +512,11 @@ export class Supervisor {
       cookie: this.cookie(),
       beforeScan: () => this.reapAdopted(),
       // Every scan of the grace period is a tick of the post-mortem (tick-ring.ts).
-      afterScan: (snapshot) => this.figures.observe(snapshot),
+      afterScan: (snapshot) => this.figures.terminationScan(snapshot, this.lastSignal.size > 0),
       hooks: recordTermination(this.log, reason, this.lastSignal, {
         leaderPid: this.leader?.pid,
         pssBytes: () => this.figures.lastPssBytes,
-        // Called after each signal pass: the ticks held are journaled once the first signal is out.
-        observe: (snapshot) => {
-          this.observe(snapshot);
-          this.figures.flushTicks();
-        },
+        observe: (snapshot) => this.observe(snapshot),
         detail: (snapshot) => ({ processes: largestMembers(snapshot) }),
       }),
     });

@@ -11,8 +11,8 @@
  *
  * At a breach (breach(): a stop decided, a termination sequence started, a kernel OOM kill seen),
  * every tick is written as it is taken, until the run ends, and the ticks held and not yet journaled
- * are written by flush(): the supervisor calls it once the first signal is sent, since writing up to
- * 600 lines takes tens of milliseconds on a loaded host, which the kill should not wait for. An
+ * are written by flush(): the supervisor calls it at the first scan after the first signal, since
+ * writing up to 600 lines takes some 20 ms on a loaded host, which the kill should not wait for. An
  * instant is journaled once: a periodic sample asks claim() first.
  */
 import type { TopProcess } from '../record/types.js';

@@ -13,6 +13,7 @@
 //
 // Bundled on the fly by scripts/bench/run.mjs (`npm run bench -- --only ticks`) into dist/bench/ticks.mjs.
 // Prints a Markdown report on stdout. It starts no process.
+import { parseArgs } from 'node:util';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { log } from '../common/context.js';
@@ -22,13 +23,9 @@ import { largestMembers } from '../../../src/supervise/tree-memory.js';
 import type { TreeSnapshot } from '../../../src/track/tracker.js';
 import { median } from '../tracking/stats.js';
 
-const args = process.argv.slice(2);
-const option = (name: string): string | undefined => {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 ? args[at + 1] : undefined;
-};
-const REPS = Number(option('reps') ?? 5);
-const TREE = Number(option('tree') ?? 1000);
+const { values: options } = parseArgs({ options: { reps: { type: 'string' }, tree: { type: 'string' } } });
+const REPS = Number(options.reps ?? 5);
+const TREE = Number(options.tree ?? 1000);
 
 // A full collection on demand, so that the heap measured is what is reachable, not garbage.
 setFlagsFromString('--expose-gc');
