@@ -7,7 +7,8 @@
  * No instant is journaled twice. Shipped with `scidex-watchdog ship` to a database of this file's
  * own, PostgreSQL holds the same tick rows once each, and the periodic samples (which carry neither
  * field, as an older journal's) ship as no ticks; `show` reads the same from the journal and from
- * PostgreSQL, and marks the ticks.
+ * PostgreSQL, and marks the ticks. A run the kernel's OOM killer stops at the backstop (where this
+ * host gives runs one) journals its ticks too, up to the kernel's kill and past it.
  */
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -27,6 +28,9 @@ const NO_DATABASE = Object.fromEntries(
 const SLOWEST_TICK_MS = 1000;
 const SLACK_MS = 2000;
 const MIB = 2 ** 20;
+
+/** What `--explain-tracking --json` says of the backstop a run gets here (kernel-backstop.test.ts). */
+const { memory_backstop: backstop } = JSON.parse((await execa(BIN, ['--explain-tracking', '--json'])).stdout) as { memory_backstop: { hierarchy: string | null; why: string } };
 
 const tag = ownedTag();
 const database = ownDatabase('tick_ring');
@@ -137,5 +141,24 @@ describe('the seconds before a kill, journaled as tick samples', () => {
     // After the SIGKILL the tree is seen gone: the post-mortem ends at zero.
     expect(ticks.at(-1)).toMatchObject({ process_count: 0, rss_bytes: 0, top_processes: [] });
     await checkShipped(stateDir, runId);
+  });
+
+  it.skipIf(backstop.hierarchy === null)(`a kernel OOM kill at the backstop: ticks up to it and past it${backstop.hierarchy === null ? ` (skipped: no backstop here: ${backstop.why})` : ''}`, async () => {
+    const stateDir = newStateDir();
+    // 128 MiB steps and scans 30 s apart: only the kernel can stop it (kernel-backstop.test.ts).
+    const args = ['--quiet', '--memory-limit', '300MiB', '--poll-interval', '30s', '--timeout', '20s', '--grace', '2s', '--',
+      'python3', join(EXAMPLES, 'balloon.py'), '128', '1024'];
+    const result = await startWrapper(args, { tag, stateDir, reportStall: true });
+    expect(result.exitCode).toBe(137);
+    const { runs, events, samples } = journalOf(stateDir);
+    expect(runs.at(-1)).toMatchObject({ status: 'out_of_memory', reason: 'kernel_oom' });
+    const oom = events.find((event) => event.kind === 'kernel_oom_kill')!;
+    const started = at(events.find((event) => event.kind === 'run_started')!);
+    const ticks = samples.filter((sample) => sample.tick === true).sort((a, b) => at(a) - at(b));
+    // The scan at the spawn (no other came before the kill), and the tree seen gone after it.
+    expect(at(ticks[0]) - started).toBeLessThanOrEqual(SLACK_MS);
+    expect(at(ticks.at(-1)!)).toBeGreaterThanOrEqual(at(oom) - SLACK_MS);
+    expect(ticks.at(-1)).toMatchObject({ process_count: 0, top_processes: [] });
+    expect(new Set(samples.map((sample) => sample.at)).size).toBe(samples.length);
   });
 });
