@@ -7,7 +7,7 @@
  * fast as 10 ms) and the settle window and the grace period scan faster still: the ticks of the last
  * TICK_RING_MAX_AGE_MS, and at most TICK_RING_MAX_TICKS of them. A tick holds six numbers and its
  * TOP_PROCESS_COUNT largest processes (their comm strings are the members' own, shared): a full
- * ring takes about 0.45 MB of heap, under 0.7 MB (`npm run bench -- --only ticks`; BENCHMARKS.md).
+ * ring takes about 0.45 MiB of heap, at most 0.7 MiB (`npm run bench -- --only ticks`; BENCHMARKS.md).
  *
  * At a breach (breach(): a stop decided, a termination sequence started, a kernel OOM kill seen),
  * every tick is written as it is taken, until the run ends, and the ticks held and not yet journaled

@@ -10,11 +10,19 @@ export function treePssBytes(snapshot: TreeSnapshot): number {
   return snapshot.alive.reduce((sum, member) => sum + pssOrFreshRssBytes(member.pid, member.starttime), 0);
 }
 
-/** The `count` largest alive members by RSS (bytes at the scan), largest first. */
+/**
+ * The `count` largest alive members by RSS (bytes at the scan), largest first; of equal RSS, the
+ * first scanned. One pass keeping the `count` largest so far, not a sort of the whole tree: the tick
+ * ring takes the top 5 at every scan (8-18 µs instead of 230 µs for 1000 processes, BENCHMARKS.md).
+ */
 export function largestMembers(snapshot: TreeSnapshot | undefined, count = 20): TopProcess[] {
-  return (snapshot?.alive ?? [])
-    .slice()
-    .sort((a, b) => b.rssBytes - a.rssBytes)
-    .slice(0, count)
-    .map((member) => ({ pid: member.pid, comm: member.comm, rss_bytes: member.rssBytes }));
+  const largest: TreeSnapshot['alive'] = [];
+  for (const member of snapshot?.alive ?? []) {
+    if (largest.length === count && member.rssBytes <= (largest.at(-1)?.rssBytes ?? Infinity)) continue;
+    let at = largest.length;
+    while (at > 0 && largest[at - 1].rssBytes < member.rssBytes) at--;
+    largest.splice(at, 0, member);
+    if (largest.length > count) largest.pop();
+  }
+  return largest.map((member) => ({ pid: member.pid, comm: member.comm, rss_bytes: member.rssBytes }));
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TICK_RING_MAX_AGE_MS, TICK_RING_MAX_TICKS, TickRing, type Tick } from '../../src/supervise/tick-ring.js';
+import { largestMembers } from '../../src/supervise/tree-memory.js';
+import type { TreeSnapshot } from '../../src/track/tracker.js';
 
 const T0 = Date.parse('2026-12-07T12:00:00.000Z');
 
@@ -89,5 +91,14 @@ describe('TickRing (the seconds before a kill)', () => {
     expect(ticks.ticks().map((tick) => tick.atMs - T0)).toEqual([100, 200, 300]);
     ticks.add(tickAt(T0 + 500));
     expect(ticks.ticks().map((tick) => tick.atMs - T0)).toEqual([300, 500]);
+  });
+
+  it('names the largest processes of a tick as a full sort would: largest first, ties in scan order', () => {
+    // A fixed pseudo-random tree, with ties: RSS in 16 steps over 300 processes.
+    const alive = Array.from({ length: 300 }, (_, index) => ({ pid: 1000 + index, comm: `p${index}`, rssBytes: ((index * 7919) % 16) * 4096 }));
+    const snapshot = { alive } as unknown as TreeSnapshot;
+    const sorted = alive.slice().sort((a, b) => b.rssBytes - a.rssBytes).map((member) => ({ pid: member.pid, comm: member.comm, rss_bytes: member.rssBytes }));
+    for (const count of [0, 1, 5, 20, 300, 400]) expect(largestMembers(snapshot, count), `count ${count}`).toEqual(sorted.slice(0, count));
+    expect(largestMembers(undefined, 5)).toEqual([]);
   });
 });
