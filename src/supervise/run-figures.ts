@@ -35,6 +35,8 @@ export class RunFigures {
   private lastPssAtMs = -1;
   private readonly sampler: Sampler;
   private lastHeartbeatMs = Date.now();
+  /** The members' CPU time at the last scan observed, seconds: summed once a scan, over every member the run had. */
+  private cpuSecondsAtScan = 0;
   /** The last ticks, journaled at a breach (tick-ring.ts). */
   private readonly ticks = new TickRing((tick) => this.journalTick(tick));
 
@@ -52,11 +54,12 @@ export class RunFigures {
     this.rssBytes = snapshot.rssBytes;
     this.peakRssBytes = Math.max(this.peakRssBytes, snapshot.rssBytes);
     this.peakProcessCount = Math.max(this.peakProcessCount, snapshot.alive.length);
+    this.cpuSecondsAtScan = this.progress().cpu_seconds;
     this.ticks.add({
       atMs: snapshot.atMs,
       rssBytes: snapshot.rssBytes,
       pssBytes: null,
-      cpuSeconds: this.progress().cpu_seconds,
+      cpuSeconds: this.cpuSecondsAtScan,
       processCount: snapshot.alive.length,
       topProcesses: largestMembers(snapshot, TOP_PROCESS_COUNT),
     });
@@ -95,7 +98,7 @@ export class RunFigures {
 
   /**
    * The periodic records of a tick: a sample when one is due, a heartbeat (the run row `row()`
-   * builds, shipped) when due.
+   * builds, shipped) when due. `snapshot` was observed first (observe(): its CPU time is taken there).
    */
   tick(snapshot: TreeSnapshot, row: () => RunProgress): void {
     // A tick that meets the tree on its way out (its processes gone, or exiting with their memory
@@ -107,7 +110,7 @@ export class RunFigures {
           atMs: snapshot.atMs,
           rssBytes: snapshot.rssBytes,
           pssBytes: this.lastPssAtMs === snapshot.atMs ? this.lastPssBytes : null,
-          cpuSeconds: this.progress().cpu_seconds,
+          cpuSeconds: this.cpuSecondsAtScan,
           processCount: snapshot.alive.length,
         });
     if (due) this.journalSample(due);
