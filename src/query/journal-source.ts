@@ -58,6 +58,13 @@ const isTime: Test = (value) => typeof value === 'string' && !Number.isNaN(Date.
 const isStatus: Test = (value) => (RUN_STATUSES as readonly unknown[]).includes(value);
 const orNull = (test: Test): Test => (value) => value === null || test(value);
 const listOf = (test: Test): Test => (value) => Array.isArray(value) && value.every(test);
+// A field a journal older than it lacks.
+const absentOr = (test: Test): Test => (value) => value === undefined || test(value);
+const isTopProcess: Test = (value) => {
+  if (typeof value !== 'object' || value === null) return false;
+  const { pid, comm, rss_bytes: rss } = value as Record<string, unknown>;
+  return isNumber(pid) && isString(comm) && isNumber(rss);
+};
 
 /** For some fields of a record type, what each must hold. */
 type Shape<R> = { [Field in keyof R]?: Test };
@@ -87,7 +94,8 @@ const SHAPES: { runs: Shape<RunRecord>; events: Shape<EventRecord>; processes: S
   },
   samples: {
     id: isString, run_id: isString, at: isTime, elapsed_ms: isNumber, rss_bytes: isNumber, pss_bytes: orNull(isNumber),
-    cpu_seconds: isNumber, process_count: isNumber, peak: isBoolean,
+    cpu_seconds: isNumber, process_count: isNumber, peak: isBoolean, tick: absentOr(isBoolean),
+    top_processes: absentOr(orNull(listOf(isTopProcess))),
   },
 } satisfies Record<JournalEntry['table'], object>;
 
@@ -139,7 +147,8 @@ function load(stateDir: string, warn: (line: string) => void): Store {
     runs: new Map(latestVersions(tables.runs).map((run) => [run.id, run])),
     events: firstOfEach(tables.events, (event) => event.id),
     processes: firstOfEach(tables.processes, (process) => `${process.run_id}/${process.pid}/${process.starttime}`),
-    samples: firstOfEach(tables.samples, (sample) => sample.id),
+    // As PostgreSQL holds them: a sample that does not say is no tick and has no top processes (the columns' defaults).
+    samples: firstOfEach(tables.samples, (sample) => sample.id).map((sample) => ({ ...sample, tick: sample.tick ?? false, top_processes: sample.top_processes ?? null })),
   };
 }
 

@@ -91,6 +91,8 @@ export function sampleRow(sample: SampleRecord): Row {
     cpu_s: sample.cpu_seconds.toFixed(1),
     procs: sample.process_count,
     peak: sample.peak ? 'peak' : null,
+    // Journaled from the wrapper's last ticks at a breach (docs/records.md), not by the interval.
+    tick: sample.tick ? 'tick' : null,
   });
 }
 

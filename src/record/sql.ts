@@ -26,7 +26,7 @@ const PROCESS_COLUMNS = [
 ] as const satisfies readonly (keyof ProcessRecord)[];
 
 const SAMPLE_COLUMNS = [
-  'id', 'run_id', 'at', 'elapsed_ms', 'rss_bytes', 'pss_bytes', 'cpu_seconds', 'process_count', 'peak',
+  'id', 'run_id', 'at', 'elapsed_ms', 'rss_bytes', 'pss_bytes', 'cpu_seconds', 'process_count', 'peak', 'tick', 'top_processes',
 ] as const satisfies readonly (keyof SampleRecord)[];
 
 /**
@@ -45,7 +45,7 @@ function insertFromJson(table: string, columns: readonly string[], conflict: str
 /** run-version.ts standing() in SQL, of the row `table` names. */
 const STANDING = (table: string): string => `CASE ${table}.status WHEN 'running' THEN 0 WHEN 'lost' THEN 1 ELSE 2 END`;
 /** Columns whose value a record of an older version lacks, and what it then means. */
-const SELECTED: Record<string, string> = { adopted: 'coalesce(adopted, false)' };
+const SELECTED: Record<string, string> = { adopted: 'coalesce(adopted, false)', tick: 'coalesce(tick, false)' };
 
 /** The idempotent write of each journal table: what it says on conflict with a row already there. */
 const TABLE_WRITES = {

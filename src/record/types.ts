@@ -184,6 +184,23 @@ export interface SampleRecord {
   process_count: number;
   /** Written because tree RSS reached a new high, not because the sample interval came round. */
   peak: boolean;
+  /**
+   * Written from the wrapper's ring of its last ticks at a breach (a stop, a termination sequence,
+   * a kernel OOM kill) or during the grace period after it, not by the sample interval; absent
+   * (false) on periodic and peak samples, and in journals older than the field.
+   */
+  tick?: boolean;
+  /** On tick samples, the 5 largest live processes by RSS, largest first; absent (null) on the others. */
+  top_processes?: TopProcess[] | null;
+}
+
+/** One process of a tick sample's top_processes. */
+export interface TopProcess {
+  pid: number;
+  /** proc(5) stat field 2: the name the kernel keeps for it (15 bytes at most; the process may set it). */
+  comm: string;
+  /** Its RSS at that scan, bytes (proc(5) statm field 2 times the page size). */
+  rss_bytes: number;
 }
 
 /** One line of a journal file. */

@@ -10,7 +10,8 @@ import type { RunLog, RunProgress } from '../record/run-log.js';
 import type { Member } from '../track/member.js';
 import type { TreeSnapshot } from '../track/tracker.js';
 import { Sampler, type DueSample } from './sampler.js';
-import { treePssBytes } from './tree-memory.js';
+import { TickRing, TOP_PROCESS_COUNT, type Tick } from './tick-ring.js';
+import { largestMembers, treePssBytes } from './tree-memory.js';
 
 /** The run-row fields that summarise the tree so far. */
 export type TreeProgress = Pick<RunProgress, 'peak_rss_bytes' | 'peak_pss_bytes' | 'cpu_seconds' | 'peak_process_count' | 'process_count'>;
@@ -34,6 +35,10 @@ export class RunFigures {
   private lastPssAtMs = -1;
   private readonly sampler: Sampler;
   private lastHeartbeatMs = Date.now();
+  /** The members' CPU time at the last scan observed, seconds: summed once a scan, over every member the run had. */
+  private cpuSecondsAtScan = 0;
+  /** The last ticks, journaled at a breach (tick-ring.ts). */
+  private readonly ticks = new TickRing((tick) => this.journalTick(tick));
 
   /** @param members the run's members so far (Tracker.members), for the CPU time and the process count */
   constructor(
@@ -44,11 +49,39 @@ export class RunFigures {
     this.sampler = new Sampler(config.sampleIntervalMs);
   }
 
-  /** Takes in one scan's sums. */
+  /** Takes in one scan's sums, and the scan as a tick of the ring (journaled at once after a breach). */
   observe(snapshot: TreeSnapshot): void {
     this.rssBytes = snapshot.rssBytes;
     this.peakRssBytes = Math.max(this.peakRssBytes, snapshot.rssBytes);
     this.peakProcessCount = Math.max(this.peakProcessCount, snapshot.alive.length);
+    this.cpuSecondsAtScan = this.progress().cpu_seconds;
+    this.ticks.add({
+      atMs: snapshot.atMs,
+      rssBytes: snapshot.rssBytes,
+      pssBytes: null,
+      cpuSeconds: this.cpuSecondsAtScan,
+      processCount: snapshot.alive.length,
+      topProcesses: largestMembers(snapshot, TOP_PROCESS_COUNT),
+    });
+  }
+
+  /**
+   * A breach (a stop decided, a termination sequence started, a kernel OOM kill seen): every scan
+   * observed from now on is journaled as a tick, and the ticks held are at terminationScan() or close()
+   * (tick-ring.ts).
+   */
+  breach(): void {
+    this.ticks.breach();
+  }
+
+  /**
+   * A scan of the termination sequence: a tick like any other, and once a signal of the sequence
+   * is out (`signalSent`) and its event journaled, the ticks held at the breach are journaled too:
+   * the kill waits for none of them (tick-ring.ts).
+   */
+  terminationScan(snapshot: TreeSnapshot, signalSent: boolean): void {
+    this.observe(snapshot);
+    if (signalSent) this.ticks.flush();
   }
 
   /** The tree's sums when its PSS is over the memory limit (0: none), else undefined. Reads PSS only when RSS is over. */
@@ -58,13 +91,14 @@ export class RunFigures {
     const pss = treePssBytes(snapshot);
     this.lastPssBytes = pss;
     this.lastPssAtMs = snapshot.atMs;
+    this.ticks.notePss(snapshot.atMs, pss);
     this.peakPssBytes = Math.max(this.peakPssBytes ?? 0, pss);
     return pss > limit ? { rssBytes: snapshot.rssBytes, pssBytes: pss } : undefined;
   }
 
   /**
    * The periodic records of a tick: a sample when one is due, a heartbeat (the run row `row()`
-   * builds, shipped) when due.
+   * builds, shipped) when due. `snapshot` was observed first (observe(): its CPU time is taken there).
    */
   tick(snapshot: TreeSnapshot, row: () => RunProgress): void {
     // A tick that meets the tree on its way out (its processes gone, or exiting with their memory
@@ -76,7 +110,7 @@ export class RunFigures {
           atMs: snapshot.atMs,
           rssBytes: snapshot.rssBytes,
           pssBytes: this.lastPssAtMs === snapshot.atMs ? this.lastPssBytes : null,
-          cpuSeconds: this.progress().cpu_seconds,
+          cpuSeconds: this.cpuSecondsAtScan,
           processCount: snapshot.alive.length,
         });
     if (due) this.journalSample(due);
@@ -96,6 +130,7 @@ export class RunFigures {
    */
   close(): void {
     if (this.members().length > 0) this.peakProcessCount = Math.max(this.peakProcessCount, 1);
+    this.ticks.flush();
     const peak = this.sampler.flush();
     if (peak) this.journalSample(peak);
     else if (!this.sampler.anyTaken && this.config.sampleIntervalMs > 0) {
@@ -123,13 +158,27 @@ export class RunFigures {
     };
   }
 
+  /** Journals a periodic or peak sample, unless the ring journals that instant (tick-ring.ts claim). */
   private journalSample(due: DueSample): void {
+    if (!this.ticks.claim(due.atMs)) return;
     this.log.sample(due.atMs, {
       rss_bytes: due.rssBytes,
       pss_bytes: due.pssBytes,
       cpu_seconds: due.cpuSeconds,
       process_count: due.processCount,
       peak: due.peak,
+    });
+  }
+
+  private journalTick(tick: Tick): void {
+    this.log.sample(tick.atMs, {
+      rss_bytes: tick.rssBytes,
+      pss_bytes: tick.pssBytes,
+      cpu_seconds: tick.cpuSeconds,
+      process_count: tick.processCount,
+      peak: false,
+      tick: true,
+      top_processes: tick.topProcesses,
     });
   }
 }

@@ -395,6 +395,7 @@ export class Supervisor {
     this.stop = reason;
     const tree = this.tracker?.scan();
     if (tree) this.observe(tree);
+    this.figures.breach();
     announceStop(reason, tree, this.announceContext());
     // Where a test kills a wrapper whose stop is journaled and nothing signalled yet.
     failpoint('stop-journaled');
@@ -503,12 +504,15 @@ export class Supervisor {
 
   private async terminate(reason: string, firstSignal: NodeJS.Signals): Promise<void> {
     this.phase = 'terminating';
+    this.figures.breach();
     const result = await terminateTree(this.tracker!, {
       signal: firstSignal,
       graceMs: graceOf(this.stop, this.config.graceMs),
       hurry: this.hurry.promise,
       cookie: this.cookie(),
       beforeScan: () => this.reapAdopted(),
+      // Every scan of the grace period is a tick of the post-mortem (tick-ring.ts).
+      afterScan: (snapshot) => this.figures.terminationScan(snapshot, this.lastSignal.size > 0),
       hooks: recordTermination(this.log, reason, this.lastSignal, {
         leaderPid: this.leader?.pid,
         pssBytes: () => this.figures.lastPssBytes,
@@ -555,6 +559,7 @@ export class Supervisor {
     this.observe(tree);
     // A kernel OOM kill no scan saw before the end (the tree was gone at once) still names the ending.
     const oom = this.kernelOom(exit);
+    if (oom) this.figures.breach();
     if (oom && !this.stop) {
       this.stop = oom;
       const left = tree.alive.length;

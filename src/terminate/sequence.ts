@@ -65,6 +65,8 @@ export interface TerminationOptions {
    * ends as soon as the tree is empty instead of when it runs out.
    */
   beforeScan?: () => void;
+  /** Called with every scan the sequence takes (the supervisor's ticks of a grace period). */
+  afterScan?: (snapshot: TreeSnapshot) => void;
 }
 
 /** How the sequence ended. */
@@ -83,6 +85,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
   const scan = (): TreeSnapshot => {
     options.beforeScan?.();
     const snapshot = tracker.scan();
+    options.afterScan?.(snapshot);
     for (const member of snapshot.died) options.hooks.onEnded(member);
     return snapshot;
   };

@@ -117,6 +117,9 @@ describe('journalSource', () => {
     { table: 'runs', record: { ...good, revision: 9, heartbeat_at: null } },
     { table: 'processes', record: { ...processOf(good.id), cpu_seconds: null } },
     { table: 'samples', record: { ...sampleOf(good.id), peak: 'yes' } },
+    { table: 'samples', record: { ...sampleOf(good.id), tick: 'yes' } },
+    { table: 'samples', record: { ...sampleOf(good.id), tick: true, top_processes: [{ pid: '1', comm: 'sh', rss_bytes: 1 }] } },
+    { table: 'samples', record: { ...sampleOf(good.id), tick: true, top_processes: 'python3' } },
     [1, 2],
   ];
   const strayText = ['null', '42', '"runs"'];
@@ -140,7 +143,9 @@ describe('journalSource', () => {
       `skipped 1 line of ${join(stateDir, 'journal', 'b.jsonl')}: not well-formed records`,
     ]);
     expect(await source.events({})).toEqual([goodEvent]);
-    expect(await source.timeline({ runId: good.id })).toEqual({ run: good, processes: [goodProcess], samples: [goodSample], events: [goodEvent], otherRuns: 0 });
+    // A sample that does not say (a periodic one, or an older journal's) is read as PostgreSQL stores it: no tick.
+    const storedSample = { ...goodSample, tick: false, top_processes: null };
+    expect(await source.timeline({ runId: good.id })).toEqual({ run: good, processes: [goodProcess], samples: [storedSample], events: [goodEvent], otherRuns: 0 });
     expect(runRow(good).cpu_s).toBe('0.3');
   });
 
