@@ -54,3 +54,26 @@ export function clock(iso: string): string {
 export function commandText(argv: readonly string[]): string {
   return argv.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`)).join(' ');
 }
+
+/** A limit in bytes as it was most likely set: `2 GiB`, `1.5 GiB`, `512 MiB` (bytes() without a trailing `.0`). */
+export function limitBytes(value: number): string {
+  return bytes(value).replace(/\.0 /, ' ');
+}
+
+/** A limit in ms as it was most likely set: `30 min`, `1 h 30 min`, `90 s` stays `1 min 30 s`, `500 ms`; only the non-zero units. */
+export function limitDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms <= 0) return DASH;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 10_000 && ms % 1000 !== 0) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  const parts = [
+    [Math.floor(s / 86_400), 'd'],
+    [Math.floor((s % 86_400) / 3600), 'h'],
+    [Math.floor((s % 3600) / 60), 'min'],
+    [s % 60, 's'],
+  ] as const;
+  return parts
+    .filter(([n]) => n > 0)
+    .map(([n, unit]) => `${n} ${unit}`)
+    .join(' ');
+}

@@ -3,10 +3,10 @@
  * [data-kind]` per event of /status, class `kill` for the kinds that are kills, with cells .at,
  * .analysis, .kind, .reason, .signal, .pid and .memory.
  */
-import { KILL_KINDS } from '../../../record/event-kinds.js';
-import type { StatusEvent } from '../../status-body.js';
-import { el, fillBody } from './dom.js';
-import { bytes, clock, DASH } from './format.js';
+import { KILL_KINDS } from '../../../../record/event-kinds.js';
+import type { StatusEvent } from '../../../status-body.js';
+import { el, fillBody } from '../dom.js';
+import { bytes, clock, DASH } from '../format.js';
 
 function eventRow(event: StatusEvent): HTMLTableRowElement {
   const row = el('tr', KILL_KINDS.includes(event.kind) ? 'kill' : '');

@@ -3,9 +3,9 @@
  * /status, with cells .analysis (and a .badge-grace while in grace), .run, .command, .memory
  * (.memory-text, .pss-text), .elapsed (.elapsed-text, .time-left) and .processes.
  */
-import type { RunStatus } from '../../status-body.js';
-import { bar, el, fillBody } from './dom.js';
-import { bytes, commandText, DASH, duration } from './format.js';
+import type { RunStatus } from '../../../status-body.js';
+import { bar, el, fillBody } from '../dom.js';
+import { bytes, commandText, DASH, duration } from '../format.js';
 
 /** Tree memory against the limit. The limit applies to the tree's PSS, so PSS is the figure when it was read. */
 function memoryCell(run: RunStatus): HTMLTableCellElement {
