@@ -68,3 +68,26 @@ export function fillBody(id: string, rows: HTMLTableRowElement[], columns: numbe
   }
   hook(id).replaceChildren(...rows);
 }
+
+/** A link with text; `href` relative to the page (the pages work behind any prefix and origin). */
+export function link(href: string, className: string, text: string): HTMLAnchorElement {
+  const node = el('a', className, text);
+  node.setAttribute('href', href);
+  return node;
+}
+
+/** A table cell holding one link. */
+export function linkCell(className: string, href: string, text: string, title?: string): HTMLTableCellElement {
+  const cell = el('td', className);
+  const anchor = link(href, '', text);
+  if (title !== undefined) anchor.title = title;
+  cell.append(anchor);
+  return cell;
+}
+
+/** Shows `text` in the page's #error banner (role=alert), or hides it for null. */
+export function showError(text: string | null): void {
+  const banner = hook('error');
+  banner.hidden = text === null;
+  if (text !== null && banner.textContent !== text) banner.textContent = text;
+}

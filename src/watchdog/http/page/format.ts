@@ -77,3 +77,16 @@ export function limitDuration(ms: number): string {
     .map(([n, unit]) => `${n} ${unit}`)
     .join(' ');
 }
+
+/** A date and time in the viewer's locale (24 h); the text itself when it does not parse. */
+export function dateTime(iso: string): string {
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms)) return iso || DASH;
+  return new Date(ms).toLocaleString(undefined, { hour12: false });
+}
+
+/** Tree memory at an event or a sample: `RSS 300.0 MiB · PSS 290.0 MiB`, the PSS only where it was read; a dash with neither. */
+export function treeMemory(rss: number | null, pss: number | null): string {
+  if (rss === null && pss === null) return DASH;
+  return `RSS ${bytes(rss)}${pss === null ? '' : ` \u00b7 PSS ${bytes(pss)}`}`;
+}
