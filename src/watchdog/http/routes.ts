@@ -25,19 +25,17 @@ const RUN_PATH = new RegExp(`^/runs/(${RUN_ID_PATTERN})(\\.json)?$`);
  * path the server does not serve.
  */
 export function matchRoute(url: string): Route | undefined {
-  let parsed: URL;
-  try {
-    // The base only completes an origin-relative request target; it is never contacted.
-    parsed = new URL(url, 'http://request.invalid');
-  } catch {
-    return undefined;
-  }
-  const path = parsed.pathname;
+  // The path as sent, never normalised (no dot segments resolved, nothing decoded): exact or nothing.
+  const query = url.indexOf('?');
+  const path = query < 0 ? url : url.slice(0, query);
   if (path === '/') return { kind: 'live-page' };
   if (path === '/status') return { kind: 'status' };
   if (path === '/metrics') return { kind: 'metrics' };
   if (path === '/fleet') return { kind: 'fleet-page' };
-  if (path === '/fleet.json') return { kind: 'fleet', analysisId: parsed.searchParams.get('analysis_id') || null };
+  if (path === '/fleet.json') {
+    const analysisId = query < 0 ? null : new URLSearchParams(url.slice(query + 1)).get('analysis_id');
+    return { kind: 'fleet', analysisId: analysisId || null };
+  }
   const run = RUN_PATH.exec(path);
   if (run) return run[2] ? { kind: 'run-view', runId: run[1] } : { kind: 'run-page', runId: run[1] };
   return undefined;
