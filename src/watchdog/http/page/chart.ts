@@ -30,6 +30,8 @@ export interface ChartSpec {
   xValue?: (x: number) => string;
   /** How a y value reads on the axis and in the legend. */
   yValue: (y: number) => string;
+  /** The steps the y axis may tick at (uPlot's decimal ones by default): powers of two for bytes, whole numbers for counts. */
+  yIncrs?: number[];
   /** A moment marked by a vertical line (the kill), in x units, and what it is. */
   mark?: { x: number; label: string } | null;
   height?: number;
@@ -39,6 +41,12 @@ export interface ChartSpec {
 function cssColor(color: string): string {
   return color.startsWith('--') ? getComputedStyle(document.documentElement).getPropertyValue(color).trim() || '#888' : color;
 }
+
+/** Steps for a bytes axis: 1 B, 2 B, 4 B, ... 8 EiB, so that ticks fall on 512 MiB, 1 GiB, 1.5 GiB. */
+export const BYTE_STEPS = Array.from({ length: 64 }, (_, k) => 2 ** k);
+
+/** Steps for a count axis: 1, 2, 5, 10, 20, 50, ... (never a fraction of a kill). */
+export const COUNT_STEPS = Array.from({ length: 30 }, (_, k) => [1, 2, 5][k % 3] * 10 ** Math.floor(k / 3));
 
 const charts = new WeakMap<HTMLElement, uPlot>();
 
@@ -61,7 +69,7 @@ export function drawChart(container: HTMLElement, spec: ChartSpec): void {
     scales: { x: { time: spec.time ?? false } },
     axes: [
       { ...axis, ...(spec.time || !spec.xValue ? {} : { values: (_u: uPlot, ticks: number[]) => ticks.map(spec.xValue!) }) },
-      { ...axis, size: 80, values: (_u: uPlot, ticks: number[]) => ticks.map(spec.yValue) },
+      { ...axis, size: 80, values: (_u: uPlot, ticks: number[]) => ticks.map(spec.yValue), ...(spec.yIncrs ? { incrs: spec.yIncrs } : {}) },
     ],
     series: [
       spec.time ? {} : { label: 'elapsed', value: (_u: uPlot, v: number | null) => (v === null || !spec.xValue ? '' : spec.xValue(v)) },

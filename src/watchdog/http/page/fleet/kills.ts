@@ -5,7 +5,7 @@
  * oldest first, with a .hour cell and a `td.kills[data-host][data-kills]` per host).
  */
 import type { FleetKillHour } from '../../../../query/fleet-body.js';
-import { drawChart } from '../chart.js';
+import { COUNT_STEPS, drawChart } from '../chart.js';
 import { el, fillBody, hook } from '../dom.js';
 import { clock } from '../format.js';
 
@@ -26,7 +26,8 @@ export function renderKills(kills: readonly FleetKillHour[]): void {
   drawChart(hook('kills-chart'), {
     x: hours.map((hour) => Date.parse(hour) / 1000),
     time: true,
-    yValue: (value) => String(Math.round(value * 10) / 10),
+    yValue: (value) => String(value),
+    yIncrs: COUNT_STEPS,
     series: hosts.map((host, i) => ({ label: host, values: hours.map((hour) => count(host, hour)), color: PALETTE[i % PALETTE.length] })),
     height: 220,
   });

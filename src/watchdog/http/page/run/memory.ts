@@ -9,7 +9,7 @@
  */
 import type { RunView } from '../../../../query/run-view-body.js';
 import type { SampleRecord } from '../../../../record/types.js';
-import { drawChart } from '../chart.js';
+import { BYTE_STEPS, drawChart } from '../chart.js';
 import { el, fillBody, hook } from '../dom.js';
 import { bytes, clock, DASH, duration } from '../format.js';
 import { killMoment, type KillMoment } from './reason.js';
@@ -72,6 +72,7 @@ export function renderMemory(view: RunView): void {
     x,
     xValue: (seconds) => duration(seconds * 1000),
     yValue: (value) => bytes(value),
+    yIncrs: BYTE_STEPS,
     series: [
       { label: 'RSS', values: samples.map((sample) => sample.rss_bytes), color: '--accent' },
       ...(hasPss ? [{ label: 'PSS', values: samples.map((sample) => sample.pss_bytes), color: '--warn' }] : []),
