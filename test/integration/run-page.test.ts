@@ -186,6 +186,8 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
               return undefined;
             }
           }, 10_000, { every: 100 });
+          // Its journal is written before its row reaches PostgreSQL: the daemon knows it once its data answers.
+          await until('the daemon to know the running run', () => fetch(`${base}/runs/${liveId}.json`).then((r) => r.ok), 10_000, { every: 100 });
           await page.goto(`${base}/runs/${liveId}`);
           await page.evaluate(() => Object.assign(window, { notReloaded: true }));
           await page.locator('body[data-status="running"]').waitFor({ timeout: 10_000 });
