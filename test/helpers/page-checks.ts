@@ -49,3 +49,30 @@ export async function keepScreenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true });
 }
+
+/** The text of each selector's first element (null for an element without text), keyed by selector. */
+export async function textsOf(page: Page, selectors: readonly string[]): Promise<Record<string, string | null>> {
+  const texts: Record<string, string | null> = {};
+  for (const selector of selectors) texts[selector] = await page.locator(selector).first().textContent({ timeout: 5_000 });
+  return texts;
+}
+
+/**
+ * Answers every request of `page` for the origin `origin` with `answer` (nothing listens there);
+ * any request elsewhere is refused, so a page that tried to load from another origin would fail.
+ * `answer` gets the URL and returns what to fulfil with, or undefined for a refused connection.
+ */
+export async function serveRoutes(page: Page, origin: string, answer: (url: URL) => { status?: number; contentType: string; body: string } | undefined): Promise<void> {
+  await page.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (url.origin !== origin) return route.abort('blockedbyclient');
+    const response = answer(url);
+    return response ? route.fulfill(response) : route.abort('connectionrefused');
+  });
+}
+
+/** A JSON answer for serveRoutes. */
+export const jsonAnswer = (body: unknown, status = 200) => ({ status, contentType: 'application/json', body: JSON.stringify(body) });
+
+/** An HTML answer for serveRoutes. */
+export const htmlAnswer = (body: string) => ({ contentType: 'text/html; charset=utf-8', body });

@@ -17,27 +17,24 @@
  * pid afterwards; every test keeps full-page screenshots in test-artifacts/screenshots/.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
-import type { Page, Route } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { FleetBody, FleetKillHour } from '../../src/query/fleet-body.js';
 import { page as pageOf, FLEET_REFRESH_MS } from '../../src/watchdog/http/page.js';
 import { FLEET_NEEDS_DATABASE } from '../../src/watchdog/http/server.js';
 import { chromiumBinary } from '../helpers/browser.js';
-import { keepScreenshot, watchPage, withBrowser } from '../helpers/page-checks.js';
+import { htmlAnswer, jsonAnswer, keepScreenshot, serveRoutes, watchPage, withBrowser } from '../helpers/page-checks.js';
 import { GiB } from '../helpers/page-fixtures.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag } from '../helpers/processes.js';
 import { asHost, secondHostUnavailable } from '../helpers/second-host.js';
-import { freeLoopbackPort } from '../helpers/server-host.js';
+import { serveForTest, type TestDaemon } from '../helpers/serve-daemon.js';
 import { until } from '../helpers/until.js';
 import { newStateDir, startWrapper } from '../helpers/wrapper.js';
 
-const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
 const CHROMIUM = chromiumBinary();
 const SKIP_REASON = 'skipped: chromium is not installed (neither `chromium` on PATH nor /usr/bin/chromium); .ci/run installs it';
 const NO_SECOND_HOST = CHROMIUM ? secondHostUnavailable() : undefined;
@@ -48,42 +45,21 @@ const tag = ownedTag();
 
 const text = (page: Page, selector: string) => page.locator(selector).first().textContent({ timeout: 5_000 });
 
-/** A real daemon of `stateDir` on `port`, run through `via` (asHost for the second host); its output appended to `logFd`. */
-function startServe(port: number, stateDir: string, logFd: number, via: string[] = []) {
-  const log = logFd as 3;
-  const [file, ...args] = [...via, WATCHDOG, 'serve', '--listen', `127.0.0.1:${port}`, '--interval', '500ms', '--state-dir', stateDir, '--database-url', database.url];
-  return execa(file, args, { reject: false, stdin: 'ignore', stdout: log, stderr: log, env: { SCIDEX_RUN_STATE_DIR: stateDir, SCIDEX_TEST_TAG: tag } });
-}
-
-type Serving = ReturnType<typeof startServe>;
-
-/** Stops a daemon by its pid (our child; unshare and sh exec it, so the pid is the daemon's own) and waits for it. */
-async function stopServe(daemon: Serving | undefined): Promise<void> {
-  if (daemon?.pid !== undefined && daemon.pid > 1 && daemon.exitCode === null && daemon.signalCode === null) {
-    process.kill(daemon.pid, 'SIGTERM');
-    await daemon;
-  }
-}
-
 describe.skipIf(!CHROMIUM)(`the fleet view in a real browser${CHROMIUM ? '' : ` (${SKIP_REASON})`}`, () => {
   it.skipIf(NO_SECOND_HOST !== undefined)(`lists the runs of two hosts and links each to its run page${NO_SECOND_HOST ? ` (skipped: ${NO_SECOND_HOST})` : ''}`, async () => {
     const second = `scidex-fleet-${randomBytes(3).toString('hex')}`;
     const stateA = newStateDir();
     const stateB = newStateDir();
-    const [portA, portB] = [await freeLoopbackPort(), await freeLoopbackPort()];
-    const base = `http://127.0.0.1:${portA}`;
     const scratch = mkdtempSync(join(tmpdir(), 'scidex-fleet-page-'));
-    const logFile = join(scratch, 'serve.log');
-    const log = openSync(logFile, 'a');
-    const serveLog = () => readFileSync(logFile, 'utf8');
     const release = join(scratch, 'release');
-    let daemonA: Serving | undefined;
-    let daemonB: Serving | undefined;
+    const daemons: TestDaemon[] = [];
     const runs: ReturnType<typeof startWrapper>[] = [];
     await database.create();
     try {
-      daemonA = startServe(portA, stateA, log);
-      daemonB = startServe(portB, stateB, log, asHost(second));
+      daemons.push(await serveForTest({ stateDir: stateA, databaseUrl: database.url, tag, scratch }));
+      daemons.push(await serveForTest({ stateDir: stateB, databaseUrl: database.url, tag, scratch, via: asHost(second) }));
+      const [{ base }, { port: portB }] = daemons;
+      const serveLog = () => daemons.map((daemon) => daemon.log()).join('\n');
       const wrapperArgs = ['--quiet', '--database-url', database.url, '--sample-interval', '200ms'];
       const wait = ['--timeout', '60s', '--', 'sh', '-c', 'while [ ! -e "$0" ]; do sleep 0.1; done', release];
       runs.push(startWrapper([...wrapperArgs, '--state-dir', stateA, '--analysis-id', `fleet-a-${tag}`, ...wait], { tag, stateDir: stateA }));
@@ -95,7 +71,7 @@ describe.skipIf(!CHROMIUM)(`the fleet view in a real browser${CHROMIUM ? '' : ` 
       const fleet = await until(
         () => `/fleet.json to list both hosts up and both runs, the daemons' log:\n${serveLog()}`,
         async () => {
-          for (const daemon of [daemonA, daemonB]) expect(daemon!.exitCode ?? daemon!.signalCode, `serve exited early:\n${serveLog()}`).toBeNull();
+          for (const { process } of daemons) expect(process.exitCode ?? process.signalCode, `serve exited early:\n${serveLog()}`).toBeNull();
           const body = (await fetch(`${base}/fleet.json`).then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined)) as FleetBody | undefined;
           const up = body?.hosts.filter((h) => (h.host === hostname() || h.host === second) && h.daemon === 'up').length;
           const running = body?.running.filter((r) => r.analysis_id?.endsWith(tag)).length;
@@ -148,9 +124,7 @@ describe.skipIf(!CHROMIUM)(`the fleet view in a real browser${CHROMIUM ? '' : ` 
     } finally {
       writeFileSync(release, '');
       await Promise.all(runs);
-      await stopServe(daemonA);
-      await stopServe(daemonB);
-      closeSync(log);
+      for (const daemon of daemons) await daemon.stop();
       rmSync(scratch, { recursive: true, force: true });
       await database.drop();
     }
@@ -182,16 +156,13 @@ describe.skipIf(!CHROMIUM)(`the fleet view in a real browser${CHROMIUM ? '' : ` 
     await withBrowser(CHROMIUM!, tag, async ({ browser }) => {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const seen = watchPage(page);
-      await page.route('**/*', (route: Route) => {
-        const url = new URL(route.request().url());
-        if (url.origin !== 'http://scidex.test') return route.abort('blockedbyclient');
-        if (url.pathname === '/fleet') return route.fulfill({ contentType: 'text/html; charset=utf-8', body: pageOf('fleet') });
-        if (url.pathname !== '/fleet.json') return route.abort('connectionrefused');
-        if (!database) return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: FLEET_NEEDS_DATABASE }) });
+      await serveRoutes(page, 'http://scidex.test', (url) => {
+        if (url.pathname === '/fleet') return htmlAnswer(pageOf('fleet'));
+        if (url.pathname !== '/fleet.json') return undefined;
+        if (!database) return jsonAnswer({ error: FLEET_NEEDS_DATABASE }, 503);
         const analysisId = url.searchParams.get('analysis_id');
         asked.push(analysisId);
-        const running = body.running.filter((run) => analysisId === null || run.analysis_id === analysisId);
-        return route.fulfill({ contentType: 'application/json', body: JSON.stringify({ ...body, analysis_id: analysisId, running }) });
+        return jsonAnswer({ ...body, analysis_id: analysisId, running: body.running.filter((run) => analysisId === null || run.analysis_id === analysisId) });
       });
       await page.goto('http://scidex.test/fleet');
       await page.locator('#hosts-body tr[data-host]').nth(2).waitFor({ timeout: 5_000 });

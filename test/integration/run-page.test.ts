@@ -14,12 +14,10 @@
  * Every process started here carries the file's tag, the browser included, and is checked gone by
  * pid afterwards; every test keeps full-page screenshots in test-artifacts/screenshots/.
  */
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
-import type { Page, Route } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { RunView } from '../../src/query/run-view-body.js';
 import { readJournal } from '../../src/record/journal.js';
@@ -27,15 +25,14 @@ import type { RunRecord } from '../../src/record/types.js';
 import { page as pageOf, RUN_REFRESH_MS } from '../../src/watchdog/http/page.js';
 import { killMoment } from '../../src/watchdog/http/page/run/reason.js';
 import { chromiumBinary } from '../helpers/browser.js';
-import { keepScreenshot, watchPage, withBrowser } from '../helpers/page-checks.js';
+import { htmlAnswer, jsonAnswer, keepScreenshot, serveRoutes, textsOf, watchPage, withBrowser } from '../helpers/page-checks.js';
 import { fixtureEvent, fixtureProcess, fixtureRun, fixtureSample, GiB, MiB } from '../helpers/page-fixtures.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag } from '../helpers/processes.js';
-import { freeLoopbackPort } from '../helpers/server-host.js';
+import { serveForTest, type TestDaemon } from '../helpers/serve-daemon.js';
 import { until } from '../helpers/until.js';
 import { EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
-const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
 const CHROMIUM = chromiumBinary();
 const SKIP_REASON = 'skipped: chromium is not installed (neither `chromium` on PATH nor /usr/bin/chromium); .ci/run installs it';
 const XSS = '<img src=x onerror=alert(1)>';
@@ -88,39 +85,15 @@ async function checkRunPage(page: Page, view: RunView): Promise<void> {
   expect(await page.locator('#events-body tr[data-kind]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-kind')))).toEqual(events.map((e) => e.kind));
 }
 
-/** The real daemon, its output appended to the file descriptor `log`; the caller awaits it (it never rejects). */
-function startServe(port: number, stateDir: string, logFd: number) {
-  const log = logFd as 3;
-  return execa(
-    WATCHDOG,
-    ['serve', '--listen', `127.0.0.1:${port}`, '--interval', '500ms', '--state-dir', stateDir, '--database-url', database.url],
-    { reject: false, stdin: 'ignore', stdout: log, stderr: log, env: { SCIDEX_RUN_STATE_DIR: stateDir, SCIDEX_TEST_TAG: tag } },
-  );
-}
-
 describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` (${SKIP_REASON})`}`, () => {
   it('shows a memory kill, a timeout kill and a running run of the real daemon, as their /runs/<id>.json says', async () => {
     const stateDir = newStateDir();
-    const port = await freeLoopbackPort();
-    const base = `http://127.0.0.1:${port}`;
     const scratch = mkdtempSync(join(tmpdir(), 'scidex-run-page-'));
-    const logFile = join(scratch, 'serve.log');
-    const log = openSync(logFile, 'a');
-    const serveLog = () => readFileSync(logFile, 'utf8');
-    let daemon: ReturnType<typeof startServe> | undefined;
+    let daemon: TestDaemon | undefined;
     await database.create();
     try {
-      const serving = startServe(port, stateDir, log);
-      daemon = serving;
-      await until(
-        () => `serve to answer on ${base}/status, its log:\n${serveLog()}`,
-        () => {
-          expect(serving.exitCode ?? serving.signalCode, `serve exited early:\n${serveLog()}`).toBeNull();
-          return fetch(`${base}/status`).then((response) => response.ok).catch(() => false);
-        },
-        20_000,
-        { every: 100 },
-      );
+      daemon = await serveForTest({ stateDir, databaseUrl: database.url, tag, scratch });
+      const { base } = daemon;
       const wrapperArgs = ['--quiet', '--state-dir', stateDir, '--database-url', database.url, '--sample-interval', '200ms'];
       // A memory kill: 8 MiB steps, so that the scan decides well before any kernel backstop (memory.test.ts).
       const memory = await startWrapper([...wrapperArgs, '--analysis-id', `mem-${tag}`, '--memory-limit', '256MiB', '--grace', '2s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '8', '4096'], { tag, stateDir });
@@ -209,11 +182,7 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
         expect(seen).toEqual({ dialogs: [], errors: [] });
       });
     } finally {
-      if (daemon?.pid !== undefined && daemon.pid > 1 && daemon.exitCode === null && daemon.signalCode === null) {
-        process.kill(daemon.pid, 'SIGTERM');
-        await daemon;
-      }
-      closeSync(log);
+      await daemon?.stop();
       rmSync(scratch, { recursive: true, force: true });
       await database.drop();
     }
@@ -259,29 +228,28 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
     await withBrowser(CHROMIUM!, tag, async ({ browser }) => {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const seen = watchPage(page);
-      await page.route('**/*', (route: Route) => {
-        const url = new URL(route.request().url());
-        if (url.origin !== 'http://scidex.test') return route.abort('blockedbyclient');
+      await serveRoutes(page, 'http://scidex.test', (url) => {
         const match = /^\/runs\/([^/]+?)(\.json)?$/.exec(url.pathname);
-        if (!match) return route.abort('connectionrefused');
-        if (!match[2]) return route.fulfill({ contentType: 'text/html; charset=utf-8', body: pageOf('run') });
+        if (!match) return undefined;
+        if (!match[2]) return htmlAnswer(pageOf('run'));
         const view = views.get(match[1]);
-        if (!view) return route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: `no such run: ${match[1]}` }) });
-        return route.fulfill({ contentType: 'application/json', body: JSON.stringify(view) });
+        return view ? jsonAnswer(view) : jsonAnswer({ error: `no such run: ${match[1]}` }, 404);
       });
 
       await page.goto(`http://scidex.test/runs/${killedId}`);
       await page.locator('body[data-status="out_of_memory"]').waitFor({ timeout: 5_000 });
       await checkRunPage(page, killed);
-      expect(await text(page, '#reason')).toBe('killed: tree memory (PSS 2.1 GiB) exceeded its 2 GiB limit');
+      expect(await textsOf(page, ['#reason', '#command', '#timeout', '#memory-limit', '#peak', '#source', '#kill-at'])).toEqual({
+        '#reason': 'killed: tree memory (PSS 2.1 GiB) exceeded its 2 GiB limit',
+        '#command': "Rscript fit.R --name '<b>bold</b>'",
+        '#timeout': '30 min',
+        '#memory-limit': '2 GiB (tree PSS)',
+        '#peak': 'RSS 2.3 GiB · PSS 2.2 GiB · 3 processes',
+        '#source': 'PostgreSQL',
+        '#kill-at': 'killed at 5.1 s (limit_exceeded)',
+      });
       expect(await page.locator('#reason').getAttribute('class')).toBe('reason killed');
-      expect(await text(page, '#command')).toBe("Rscript fit.R --name '<b>bold</b>'");
-      expect(await text(page, '#timeout')).toBe('30 min');
-      expect(await text(page, '#memory-limit')).toBe('2 GiB (tree PSS)');
-      expect(await text(page, '#peak')).toBe('RSS 2.3 GiB · PSS 2.2 GiB · 3 processes');
-      expect(await text(page, '#source')).toBe('PostgreSQL');
       expect(await page.locator('#analysis').getAttribute('title')).toBe('2 other runs of this analysis');
-      expect(await text(page, '#kill-at')).toBe('killed at 5.1 s (limit_exceeded)');
       expect(await page.locator('#live').isHidden()).toBe(true);
       // The chart's figures as text, ticks told apart, the row at the kill marked.
       const sampleCells = await page.locator('#samples-body tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].filter((td) => !td.classList.contains('at')).map((td) => td.textContent)));
@@ -332,15 +300,17 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
 
       await page.goto(`http://scidex.test/runs/${emptyId}`);
       await page.locator('body[data-status="timeout"]').waitFor({ timeout: 5_000 });
-      expect(await text(page, '#reason')).toBe('killed: ran past its 1 min 30 s timeout');
-      expect(await text(page, '#memory-limit')).toBe('none');
-      expect(await text(page, '#analysis')).toBe('–');
-      expect(await text(page, '#source')).toBe("this host's journals (no database)");
-      expect(await text(page, '#samples-body')).toBe('no sample was recorded');
-      expect(await text(page, '#processes-body')).toBe('no process was recorded');
-      expect(await text(page, '#events-body')).toBe('no event');
+      expect(await textsOf(page, ['#reason', '#memory-limit', '#analysis', '#source', '#samples-body', '#processes-body', '#events-body', '#kill-at'])).toEqual({
+        '#reason': 'killed: ran past its 1 min 30 s timeout',
+        '#memory-limit': 'none',
+        '#analysis': '–',
+        '#source': "this host's journals (no database)",
+        '#samples-body': 'no sample was recorded',
+        '#processes-body': 'no process was recorded',
+        '#events-body': 'no event',
+        '#kill-at': '',
+      });
       expect(await page.locator('#memory-chart').getAttribute('data-points')).toBe('0');
-      expect(await text(page, '#kill-at')).toBe('');
 
       const missing = '00000000-0000-4000-8000-00000000dead';
       await page.goto(`http://scidex.test/runs/${missing}`);

@@ -6,8 +6,9 @@
  * http/page/fleet/main.ts). Each page's module docstring lists its stable hooks for tests and
  * scrapers.
  *
- * Their sources are http/page/<name>/ (browser TypeScript, page.css, the page.html shell) and the
- * code they share in http/page/. `npm run build` (scripts/build-page.mjs) bundles them, the chart
+ * Their sources are http/page/<name>/ (browser TypeScript, page.css, the body.html that goes in the
+ * shared shell.html) and the code they share in http/page/. `npm run build`
+ * (scripts/build-page.mjs) bundles them, the chart
  * library (uPlot) included, into dist/page/pages.json with the sha256 of each script and style;
  * this module fills them into their shells with a Content-Security-Policy per page that allows
  * exactly those two, and esbuild inlines the JSON into the bins, so the daemon reads no file to

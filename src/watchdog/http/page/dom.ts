@@ -1,5 +1,5 @@
 /**
- * The live page's few ways of touching the DOM. Everything from /status is user-controlled (analysis
+ * The pages' few ways of touching the DOM. Everything they read is user-controlled (analysis
  * ids, commands, reasons), so text goes in through textContent and attribute values only, never
  * innerHTML: an id made of HTML stays text.
  */
@@ -12,7 +12,7 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = ''
   return node;
 }
 
-/** One of the page's stable hooks (page.html); its absence is a bug of the page, thrown. */
+/** One of the page's stable hooks (its body.html); its absence is a bug of the page, thrown. */
 export function hook(id: string): HTMLElement {
   const node = document.getElementById(id);
   if (!node) throw new Error(`the page has no #${id}`);

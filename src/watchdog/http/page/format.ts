@@ -1,5 +1,5 @@
 /**
- * How the live page writes the figures of /status: bytes in binary units (the limits are set in
+ * How the pages write their figures: bytes in binary units (the limits are set in
  * them: `--memory 2GiB`), durations that stay short as they grow, clock times in the viewer's
  * locale, and an argv as a shell would read it. Text only, no DOM.
  */
