@@ -32,8 +32,11 @@ export function fixtureEvent(run: RunRecord, kind: EventKind, elapsedMs: number,
   };
 }
 
-/** A sample of `run` at `elapsedMs`; `tick` is the ticks change's optional field. */
-export function fixtureSample(run: RunRecord, elapsedMs: number, rss: number, more: Partial<SampleRecord> & { tick?: boolean } = {}): SampleRecord {
+/** The ticks change's optional fields of SampleRecord, spelt here until both are merged. */
+type TickFields = { tick?: boolean; top_processes?: { pid: number; comm: string; rss_bytes: number }[] | null };
+
+/** A sample of `run` at `elapsedMs`. */
+export function fixtureSample(run: RunRecord, elapsedMs: number, rss: number, more: Partial<SampleRecord> & TickFields = {}): SampleRecord {
   return {
     id: `s-${elapsedMs}`, run_id: run.id, at: isoAfter(Date.parse(run.started_at), elapsedMs), elapsed_ms: elapsedMs,
     rss_bytes: rss, pss_bytes: null, cpu_seconds: elapsedMs / 1000, process_count: 3, peak: false, ...more,

@@ -205,7 +205,7 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
       samples: [
         fixtureSample(run, 1000, 0.5 * GiB, { peak: true }),
         fixtureSample(run, 3000, 1.5 * GiB),
-        fixtureSample(run, 5000, 2.2 * GiB, { pss_bytes: 2.1 * GiB, tick: true }),
+        fixtureSample(run, 5000, 2.2 * GiB, { pss_bytes: 2.1 * GiB, tick: true, top_processes: [{ pid: 1002, comm: `w ${XSS}`, rss_bytes: 1.9 * GiB }, { pid: 1000, comm: 'Rscript', rss_bytes: 300 * MiB }] }),
         fixtureSample(run, 5100, 2.3 * GiB, { pss_bytes: 2.15 * GiB, tick: true }),
       ],
       events: [
@@ -254,10 +254,10 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
       // The chart's figures as text, ticks told apart, the row at the kill marked.
       const sampleCells = await page.locator('#samples-body tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].filter((td) => !td.classList.contains('at')).map((td) => td.textContent)));
       expect(sampleCells).toEqual([
-        ['1.0 s', '512.0 MiB', '–', '3', 'peak'],
-        ['3.0 s', '1.5 GiB', '–', '3', 'sample'],
-        ['5.0 s', '2.2 GiB', '2.1 GiB', '3', 'tick'],
-        ['5.1 s', '2.3 GiB', '2.1 GiB', '3', 'tick'],
+        ['1.0 s', '512.0 MiB', '–', '3', 'peak', '–'],
+        ['3.0 s', '1.5 GiB', '–', '3', 'sample', '–'],
+        ['5.0 s', '2.2 GiB', '2.1 GiB', '3', 'tick', `w ${XSS} 1002 1.9 GiB, Rscript 1000 300.0 MiB`],
+        ['5.1 s', '2.3 GiB', '2.1 GiB', '3', 'tick', '–'],
       ]);
       expect(await page.locator('#samples-body tr.at-kill').getAttribute('data-elapsed-ms')).toBe('5100');
       expect(await page.locator('#processes-body tr[data-pid="1002"] td').allTextContents()).toEqual([
@@ -269,6 +269,11 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
       expect(await page.locator('#events-body tr.kill').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-kind')))).toEqual(['limit_exceeded', 'signal_sent']);
       expect(await page.evaluate(() => document.querySelectorAll('img, b, main script').length)).toBe(0);
       await keepScreenshot(page, 'run-page-routed-memory-kill');
+      // The chart follows its container's width.
+      const canvasWidth = () => page.locator('#memory-chart canvas').first().evaluate((canvas) => canvas.getBoundingClientRect().width);
+      const wide = await canvasWidth();
+      await page.setViewportSize({ width: 700, height: 900 });
+      await until('the chart to narrow with the window', async () => (await canvasWidth()) < wide - 200, 5_000, { every: 100 });
       // A running run: its live figures, read again every RUN_REFRESH_MS until it has ended.
       const liveRun = fixtureRun(liveId, start, { status: 'running', ended_at: null, exit_status: null, exit_code: null });
       const running: RunView = {

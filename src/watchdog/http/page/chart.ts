@@ -50,6 +50,15 @@ export const COUNT_STEPS = Array.from({ length: 30 }, (_, k) => [1, 2, 5][k % 3]
 
 const charts = new WeakMap<HTMLElement, uPlot>();
 
+/** Keeps each chart as wide as its container when the window (or the layout) changes. */
+const resizes = new ResizeObserver((entries) => {
+  for (const entry of entries) {
+    const chart = charts.get(entry.target as HTMLElement);
+    const width = Math.max(320, Math.floor(entry.contentRect.width));
+    if (chart && chart.width !== width) chart.setSize({ width, height: chart.height });
+  }
+});
+
 /** Draws `spec` into `container`, replacing what it held. Nothing is drawn (the container is emptied) without at least one x. */
 export function drawChart(container: HTMLElement, spec: ChartSpec): void {
   charts.get(container)?.destroy();
@@ -109,4 +118,5 @@ export function drawChart(container: HTMLElement, spec: ChartSpec): void {
   };
   const data: uPlot.AlignedData = [spec.x, ...spec.series.map((s) => s.values)];
   charts.set(container, new uPlot(options, data, container));
+  resizes.observe(container);
 }

@@ -4,7 +4,7 @@
  * vertical line, its elapsed ms in #memory-chart[data-mark-x] as seconds) and the same figures as
  * text, the source of truth (#samples-body: one `tr[data-elapsed-ms][data-rss-bytes]
  * [data-pss-bytes][data-kind]` per sample, kind `sample`, `peak` or `tick`, with cells .elapsed,
- * .at, .rss, .pss, .processes, .kind; the row at or just before the kill has class `at-kill`), and
+ * .at, .rss, .pss, .processes, .kind, .top (a tick's biggest processes); the row at or just before the kill has class `at-kill`), and
  * #kill-at (when it was killed, in words, with data-elapsed-ms).
  */
 import type { RunView } from '../../../../query/run-view-body.js';
@@ -16,16 +16,24 @@ import { killMoment, type KillMoment } from './reason.js';
 
 /**
  * A sample as the run view sends it. `tick` (journaled from the wrapper's last ticks at a breach)
- * is the ticks change's field of SampleRecord; spelt here until both are merged.
+ * and `top_processes` (the biggest processes at that tick) are the ticks change's fields of
+ * SampleRecord; spelt here until both are merged.
  */
-type Sample = SampleRecord & { tick?: boolean };
+type Sample = SampleRecord & { tick?: boolean; top_processes?: { pid: number; comm: string; rss_bytes: number }[] | null };
+
+/** The biggest processes of a tick, as `python3 1002 1.9 GiB, sh 1001 2.0 MiB`; a dash where none were read. */
+function topText(sample: Sample): string {
+  const top = sample.top_processes;
+  if (!top || top.length === 0) return DASH;
+  return top.map((p) => `${p.comm} ${p.pid} ${bytes(p.rss_bytes)}`).join(', ');
+}
 
 /** What a sample was written for. */
 function kindOf(sample: Sample): 'tick' | 'peak' | 'sample' {
   return sample.tick ? 'tick' : sample.peak ? 'peak' : 'sample';
 }
 
-function sampleRow(sample: SampleRecord, atKill: boolean): HTMLTableRowElement {
+function sampleRow(sample: Sample, atKill: boolean): HTMLTableRowElement {
   const kind = kindOf(sample);
   const row = el('tr', `${kind}${atKill ? ' at-kill' : ''}`);
   row.setAttribute('data-elapsed-ms', String(sample.elapsed_ms));
@@ -41,6 +49,7 @@ function sampleRow(sample: SampleRecord, atKill: boolean): HTMLTableRowElement {
     el('td', 'pss', sample.pss_bytes === null ? DASH : bytes(sample.pss_bytes)),
     el('td', 'processes', String(sample.process_count)),
     el('td', 'kind', kind),
+    el('td', 'top small', topText(sample)),
   );
   return row;
 }
@@ -57,7 +66,7 @@ function lastBefore(samples: readonly SampleRecord[], kill: KillMoment | null): 
 
 /** Draws the chart, its table and #kill-at from the view's samples and events. */
 export function renderMemory(view: RunView): void {
-  const samples = [...view.samples].sort((a, b) => a.elapsed_ms - b.elapsed_ms);
+  const samples: Sample[] = [...view.samples].sort((a, b) => a.elapsed_ms - b.elapsed_ms);
   const kill = killMoment(view.events);
   const killText = kill ? `killed at ${duration(kill.elapsed_ms)} (${kill.kind})` : '';
   const killHook = hook('kill-at');
@@ -81,5 +90,5 @@ export function renderMemory(view: RunView): void {
     mark: kill ? { x: kill.elapsed_ms / 1000, label: killText } : null,
   });
   const atKill = lastBefore(samples, kill);
-  fillBody('samples-body', samples.map((sample, i) => sampleRow(sample, i === atKill)), 6, 'no sample was recorded');
+  fillBody('samples-body', samples.map((sample, i) => sampleRow(sample, i === atKill)), 7, 'no sample was recorded');
 }

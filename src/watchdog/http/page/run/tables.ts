@@ -74,7 +74,7 @@ function eventRow(event: EventRecord): HTMLTableRowElement {
 /** Draws the processes, the biggest peak first (ties by pid), and the events, oldest first. */
 export function renderTables(view: RunView): void {
   const processes = [...view.processes].sort((a, b) => b.peak_rss_bytes - a.peak_rss_bytes || a.pid - b.pid);
-  const none = view.run.status === 'running' ? 'recorded when the run ends (its processes now are above)' : 'no process was recorded';
+  const none = view.run.status !== 'running' ? 'no process was recorded' : `recorded when the run ends${view.live ? ' (its processes now are above)' : ''}`;
   fillBody('processes-body', processes.map(processRow), 8, none);
   const events = [...view.events].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
   fillBody('events-body', events.map(eventRow), 7, 'no event');
