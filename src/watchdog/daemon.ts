@@ -106,12 +106,13 @@ export class Daemon {
    */
   static async start(options: DaemonOptions): Promise<Daemon> {
     const daemon = new Daemon(options);
+    const { database, stateDir } = options;
     const { server, address } = await listenOn(options.listen, {
       status: () => daemon.status(),
       metrics: () => daemon.metricsText(),
       // The run page reads PostgreSQL when there is one (any host's runs), else this host's journals.
-      runView: (runId) => readRunView({ runId }, { database: options.database, stateDir: options.stateDir, warn: (line) => options.log(`warning: ${line}`) }),
-      fleet: options.database ? (analysisId) => readFleet(options.database!, analysisId) : undefined,
+      runView: (runId) => readRunView({ runId }, { database, stateDir, warn: (line) => options.log(`warning: ${line}`) }),
+      fleet: database ? (analysisId) => readFleet(database, analysisId) : undefined,
     });
     daemon.server = server;
     daemon.address = address;

@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import { UsageError } from '../../config/errors.js';
 import type { FleetBody } from '../../query/fleet-body.js';
+import { describeDatabaseError } from '../../record/db-error.js';
 import type { RunView } from '../../query/run-view-body.js';
 import { page } from './page.js';
 import { matchRoute, type Route } from './routes.js';
@@ -108,9 +109,9 @@ async function handle(endpoints: Endpoints, request: IncomingMessage, response: 
     return await answer(endpoints, route, response);
   } catch (error) {
     // A reading that failed (a state directory gone, the database down) is the reader's 500, never the daemon's end.
-    const message = (error as Error).message ?? String(error);
-    if (route.kind === 'run-view' || route.kind === 'fleet') return send(response, 500, JSON_TYPE, json({ error: message }));
-    return send(response, 500, TEXT_TYPE, `error: ${message}\n`);
+    // The pages' data say why in one line without secrets (a database error's first line, control characters escaped).
+    if (route.kind === 'run-view' || route.kind === 'fleet') return send(response, 500, JSON_TYPE, json({ error: describeDatabaseError(error) }));
+    return send(response, 500, TEXT_TYPE, `error: ${(error as Error).message ?? error}\n`);
   }
 }
 
