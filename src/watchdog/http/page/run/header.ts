@@ -1,8 +1,8 @@
 /**
  * The top of the run page: #run-id, #status (and body[data-status]), #reason (the reason in words,
- * reason.ts; class `killed` for a kill, `running` while it runs), and the facts: #command,
- * #analysis, #host, #user, #timeout, #memory-limit, #exit-status, #started, #ended, #peak,
- * #tracking, #source.
+ * reason.ts; class `killed` for a kill, `bad` for another bad end, `running` while it runs), and
+ * the facts: #command, #analysis, #host, #user, #timeout, #memory-limit, #exit-status, #started,
+ * #ended, #peak, #tracking, #source.
  */
 import type { RunView } from '../../../../query/run-view-body.js';
 import type { RunRecord } from '../../../../record/types.js';
@@ -10,8 +10,16 @@ import { hook, setText } from '../dom.js';
 import { commandText, dateTime, DASH, duration, limitBytes, limitDuration, treeMemory } from '../format.js';
 import { reasonWords } from './reason.js';
 
-/** The statuses of a run that was stopped, by a limit or by someone. */
-const STOPPED = new Set<RunRecord['status']>(['timeout', 'out_of_memory', 'cancelled', 'lost']);
+/** How the reason is coloured: red for a kill, amber for another bad end, green while it runs. */
+const REASON_CLASS: Partial<Record<RunRecord['status'], string>> = {
+  timeout: 'killed',
+  out_of_memory: 'killed',
+  cancelled: 'killed',
+  failed: 'bad',
+  failed_to_start: 'bad',
+  lost: 'bad',
+  running: 'running',
+};
 
 /** How the exit status came about: the command's own code or signal, or ours. */
 function exitTitle(run: RunRecord): string {
@@ -27,9 +35,8 @@ export function renderHeader(view: RunView): void {
   document.title = `scidex-run \u00b7 ${run.analysis_id ?? run.id.slice(0, 8)} \u00b7 ${run.status}`;
   document.body.setAttribute('data-status', run.status);
   setText('status', run.adopted ? `${run.status} (adopted)` : run.status);
-  hook('status').className = `status-${run.status}`;
   setText('reason', reasonWords(run, view.events));
-  hook('reason').className = `reason${STOPPED.has(run.status) ? ' killed' : run.status === 'running' ? ' running' : ''}`;
+  hook('reason').className = `reason ${REASON_CLASS[run.status] ?? ''}`.trim();
   const command = commandText(run.argv);
   setText('command', command);
   hook('command').title = `in ${run.cwd}`;
