@@ -117,7 +117,7 @@ async function serveLocked(
     throw new UsageError(`state directory '${stateDir}' cannot be written (${(error as NodeJS.ErrnoException).code ?? error})`);
   }
   const address = formatListen(daemon.address);
-  log(`serving http://${address}/ (/metrics, /status); sweeping ${stateDir} every ${formatDuration(intervalMs)}; database ${database?.display ?? 'none'}; ${daemon.guard.describe()}`);
+  log(`serving http://${address}/ (/metrics, /status, /runs/<id>, /fleet); sweeping ${stateDir} every ${formatDuration(intervalMs)}; database ${database?.display ?? 'none'}; ${daemon.guard.describe()}`);
   notify.ready(`serving http://${address}/`);
   const stopPings = startWatchdogPings(notify, health.isHealthy);
   // Cancel requests from other hosts (watchdog_cancel_requests, NOTIFY scidex_cancel): cancel-delivery.ts.

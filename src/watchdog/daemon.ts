@@ -28,6 +28,8 @@ import { withSchema } from '../record/migrate.js';
 import { isRunId } from '../config/run-id.js';
 import { removeStaleCgroups } from '../track/stale-cgroups.js';
 import { daemonUp, listDaemons, recentHostEvents, runsKilledLastDay, upsertDaemon } from '../query/daemons.js';
+import { readFleet } from '../query/fleet.js';
+import { readRunView } from '../query/run-view.js';
 import { writeDaemonFile, type DaemonFile, type SweepReport } from './daemon-file.js';
 import { closeServer, formatListen, listenOn, type ListenAddress } from './http/server.js';
 import { JournalCache } from './journal-cache.js';
@@ -104,9 +106,13 @@ export class Daemon {
    */
   static async start(options: DaemonOptions): Promise<Daemon> {
     const daemon = new Daemon(options);
+    const { database, stateDir } = options;
     const { server, address } = await listenOn(options.listen, {
       status: () => daemon.status(),
       metrics: () => daemon.metricsText(),
+      // The run page reads PostgreSQL when there is one (any host's runs), else this host's journals.
+      runView: (runId) => readRunView({ runId }, { database, stateDir, warn: (line) => options.log(`warning: ${line}`) }),
+      fleet: database ? (analysisId) => readFleet(database, analysisId) : undefined,
     });
     daemon.server = server;
     daemon.address = address;

@@ -27,7 +27,8 @@ import { KILL_KINDS } from '../../src/record/event-kinds.js';
 import type { EventKind } from '../../src/record/types.js';
 import { livePage, PAGE_REFRESH_MS } from '../../src/watchdog/http/page.js';
 import type { HostStatus } from '../../src/watchdog/status-body.js';
-import { chromiumBinary, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { chromiumBinary, type TestBrowser } from '../helpers/browser.js';
+import { keepScreenshot, watchPage as watch, withBrowser as withBrowserOf } from '../helpers/page-checks.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag } from '../helpers/processes.js';
 import { freeLoopbackPort } from '../helpers/server-host.js';
@@ -41,37 +42,6 @@ const XSS = '<img src=x onerror=alert(1)>';
 
 const database = ownDatabase('live_page');
 const tag = ownedTag();
-
-/** What a page did that it must not: dialogs (alert), uncaught errors, console errors (CSP violations land there). */
-function watch(page: Page): { dialogs: string[]; errors: string[] } {
-  const seen = { dialogs: [] as string[], errors: [] as string[] };
-  page.on('dialog', (dialog) => {
-    seen.dialogs.push(dialog.message());
-    void dialog.dismiss();
-  });
-  page.on('pageerror', (error) => seen.errors.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    // A failed fetch of /status while the daemon is stopped is logged by chromium itself; it is expected.
-    if (message.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED|net::ERR_/.test(message.text())) {
-      seen.errors.push(`console: ${message.text()}`);
-    }
-  });
-  return seen;
-}
-
-/** Opens a browser for one test and always closes it, asserting its whole tree is gone. */
-async function withBrowser(body: (browser: TestBrowser) => Promise<void>): Promise<void> {
-  const browser = await launchBrowser(CHROMIUM!, tag);
-  let survivors: unknown[];
-  try {
-    expect(browser.tree().length).toBeGreaterThan(1); // chromium, its zygotes, renderers, ...
-    await body(browser);
-  } finally {
-    survivors = await browser.close();
-  }
-  // The browser itself is among the members close() watched: its pid, by starttime, is gone too.
-  expect(survivors).toEqual([]);
-}
 
 /** The real daemon, its output appended to the file descriptor `log`; the caller awaits it (it never rejects). */
 function startServe(port: number, stateDir: string, logFd: number) {
@@ -102,6 +72,9 @@ const EVERY_KIND: Record<EventKind, true> = {
   kernel_oom_kill: true,
   released: true,
 };
+
+/** A browser of this file's tag for one test. */
+const withBrowser = (body: (browser: TestBrowser) => Promise<void>) => withBrowserOf(CHROMIUM!, tag, body);
 
 const text = (page: Page, selector: string) => page.locator(selector).first().textContent({ timeout: 5_000 });
 
@@ -194,6 +167,7 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
         // The page took its HTML for text: no element was made of it, no script ran.
         expect(await page.evaluate(() => document.querySelectorAll('img').length)).toBe(0);
         expect(await page.evaluate(() => document.querySelectorAll('script').length)).toBe(1);
+        await keepScreenshot(page, 'live-page-daemon');
 
         // The daemon goes away: the banner says so within a refresh or two.
         expect(daemon!.pid).toBeGreaterThan(1);
@@ -366,6 +340,7 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
         expect.stringMatching(/\d\d:\d\d:\d\d/), `B7 ${XSS}`, 'signal_sent', 'memory', 'SIGTERM', '–', '–',
       ]);
       expect(await page.evaluate(() => document.querySelectorAll('img, tbody b, #host *, #guard *').length)).toBe(0);
+      await keepScreenshot(page, 'live-page-routed');
 
       // It keeps reading /status, never reloading and never asking for anything but /status.
       const before = requests.filter((url) => url.endsWith('/status')).length;

@@ -30,7 +30,7 @@ describe('the layers of src/', () => {
       const from = layerOf(file);
       for (const [, target] of readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'(\.{1,2}\/[^']+)'/gm)) {
         const to = layerOf(resolve(dirname(file), target));
-        // What the build generates (dist/page/live-page.json) is no layer.
+        // What the build generates (dist/page/pages.json) is no layer.
         if (to === '..' || to === from || to === 'config' || (RANK[from] ?? -99) > (RANK[to] ?? 99)) continue;
         wrong.push(`${relative(SRC, file)} imports ${target}`);
       }

@@ -1,43 +1,54 @@
 /**
- * The live page of `scidex-watchdog serve` (`GET /`): one self-contained HTML document, with its
- * style and script inline and no external resource, for a person watching a host. What it shows
- * and how: http/page/main.ts.
+ * The pages of `scidex-watchdog serve`, each one self-contained HTML document with its style and
+ * script inline and no external resource: the live page (`GET /`, for a person watching a host;
+ * http/page/live/main.ts), the run page (`GET /runs/<id>`, one run's post-mortem or live view;
+ * http/page/run/main.ts) and the fleet view (`GET /fleet`, every host from PostgreSQL;
+ * http/page/fleet/main.ts). Each page's module docstring lists its stable hooks for tests and
+ * scrapers.
  *
- * Its sources are http/page/ (browser TypeScript, page.css, the page.html shell). `npm run build`
- * (scripts/build-page.mjs) bundles them into dist/page/live-page.json with the sha256 of the
- * script and the style; this module fills them into the shell with the Content-Security-Policy
- * that allows exactly those two, and esbuild inlines the JSON into the bins, so the daemon reads
- * no file to serve it. The policy allows connections to the page's own origin only, so even a
- * mistake in the script could not load anything from elsewhere.
- *
- * Stable hooks for tests and scrapers: #host, #daemon-state, #sweep, #database, #unreachable
- * (the banner), #count-monitored, #count-grace, #count-kills, #updated, #runs-body with one
- * `tr[data-run-id][data-analysis-id]` per run (cells .analysis, .run, .command, .memory with
- * .memory-text and .pss-text, .elapsed with .elapsed-text and .time-left, .processes, and a
- * .badge-grace while in grace), and #events-body with one `tr[data-run-id][data-analysis-id]
- * [data-kind]` per event (cells .at, .analysis, .kind, .reason, .signal, .pid, .memory).
+ * Their sources are http/page/<name>/ (browser TypeScript, page.css, the body.html that goes in the
+ * shared shell.html) and the code they share in http/page/. `npm run build`
+ * (scripts/build-page.mjs) bundles them, the chart
+ * library (uPlot) included, into dist/page/pages.json with the sha256 of each script and style;
+ * this module fills them into their shells with a Content-Security-Policy per page that allows
+ * exactly those two, and esbuild inlines the JSON into the bins, so the daemon reads no file to
+ * serve them. Each policy allows connections to the page's own origin only, so even a mistake in
+ * a script could not load anything from elsewhere.
  */
-import built from '../../../dist/page/live-page.json' with { type: 'json' };
+import built from '../../../dist/page/pages.json' with { type: 'json' };
 
-export { PAGE_REFRESH_MS } from './page/refresh.js';
+export { PAGE_REFRESH_MS, RUN_REFRESH_MS, FLEET_REFRESH_MS } from './page/refresh.js';
 
-/** The Content-Security-Policy of the page: its own inline script and style (by hash), /status, nothing else. */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  `script-src 'sha256-${built.script_sha256}'`,
-  `style-src 'sha256-${built.style_sha256}'`,
-  "connect-src 'self'",
-  'img-src data:',
-  "base-uri 'none'",
-  "form-action 'none'",
-].join('; ');
+/** The pages served, by name. */
+export type PageName = keyof typeof built;
 
-const SLOTS = { csp: CONTENT_SECURITY_POLICY, style: built.style, script: built.script };
+/** A page's Content-Security-Policy: its own inline script and style (by hash), its own origin's data, nothing else. */
+function contentSecurityPolicy(name: PageName): string {
+  return [
+    "default-src 'none'",
+    `script-src 'sha256-${built[name].script_sha256}'`,
+    `style-src 'sha256-${built[name].style_sha256}'`,
+    "connect-src 'self'",
+    'img-src data:',
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
+}
 
-// One pass over the shell's own {{slots}}: text filled in is never searched for slots again.
-const PAGE = built.shell.replace(/\{\{(csp|style|script)\}\}/g, (_, slot: keyof typeof SLOTS) => SLOTS[slot]);
+/** The page with its slots filled; one pass over the shell's own {{slots}}: text filled in is never searched for slots again. */
+function fill(name: PageName): string {
+  const slots = { csp: contentSecurityPolicy(name), style: built[name].style, script: built[name].script };
+  return built[name].shell.replace(/\{\{(csp|style|script)\}\}/g, (_, slot: keyof typeof slots) => slots[slot]);
+}
 
-/** The live page, a complete HTML document (the same string on every call). */
+const PAGES: Record<PageName, string> = { live: fill('live'), run: fill('run'), fleet: fill('fleet') };
+
+/** A page, a complete HTML document (the same string on every call: the run page reads its run id from its URL). */
+export function page(name: PageName): string {
+  return PAGES[name];
+}
+
+/** The live page (`GET /`). */
 export function livePage(): string {
-  return PAGE;
+  return PAGES.live;
 }

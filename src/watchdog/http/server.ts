@@ -1,7 +1,11 @@
 /**
  * The HTTP side of `scidex-watchdog serve`, on node:http alone: `GET /metrics` (Prometheus text),
- * `GET /status` (JSON), `GET /` (the live page of page.ts). Any other path is 404, any other method
- * 405. Every answer carries `Cache-Control: no-store`: each is a reading of now.
+ * `GET /status` (JSON), `GET /` (the live page of page.ts), `GET /runs/<id>` (the run page) and
+ * its data `GET /runs/<id>.json` (a RunView; 404 with `{error}` for a run there is no record of),
+ * `GET /fleet` (the fleet view) and its data `GET /fleet.json?analysis_id=X` (a FleetBody; 503 with
+ * `{error}` when the daemon has no database). The paths are routes.ts's; any other path is 404 (a
+ * malformed run id too), any other method 405. Every answer carries `Cache-Control: no-store`: each
+ * is a reading of now. A JSON route's failure is a JSON `{error}` too, so its page can show why.
  *
  * The listener is bound before anything else of the daemon starts (listenOn), so a port in use or
  * an address that is not ours is bad input, reported before the first sweep.
@@ -9,7 +13,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { UsageError } from '../../config/errors.js';
-import { livePage } from './page.js';
+import type { FleetBody } from '../../query/fleet-body.js';
+import { describeDatabaseError } from '../../record/db-error.js';
+import type { RunView } from '../../query/run-view-body.js';
+import { page } from './page.js';
+import { matchRoute, type Route } from './routes.js';
 
 /** Where to listen. */
 export interface ListenAddress {
@@ -23,7 +31,14 @@ export interface Endpoints {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** The /status object. */
   status(): unknown;
+  /** One run's view (GET /runs/<id>.json); undefined when there is no record of it. @throws the database's or the state directory's errors */
+  runView(runId: string): Promise<RunView | undefined>;
+  /** The fleet's view (GET /fleet.json), filtered by analysis id; absent when the daemon has no database. @throws the database's errors */
+  fleet?: (analysisId: string | null) => Promise<FleetBody>;
 }
+
+/** What /fleet.json answers (503) and the fleet page shows when the daemon has no database. */
+export const FLEET_NEEDS_DATABASE = 'the fleet view needs a database (--database-url)';
 
 /**
  * Parses `HOST:PORT`, `[IPv6]:PORT` (e.g. `[::1]:9464`).
@@ -58,18 +73,44 @@ function send(response: ServerResponse, status: number, type: string, body: stri
   response.end(body);
 }
 
+const json = (body: unknown) => JSON.stringify(body) + '\n';
+
+/** Answers a known route's GET. */
+async function answer(endpoints: Endpoints, route: Route, response: ServerResponse): Promise<void> {
+  switch (route.kind) {
+    case 'live-page':
+      return send(response, 200, PAGE_TYPE, page('live'));
+    case 'run-page':
+      return send(response, 200, PAGE_TYPE, page('run'));
+    case 'fleet-page':
+      return send(response, 200, PAGE_TYPE, page('fleet'));
+    case 'status':
+      return send(response, 200, JSON_TYPE, json(endpoints.status()));
+    case 'run-view': {
+      const view = await endpoints.runView(route.runId);
+      if (view === undefined) return send(response, 404, JSON_TYPE, json({ error: `no such run: ${route.runId}` }));
+      return send(response, 200, JSON_TYPE, json(view));
+    }
+    case 'fleet':
+      if (!endpoints.fleet) return send(response, 503, JSON_TYPE, json({ error: FLEET_NEEDS_DATABASE }));
+      return send(response, 200, JSON_TYPE, json(await endpoints.fleet(route.analysisId)));
+    case 'metrics': {
+      const { contentType, body } = await endpoints.metrics();
+      return send(response, 200, contentType, body);
+    }
+  }
+}
+
 async function handle(endpoints: Endpoints, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const path = (request.url ?? '/').split('?')[0];
-  const known = path === '/' || path === '/metrics' || path === '/status';
-  if (!known) return send(response, 404, TEXT_TYPE, 'not found\n');
+  const route = matchRoute(request.url ?? '/');
+  if (!route) return send(response, 404, TEXT_TYPE, 'not found\n');
   if (request.method !== 'GET') return send(response, 405, TEXT_TYPE, 'method not allowed\n', { Allow: 'GET' });
   try {
-    if (path === '/') return send(response, 200, PAGE_TYPE, livePage());
-    if (path === '/status') return send(response, 200, JSON_TYPE, JSON.stringify(endpoints.status()) + '\n');
-    const { contentType, body } = await endpoints.metrics();
-    return send(response, 200, contentType, body);
+    return await answer(endpoints, route, response);
   } catch (error) {
-    // A reading that failed (a state directory gone) is the scraper's 500, never the daemon's end.
+    // A reading that failed (a state directory gone, the database down) is the reader's 500, never the daemon's end.
+    // The pages' data say why in one line without secrets (a database error's first line, control characters escaped).
+    if (route.kind === 'run-view' || route.kind === 'fleet') return send(response, 500, JSON_TYPE, json({ error: describeDatabaseError(error) }));
     return send(response, 500, TEXT_TYPE, `error: ${(error as Error).message ?? error}\n`);
   }
 }

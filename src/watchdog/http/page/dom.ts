@@ -1,5 +1,5 @@
 /**
- * The live page's few ways of touching the DOM. Everything from /status is user-controlled (analysis
+ * The pages' few ways of touching the DOM. Everything they read is user-controlled (analysis
  * ids, commands, reasons), so text goes in through textContent and attribute values only, never
  * innerHTML: an id made of HTML stays text.
  */
@@ -12,7 +12,7 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = ''
   return node;
 }
 
-/** One of the page's stable hooks (page.html); its absence is a bug of the page, thrown. */
+/** One of the page's stable hooks (its body.html); its absence is a bug of the page, thrown. */
 export function hook(id: string): HTMLElement {
   const node = document.getElementById(id);
   if (!node) throw new Error(`the page has no #${id}`);
@@ -67,4 +67,27 @@ export function fillBody(id: string, rows: HTMLTableRowElement[], columns: numbe
     rows = [row];
   }
   hook(id).replaceChildren(...rows);
+}
+
+/** A link with text; `href` relative to the page (the pages work behind any prefix and origin). */
+export function link(href: string, className: string, text: string): HTMLAnchorElement {
+  const node = el('a', className, text);
+  node.setAttribute('href', href);
+  return node;
+}
+
+/** A table cell holding one link. */
+export function linkCell(className: string, href: string, text: string, title?: string): HTMLTableCellElement {
+  const cell = el('td', className);
+  const anchor = link(href, '', text);
+  if (title !== undefined) anchor.title = title;
+  cell.append(anchor);
+  return cell;
+}
+
+/** Shows `text` in the page's #error banner (role=alert), or hides it for null. */
+export function showError(text: string | null): void {
+  const banner = hook('error');
+  banner.hidden = text === null;
+  if (text !== null && banner.textContent !== text) banner.textContent = text;
 }

@@ -1,5 +1,5 @@
 /**
- * How the live page writes the figures of /status: bytes in binary units (the limits are set in
+ * How the pages write their figures: bytes in binary units (the limits are set in
  * them: `--memory 2GiB`), durations that stay short as they grow, clock times in the viewer's
  * locale, and an argv as a shell would read it. Text only, no DOM.
  */
@@ -53,4 +53,40 @@ export function clock(iso: string): string {
 /** An argv as one line a POSIX shell would split back into it: words with anything special single-quoted. */
 export function commandText(argv: readonly string[]): string {
   return argv.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`)).join(' ');
+}
+
+/** A limit in bytes as it was most likely set: `2 GiB`, `1.5 GiB`, `512 MiB` (bytes() without a trailing `.0`). */
+export function limitBytes(value: number): string {
+  return bytes(value).replace(/\.0 /, ' ');
+}
+
+/** A limit in ms as it was most likely set: `30 min`, `1 h 30 min`, `90 s` stays `1 min 30 s`, `500 ms`; only the non-zero units. */
+export function limitDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms <= 0) return DASH;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 10_000 && ms % 1000 !== 0) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  const parts = [
+    [Math.floor(s / 86_400), 'd'],
+    [Math.floor((s % 86_400) / 3600), 'h'],
+    [Math.floor((s % 3600) / 60), 'min'],
+    [s % 60, 's'],
+  ] as const;
+  return parts
+    .filter(([n]) => n > 0)
+    .map(([n, unit]) => `${n} ${unit}`)
+    .join(' ');
+}
+
+/** A date and time in the viewer's locale (24 h); the text itself when it does not parse. */
+export function dateTime(iso: string): string {
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms)) return iso || DASH;
+  return new Date(ms).toLocaleString(undefined, { hour12: false });
+}
+
+/** Tree memory at an event or a sample: `RSS 300.0 MiB · PSS 290.0 MiB`, the PSS only where it was read; a dash with neither. */
+export function treeMemory(rss: number | null, pss: number | null): string {
+  if (rss === null && pss === null) return DASH;
+  return `RSS ${bytes(rss)}${pss === null ? '' : ` \u00b7 PSS ${bytes(pss)}`}`;
 }

@@ -1,12 +1,13 @@
 /**
  * The table of recent kills and events (#events-body): one `tr[data-run-id][data-analysis-id]
  * [data-kind]` per event of /status, class `kill` for the kinds that are kills, with cells .at,
- * .analysis, .kind, .reason, .signal, .pid and .memory.
+ * .analysis (a link to the run's page: its analysis id, else its short id), .kind, .reason,
+ * .signal, .pid and .memory.
  */
-import { KILL_KINDS } from '../../../record/event-kinds.js';
-import type { StatusEvent } from '../../status-body.js';
-import { el, fillBody } from './dom.js';
-import { bytes, clock, DASH } from './format.js';
+import { KILL_KINDS } from '../../../../record/event-kinds.js';
+import type { StatusEvent } from '../../../status-body.js';
+import { el, fillBody, linkCell } from '../dom.js';
+import { clock, DASH, treeMemory } from '../format.js';
 
 function eventRow(event: StatusEvent): HTMLTableRowElement {
   const row = el('tr', KILL_KINDS.includes(event.kind) ? 'kill' : '');
@@ -15,13 +16,10 @@ function eventRow(event: StatusEvent): HTMLTableRowElement {
   row.setAttribute('data-kind', event.kind);
   const at = el('td', 'at', clock(event.at));
   at.title = event.at;
-  const analysis = el('td', 'analysis', event.analysis_id || DASH);
-  analysis.title = `run ${event.run_id}`;
+  const analysis = linkCell('analysis', `runs/${event.run_id}`, event.analysis_id || event.run_id.slice(0, 8), `run ${event.run_id}`);
   const kind = el('td', 'kind', event.kind);
   // Not a kill of ours: the kernel's, at the memory backstop between two scans.
   if (event.kind === 'kernel_oom_kill') kind.title = "killed by the kernel's OOM killer in the run's memory cgroup, at the backstop above the limit";
-  const pss = event.pss_bytes === null ? '' : ` \u00b7 PSS ${bytes(event.pss_bytes)}`;
-  const memory = event.rss_bytes === null && event.pss_bytes === null ? DASH : `RSS ${bytes(event.rss_bytes)}${pss}`;
   row.append(
     at,
     analysis,
@@ -29,7 +27,7 @@ function eventRow(event: StatusEvent): HTMLTableRowElement {
     el('td', 'reason', event.reason || DASH),
     el('td', 'signal', event.signal || DASH),
     el('td', 'pid', event.pid === null ? DASH : String(event.pid)),
-    el('td', 'memory', memory),
+    el('td', 'memory', treeMemory(event.rss_bytes, event.pss_bytes)),
   );
   return row;
 }

@@ -1,11 +1,11 @@
 /**
  * The table of running analyses (#runs-body): one `tr[data-run-id][data-analysis-id]` per run of
- * /status, with cells .analysis (and a .badge-grace while in grace), .run, .command, .memory
+ * /status, with cells .analysis (and a .badge-grace while in grace), .run (a link to the run's page), .command, .memory
  * (.memory-text, .pss-text), .elapsed (.elapsed-text, .time-left) and .processes.
  */
-import type { RunStatus } from '../../status-body.js';
-import { bar, el, fillBody } from './dom.js';
-import { bytes, commandText, DASH, duration } from './format.js';
+import type { RunStatus } from '../../../status-body.js';
+import { bar, el, fillBody, linkCell } from '../dom.js';
+import { bytes, commandText, DASH, duration } from '../format.js';
 
 /** Tree memory against the limit. The limit applies to the tree's PSS, so PSS is the figure when it was read. */
 function memoryCell(run: RunStatus): HTMLTableCellElement {
@@ -55,8 +55,7 @@ function runRow(run: RunStatus): HTMLTableRowElement {
     analysis.append(badge);
   }
   // The short id fits the column; the tooltip holds the full id and what identifies the run on the host.
-  const short = el('td', 'run', run.id.slice(0, 8));
-  short.title = [
+  const short = linkCell('run', `runs/${run.id}`, run.id.slice(0, 8), [
     run.id,
     run.pid !== null && `pid ${run.pid}`,
     run.adopted ? `adopted: supervisor pid ${run.wrapper_pid}` : `wrapper pid ${run.wrapper_pid}`,
@@ -64,7 +63,7 @@ function runRow(run: RunStatus): HTMLTableRowElement {
     `started ${run.started_at}`,
   ]
     .filter(Boolean)
-    .join('\n');
+    .join('\n'));
   const command = commandText(run.command);
   const commandCell = el('td', 'command', command);
   commandCell.title = command;

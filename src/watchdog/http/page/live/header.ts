@@ -4,9 +4,9 @@
  * #unreachable banner. Ages are drawn from the clock as well as from /status, so tick() redraws
  * them every second between reads.
  */
-import type { HostStatus } from '../../status-body.js';
-import { hook, setState, setText } from './dom.js';
-import { ago, bytes, clock, duration } from './format.js';
+import type { HostStatus } from '../../../status-body.js';
+import { hook, setState, setText } from '../dom.js';
+import { ago, bytes, clock, duration } from '../format.js';
 
 /** What the page last read from /status, when, and why the newest read failed. */
 export interface Reading {
