@@ -98,7 +98,8 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
       // A memory kill: 8 MiB steps, so that the scan decides well before any kernel backstop (memory.test.ts).
       const memory = await startWrapper([...wrapperArgs, '--analysis-id', `mem-${tag}`, '--memory-limit', '256MiB', '--grace', '2s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '8', '4096'], { tag, stateDir });
       expect(memory.exitCode, memory.stderr).toBe(137);
-      const timeout = await startWrapper([...wrapperArgs, '--analysis-id', `timeout-${tag}`, '--timeout', '1s', '--grace', '1s', '--', 'sleep', '30'], { tag, stateDir });
+      // A timeout of a parent and two workers, so that the page has a tree to show.
+      const timeout = await startWrapper([...wrapperArgs, '--analysis-id', `timeout-${tag}`, '--timeout', '2s', '--grace', '1s', '--', 'python3', join(EXAMPLES, 'outlive_timeout.py'), '30'], { tag, stateDir });
       expect(timeout.exitCode, timeout.stderr).toBe(124);
       const memoryId = runIdOf(stateDir, `mem-${tag}`);
       const timeoutId = runIdOf(stateDir, `timeout-${tag}`);
@@ -141,8 +142,9 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
         await page.locator('body[data-status="timeout"]').waitFor({ timeout: 10_000 });
         const timeoutView = (await (await fetch(`${base}/runs/${timeoutId}.json`)).json()) as RunView;
         await checkRunPage(page, timeoutView);
-        expect(await text(page, '#reason')).toBe('killed: ran past its 1 s timeout');
-        expect(await text(page, '#timeout')).toBe('1 s');
+        expect(await text(page, '#reason')).toBe('killed: ran past its 2 s timeout');
+        expect(await text(page, '#timeout')).toBe('2 s');
+        expect(timeoutView.processes.filter((p) => p.fate === 'terminated').length).toBe(3);
         expect(await text(page, '#exit-status')).toBe('124');
         expect(timeoutView.events.find((e) => e.kind === 'limit_exceeded')?.reason).toBe('timeout');
         await keepScreenshot(page, 'run-page-timeout');
