@@ -44,7 +44,8 @@ async function startReceiver(socket?: string): Promise<Receiver> {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, SCIDEX_TEST_TAG: tag },
   });
-  await until('the notify receiver to bind', () => existsSync(ready), 10_000);
+  // python3 through pyenv's shims starts in seconds on a loaded host: the bound only catches a receiver that never binds.
+  await until('the notify receiver to bind', () => existsSync(ready), 60_000);
   const receiver: Receiver = {
     socket: address,
     messages: () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as string) : []),
