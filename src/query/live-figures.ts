@@ -23,7 +23,8 @@ export const LIVE_PROCESSES_SHOWN = 20;
  * `stateDir` is one to believe: the marker is the record's run (same wrapper pid, starttime and
  * boot), marker-trust.ts trusts it for a user, its wrapper is alive (proc/liveness.ts) in our PID
  * namespace and runs as that user (real and effective uid, /proc/PID/status). The tree is the run's
- * cgroup, or the processes carrying its cookie started after the wrapper, of that user alone when
+ * cgroup, or the processes carrying its cookie started after the wrapper that run as that user
+ * (root included: anyone may carry a run's cookie), and their children, of that user alone when
  * it is neither us nor root. An adopted run outside a run cgroup has no cookie: its tree cannot be
  * told from here.
  * @param atMs the time the figures are given for, epoch milliseconds; the scan's own by default
@@ -44,7 +45,7 @@ export function liveFigures(run: RunRecord, stateDir: string, atMs?: number): Li
   if (!uids || uids.real !== trust.uid || uids.effective !== trust.uid) return null;
   if (marker.adopted === true && !(marker.cgroup_path && isRunCgroupPath(marker.cgroup_path, run.id))) return null;
   // Only scan(): release() would remove the run's cgroup.
-  const snapshot = lostRunTracker(marker, foreignOwner(trust.uid)).scan();
+  const snapshot = lostRunTracker(marker, foreignOwner(trust.uid), trust.uid).scan();
   const at = atMs ?? snapshot.atMs;
   const startedMs = Date.parse(run.started_at);
   const processes = [...snapshot.alive]

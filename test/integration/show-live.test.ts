@@ -21,7 +21,7 @@ import { describe, expect, it } from 'vitest';
 import { readStat } from '../../src/proc/stat.js';
 import type { RunView } from '../../src/query/run-view-body.js';
 import { listMarkers } from '../../src/record/markers.js';
-import { aliveWith, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { aliveWith, cookieCarrierAs, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag, tagged } from '../helpers/processes.js';
 import { stateDirOwnedBy } from '../helpers/state-dirs.js';
@@ -204,6 +204,32 @@ describe.skipIf(nobody.skip !== undefined)(`show of a run a forged marker names$
     } finally {
       for (const stop of stops) stop();
       await until('the sleeps to be gone', () => tagged(tag).length === 0, HANG_MS);
+    }
+  });
+
+  it("of root's real run, lists nobody's process carrying its cookie nowhere; root's own carrier is the run's", async () => {
+    if (nobody.skip !== undefined) return;
+    const stateDir = newStateDir();
+    const stops: (() => void)[] = [];
+    const wrapper = startWrapper(['--quiet', '--tracking', 'pgroup', '--timeout', '10m', '--', 'sleep', '120'], { tag, stateDir });
+    try {
+      const runId = await until('the marker', () => listMarkers(stateDir)[0], HANG_MS);
+      const sleep = await until('the sleep', () => tagged(tag).find((pid) => pid !== wrapper.pid && readStat(pid)?.comm === 'sleep'), HANG_MS);
+      const intruder = await cookieCarrierAs(nobody.owner, nobody.python, runId, tag, 64);
+      stops.push(intruder.stop);
+      const ours = foreignSleep({ SCIDEX_RUN_ID: runId, SCIDEX_TEST_TAG: tag });
+      stops.push(ours.stop);
+      const { live } = await viewOf(runId, stateDir);
+      expect(live?.processes.map((process) => process.pid).sort((a, b) => a - b)).toEqual([sleep, ours.pid].sort((a, b) => a - b));
+      expect(live?.processes.find((process) => process.pid === ours.pid)?.found_by).toBe('cookie');
+      expect(live?.rss_bytes).toBeLessThan(64 * MIB);
+      expect(aliveWith(intruder.pid, intruder.starttime)).toBe(true);
+    } finally {
+      // SIGTERM: the wrapper ends its tree before it exits, so nothing of the run is orphaned.
+      if (wrapper.exitCode === null && wrapper.signalCode === null) wrapper.kill('SIGTERM');
+      await wrapper;
+      for (const stop of stops) stop();
+      await until('the run and the carriers to be gone', () => tagged(tag).length === 0, HANG_MS);
     }
   });
 });
