@@ -12,8 +12,6 @@ import { liveFigures } from './live-figures.js';
 import type { RunView } from './run-view-body.js';
 import type { Timeline } from './source.js';
 
-export { LIVE_PROCESSES_SHOWN } from './live-figures.js';
-
 /** Where to read a run from: PostgreSQL when configured (falling back to the journals), else the journals of the state directory. */
 export interface RunViewPlace {
   database?: DatabaseConfig;

@@ -13,14 +13,16 @@
  * (the positive control) reports it.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, readdirSync } from 'node:fs';
+import { chownSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { readStat } from '../../src/proc/stat.js';
 import type { RunView } from '../../src/query/run-view-body.js';
-import { listMarkers } from '../../src/record/markers.js';
+import { listMarkers, markerPath } from '../../src/record/markers.js';
+import { replaceStateFile } from '../../src/record/state-file.js';
 import { aliveWith, cookieCarrierAs, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag, tagged } from '../helpers/processes.js';
@@ -80,7 +82,9 @@ async function showsLiveFigures(url: string | undefined): Promise<void> {
       'the live tree to hold the balloon',
       async () => {
         const view = await viewOf(runId, stateDir, url);
-        return view.live !== null && view.live.rss_bytes >= HELD_MIB * MIB ? view : undefined;
+        // With a database, its rows: the wrapper ships its start in the background.
+        const source = url === undefined ? 'journal' : 'database';
+        return view.source === source && view.live !== null && view.live.rss_bytes >= HELD_MIB * MIB ? view : undefined;
       },
       HANG_MS,
       { every: 200 },
@@ -92,6 +96,28 @@ async function showsLiveFigures(url: string | undefined): Promise<void> {
       expect(down.exitCode, down.stderr).toBe(0);
       expect(down.stderr).toMatch(/^scidex-watchdog: warning: cannot read the database postgres:\/\/127\.0\.0\.1:1\/none \(.*ECONNREFUSED.*\): reading the journals in /m);
       expect(JSON.parse(down.stdout)).toMatchObject({ run: { id: runId }, source: 'journal', live: { process_count: 1 } });
+
+      // A trusted marker of the wrong shape (root's own, rewritten): no live figures, and no crash.
+      const marker = markerPath(stateDir, runId);
+      const original = readFileSync(marker, 'utf8');
+      replaceStateFile(marker, JSON.stringify({ ...JSON.parse(original), cgroup_path: 5 }));
+      const malformed = await show([runId, '--json'], stateDir, undefined);
+      replaceStateFile(marker, original);
+      expect(malformed.exitCode, malformed.stderr).toBe(0);
+      expect(JSON.parse(malformed.stdout)).toMatchObject({ run: { id: runId, status: 'running' }, live: null });
+    } else {
+      // A row rewritten to an older start and a timeout long past: the live figures are the marker's.
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`UPDATE watchdog_runs SET started_at = started_at - interval '1 day', timeout_ms = 1 WHERE id = $1`, [runId]);
+      } finally {
+        await client.end();
+      }
+      const forged = await viewOf(runId, stateDir, url);
+      expect(Date.parse(forged.run.started_at)).toBeLessThan(Date.parse(inflated.run.started_at) - 3_600_000);
+      expect(forged.live!.elapsed_ms).toBe(Date.parse(forged.live!.at) - Date.parse(inflated.run.started_at));
+      expect(forged.live!.time_left_ms).toBe(10 * 60_000 - forged.live!.elapsed_ms);
     }
     const { run, live } = inflated;
     expect(run.status).toBe('running');
@@ -128,8 +154,10 @@ async function showsLiveFigures(url: string | undefined): Promise<void> {
     expect(after.stdout).toMatch(/^duration:/m);
     expect(after.stdout).not.toMatch(/live, measured|time left|tree now/);
   } finally {
-    if (wrapper.exitCode === null && wrapper.signalCode === null) wrapper.kill('SIGKILL');
+    // SIGTERM: the wrapper ends the balloon before it exits (a SIGKILL would orphan it).
+    if (wrapper.exitCode === null && wrapper.signalCode === null) wrapper.kill('SIGTERM');
     await wrapper;
+    await until('the run to be gone', () => tagged(tag).length === 0, HANG_MS);
   }
 }
 
