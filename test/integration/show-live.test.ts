@@ -13,13 +13,16 @@
  * (the positive control) reports it.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, readdirSync, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { chownSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { resolveDatabase } from '../../src/config/database.js';
 import { readStat } from '../../src/proc/stat.js';
+import { readRunView } from '../../src/query/run-view.js';
 import type { RunView } from '../../src/query/run-view-body.js';
 import { listMarkers, markerPath } from '../../src/record/markers.js';
 import { replaceStateFile } from '../../src/record/state-file.js';
@@ -177,8 +180,18 @@ describe('show of a running run: its tree measured now', () => {
       const stateDir = newStateDir();
       expect((await startWrapper(['--quiet', '--', 'true'], { tag, stateDir })).exitCode).toBe(0);
       const runId = listJournalIds(stateDir)[0];
-      const view = await viewOf(runId, stateDir, database.url);
-      expect(view).toMatchObject({ run: { id: runId, status: 'completed' }, source: 'journal', live: null });
+      // Another run's journal with a line no reader can show: read, it would be warned about.
+      writeFileSync(join(stateDir, 'journal', `${randomUUID()}.jsonl`), '{"table":"runs","record":{}}\n', { mode: 0o600 });
+      const result = await show([runId, '--json'], stateDir, database.url);
+      expect(result.exitCode, result.stderr).toBe(0);
+      // Only the run's own journal was read.
+      expect(result.stderr).toBe('');
+      expect(JSON.parse(result.stdout)).toMatchObject({ run: { id: runId, status: 'completed' }, source: 'journal', live: null });
+      // A run id that is no UUID is no run: no query, no warning (the CLI and the routes refuse it before).
+      const warnings: string[] = [];
+      const place = { database: resolveDatabase(UNREACHABLE, {}), stateDir, warn: (line: string) => warnings.push(line) };
+      expect(await readRunView({ runId: '../journal/x' }, place)).toBeUndefined();
+      expect(warnings).toEqual([]);
     } finally {
       await database.drop();
     }
