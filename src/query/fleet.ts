@@ -7,7 +7,7 @@
  * started_at is its wrapper host's clock: a running run's elapsed time is off by that host's skew.
  * Parameterised; rows come back through row_to_json, times rewritten to the journal's `Z` form.
  * Every query is bounded by an index (migrations/1764590400000_fleet-indexes.sql; BENCHMARKS.md
- * "Fleet view": about NN ms at 100k runs and 3M samples).
+ * "Fleet view": about 50 ms at 100k runs and 3M samples, from 380 ms).
  */
 import type { ClientBase } from 'pg';
 import type { DatabaseConfig } from '../config/database.js';
