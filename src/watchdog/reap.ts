@@ -284,6 +284,7 @@ export async function finishLostRun(
       graceMs: takeover?.graceMs ?? identity.grace_ms,
       // Whole groups only for our own runs: a group signal reaches every process in it, of any user.
       cookie: owner === undefined ? `SCIDEX_RUN_ID=${identity.id}` : undefined,
+      runUser: options.processOwner,
       hooks: recordTermination(log, reason, lastSignal),
     });
     killed = lastSignal.size;
@@ -361,6 +362,7 @@ async function killLeftovers(marker: RunMarker, owner: number, takeover: Takeove
     signal: takeover.signal,
     graceMs: takeover.graceMs,
     cookie: foreignOwner(owner) === undefined ? `SCIDEX_RUN_ID=${marker.id}` : undefined,
+    runUser: owner,
     hooks: {
       onSignal: (_signal, members) => members.forEach((member) => reached.add(memberKey(member.pid, member.starttime))),
       onEnded: () => undefined,

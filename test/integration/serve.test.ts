@@ -192,10 +192,12 @@ describe('scidex-watchdog serve', () => {
 
   it('serves a self-contained page whose Content-Security-Policy allows its own inline script and style, by sha256', async () => {
     const html = await (await get('/')).text();
-    // One script and one style element, both inline; no element loads a URL (the icon is data:).
+    // One script and one style element, both inline; no element loads a URL (the icon is data:; a
+    // link, <a href>, loads nothing until followed: the live page links to the fleet view).
     expect(html.match(/<script\b/gi)).toHaveLength(1);
     expect(html.match(/<style\b/gi)).toHaveLength(1);
-    expect(html).not.toMatch(/\s(src|href)="(?!data:)/);
+    expect(html).not.toMatch(/<(?!a\s)[^>]*\s(src|href)="(?!data:)/);
+    expect(html).toContain('<a href="fleet">');
     const [, script] = /<script>([\s\S]*?)<\/script>/.exec(html) ?? [];
     const [, style] = /<style>([\s\S]*?)<\/style>/.exec(html) ?? [];
     const [, policy] = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html) ?? [];
