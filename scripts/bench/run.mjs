@@ -1,9 +1,9 @@
-// Benchmarks of issues 2, 3, 4, 5, 10, 14, 15 and 16, each side by side with its peer in one process so the ratio holds on a
-// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15] [--only issue2|tracking|shipping|daemon|settle|light|guard|backstop|ticks]
+// Benchmarks of issues 2, 3, 4, 5, 10, 14, 15 and 16 and of the fleet view, each side by side with its peer in one process so the ratio holds on a
+// noisy machine. Usage: npm run bench [-- --seconds 60 --runs 15] [--only issue2|tracking|shipping|daemon|settle|light|guard|backstop|ticks|fleet]
 // [--reps 3 --peer-runs 1 --part ticks,kill,peers --backends cgroup,subreaper,pgroup]. Prints a Markdown report.
 // The tracking part (issue 3) is scripts/bench/tracking/, the shipping part (issue 4) scripts/bench/shipping/,
 // the daemon part (issue 5) scripts/bench/daemon/, the settle part (issue 10) scripts/bench/settle/, the light
-// part (issue 14) scripts/bench/light/, the guard part (issue 15) scripts/bench/guard/, the ticks part (issue 16) scripts/bench/ticks/ (entry main.ts each, options in its header; helpers shared by shipping,
+// part (issue 14) scripts/bench/light/, the guard part (issue 15) scripts/bench/guard/, the ticks part (issue 16) scripts/bench/ticks/, the fleet part scripts/bench/fleet/ (entry main.ts each, options in its header; helpers shared by shipping,
 // daemon, settle and light in scripts/bench/common/),
 // bundled here with esbuild into dist/bench/.
 // Every process started here is ended here and checked by pid; nothing is killed by name.
@@ -29,8 +29,8 @@ const text = (name, fallback) => {
   return at >= 0 ? args[at + 1] : fallback;
 };
 const ONLY = text('only', 'all');
-if (!['all', 'issue2', 'tracking', 'shipping', 'daemon', 'settle', 'light', 'guard', 'backstop', 'ticks'].includes(ONLY)) {
-  console.error(`bench: --only takes issue2, tracking, shipping, daemon, settle, light, guard, backstop or ticks, not ${ONLY}`);
+if (!['all', 'issue2', 'tracking', 'shipping', 'daemon', 'settle', 'light', 'guard', 'backstop', 'ticks', 'fleet'].includes(ONLY)) {
+  console.error(`bench: --only takes issue2, tracking, shipping, daemon, settle, light, guard, backstop, ticks or fleet, not ${ONLY}`);
   process.exit(2);
 }
 const SECONDS = option('seconds', 60);
@@ -274,6 +274,10 @@ if (ONLY === 'all' || ONLY === 'guard') {
 if (ONLY === 'all' || ONLY === 'ticks') {
   if (ONLY === 'all') console.log('\n## Tick ring (issue 16)\n');
   failed = (await bundledPart('ticks', ['reps', 'tree'])) !== 0 || failed;
+}
+if (ONLY === 'all' || ONLY === 'fleet') {
+  if (ONLY === 'all') console.log('\n## Fleet view\n');
+  failed = (await bundledPart('fleet', ['runs', 'running', 'reps', 'admin-url'])) !== 0 || failed;
 }
 const left = survivors();
 rmSync(stateDir, { recursive: true, force: true });

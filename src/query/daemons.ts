@@ -6,7 +6,7 @@
  * journal's `Z` form.
  */
 import type { ClientBase } from 'pg';
-import { NOTABLE_KINDS } from '../record/event-kinds.js';
+import { KILLED_RUN_KINDS, NOTABLE_KINDS } from '../record/event-kinds.js';
 import type { EventRecord } from '../record/types.js';
 
 /** One row of watchdog_daemons. Times ISO (UTC), interval milliseconds. */
@@ -21,15 +21,21 @@ export interface DaemonRow {
   listen: string | null;
 }
 
-/** A daemon row with its age as the database's clock sees it (no skew between hosts). */
+/**
+ * A daemon row with its age as the database's clock sees it: no skew between hosts, since
+ * upsertDaemon writes heartbeat_at with that clock (rows of daemons older than that carry their
+ * host's clock, and a clock ahead gives a negative age).
+ */
 export interface DaemonListing extends DaemonRow {
   /** now() - heartbeat_at, milliseconds. */
   heartbeat_age_ms: number;
 }
 
+// heartbeat_at is the database's now(), not the daemon host's clock: its age, now() - heartbeat_at
+// on any host, is then free of clock skew (a clock ahead would make a dead daemon look up).
 const UPSERT = `
   INSERT INTO watchdog_daemons (host, pid, started_at, heartbeat_at, interval_ms, version, listen)
-  VALUES ($1, $2, $3, $4, $5, $6, $7)
+  VALUES ($1, $2, $3, now(), $4, $5, $6)
   ON CONFLICT (host) DO UPDATE SET pid = EXCLUDED.pid, started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at,
     interval_ms = EXCLUDED.interval_ms, version = EXCLUDED.version, listen = EXCLUDED.listen`;
 
@@ -45,22 +51,18 @@ const RECENT_EVENTS = `
      AND (e.kind <> 'run_finished' OR coalesce(e.detail->>'status', '') <> 'completed')
    ORDER BY e.at DESC, e.id DESC LIMIT $3`;
 
-/**
- * The event kinds that make a run a kill: its tree got a signal of ours (a termination sequence
- * started, its signal_sent events) or the kernel's OOM kill inside its memory cgroup
- * (kernel_oom_kill). /status and the fleet view count kills by them.
- */
-export const KILL_KINDS: readonly string[] = ['signal_sent', 'kernel_oom_kill'];
-
 const KILLED_RUNS = `
   SELECT DISTINCT e.run_id::text AS id FROM watchdog_events e
    WHERE e.kind = ANY ($2::text[]) AND e.at >= now() - interval '24 hours'
      AND e.run_id IN (SELECT id FROM watchdog_runs WHERE host = $1)
    LIMIT 100000`;
 
-/** Writes (or rewrites) this host's daemon row. @throws pg errors */
-export async function upsertDaemon(client: ClientBase, row: DaemonRow): Promise<void> {
-  await client.query(UPSERT, [row.host, row.pid, row.started_at, row.heartbeat_at, row.interval_ms, row.version, row.listen]);
+/**
+ * Writes (or rewrites) this host's daemon row, its heartbeat_at the database's now() (UPSERT).
+ * @param row started_at is this host's clock (the daemon's start); @throws pg errors
+ */
+export async function upsertDaemon(client: ClientBase, row: Omit<DaemonRow, 'heartbeat_at'>): Promise<void> {
+  await client.query(UPSERT, [row.host, row.pid, row.started_at, row.interval_ms, row.version, row.listen]);
 }
 
 /**
@@ -93,6 +95,6 @@ export async function recentHostEvents(client: ClientBase, host: string, limit: 
 
 /** Ids of `host`'s runs with a signal_sent or kernel_oom_kill event in the last 24 hours (the database's clock). @throws pg errors */
 export async function runsKilledLastDay(client: ClientBase, host: string): Promise<string[]> {
-  const result = await client.query<{ id: string }>(KILLED_RUNS, [host, [...KILL_KINDS]]);
+  const result = await client.query<{ id: string }>(KILLED_RUNS, [host, [...KILLED_RUN_KINDS]]);
   return result.rows.map((row) => row.id);
 }

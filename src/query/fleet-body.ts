@@ -1,7 +1,10 @@
 /**
  * What the fleet view (`GET /fleet`, its data at `GET /fleet.json`) shows, as types only: the wire
  * format between the daemon and the page's browser script. Read from PostgreSQL, whose clock
- * gives every age (no skew between hosts). Bytes, milliseconds, ISO times (UTC).
+ * gives the day's window and a daemon's heartbeat age (its heartbeat_at is the database's now()
+ * when written: no skew between hosts); a run's started_at is its wrapper host's clock. "The day":
+ * from the start of the UTC hour 23 hours before now's to now, the span of the 24 hourly kill
+ * buckets. Bytes, milliseconds, ISO times (UTC).
  */
 
 /** One host: its daemon's row in watchdog_daemons, and what its runs add up to. */
@@ -21,7 +24,10 @@ export interface FleetHost {
   listen: string | null;
   /** Its runs still `running`. */
   running: number;
-  /** Its runs whose tree got a signal of ours or the kernel's OOM kill in the last 24 h. */
+  /**
+   * Its runs whose tree got a signal of ours or the kernel's OOM kill (event-kinds.ts
+   * KILLED_RUN_KINDS) first within the day: the sum of its 24 FleetKillHour buckets, each run once.
+   */
   kills_24h: number;
 }
 
@@ -34,7 +40,7 @@ export interface FleetRun {
   argv: string[];
   username: string;
   started_at: string;
-  /** From the start to the database's now. */
+  /** From the start (the wrapper host's clock) to the database's now: off by that host's clock skew. */
   elapsed_ms: number;
   heartbeat_at: string;
   timeout_ms: number;
@@ -47,11 +53,12 @@ export interface FleetRun {
   adopted: boolean;
 }
 
-/** Kills of one host in one hour of the last 24 h (hours with none are present, with 0). */
+/** Kills of one host in one UTC hour of the day (hours with none are present, with 0). */
 export interface FleetKillHour {
   host: string;
-  /** The start of the hour. */
+  /** The start of the hour, a whole hour of UTC. */
   hour: string;
+  /** The host's runs whose first kill event fell in this hour; a run killed across hours counts in its first one only. */
   kills: number;
 }
 
@@ -61,10 +68,12 @@ export interface FleetBody {
   generated_at: string;
   /** The analysis id filter applied (`?analysis_id=`), else null. */
   analysis_id: string | null;
-  /** Every host with a daemon row or a recorded run in the last 24 h, by name. */
+  /** Every host with a daemon row, a running run or a run started, beating or ended within the day, by name. */
   hosts: FleetHost[];
-  /** Running runs of every host, oldest start first, filtered by analysis id. */
+  /** Running runs of every host, oldest start first, filtered by analysis id; the first 500 (fleet.ts FLEET_RUNNING_SHOWN) of running_total. */
   running: FleetRun[];
-  /** 24 hourly buckets per host, oldest first, filtered by analysis id. */
+  /** How many runs are running (filtered by analysis id), listed in `running` or not; absent from older daemons. */
+  running_total?: number;
+  /** 24 hourly buckets per host (the day's UTC hours), oldest first, filtered by analysis id. */
   kills: FleetKillHour[];
 }

@@ -42,9 +42,14 @@ function readOrEmpty<T>(path: string, read: () => T[]): T[] {
   }
 }
 
-function journalFiles(stateDir: string): string[] {
+/**
+ * The journals of `stateDir`, by name; with `runId`, only that run's: its wrapper's `<id>.jsonl`
+ * and a reaper's `<id>.reaped-<ms>.jsonl` (watchdog/reap-database.ts).
+ */
+function journalFiles(stateDir: string, runId?: string): string[] {
   const dir = join(stateDir, 'journal');
-  return readOrEmpty(dir, () => readdirSync(dir).filter((name) => name.endsWith('.jsonl')).sort().map((name) => join(dir, name)));
+  const wanted = (name: string) => name.endsWith('.jsonl') && (runId === undefined || name === `${runId}.jsonl` || name.startsWith(`${runId}.reaped-`));
+  return readOrEmpty(dir, () => readdirSync(dir).filter(wanted).sort().map((name) => join(dir, name)));
 }
 
 /** Whether a JSON value may stand in a field. */
@@ -119,13 +124,14 @@ function firstOfEach<T>(records: readonly T[], key: (record: T) => string): T[] 
 }
 
 /**
- * Reads every journal, in file order, into what the tables would hold after shipping them all.
+ * Reads every journal (with `runId`, that run's alone: journalFiles), in file order, into what the
+ * tables would hold after shipping them all.
  * @param warn told once per journal that could not be read (another user's, not a regular file) or
  *        had lines skipped by isShowable, with how many; the other journals are still read
  */
-function load(stateDir: string, warn: (line: string) => void): Store {
+function load(stateDir: string, warn: (line: string) => void, runId?: string): Store {
   const tables = { runs: [] as RunRecord[], events: [] as EventRecord[], processes: [] as ProcessRecord[], samples: [] as SampleRecord[] };
-  for (const file of journalFiles(stateDir)) {
+  for (const file of journalFiles(stateDir, runId)) {
     let entries: unknown[];
     try {
       entries = readJournal(file).entries;
@@ -207,11 +213,13 @@ function timeline(store: Store, key: TimelineKey): Timeline | undefined {
  * A source reading the journals of `stateDir` afresh on every call.
  * @param warn where a journal's skipped lines are reported, one line each (`skipped 2 lines of
  *        <path>: ...`)
+ * @param runId read that run's journals alone (journalFiles), not the whole state directory: then
+ *        nothing of other runs is seen (a timeline's otherRuns counts those journals' runs only)
  */
-export function journalSource(stateDir: string, warn: (line: string) => void): RecordSource {
+export function journalSource(stateDir: string, warn: (line: string) => void, runId?: string): RecordSource {
   return {
-    runs: async (filter) => runs(load(stateDir, warn), filter),
-    events: async (filter) => events(load(stateDir, warn), filter),
-    timeline: async (key) => timeline(load(stateDir, warn), key),
+    runs: async (filter) => runs(load(stateDir, warn, runId), filter),
+    events: async (filter) => events(load(stateDir, warn, runId), filter),
+    timeline: async (key) => timeline(load(stateDir, warn, runId), key),
   };
 }

@@ -8,8 +8,7 @@ import { hostname } from 'node:os';
 import { processUids } from '../proc/identity.js';
 import { wrapperAlive } from '../proc/liveness.js';
 import { pidNamespace } from '../proc/system.js';
-import { checkMarkerTrust } from '../record/marker-trust.js';
-import { readMarker } from '../record/markers.js';
+import { readTrustedMarker } from '../record/marker-trust.js';
 import type { RunRecord } from '../record/types.js';
 import { foreignOwner, lostRunTracker } from '../track/lost-run.js';
 import { isRunCgroupPath } from '../track/run-cgroup.js';
@@ -21,32 +20,45 @@ export const LIVE_PROCESSES_SHOWN = 20;
 /**
  * Measures `run` now, when it is running on this host (its host is os.hostname()) and its marker in
  * `stateDir` is one to believe: the marker is the record's run (same wrapper pid, starttime and
- * boot), marker-trust.ts trusts it for a user, its wrapper is alive (proc/liveness.ts) in our PID
- * namespace and runs as that user (real and effective uid, /proc/PID/status). The tree is the run's
- * cgroup, or the processes carrying its cookie started after the wrapper, of that user alone when
- * it is neither us nor root. An adopted run outside a run cgroup has no cookie: its tree cannot be
- * told from here.
+ * boot), marker-trust.ts trusts it for a user (its content and its trust read from one open file),
+ * its wrapper is alive (proc/liveness.ts) in our PID namespace and runs as that user (real and
+ * effective uid, /proc/PID/status). The tree is the run's cgroup, or the processes carrying its
+ * cookie started after the wrapper that run as that user (root included: anyone may carry a run's
+ * cookie), and their children, of that user alone when it is neither us nor root. An adopted run
+ * outside a run cgroup has no cookie: its tree cannot be told from here. Elapsed time and time left
+ * are the marker's started_at and timeout_ms (the wrapper's, as trusted as the marker), never the
+ * record's, which a database row could forge; started_at is the wrapper host's clock, which is
+ * this host's.
  * @param atMs the time the figures are given for, epoch milliseconds; the scan's own by default
- * @returns the figures; null when the run is not running here, or nothing proves which tree is its.
- *          Never throws for processes that vanish meanwhile.
+ * @returns the figures; null when the run is not running here, nothing proves which tree is its, or
+ *          it cannot be measured. Never throws.
  */
 export function liveFigures(run: RunRecord, stateDir: string, atMs?: number): LiveFigures | null {
+  try {
+    return measure(run, stateDir, atMs);
+  } catch {
+    // The figures are an extra of the view: a marker or /proc that defeats the checks must not
+    // make the run's records unreadable.
+    return null;
+  }
+}
+
+function measure(run: RunRecord, stateDir: string, atMs?: number): LiveFigures | null {
   const here = hostname();
   if (run.status !== 'running' || run.ended_at !== null || run.host !== here) return null;
-  const marker = readMarker(stateDir, run.id);
-  if (!marker || marker.host !== here) return null;
+  const { marker, trust } = readTrustedMarker(stateDir, run.id);
+  if (!marker || !trust.trusted || marker.host !== here) return null;
   if (marker.wrapper_pid !== run.wrapper_pid || marker.wrapper_starttime !== run.wrapper_starttime || marker.boot_id !== run.boot_id) return null;
   // wrapperAlive counts a wrapper of another PID namespace alive; its pids mean nothing here.
   if (marker.pid_ns !== null && marker.pid_ns !== undefined && marker.pid_ns !== pidNamespace()) return null;
-  const trust = checkMarkerTrust(stateDir, run.id);
-  if (!trust.trusted || !wrapperAlive(marker)) return null;
+  if (!wrapperAlive(marker)) return null;
   const uids = processUids(marker.wrapper_pid);
   if (!uids || uids.real !== trust.uid || uids.effective !== trust.uid) return null;
   if (marker.adopted === true && !(marker.cgroup_path && isRunCgroupPath(marker.cgroup_path, run.id))) return null;
   // Only scan(): release() would remove the run's cgroup.
-  const snapshot = lostRunTracker(marker, foreignOwner(trust.uid)).scan();
+  const snapshot = lostRunTracker(marker, foreignOwner(trust.uid), trust.uid).scan();
   const at = atMs ?? snapshot.atMs;
-  const startedMs = Date.parse(run.started_at);
+  const startedMs = Date.parse(marker.started_at);
   const processes = [...snapshot.alive]
     .sort((a, b) => b.rssBytes - a.rssBytes || a.pid - b.pid)
     .slice(0, LIVE_PROCESSES_SHOWN)
@@ -54,7 +66,7 @@ export function liveFigures(run: RunRecord, stateDir: string, atMs?: number): Li
   return {
     at: new Date(at).toISOString(),
     elapsed_ms: Math.max(0, at - startedMs),
-    time_left_ms: run.timeout_ms > 0 ? Math.max(0, startedMs + run.timeout_ms - at) : null,
+    time_left_ms: marker.timeout_ms > 0 ? Math.max(0, startedMs + marker.timeout_ms - at) : null,
     rss_bytes: snapshot.rssBytes,
     process_count: snapshot.alive.length,
     processes,

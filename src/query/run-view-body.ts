@@ -13,7 +13,7 @@ export interface LiveProcess {
   /** proc(5) stat field 2. */
   comm: string;
   argv: string[];
-  /** RSS now, bytes (proc(5) statm field 2 times the page size). */
+  /** RSS now, bytes (proc(5) stat field 24, rss, times the page size). */
   rss_bytes: number;
   /** How the run's tracking recognised it (track/member.ts FoundBy). */
   found_by: string;

@@ -3,6 +3,7 @@
  * the journals, and, while it runs on this host, its tree measured now (live-figures.ts).
  */
 import { redactUrl, type DatabaseConfig } from '../config/database.js';
+import { isRunId } from '../config/run-id.js';
 import { messageLine, visible } from '../config/text.js';
 import { withSchema } from '../record/migrate.js';
 import { databaseSource } from './database-source.js';
@@ -11,8 +12,6 @@ import { journalSource } from './journal-source.js';
 import { liveFigures } from './live-figures.js';
 import type { RunView } from './run-view-body.js';
 import type { Timeline } from './source.js';
-
-export { LIVE_PROCESSES_SHOWN } from './live-figures.js';
 
 /** Where to read a run from: PostgreSQL when configured (falling back to the journals), else the journals of the state directory. */
 export interface RunViewPlace {
@@ -24,31 +23,37 @@ export interface RunViewPlace {
 
 /**
  * The run's timeline and where it was read. With a database: its rows; when it has no such run
- * (a running run's rows may not be shipped yet) or cannot be read (down, refusing us; said through
- * `warn`), the journals of the state directory instead.
+ * (a running run's rows may not be shipped yet), the run's own journals in the state directory
+ * (journal-source.ts journalFiles: one file, not every run's), and when it cannot be read (down,
+ * refusing us; said through `warn`) or none is configured, the journals of the state directory.
  * @throws UsageError when the journals cannot be read
  */
 async function readTimeline(key: TimelineKey, place: RunViewPlace): Promise<{ timeline: Timeline; source: RunView['source'] } | undefined> {
   const warn = place.warn ?? (() => undefined);
+  let onlyRun: string | undefined;
   if (place.database) {
     try {
       const timeline = await withSchema(place.database, (client) => databaseSource(client).timeline(key));
       if (timeline) return { timeline, source: 'database' };
+      onlyRun = key.runId;
     } catch (error) {
       warn(`cannot read the database ${visible(place.database.display)} (${messageLine(redactUrl(error instanceof Error ? error.message : String(error)))}): reading the journals in ${visible(place.stateDir)}`);
     }
   }
-  const timeline = await journalSource(place.stateDir, warn).timeline(key);
+  const timeline = await journalSource(place.stateDir, warn, onlyRun).timeline(key);
   return timeline && { timeline, source: 'journal' };
 }
 
 /**
- * The run's view (run-view-body.ts RunView); undefined when there is no such run.
+ * The run's view (run-view-body.ts RunView); undefined when there is no such run (a run id that
+ * is not a UUID is none, without a query).
  * @param key the run, or the latest run (by start) of an analysis
  * @param nowMs when `live` is given for (epoch milliseconds); by default, when its tree was scanned
  * @throws UsageError when the journals cannot be read (never for a database that cannot)
  */
 export async function readRunView(key: TimelineKey, place: RunViewPlace, nowMs?: number): Promise<RunView | undefined> {
+  // A run id names a journal file and a marker: anything but a UUID is no run, asked of no one.
+  if (key.runId !== undefined && !isRunId(key.runId)) return undefined;
   const read = await readTimeline(key, place);
   if (!read) return undefined;
   const { run, processes, samples, events, otherRuns } = read.timeline;

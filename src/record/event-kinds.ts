@@ -33,5 +33,12 @@ const IS_KILL: Record<EventKind, boolean> = {
 /** The event kinds that are kills. */
 export const KILL_KINDS: readonly EventKind[] = (Object.keys(IS_KILL) as EventKind[]).filter((kind) => IS_KILL[kind]);
 
+/**
+ * The event kinds that make a run a killed run: its tree got a signal of ours (a termination
+ * sequence, its signal_sent events) or the kernel's OOM kill inside its memory cgroup
+ * (kernel_oom_kill). /status and the fleet view count killed runs by them (query/daemons.ts, query/fleet.ts).
+ */
+export const KILLED_RUN_KINDS: readonly EventKind[] = ['signal_sent', 'kernel_oom_kill'];
+
 /** Event kinds /status shows in recent_events: the kills, and run_finished (only with a status other than completed). */
 export const NOTABLE_KINDS: ReadonlySet<EventKind> = new Set([...KILL_KINDS, 'run_finished']);

@@ -8,9 +8,9 @@
  * else can create a file of root's). The user the marker speaks for is the marker file's owner, never the
  * `username` written inside it.
  */
-import { closeSync, fstatSync, lstatSync, realpathSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, readFileSync, realpathSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { markerPath } from './markers.js';
+import { markerPath, parseMarker, type RunMarker } from './markers.js';
 import { writableByOwnerAlone } from './state-dir.js';
 import { openStateFile } from './state-file.js';
 
@@ -22,8 +22,20 @@ export type MarkerTrust = { trusted: true; uid: number } | { trusted: false; why
  * Never throws.
  */
 export function checkMarkerTrust(stateDir: string, runId: string): MarkerTrust {
+  return readTrustedMarker(stateDir, runId).trust;
+}
+
+/**
+ * The marker of `runId` and whether it may be acted on, both from one open file descriptor: the
+ * content read is the file whose owner and links were checked (fstat of that descriptor), so a
+ * marker renamed over between two opens cannot lend its trust to another's content.
+ * @returns the trust as checkMarkerTrust; `marker` undefined when the file cannot be read or is
+ *          not a marker (markers.ts parseMarker), whatever its trust. Never throws.
+ */
+export function readTrustedMarker(stateDir: string, runId: string): { marker: RunMarker | undefined; trust: MarkerTrust } {
   let path: string;
   let owner: number;
+  let marker: RunMarker | undefined;
   try {
     path = markerPath(stateDir, runId);
     const fd = openStateFile(path);
@@ -33,12 +45,18 @@ export function checkMarkerTrust(stateDir: string, runId: string): MarkerTrust {
       // another user's marker (possible where fs.protected_hardlinks is 0).
       if (stats.nlink !== 1) throw Object.assign(new Error('hard-linked'), { code: `nlink ${stats.nlink}` });
       owner = stats.uid;
+      marker = parseMarker(readFileSync(fd, 'utf8'), runId);
     } finally {
       closeSync(fd);
     }
   } catch (error) {
-    return { trusted: false, why: `its marker cannot be read as a regular file (${codeOf(error)})` };
+    return { marker: undefined, trust: { trusted: false, why: `its marker cannot be read as a regular file (${codeOf(error)})` } };
   }
+  return { marker, trust: directoriesTrust(stateDir, path, owner) };
+}
+
+/** Whether the directories holding the marker at `path`, owned by `owner`, let it be trusted (module comment). */
+function directoriesTrust(stateDir: string, path: string, owner: number): MarkerTrust {
   for (const dir of [dirname(path), stateDir]) {
     let stats: Stats;
     try {

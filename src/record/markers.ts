@@ -82,14 +82,76 @@ export function listMarkers(stateDir: string): string[] {
   }
 }
 
-/** A marker's content, or undefined when it is gone or not a marker. */
+/** A marker's content, or undefined when it is gone or not a marker (parseMarker). */
 export function readMarker(stateDir: string, runId: string): RunMarker | undefined {
   try {
-    const marker = JSON.parse(readStateFile(markerPath(stateDir, runId))) as RunMarker;
-    return marker.id === runId && Number.isInteger(marker.wrapper_pid) ? marker : undefined;
+    return parseMarker(readStateFile(markerPath(stateDir, runId)), runId);
   } catch {
     return undefined;
   }
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+const orNull =
+  (check: (value: unknown) => boolean) =>
+  (value: unknown): boolean =>
+    value === null || check(value);
+const orAbsent =
+  (check: (value: unknown) => boolean) =>
+  (value: unknown): boolean =>
+    value === undefined || check(value);
+
+/**
+ * The type of every field of RunMarker, as a check of the parsed value. A marker is written by a
+ * wrapper of the same user, but a user's file may say anything: a field of the wrong type would
+ * throw far from here (a number where a path is expected), so a marker is whole or nothing.
+ */
+const MARKER_FIELDS: Record<keyof RunMarker, (value: unknown) => boolean> = {
+  id: isString,
+  adopted: orAbsent((value) => typeof value === 'boolean'),
+  analysis_id: orNull(isString),
+  parent_run_id: orNull(isString),
+  host: isString,
+  boot_id: isString,
+  pid_ns: orAbsent(orNull(isString)),
+  wrapper_pid: (value) => isCount(value) && value > 0,
+  wrapper_starttime: isCount,
+  argv: (value) => Array.isArray(value) && value.every(isString),
+  cwd: isString,
+  username: isString,
+  timeout_ms: isCount,
+  memory_limit_bytes: isCount,
+  grace_ms: isCount,
+  orphan_policy: isString,
+  tracking_backend: isString,
+  // Absent in markers of the first version.
+  cgroup_path: orAbsent(orNull(isString)),
+  journal_path: isString,
+  started_at: (value) => isString(value) && !Number.isNaN(Date.parse(value)),
+  db_user: orAbsent(orNull(isString)),
+  memory_cgroup_v1: orAbsent(orNull(isString)),
+};
+
+/**
+ * A marker from a file's text: a JSON object of the run `runId` whose every field has its type
+ * (null or absent only where RunMarker allows), else undefined. Fields of no RunMarker's are dropped.
+ */
+export function parseMarker(text: string, runId: string): RunMarker | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const fields = parsed as Record<string, unknown>;
+  const marker: Record<string, unknown> = {};
+  for (const [name, check] of Object.entries(MARKER_FIELDS)) {
+    if (!check(fields[name])) return undefined;
+    if (fields[name] !== undefined) marker[name] = fields[name];
+  }
+  return marker.id === runId ? (marker as RunMarker) : undefined;
 }
 
 /**

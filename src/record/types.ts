@@ -174,7 +174,7 @@ export interface SampleRecord {
   at: string;
   /** Time since the run started, milliseconds. */
   elapsed_ms: number;
-  /** Tree RSS, bytes: the sum over the live members (proc(5) statm field 2 times the page size). */
+  /** Tree RSS, bytes: the sum over the live members (proc(5) stat field 24, rss, times the page size). */
   rss_bytes: number;
   /** Tree PSS, bytes (smaps_rollup), when it was read at this sample: only over the limit. */
   pss_bytes: number | null;
@@ -199,7 +199,7 @@ export interface TopProcess {
   pid: number;
   /** proc(5) stat field 2: the name the kernel keeps for it (15 bytes at most; the process may set it). */
   comm: string;
-  /** Its RSS at that scan, bytes (proc(5) statm field 2 times the page size). */
+  /** Its RSS at that scan, bytes (proc(5) stat field 24, rss, times the page size). */
   rss_bytes: number;
 }
 

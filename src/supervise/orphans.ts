@@ -15,12 +15,16 @@ import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 export class TreeEnd {
   private readonly groups: RunGroups | undefined;
 
-  /** @param cookie the run's environment entry, `SCIDEX_RUN_ID=<uuid>` */
+  /**
+   * @param cookie the run's environment entry, `SCIDEX_RUN_ID=<uuid>`
+   * @param runUser the run's user (uid): another user's process carrying the cookie is not the run's
+   */
   constructor(
     private readonly tracker: Tracker,
     private readonly cookie: string,
+    private readonly runUser: number | undefined,
   ) {
-    this.groups = tracker.cgroupPath ? undefined : new RunGroups(cookie);
+    this.groups = tracker.cgroupPath ? undefined : new RunGroups(cookie, runUser);
   }
 
   /** Whether the tree is over after `snapshot` (one /proc pass more without a cgroup). */
@@ -62,7 +66,7 @@ export class TreeEnd {
         onRefused(error);
       }
     }
-    const groups = this.groups ?? new RunGroups(this.cookie);
+    const groups = this.groups ?? new RunGroups(this.cookie, this.runUser);
     if (groups.signal(this.tracker.members(), 'SIGSTOP') === 0) return none;
     return { snapshot: this.tracker.scan(), resume: () => void groups.signal(this.tracker.members(), 'SIGCONT') };
   }

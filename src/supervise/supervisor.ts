@@ -341,7 +341,7 @@ export class Supervisor {
    */
   private async handleOrphans(): Promise<void> {
     const tracker = this.tracker!;
-    const end = new TreeEnd(tracker, this.cookie());
+    const end = new TreeEnd(tracker, this.cookie(), process.getuid?.());
     const windowEnd = performance.now() + this.config.orphanSettleMs;
     this.phase = 'settling';
     let snapshot: TreeSnapshot;
@@ -510,6 +510,7 @@ export class Supervisor {
       graceMs: graceOf(this.stop, this.config.graceMs),
       hurry: this.hurry.promise,
       cookie: this.cookie(),
+      runUser: process.getuid?.(),
       beforeScan: () => this.reapAdopted(),
       // Every scan of the grace period is a tick of the post-mortem (tick-ring.ts).
       afterScan: (snapshot) => this.figures.terminationScan(snapshot, this.lastSignal.size > 0),

@@ -28,7 +28,7 @@ export const TOP_PROCESS_COUNT = 5;
 export interface Tick {
   /** Wall-clock time of the scan (TreeSnapshot.atMs), milliseconds since the epoch. */
   atMs: number;
-  /** Tree RSS: the sum over the live members (proc(5) statm field 2 times the page size), bytes. */
+  /** Tree RSS: the sum over the live members (proc(5) stat field 24, rss, times the page size), bytes. */
   rssBytes: number;
   /** Tree PSS (smaps_rollup), bytes, when it was read at this scan (only over the limit), else null. */
   pssBytes: number | null;

@@ -7,12 +7,15 @@
  * what closes such a chain; with one, the cgroup does it and this module is not used.
  *
  * A group is signalled only when every live process in it was just checked to be the run's: a live
- * member, a child of one, or a carrier of the run's cookie; and never the wrapper's own group or a
+ * member, a child of one, or a carrier of the run's cookie that runs as the run's user (anyone may
+ * carry a run's cookie: a process of another user's in a group whose number a member once had is
+ * not the run's); and never the wrapper's own group or a
  * group of the wrapper's session, where the terminal's other jobs live (docs/design.md §8). A
  * process that joins such a group between the check and the signal (setpgid(2), only from within
  * the same session, so only from a process of the run's own sessions) is the remaining window.
  */
 import { hasEnvEntry } from '../proc/environ.js';
+import { processUids } from '../proc/identity.js';
 import { listPids } from '../proc/list.js';
 import { processAliveWithMemory } from '../proc/liveness.js';
 import { isDead, readStat } from '../proc/stat.js';
@@ -22,8 +25,15 @@ import { groupInUse, signalGroup } from './guard.js';
 export class RunGroups {
   private readonly own = readStat(process.pid);
 
-  /** @param cookie the run's environment entry, `SCIDEX_RUN_ID=<uuid>` */
-  constructor(private readonly cookie: string) {}
+  /**
+   * @param cookie the run's environment entry, `SCIDEX_RUN_ID=<uuid>`
+   * @param runUser the run's user (uid): a carrier of the cookie counts only when it runs as this
+   *        user (real and effective uid); undefined only where nothing proves whose the run is
+   */
+  constructor(
+    private readonly cookie: string,
+    private readonly runUser: number | undefined,
+  ) {}
 
   /** Per group, the zombies (`pid:starttime`) the last live() pass found in it. */
   private lastZombies = new Map<number, Set<string>>();
@@ -68,7 +78,7 @@ export class RunGroups {
         continue;
       }
       const ours =
-        stat.sid !== this.own.sid && (known.has(memberKey(pid, stat.starttime)) || parents.has(stat.ppid) || hasEnvEntry(pid, this.cookie));
+        stat.sid !== this.own.sid && (known.has(memberKey(pid, stat.starttime)) || parents.has(stat.ppid) || this.carriesCookie(pid));
       if (ours) seen.set(stat.pgid, (seen.get(stat.pgid) ?? 0) + 1);
       // An environment unreadable or empty because its process is exiting says nothing of the group:
       // a chain that forks and exits is caught there often, and would veto its own group.
@@ -84,6 +94,14 @@ export class RunGroups {
     }
     if (staleZombiesEnd) this.lastZombies = zombies;
     return groups;
+  }
+
+  /** Whether `pid` carries the run's cookie and runs as the run's user. */
+  private carriesCookie(pid: number): boolean {
+    if (!hasEnvEntry(pid, this.cookie)) return false;
+    if (this.runUser === undefined) return true;
+    const uids = processUids(pid);
+    return uids !== undefined && uids.real === this.runUser && uids.effective === this.runUser;
   }
 
   /**

@@ -60,6 +60,8 @@ export interface TerminationOptions {
   hurry?: Promise<unknown>;
   /** The run's environment entry, `SCIDEX_RUN_ID=<uuid>`: with it, the run's process groups are signalled whole too. */
   cookie?: string;
+  /** The run's user (uid): only its processes carrying the cookie count as the run's (run-groups.ts); undefined: any user's. */
+  runUser?: number;
   /**
    * Called before every scan: a subreaper reaps its adopted zombies here, so that a grace period
    * ends as soon as the tree is empty instead of when it runs out.
@@ -95,7 +97,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
   };
 
   const cgroup = tracker.cgroupPath;
-  const groups = !cgroup && options.cookie ? new RunGroups(options.cookie) : undefined;
+  const groups = !cgroup && options.cookie ? new RunGroups(options.cookie, options.runUser) : undefined;
   const signalGroups = (signal: NodeJS.Signals): number => groups?.signal(tracker.members(), signal) ?? 0;
   const groupsLive = (): boolean => groups?.live(tracker.members()) ?? false;
   // With a cgroup, the kernel's word on emptiness counts too: a process the scan could not read is still in it.

@@ -33,16 +33,21 @@ export function ownedBy(path: string, owner: number | undefined): boolean {
 /**
  * The run's cgroup when the record names its canonical one and it exists (and, for `owner`, belongs
  * to that user: a user's wrapper creates its run cgroup in a subtree delegated to it), else the
- * cookie: processes started after the wrapper carrying `SCIDEX_RUN_ID=<id>` in /proc/PID/environ,
- * and their children (the strict pgroup tracker), of `owner` alone when given. This process is
- * never one of them. Building it reads nothing; its scan() only reads, and its release() removes
- * the cgroup, so one that only looks never calls release().
+ * cookie: processes started after the wrapper carrying `SCIDEX_RUN_ID=<id>` in /proc/PID/environ
+ * that run as `runUser` (the trusted marker's owner, root included: run ids are public, and anyone
+ * may carry one), and their children (the strict pgroup tracker), of `owner` alone when given.
+ * This process is never one of them. Building it reads nothing; its scan() only reads, and its
+ * release() removes the cgroup, so one that only looks never calls release().
+ * @param owner only this uid's processes (and cgroup) at all; undefined for any
+ * @param runUser the run's user (uid): a cookie carrier of another user is no member; undefined
+ *        only where nothing proves the run's user (a database row without a marker)
  */
-export function lostRunTracker(run: RunWhereabouts, owner: number | undefined): Tracker {
+export function lostRunTracker(run: RunWhereabouts, owner: number | undefined, runUser: number | undefined): Tracker {
   const cgroup = run.cgroup_path;
   if (cgroup && isRunCgroupPath(cgroup, run.id) && ownedBy(cgroup, owner)) return new CgroupTracker(cgroup);
   return new PgroupTracker({
     owner,
+    cookieOwner: runUser,
     leaderPid: 0,
     cookie: `SCIDEX_RUN_ID=${run.id}`,
     minStarttime: run.wrapper_starttime,

@@ -8,7 +8,8 @@
  *     their parent is still a member), or
  *   - carrying the run's cookie (SCIDEX_RUN_ID=<uuid>) in its exec-time environment: the Jenkins
  *     ProcessTreeKiller technique, for daemons that called setsid and re-parented to init before
- *     a scan saw them.
+ *     a scan saw them. Found by the cookie alone, a process counts only when it runs as the run's
+ *     user (`cookieOwner`): run ids are public, and anyone may start a process carrying one.
  * Every scan reads /proc/PID/stat of every process started after the wrapper: the ppid field is the
  * parent's thread-group id, so a child forked from any thread is found without walking the per-thread
  * task/TID/children files. Processes older than the wrapper are skipped on their starttime alone.
@@ -58,6 +59,16 @@ export interface PgroupTrackerOptions {
    * root reaping a user's run signals nothing of anyone else's, whatever their environment says.
    */
   owner?: number;
+  /**
+   * The run's user (uid): a process found by the cookie alone, not by group, session or ancestry,
+   * counts only when it runs as this user (real and effective uid, /proc/PID/status), root
+   * included. Run ids are public (a lifeline's argv, a row), so anyone may start a process carrying
+   * `cookie`; without this, another user's process would count in the run's memory, and be
+   * signalled with it. A member that changes its uid later (a descendant dropping privileges)
+   * stays one: members are never classified again (member-table.ts). Undefined: any user's, for a
+   * run whose user nothing proves (a database row with no marker, watchdog/reap-database.ts).
+   */
+  cookieOwner?: number;
 }
 
 /** See the file comment. Construct it right after spawn, before yielding to the event loop. */
@@ -99,10 +110,14 @@ export class PgroupTracker implements Tracker {
   }
 
   private ownedAsRequired(pid: number): boolean {
-    const { owner } = this.options;
-    if (owner === undefined) return true;
+    return this.runsAs(pid, this.options.owner);
+  }
+
+  /** Whether `pid` runs as `uid` (real and effective); true for no uid. */
+  private runsAs(pid: number, uid: number | undefined): boolean {
+    if (uid === undefined) return true;
     const uids = processUids(pid);
-    return uids !== undefined && uids.real === owner && uids.effective === owner;
+    return uids !== undefined && uids.real === uid && uids.effective === uid;
   }
 
   release(): void {}
@@ -144,6 +159,7 @@ export class PgroupTracker implements Tracker {
       verdict = hasEnvEntry(stat.pid, this.options.cookie);
       this.cookieVerdicts.set(key, verdict);
     }
-    return verdict ? 'cookie' : undefined;
+    // The uid is read again at every scan, not kept with the verdict: a process may change it.
+    return verdict && this.runsAs(stat.pid, this.options.cookieOwner) ? 'cookie' : undefined;
   }
 }

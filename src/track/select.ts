@@ -258,6 +258,8 @@ export function openTracker(setup: TrackingSetup, facts: RunFacts): Tracker {
       return new PgroupTracker({
         leaderPid: facts.leaderPid,
         cookie: facts.cookie,
+        // The run's user is the wrapper's: another user's process carrying the cookie is not the run's.
+        cookieOwner: process.getuid?.(),
         minStarttime: facts.minStarttime,
         excluded: facts.excluded,
         adopted: facts.adopted,

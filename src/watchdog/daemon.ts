@@ -286,7 +286,6 @@ export class Daemon {
             host: hostname(),
             pid: process.pid,
             started_at: new Date(this.startedAtMs).toISOString(),
-            heartbeat_at: new Date().toISOString(),
             interval_ms: this.options.intervalMs,
             version: this.options.version,
             listen: formatListen(this.address),

@@ -98,7 +98,7 @@ export function measureCandidates(stateDir: string, asked: ReadonlyMap<string, n
     // Only the marker's owner's processes (real and effective uid), root's run included: run ids
     // are public (a lifeline's argv), and anyone may start a process carrying another run's cookie
     // to make that run measure largest. In the run's own cgroup, only the cgroup's members count.
-    const snapshot = lostRunTracker(marker, trust.uid).scan();
+    const snapshot = lostRunTracker(marker, trust.uid, trust.uid).scan();
     if (snapshot.alive.length === 0) continue;
     const pssBytes = snapshot.alive.reduce((sum, member) => sum + pssOrFreshRssBytes(member.pid, member.starttime), 0);
     candidates.push({ marker, pssBytes, rssBytes: snapshot.rssBytes, processCount: snapshot.alive.length });

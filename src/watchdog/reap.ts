@@ -76,6 +76,8 @@ export interface ReapOptions {
    * The user the run's marker speaks for (its file's owner). When it is neither root nor us (root
    * reaping a user's state directory), only that user's processes, and a cgroup that user owns, may
    * be signalled: a user who forged a marker with the id of someone else's run gets nothing of theirs killed.
+   * It is also the run's user: a process found by the cookie alone counts only when it runs as this
+   * user (root included). Undefined (a database row with no marker): nothing says whose the run is.
    */
   processOwner?: number;
 }
@@ -274,7 +276,7 @@ export async function finishLostRun(
     const owner = foreignOwner(options.processOwner);
     // The pressure guard kills only what it measured (pressure-stop.ts): the marker's owner's
     // processes, root's included, never another user's process that merely carries the cookie.
-    const tracker = lostRunTracker(identity, takeover ? options.processOwner : owner);
+    const tracker = lostRunTracker(identity, takeover ? options.processOwner : owner, options.processOwner);
     refused = refuseStrangers(base, tracker, log);
     const lastSignal = new Map<Member, NodeJS.Signals>();
     const result = await terminateTree(tracker, {
@@ -282,6 +284,7 @@ export async function finishLostRun(
       graceMs: takeover?.graceMs ?? identity.grace_ms,
       // Whole groups only for our own runs: a group signal reaches every process in it, of any user.
       cookie: owner === undefined ? `SCIDEX_RUN_ID=${identity.id}` : undefined,
+      runUser: options.processOwner,
       hooks: recordTermination(log, reason, lastSignal),
     });
     killed = lastSignal.size;
@@ -353,12 +356,13 @@ function leaveAdoptedAlone(run: RunRecord, log: RunLog, why: string): number {
  * @returns how many were signalled
  */
 async function killLeftovers(marker: RunMarker, owner: number, takeover: Takeover, warn: (line: string) => void): Promise<number> {
-  const tracker = lostRunTracker(marker, owner);
+  const tracker = lostRunTracker(marker, owner, owner);
   const reached = new Set<string>();
   const result = await terminateTree(tracker, {
     signal: takeover.signal,
     graceMs: takeover.graceMs,
     cookie: foreignOwner(owner) === undefined ? `SCIDEX_RUN_ID=${marker.id}` : undefined,
+    runUser: owner,
     hooks: {
       onSignal: (_signal, members) => members.forEach((member) => reached.add(memberKey(member.pid, member.starttime))),
       onEnded: () => undefined,

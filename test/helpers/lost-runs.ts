@@ -53,6 +53,35 @@ export function foreignSleep(env: Record<string, string> = {}): { pid: number; s
   };
 }
 
+/**
+ * Another user's process carrying a run's cookie: python3 as `owner` holding `mib` MiB written
+ * (so resident), with `SCIDEX_RUN_ID=<runId>` and the test's tag in its environment; resolves once
+ * its RSS holds them. Kill it with `stop`.
+ */
+export async function cookieCarrierAs(
+  owner: { uid: number; gid: number },
+  python: string,
+  runId: string,
+  tag: string,
+  mib: number,
+): Promise<{ pid: number; starttime: number; stop(): void }> {
+  const script = `import time\nheld = b"\\x01" * (${mib} << 20)\ntime.sleep(3600)`;
+  const child = spawn(python, ['-c', script], { stdio: 'ignore', uid: owner.uid, gid: owner.gid, env: { PATH: process.env.PATH, SCIDEX_RUN_ID: runId, SCIDEX_TEST_TAG: tag } });
+  const pid = child.pid!;
+  const starttime = readStat(pid)!.starttime;
+  const stop = () => {
+    if (pid > 1 && aliveWith(pid, starttime)) child.kill('SIGKILL');
+  };
+  try {
+    // RSS in pages of 4 KiB (proc(5) stat field 24), as on our hosts.
+    await until(`the carrier to hold ${mib} MiB`, () => (readStat(pid)?.rssPages ?? 0) * 4096 >= mib << 20, 20_000);
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { pid, starttime, stop };
+}
+
 /** A marker (and optionally a journal holding one run row) for a run whose wrapper is long gone. */
 export function forgeRun(stateDir: string, overrides: Partial<RunRecord> = {}): RunMarker & Partial<RunRecord> {
   const id = overrides.id ?? randomUUID();

@@ -149,6 +149,8 @@ describe.skipIf(!CHROMIUM)(`the fleet view in a real browser${CHROMIUM ? '' : ` 
         { id: '3f1c9a52-6f0e-4e43-9a57-1c2d8b7e4a10', host: 'node1', analysis_id: `A42 ${XSS}`, pid: 1000, argv: ['Rscript', 'fit.R', '<b>x</b>'], username: 'ana', started_at: new Date(now - 90_000).toISOString(), elapsed_ms: 90_000, heartbeat_at: new Date(now).toISOString(), timeout_ms: 1_800_000, memory_limit_bytes: 2 * GiB, peak_rss_bytes: 1.5 * GiB, rss_bytes: 1.2 * GiB, process_count: 5, adopted: false },
         { id: '00000000-0000-4000-8000-000000000001', host: `node2 ${XSS}`, analysis_id: null, pid: 2000, argv: ['python3', 'b.py'], username: 'bo', started_at: new Date(now - 5000).toISOString(), elapsed_ms: 5000, heartbeat_at: new Date(now).toISOString(), timeout_ms: 0, memory_limit_bytes: 0, peak_rss_bytes: 0, rss_bytes: null, process_count: 1, adopted: true },
       ],
+      // More running than the daemon lists (query/fleet.ts FLEET_RUNNING_SHOWN): the heading says so.
+      running_total: 750,
       kills,
     };
     let database = true;
@@ -162,7 +164,8 @@ describe.skipIf(!CHROMIUM)(`the fleet view in a real browser${CHROMIUM ? '' : ` 
         if (!database) return jsonAnswer({ error: FLEET_NEEDS_DATABASE }, 503);
         const analysisId = url.searchParams.get('analysis_id');
         asked.push(analysisId);
-        return jsonAnswer({ ...body, analysis_id: analysisId, running: body.running.filter((run) => analysisId === null || run.analysis_id === analysisId) });
+        const running = body.running.filter((run) => analysisId === null || run.analysis_id === analysisId);
+        return jsonAnswer({ ...body, analysis_id: analysisId, running, running_total: analysisId === null ? body.running_total : running.length });
       });
       await page.goto('http://scidex.test/fleet');
       await page.locator('#hosts-body tr[data-host]').nth(2).waitFor({ timeout: 5_000 });
@@ -180,6 +183,7 @@ describe.skipIf(!CHROMIUM)(`the fleet view in a real browser${CHROMIUM ? '' : ` 
       expect(await second.getAttribute('data-host')).toBe(`node2 ${XSS}`);
       expect(await second.locator('.memory-text').textContent()).toBe('no sample yet');
       expect(await second.locator('.elapsed-text').textContent()).toBe('5.0 s, no timeout');
+      expect(await text(page, '#running-shown')).toBe('(the 2 oldest of 750)');
 
       // The chart and its figures: 24 hours, a series per host, the same counts as text.
       expect(await page.locator('#kills-chart').getAttribute('data-points')).toBe('24');
@@ -200,6 +204,7 @@ describe.skipIf(!CHROMIUM)(`the fleet view in a real browser${CHROMIUM ? '' : ` 
       expect(asked).toContain(`A42 ${XSS}`);
       expect(new URL(page.url()).searchParams.get('analysis_id')).toBe(`A42 ${XSS}`);
       expect(await text(page, '#filter-note')).toBe(`of analysis A42 ${XSS}`);
+      expect(await text(page, '#running-shown')).toBe('');
       await page.click('#filter-clear');
       await until('the filter to be cleared', async () => (await page.locator('#running-body tr[data-run-id]').count()) === 2, 2 * FLEET_REFRESH_MS, { every: 100 });
       expect(new URL(page.url()).search).toBe('');

@@ -9,12 +9,15 @@
  * second daemon stops, it is `stale`. And `show` of the second host's running run, from this host, gives
  * its last heartbeat's figures and says so, where this host's run is measured now.
  */
+import { randomUUID } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { upsertDaemon } from '../../src/query/daemons.js';
 import { readFleet } from '../../src/query/fleet.js';
 import type { FleetBody } from '../../src/query/fleet-body.js';
 import { listMarkers } from '../../src/record/markers.js';
@@ -106,6 +109,7 @@ describe.skipIf(unavailable !== undefined)(`the fleet view across two hosts${una
         { every: 200 },
       );
       expect(all.analysis_id).toBeNull();
+      expect(all.running_total).toBe(2);
       expect(all.hosts.map((host) => host.host)).toEqual([HERE, SECOND, THIRD].sort());
       expect(hostOf(all, THIRD)).toEqual({
         host: THIRD, daemon: 'none', daemon_pid: null, version: null, heartbeat_at: null, heartbeat_age_ms: null, interval_ms: null, listen: null, running: 0, kills_24h: 0,
@@ -168,6 +172,83 @@ describe.skipIf(unavailable !== undefined)(`the fleet view across two hosts${una
       await Promise.all(ending);
       closeSync(log);
       await database.drop();
+    }
+  });
+});
+
+describe('the day of the fleet view, on rows written with SQL, the session in Asia/Kolkata (UTC+5:30)', () => {
+  it("counts each killed run once, in the UTC hour of its first kill, kills_24h the sum of its buckets; a daemon's heartbeat is the database's now()", async () => {
+    const own = ownDatabase('fleet_day');
+    const ownConfig = { url: own.url, display: "the test's own database" };
+    const HOST = 'scidex-fleet-day';
+    await own.create();
+    try {
+      await readFleet(ownConfig, null);
+      const client = new pg.Client({ connectionString: own.url });
+      await client.connect();
+      try {
+        await client.query(`ALTER DATABASE ${new URL(own.url).pathname.slice(1)} SET timezone = 'Asia/Kolkata'`);
+        const run = async (at: string) => {
+          const id = randomUUID();
+          await client.query(
+            `INSERT INTO watchdog_runs (id, revision, host, boot_id, wrapper_pid, wrapper_starttime, argv, cwd, username, timeout_ms, memory_limit_bytes,
+               grace_ms, orphan_policy, tracking_backend, journal_path, started_at, heartbeat_at, ended_at, status)
+             VALUES ($1, 2, $2, 'boot', 1000, 1, '{sleep,300}', '/', 'user', 1000, 0, 1000, 'kill', 'pgroup', '/j.jsonl', ${at}, ${at}, ${at}, 'timeout')`,
+            [id, HOST],
+          );
+          return id;
+        };
+        const kill = (runId: string, kind: string, at: string) =>
+          client.query(`INSERT INTO watchdog_events (id, run_id, at, kind, elapsed_ms) VALUES ($1, $2, ${at}, $3, 0)`, [randomUUID(), runId, kind]);
+        const hour = (offset: string) => `date_trunc('hour', now(), 'UTC') ${offset}`;
+        // A SIGTERM a second before an hour's end and its SIGKILL a second after: one kill, in the first hour.
+        const across = await run(hour("- interval '3 hours'"));
+        await kill(across, 'signal_sent', hour("- interval '2 hours' - interval '1 second'"));
+        await kill(across, 'signal_sent', hour("- interval '2 hours' + interval '1 second'"));
+        // Killed a second before the day's first hour (within now() - 24 h), signalled again inside it: killed before the day.
+        const before = await run(hour("- interval '24 hours'"));
+        await kill(before, 'signal_sent', hour("- interval '23 hours' - interval '1 second'"));
+        await kill(before, 'signal_sent', hour("- interval '23 hours' + interval '1 second'"));
+        // The kernel's OOM kill in the current hour.
+        await kill(await run(hour('')), 'kernel_oom_kill', hour(''));
+      } finally {
+        await client.end();
+      }
+      const body = await readFleet(ownConfig, null);
+      const session = new pg.Client({ connectionString: own.url });
+      await session.connect();
+      try {
+        expect((await session.query<{ TimeZone: string }>('SHOW timezone')).rows[0].TimeZone).toBe('Asia/Kolkata');
+      } finally {
+        await session.end();
+      }
+      const currentHour = Math.floor(Date.parse(body.generated_at) / HOUR_MS) * HOUR_MS;
+      expect(killsOf(body, HOST).map((bucket) => bucket.hour)).toEqual(Array.from({ length: 24 }, (_, i) => new Date(currentHour - (23 - i) * HOUR_MS).toISOString()));
+      expect(killsOf(body, HOST).filter((bucket) => bucket.kills > 0)).toEqual([
+        { host: HOST, hour: new Date(currentHour - 3 * HOUR_MS).toISOString(), kills: 1 },
+        { host: HOST, hour: new Date(currentHour).toISOString(), kills: 1 },
+      ]);
+      expect(hostOf(body, HOST)).toMatchObject({ daemon: 'none', running: 0, kills_24h: 2 });
+
+      // A daemon row an older daemon wrote with a clock 5 min ahead: a negative age. upsertDaemon writes the database's now().
+      const daemonClient = new pg.Client({ connectionString: own.url });
+      await daemonClient.connect();
+      try {
+        await daemonClient.query(
+          `INSERT INTO watchdog_daemons (host, pid, started_at, heartbeat_at, interval_ms, version) VALUES ($1, 1, now(), now() + interval '5 minutes', 500, 'old')`,
+          [HOST],
+        );
+        expect(hostOf(await readFleet(ownConfig, null), HOST)!.heartbeat_age_ms).toBeLessThan(-4 * 60_000);
+        await upsertDaemon(daemonClient, { host: HOST, pid: 2, started_at: new Date(Date.now() + 300_000).toISOString(), interval_ms: 500, version: 'new', listen: null });
+      } finally {
+        await daemonClient.end();
+      }
+      const beaten = hostOf(await readFleet(ownConfig, null), HOST)!;
+      expect(beaten).toMatchObject({ daemon: 'up', daemon_pid: 2, version: 'new' });
+      expect(beaten.heartbeat_age_ms).toBeGreaterThanOrEqual(0);
+      expect(beaten.heartbeat_age_ms).toBeLessThan(5_000);
+    } finally {
+      await own.drop();
     }
   });
 });

@@ -17,11 +17,11 @@ import { readStat } from '../../src/proc/stat.js';
 import { checkMarkerTrust } from '../../src/record/marker-trust.js';
 import { listMarkers } from '../../src/record/markers.js';
 import { sharedClient } from '../helpers/database.js';
-import { aliveWith, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { aliveWith, cookieCarrierAs, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { until } from '../helpers/until.js';
-import { ownedTag } from '../helpers/processes.js';
+import { ownedTag, tagged } from '../helpers/processes.js';
 import { stateDirOwnedBy } from '../helpers/state-dirs.js';
-import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
 const tag = ownedTag();
@@ -114,6 +114,41 @@ describe('scidex-watchdog cancel never signals what a marker merely names', () =
     // Positive control: through root's own state directory, the same run is cancelled.
     expect((await watchdog(['cancel', runId, '--state-dir', own])).exitCode).toBe(0);
     expect((await wrapper).exitCode).toBe(143);
+  });
+});
+
+describe.skipIf(!root)("root's run and nobody's process carrying its cookie (run ids are public)", () => {
+  it('counts it nowhere: no memory kill, no signal; the run goes on to its cancel', async () => {
+    const stateDir = newStateDir();
+    const wrapper = startWrapper(['--quiet', '--tracking', 'pgroup', '--memory-limit', '40M', '--sample-interval', '100ms', '--grace', '2s', '--', 'sleep', '300'], {
+      tag,
+      stateDir,
+    });
+    try {
+      const runId = await until('the marker', () => listMarkers(stateDir)[0], 20_000);
+      await until('the run to start', () => journalSoFar(stateDir)?.events.some((event) => event.kind === 'run_started'), 20_000, { every: 100 });
+      const carrier = await cookieCarrierAs(nobody!, 'python3', runId, tag, 64);
+      stops.push(carrier.stop);
+      const inflatedAt = Date.now();
+      // A sample measured after the carrier held its 64 MiB: the run's tree is its sleep alone.
+      const sample = await until('a sample after the carrier inflated', () => journalSoFar(stateDir)?.samples.find((entry) => Date.parse(entry.at) > inflatedAt), 20_000, { every: 100 });
+      expect(sample).toMatchObject({ process_count: 1 });
+      expect(sample.rss_bytes).toBeLessThan(40 * 1024 * 1024);
+      expect(wrapper.exitCode).toBeNull();
+      expect((await watchdog(['cancel', runId, '--state-dir', stateDir])).exitCode).toBe(0);
+      expect((await wrapper).exitCode).toBe(143);
+      const journal = journalOf(stateDir);
+      expect(journal.runs.at(-1)).toMatchObject({ status: 'cancelled' });
+      expect(journal.events.filter((event) => event.kind === 'limit_exceeded')).toEqual([]);
+      // Never signalled: still alive, and not stopped by a group SIGSTOP.
+      expect(aliveWith(carrier.pid, carrier.starttime)).toBe(true);
+      expect(readStat(carrier.pid)?.state).not.toBe('T');
+    } finally {
+      if (wrapper.exitCode === null && wrapper.signalCode === null) wrapper.kill('SIGTERM');
+      await wrapper;
+      for (const stop of stops.splice(0)) stop();
+      await until('the run and the carrier to be gone', () => tagged(tag).length === 0, 20_000);
+    }
   });
 });
 

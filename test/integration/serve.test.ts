@@ -198,6 +198,7 @@ describe('scidex-watchdog serve', () => {
     expect(html.match(/<style\b/gi)).toHaveLength(1);
     expect(html).not.toMatch(/\ssrc="(?!data:)/);
     expect(html).not.toMatch(/\shref="(?!data:)(?!(?!\/\/)[\w./-]*")/);
+    expect(html).toContain('<a href="fleet">');
     const [, script] = /<script>([\s\S]*?)<\/script>/.exec(html) ?? [];
     const [, style] = /<style>([\s\S]*?)<\/style>/.exec(html) ?? [];
     const [, policy] = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html) ?? [];

@@ -13,15 +13,20 @@
  * (the positive control) reports it.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, readdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { chownSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { resolveDatabase } from '../../src/config/database.js';
 import { readStat } from '../../src/proc/stat.js';
+import { readRunView } from '../../src/query/run-view.js';
 import type { RunView } from '../../src/query/run-view-body.js';
-import { listMarkers } from '../../src/record/markers.js';
-import { aliveWith, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
+import { listMarkers, markerPath } from '../../src/record/markers.js';
+import { replaceStateFile } from '../../src/record/state-file.js';
+import { aliveWith, cookieCarrierAs, foreignSleep, forgeRun } from '../helpers/lost-runs.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag, tagged } from '../helpers/processes.js';
 import { stateDirOwnedBy } from '../helpers/state-dirs.js';
@@ -80,7 +85,9 @@ async function showsLiveFigures(url: string | undefined): Promise<void> {
       'the live tree to hold the balloon',
       async () => {
         const view = await viewOf(runId, stateDir, url);
-        return view.live !== null && view.live.rss_bytes >= HELD_MIB * MIB ? view : undefined;
+        // With a database, its rows: the wrapper ships its start in the background.
+        const source = url === undefined ? 'journal' : 'database';
+        return view.source === source && view.live !== null && view.live.rss_bytes >= HELD_MIB * MIB ? view : undefined;
       },
       HANG_MS,
       { every: 200 },
@@ -92,6 +99,28 @@ async function showsLiveFigures(url: string | undefined): Promise<void> {
       expect(down.exitCode, down.stderr).toBe(0);
       expect(down.stderr).toMatch(/^scidex-watchdog: warning: cannot read the database postgres:\/\/127\.0\.0\.1:1\/none \(.*ECONNREFUSED.*\): reading the journals in /m);
       expect(JSON.parse(down.stdout)).toMatchObject({ run: { id: runId }, source: 'journal', live: { process_count: 1 } });
+
+      // A trusted marker of the wrong shape (root's own, rewritten): no live figures, and no crash.
+      const marker = markerPath(stateDir, runId);
+      const original = readFileSync(marker, 'utf8');
+      replaceStateFile(marker, JSON.stringify({ ...JSON.parse(original), cgroup_path: 5 }));
+      const malformed = await show([runId, '--json'], stateDir, undefined);
+      replaceStateFile(marker, original);
+      expect(malformed.exitCode, malformed.stderr).toBe(0);
+      expect(JSON.parse(malformed.stdout)).toMatchObject({ run: { id: runId, status: 'running' }, live: null });
+    } else {
+      // A row rewritten to an older start and a timeout long past: the live figures are the marker's.
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`UPDATE watchdog_runs SET started_at = started_at - interval '1 day', timeout_ms = 1 WHERE id = $1`, [runId]);
+      } finally {
+        await client.end();
+      }
+      const forged = await viewOf(runId, stateDir, url);
+      expect(Date.parse(forged.run.started_at)).toBeLessThan(Date.parse(inflated.run.started_at) - 3_600_000);
+      expect(forged.live!.elapsed_ms).toBe(Date.parse(forged.live!.at) - Date.parse(inflated.run.started_at));
+      expect(forged.live!.time_left_ms).toBe(10 * 60_000 - forged.live!.elapsed_ms);
     }
     const { run, live } = inflated;
     expect(run.status).toBe('running');
@@ -128,8 +157,10 @@ async function showsLiveFigures(url: string | undefined): Promise<void> {
     expect(after.stdout).toMatch(/^duration:/m);
     expect(after.stdout).not.toMatch(/live, measured|time left|tree now/);
   } finally {
-    if (wrapper.exitCode === null && wrapper.signalCode === null) wrapper.kill('SIGKILL');
+    // SIGTERM: the wrapper ends the balloon before it exits (a SIGKILL would orphan it).
+    if (wrapper.exitCode === null && wrapper.signalCode === null) wrapper.kill('SIGTERM');
     await wrapper;
+    await until('the run to be gone', () => tagged(tag).length === 0, HANG_MS);
   }
 }
 
@@ -149,8 +180,18 @@ describe('show of a running run: its tree measured now', () => {
       const stateDir = newStateDir();
       expect((await startWrapper(['--quiet', '--', 'true'], { tag, stateDir })).exitCode).toBe(0);
       const runId = listJournalIds(stateDir)[0];
-      const view = await viewOf(runId, stateDir, database.url);
-      expect(view).toMatchObject({ run: { id: runId, status: 'completed' }, source: 'journal', live: null });
+      // Another run's journal with a line no reader can show: read, it would be warned about.
+      writeFileSync(join(stateDir, 'journal', `${randomUUID()}.jsonl`), '{"table":"runs","record":{}}\n', { mode: 0o600 });
+      const result = await show([runId, '--json'], stateDir, database.url);
+      expect(result.exitCode, result.stderr).toBe(0);
+      // Only the run's own journal was read.
+      expect(result.stderr).toBe('');
+      expect(JSON.parse(result.stdout)).toMatchObject({ run: { id: runId, status: 'completed' }, source: 'journal', live: null });
+      // A run id that is no UUID is no run: no query, no warning (the CLI and the routes refuse it before).
+      const warnings: string[] = [];
+      const place = { database: resolveDatabase(UNREACHABLE, {}), stateDir, warn: (line: string) => warnings.push(line) };
+      expect(await readRunView({ runId: '../journal/x' }, place)).toBeUndefined();
+      expect(warnings).toEqual([]);
     } finally {
       await database.drop();
     }
@@ -204,6 +245,32 @@ describe.skipIf(nobody.skip !== undefined)(`show of a run a forged marker names$
     } finally {
       for (const stop of stops) stop();
       await until('the sleeps to be gone', () => tagged(tag).length === 0, HANG_MS);
+    }
+  });
+
+  it("of root's real run, lists nobody's process carrying its cookie nowhere; root's own carrier is the run's", async () => {
+    if (nobody.skip !== undefined) return;
+    const stateDir = newStateDir();
+    const stops: (() => void)[] = [];
+    const wrapper = startWrapper(['--quiet', '--tracking', 'pgroup', '--timeout', '10m', '--', 'sleep', '120'], { tag, stateDir });
+    try {
+      const runId = await until('the marker', () => listMarkers(stateDir)[0], HANG_MS);
+      const sleep = await until('the sleep', () => tagged(tag).find((pid) => pid !== wrapper.pid && readStat(pid)?.comm === 'sleep'), HANG_MS);
+      const intruder = await cookieCarrierAs(nobody.owner, nobody.python, runId, tag, 64);
+      stops.push(intruder.stop);
+      const ours = foreignSleep({ SCIDEX_RUN_ID: runId, SCIDEX_TEST_TAG: tag });
+      stops.push(ours.stop);
+      const { live } = await viewOf(runId, stateDir);
+      expect(live?.processes.map((process) => process.pid).sort((a, b) => a - b)).toEqual([sleep, ours.pid].sort((a, b) => a - b));
+      expect(live?.processes.find((process) => process.pid === ours.pid)?.found_by).toBe('cookie');
+      expect(live?.rss_bytes).toBeLessThan(64 * MIB);
+      expect(aliveWith(intruder.pid, intruder.starttime)).toBe(true);
+    } finally {
+      // SIGTERM: the wrapper ends its tree before it exits, so nothing of the run is orphaned.
+      if (wrapper.exitCode === null && wrapper.signalCode === null) wrapper.kill('SIGTERM');
+      await wrapper;
+      for (const stop of stops) stop();
+      await until('the run and the carriers to be gone', () => tagged(tag).length === 0, HANG_MS);
     }
   });
 });

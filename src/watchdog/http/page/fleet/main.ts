@@ -53,6 +53,9 @@ async function refresh(): Promise<void> {
     renderRunning(body.running, body.analysis_id !== null);
     renderKills(body.kills);
     setText('filter-note', body.analysis_id === null ? '' : `of analysis ${body.analysis_id}`);
+    // The daemon lists a bounded number (query/fleet.ts FLEET_RUNNING_SHOWN); an older one sends no total.
+    const total = body.running_total ?? body.running.length;
+    setText('running-shown', total > body.running.length ? `(the ${body.running.length} oldest of ${total})` : '');
     setText('updated', `updated ${clock(body.generated_at)}, every ${FLEET_REFRESH_MS / 1000} s`);
   } catch (error) {
     if (mine !== generation) return;
