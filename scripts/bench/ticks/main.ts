@@ -12,7 +12,7 @@
 //      RunFigures writes them) into a fresh journal in the bench's work folder (on /tmp), timed.
 //   4. the kill with no grace, a full ring held: `scidex-run --memory-limit 150M --grace 0
 //      --poll-interval 10ms -- python3 HOG` (the hog ignores SIGTERM, holds 20 MiB for 7 s, so that
-//      the ring holds 600 ticks, then takes 300 MiB): SIGTERM -> SIGKILL, the `at` of the two
+//      the ring holds 600 ticks, then grows 8 MiB every 20 ms): SIGTERM -> SIGKILL, the `at` of the two
 //      signal_sent events of the journal, and the tick lines journaled between them (line order).
 //      --kill-reps runs (3), median and max.
 //
@@ -104,13 +104,18 @@ function flushMs(): number {
   return took;
 }
 
-/** Ignores SIGTERM, holds 20 MiB for 7 s (600 ticks at 10 ms fill the ring), then 300 MiB, and sleeps. */
+/**
+ * Ignores SIGTERM, holds 20 MiB for 7 s (600 ticks at 10 ms fill the ring), then grows by 8 MiB
+ * every 20 ms: the 10 ms scans stop it past 150 MiB, well before the kernel's backstop could.
+ */
 const HOG = [
   'import signal, time',
   'signal.signal(signal.SIGTERM, signal.SIG_IGN)',
-  'held = bytearray(20 << 20)',
+  'held = [bytes([1]) * (20 << 20)]',
   'time.sleep(7)',
-  'held = bytes([1]) * (300 << 20)',
+  'while len(held) < 40:',
+  '    held.append(bytes([1]) * (8 << 20))',
+  '    time.sleep(0.02)',
   'time.sleep(60)',
 ].join('\n');
 
@@ -123,6 +128,7 @@ async function killWithoutGrace(): Promise<{ ms: number; ticksBetween: number }>
   const entries = readJournal(join(stateDir, 'journal', file)).entries;
   const signalLine = (signal: string) => entries.findIndex((entry) => entry.table === 'events' && (entry.record as EventRecord).kind === 'signal_sent' && (entry.record as EventRecord).signal === signal);
   const [term, kill] = [signalLine('SIGTERM'), signalLine('SIGKILL')];
+  if (term < 0 || kill < 0) throw new Error(`the hog's run has no signal_sent ${term < 0 ? 'SIGTERM' : 'SIGKILL'}: ${result.stderr}`);
   const ticksBetween = entries.slice(term + 1, kill).filter((entry) => entry.table === 'samples' && (entry.record as SampleRecord).tick === true).length;
   const at = (line: number) => Date.parse((entries[line].record as EventRecord).at);
   return { ms: at(kill) - at(term), ticksBetween };
