@@ -423,6 +423,8 @@ export class Supervisor {
         const pressure = request?.host_pressure;
         if (pressure) {
           // The daemon reads this as the wrapper having acted; the ending stays the stop under way.
+          // A limit crossed all the same (isBreach): the ticks are journaled, after the sequence.
+          this.figures.breach();
           const detail = { ...pressure, requested_by: request!.requested_by, hurried: true };
           this.log.event('limit_exceeded', { reason: 'host_pressure', rss_bytes: this.figures.rssBytes, pss_bytes: pressure.run_pss_bytes, detail }, true);
         }
