@@ -59,7 +59,9 @@ export class TickRing {
   private readonly journaled = new Set<Tick>();
   /**
    * Ticks that left the ring after the breach and before a flush() journaled them, oldest first:
-   * at most the scans between two flushes (a freeze's rounds, 50 at most, and a few more).
+   * the scans between two flushes beyond the ring's bound, none while the ring has room. With no
+   * grace period that is the whole sequence: a few scans, a few thousand (about 0.8 KB each) only
+   * when its SIGKILLs are futile for their 30 s (sequence.ts UNKILLABLE_AFTER_MS).
    */
   private evicted: Tick[] = [];
   /** The scan of the newest tick (a TreeSnapshot), by identity: held until the next add, one scan, not 600. */
