@@ -273,7 +273,7 @@ if (ONLY === 'all' || ONLY === 'guard') {
 }
 if (ONLY === 'all' || ONLY === 'ticks') {
   if (ONLY === 'all') console.log('\n## Tick ring (issue 16)\n');
-  failed = (await bundledPart('ticks', ['reps', 'tree'])) !== 0 || failed;
+  failed = (await bundledPart('ticks', ['reps', 'tree', 'kill-reps'])) !== 0 || failed;
 }
 if (ONLY === 'all' || ONLY === 'fleet') {
   if (ONLY === 'all') console.log('\n## Fleet view\n');

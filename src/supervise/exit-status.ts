@@ -99,6 +99,19 @@ export function spawnFailureStatus(errorCode: string | undefined): number {
   return errorCode === 'ENOENT' ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE;
 }
 
+/**
+ * The stops that are a limit crossed, a breach (the tick ring journals its ticks at one,
+ * tick-ring.ts): the timeout, the memory limit, the host's memory pressure, the kernel's OOM kill and
+ * Slurm's time limit. A cancel is none: someone asked, nothing was exceeded; nor is the termination
+ * of orphans, nor an internal error, which are no stops at all.
+ */
+const BREACHES: ReadonlySet<StopReason['kind']> = new Set(['timeout', 'memory', 'host_pressure', 'kernel_oom', 'slurm_time_limit']);
+
+/** Whether the stop is a limit crossed (BREACHES). */
+export function isBreach(stop: StopReason): boolean {
+  return BREACHES.has(stop.kind);
+}
+
 /** The reason of the stop's signal events: the stop's kind; report/run-end.ts matches on it. */
 export function stopReasonText(stop: StopReason): string {
   return stop.kind;

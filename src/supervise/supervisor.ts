@@ -31,7 +31,7 @@ import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 import { reapAdoptedZombies } from './adopted.js';
 import { announceKernelOom, announceStop, runEndLine } from './announce.js';
 import { deferred } from './deferred.js';
-import { adoptedOutcome, firstSignalOf, graceOf, leaderStatus, runOutcome, runReasonText, spawnFailureStatus, stopReasonText, type LeaderExit, type StopReason } from './exit-status.js';
+import { adoptedOutcome, firstSignalOf, graceOf, isBreach, leaderStatus, runOutcome, runReasonText, spawnFailureStatus, stopReasonText, type LeaderExit, type StopReason } from './exit-status.js';
 import { CANCELLING_SIGNALS, onWrapperSignals, schedulerStop } from './forward.js';
 import { recordOrphansFound, TreeEnd } from './orphans.js';
 import { nextPollDelay } from './poll.js';
@@ -295,6 +295,8 @@ export class Supervisor {
     const oom = this.kernelOom(leaderExit);
     if (!oom) return;
     if (!this.stop && this.phase !== 'terminating') return this.requestStop(oom);
+    // A limit crossed still, whatever the stop under way (a cancel, the orphans') is: the ticks are journaled.
+    this.figures.breach();
     announceKernelOom(oom, undefined, this.announceContext(), `the run is already being stopped for ${this.stop ? stopReasonText(this.stop) : 'orphans'}`);
   }
 
@@ -395,7 +397,7 @@ export class Supervisor {
     this.stop = reason;
     const tree = this.tracker?.scan();
     if (tree) this.observe(tree);
-    this.figures.breach();
+    if (isBreach(reason)) this.figures.breach();
     announceStop(reason, tree, this.announceContext());
     // Where a test kills a wrapper whose stop is journaled and nothing signalled yet.
     failpoint('stop-journaled');
@@ -421,6 +423,8 @@ export class Supervisor {
         const pressure = request?.host_pressure;
         if (pressure) {
           // The daemon reads this as the wrapper having acted; the ending stays the stop under way.
+          // A limit crossed all the same (isBreach): the ticks are journaled, after the sequence.
+          this.figures.breach();
           const detail = { ...pressure, requested_by: request!.requested_by, hurried: true };
           this.log.event('limit_exceeded', { reason: 'host_pressure', rss_bytes: this.figures.rssBytes, pss_bytes: pressure.run_pss_bytes, detail }, true);
         }
@@ -433,7 +437,8 @@ export class Supervisor {
       const stop: StopReason = request ? this.stopAsked(signal, request) : { kind: 'cancelled', signal };
       this.stop = stop;
       if (stop.kind === 'host_pressure') {
-        // The host needs the memory now: the leftovers get no more grace.
+        // The host needs the memory now: the leftovers get no more grace. A breach (isBreach), where the orphans' termination was none.
+        this.figures.breach();
         announceStop(stop, undefined, { config: this.config, log: this.log, messages: this.messages, lastPssBytes: this.figures.lastPssBytes });
         this.hurry.resolve();
         return;
@@ -504,7 +509,6 @@ export class Supervisor {
 
   private async terminate(reason: string, firstSignal: NodeJS.Signals): Promise<void> {
     this.phase = 'terminating';
-    this.figures.breach();
     const result = await terminateTree(this.tracker!, {
       signal: firstSignal,
       graceMs: graceOf(this.stop, this.config.graceMs),
@@ -512,8 +516,10 @@ export class Supervisor {
       cookie: this.cookie(),
       runUser: process.getuid?.(),
       beforeScan: () => this.reapAdopted(),
-      // Every scan of the grace period is a tick of the post-mortem (tick-ring.ts).
-      afterScan: (snapshot) => this.figures.terminationScan(snapshot, this.lastSignal.size > 0),
+      // Every scan of the sequence is a tick of the post-mortem (tick-ring.ts), journaled after a
+      // breach while the sequence sleeps out its grace period, or after it: never before a signal.
+      afterScan: (snapshot) => this.figures.observe(snapshot),
+      beforeGraceSleep: () => this.figures.flushTicks(),
       hooks: recordTermination(this.log, reason, this.lastSignal, {
         leaderPid: this.leader?.pid,
         pssBytes: () => this.figures.lastPssBytes,
@@ -521,6 +527,7 @@ export class Supervisor {
         detail: (snapshot) => ({ processes: largestMembers(snapshot) }),
       }),
     });
+    this.figures.flushTicks();
     if (result.survivors.length > 0) {
       this.survivorsLeft = true;
       this.messages.error(`could not kill ${result.survivors.length} processes (uninterruptible?): pids ${result.survivors.map((m) => m.pid).join(', ')}`);

@@ -9,11 +9,13 @@
  * TOP_PROCESS_COUNT largest processes (their comm strings are the members' own, shared): a full
  * ring takes about 0.45 MiB of heap, at most 0.7 MiB (`npm run bench -- --only ticks`; BENCHMARKS.md).
  *
- * At a breach (breach(): a stop decided, a termination sequence started, a kernel OOM kill seen),
- * every tick is written as it is taken, until the run ends, and the ticks held and not yet journaled
- * are written by flush(): the supervisor calls it at the first scan after the first signal, since
- * writing up to 600 lines takes some 20 ms on a loaded host, which the kill should not wait for. An
- * instant is journaled once: a periodic sample asks claim() first.
+ * A breach (breach(): a limit crossed, RunFigures.breach) makes the ring journal every tick it holds
+ * or takes from then on, until the run ends; but only at flush(), which the supervisor calls when
+ * nothing waits on it: during a grace sleep of the termination sequence, after the sequence, at the
+ * end. Writing up to 600 lines takes some 20 ms on a loaded host, which a kill must not wait for:
+ * never between two signals of one sequence (with --grace 0, the SIGTERM and the SIGKILL). A tick
+ * held at the breach that leaves the ring before the flush waits for it outside the ring (`evicted`).
+ * An instant is journaled once: a periodic sample asks claim() first.
  */
 import type { TopProcess } from '../record/types.js';
 
@@ -38,6 +40,8 @@ export interface Tick {
   processCount: number;
   /** The TOP_PROCESS_COUNT largest live members by RSS, largest first. */
   topProcesses: TopProcess[];
+  /** A new peak of tree RSS the sampler would have journaled as a peak sample: the tick is journaled as one (claim()). */
+  peak: boolean;
 }
 
 /** The bounds of a ring (the defaults above; a test gives smaller ones). */
@@ -51,10 +55,21 @@ export class TickRing {
   private readonly slots: (Tick | undefined)[];
   private head = 0;
   private size = 0;
-  /** The instants already journaled, of the ticks in the ring (as a periodic sample or as a tick). */
+  /** The ticks in the ring already journaled (as a periodic sample or as a tick): the ring does not journal them (again). */
   private readonly journaled = new Set<Tick>();
-  /** The oldest tick's instant at the breach: every scan from then on is journaled by the ring. Undefined before one. */
+  /**
+   * Ticks that left the ring after the breach and before a flush() journaled them, oldest first:
+   * the scans between two flushes beyond the ring's bound, none while the ring has room. With no
+   * grace period that is the whole sequence: a few scans, a few thousand (about 0.8 KB each) only
+   * when its SIGKILLs are futile for their 30 s (sequence.ts UNKILLABLE_AFTER_MS).
+   */
+  private evicted: Tick[] = [];
+  /** The scan of the newest tick (a TreeSnapshot), by identity: held until the next add, one scan, not 600. */
+  private newestScan: object | undefined;
+  /** The oldest tick's instant at the breach, milliseconds: every tick from then on is journaled by the ring. Undefined before one. */
   private breachFromMs: number | undefined;
+  /** The newest instant of the ticks that left the ring since the breach (journaled, or in `evicted`), milliseconds. */
+  private leftUpToMs = -Infinity;
 
   /**
    * @param write journals one tick (RunFigures: a watchdog_samples record with `tick: true`)
@@ -73,57 +88,64 @@ export class TickRing {
     return held;
   }
 
-  /** Whether a breach was seen: every tick taken is journaled at once. */
+  /** Whether a breach was seen: every tick held or taken is journaled at the next flush(). */
   get breached(): boolean {
     return this.breachFromMs !== undefined;
   }
 
   /**
-   * Takes one scan. A scan of the same instant as the newest tick is the same scan seen twice (the
-   * supervisor observes a snapshot more than once) and is dropped. After a breach it is journaled at once.
+   * Takes one scan. `scan` is the scan itself (the TreeSnapshot): the supervisor observes a scan
+   * more than once, and it is one tick; two scans are two ticks, even of the same millisecond (a
+   * freeze's scans come back to back).
    */
-  add(tick: Tick): void {
-    const newest = this.newest();
-    if (newest && newest.atMs === tick.atMs) return;
+  add(tick: Tick, scan: object): void {
+    if (scan === this.newestScan) return;
+    this.newestScan = scan;
     if (this.size === this.bounds.maxTicks) this.dropOldest();
     this.slots[(this.head + this.size) % this.bounds.maxTicks] = tick;
     this.size++;
     // Against the newest tick, not the clock: a wall clock set back would otherwise empty the ring.
     while (this.size > 1 && this.slots[this.head]!.atMs < tick.atMs - this.bounds.maxAgeMs) this.dropOldest();
-    if (this.breached) this.journal(tick);
   }
 
-  /** The tree PSS read at the scan of `atMs` (after the tick was taken: PSS is read only over the limit), bytes. */
-  notePss(atMs: number, pssBytes: number): void {
-    const newest = this.newest();
-    if (newest?.atMs === atMs) newest.pssBytes = pssBytes;
+  /** The tree PSS read at `scan`, the newest tick's (PSS is read only over the limit, after the tick was taken), bytes. */
+  notePss(scan: object, pssBytes: number): void {
+    if (scan === this.newestScan) this.newest()!.pssBytes = pssBytes;
   }
 
-  /**
-   * A breach: every tick taken from now on is journaled at once, and the ticks held are journaled
-   * by flush(), or as they would leave the ring. Idempotent.
-   */
+  /** A breach: every tick held, and every tick taken from now on, is journaled at the next flush(). Idempotent. */
   breach(): void {
     if (this.breached) return;
     this.breachFromMs = this.slots[this.head]?.atMs ?? -Infinity;
   }
 
-  /** After a breach, journals the ticks held and not yet journaled; nothing before one. Idempotent. */
+  /** After a breach, journals the ticks held or evicted and not yet journaled, oldest first; nothing before one. Idempotent. */
   flush(): void {
     if (!this.breached) return;
+    const evicted = this.evicted;
+    this.evicted = [];
+    for (const tick of evicted) this.write(tick);
     for (const tick of this.ticks()) if (!this.journaled.has(tick)) this.journal(tick);
   }
 
   /**
-   * Whether a periodic sample of the instant `atMs` may be journaled: not when the ring journaled
-   * that instant already, or will (it holds it and the run has breached). When it may, the ring
-   * will not journal that instant itself.
+   * Whether a periodic or peak sample of the instant `atMs` may be journaled: not when the ring
+   * journaled that instant already, or will (after a breach: it holds it, or held it). A peak's
+   * tick not journaled yet is journaled as a peak instead. When the sample may be journaled, the
+   * ring will not journal that instant itself. Any other instant may: one the ring never held (the
+   * whole-run sample at the end), or one older than the breach that has left it.
    */
-  claim(atMs: number): boolean {
-    if (this.breachFromMs !== undefined && atMs >= this.breachFromMs) return false;
-    const tick = this.ticks().find((held) => held.atMs === atMs);
-    if (tick) this.journaled.add(tick);
-    return true;
+  claim(atMs: number, peak: boolean): boolean {
+    const tick = this.ticks().filter((held) => held.atMs === atMs).at(-1);
+    if (!this.breached) {
+      if (tick) this.journaled.add(tick);
+      return true;
+    }
+    if (tick) {
+      if (!this.journaled.has(tick)) tick.peak ||= peak;
+      return false;
+    }
+    return !(atMs >= this.breachFromMs! && atMs <= this.leftUpToMs);
   }
 
   private newest(): Tick | undefined {
@@ -137,8 +159,11 @@ export class TickRing {
 
   private dropOldest(): void {
     const oldest = this.slots[this.head]!;
-    // Held at the breach and not flushed yet: journaled now, or never.
-    if (this.breached && !this.journaled.has(oldest)) this.write(oldest);
+    if (this.breached) {
+      this.leftUpToMs = Math.max(this.leftUpToMs, oldest.atMs);
+      // Held since the breach and not journaled yet: journaled by the next flush, which the kill does not wait for.
+      if (!this.journaled.has(oldest)) this.evicted.push(oldest);
+    }
     this.journaled.delete(oldest);
     this.slots[this.head] = undefined;
     this.head = (this.head + 1) % this.bounds.maxTicks;

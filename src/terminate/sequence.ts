@@ -69,6 +69,12 @@ export interface TerminationOptions {
   beforeScan?: () => void;
   /** Called with every scan the sequence takes (the supervisor's ticks of a grace period). */
   afterScan?: (snapshot: TreeSnapshot) => void;
+  /**
+   * Called before each sleep of the grace period: the first signal is out and nothing waits on the
+   * caller until the next scan (the supervisor journals its held ticks here, tick-ring.ts). Never
+   * called between two signals: with no grace period, not at all.
+   */
+  beforeGraceSleep?: () => void;
 }
 
 /** How the sequence ended. */
@@ -117,6 +123,7 @@ export async function terminateTree(tracker: Tracker, options: TerminationOption
   void hurry.then(() => (hurried = true));
   const graceEnd = performance.now() + options.graceMs;
   while (!hurried && performance.now() < graceEnd) {
+    options.beforeGraceSleep?.();
     await Promise.race([sleep(Math.min(POLL_MS, Math.max(1, graceEnd - performance.now()))), hurry]);
     snapshot = scan();
     if (empty(snapshot)) return { killed: 0, survivors: [] };

@@ -83,8 +83,11 @@ describe('scidex-watchdog cancel on the same host', () => {
     expect(cancel.stderr).toContain(`run ${runId}: cancelled: SIGTERM sent to its wrapper`);
     expect(result.exitCode).toBe(143);
     expect(tagged(tag)).toEqual([]);
-    const { runs, events } = journalOf(stateDir);
+    const { runs, events, samples } = journalOf(stateDir);
     expect(runs.at(-1)).toMatchObject({ status: 'cancelled', exit_status: 143, reason: 'cancelled: wrong input' });
+    // A cancel is no breach (docs/records.md, "Tick samples"): the ring's ticks are not journaled.
+    expect(samples.length).toBeGreaterThan(0);
+    expect(samples.filter((sample) => sample.tick === true)).toEqual([]);
     const event = events.find((candidate) => candidate.kind === 'cancel_requested');
     expect(event).toMatchObject({ reason: 'cancelled', signal: 'SIGTERM', detail: { reason: 'wrong input', requested_by: expect.stringMatching(/^.+@.+ pid \d+$/) } });
     expect(await runRow(runId)).toMatchObject({ status: 'cancelled', exit_status: 143, reason: 'cancelled: wrong input' });

@@ -13,7 +13,10 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventRecord, SampleRecord } from '../../src/record/types.js';
+import { readdirSync } from 'node:fs';
+import { readJournal } from '../../src/record/journal.js';
+import { isDead, readStat } from '../../src/proc/stat.js';
+import type { EventRecord, JournalEntry, SampleRecord } from '../../src/record/types.js';
 import { queryOnce } from '../helpers/database.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag } from '../helpers/processes.js';
@@ -46,6 +49,27 @@ function largestGap(samples: readonly SampleRecord[]): number {
 }
 
 /**
+ * No scan journaled twice: a periodic or peak sample is never journaled beside a tick of the same
+ * instant. Two ticks may share a millisecond: two scans of a freeze, back to back.
+ */
+function expectNoInstantTwice(samples: readonly SampleRecord[]): void {
+  const seen = new Map<string, SampleRecord>();
+  for (const sample of samples) {
+    const before = seen.get(sample.at);
+    if (before) expect([before.tick, sample.tick], sample.at).toEqual([true, true]);
+    seen.set(sample.at, sample);
+  }
+}
+
+/** The one journal in a state directory, its lines in order. */
+function journalLines(stateDir: string): JournalEntry[] {
+  const [file] = readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.jsonl'));
+  return readJournal(join(stateDir, 'journal', file)).entries;
+}
+
+const isTick = (entry: JournalEntry): boolean => entry.table === 'samples' && (entry.record as SampleRecord).tick === true;
+
+/**
  * What every killed run's journal must show: tick samples from its first scan to at least the
  * breach, no gap longer than the slowest tick plus slack before it, no instant twice, each naming
  * its largest processes (largest first, 5 at most). Returns the ticks and the limit_exceeded event.
@@ -61,9 +85,8 @@ function checkTicks(stateDir: string, reason: string): { ticks: SampleRecord[]; 
   expect(at(ticks[0]) - started).toBeLessThanOrEqual(SLOWEST_TICK_MS + SLACK_MS);
   expect(at(ticks.at(-1)!)).toBeGreaterThanOrEqual(at(breach));
   expect(largestGap(ticks.filter((tick) => at(tick) <= at(breach)))).toBeLessThanOrEqual(SLOWEST_TICK_MS + SLACK_MS);
-  expect(new Set(samples.map((sample) => sample.at)).size).toBe(samples.length);
+  expectNoInstantTwice(samples);
   for (const tick of ticks) {
-    expect(tick.peak).toBe(false);
     expect(tick.top_processes!.length).toBe(Math.min(5, tick.process_count));
     const sizes = tick.top_processes!.map((process) => process.rss_bytes);
     expect(sizes).toEqual([...sizes].sort((a, b) => b - a));
@@ -88,7 +111,7 @@ async function checkShipped(stateDir: string, runId: string): Promise<void> {
     expect(row.tick).toBe(sample.tick === true);
     expect(row.top_processes).toEqual(sample.top_processes ?? null);
   }
-  const twice = await queryOnce(database.url, 'SELECT at FROM watchdog_samples WHERE run_id = $1 GROUP BY at HAVING count(*) > 1', [runId]);
+  const twice = await queryOnce(database.url, 'SELECT at FROM watchdog_samples WHERE run_id = $1 GROUP BY at HAVING count(*) > 1 AND NOT bool_and(tick)', [runId]);
   expect(twice).toEqual([]);
   // `show` reads the same from the journals and from PostgreSQL, and marks the ticks.
   const show = (args: string[]) => execa(WATCHDOG, ['show', runId, ...args], { reject: false, env: { ...NO_DATABASE, SCIDEX_RUN_STATE_DIR: stateDir } });
@@ -159,6 +182,53 @@ describe('the seconds before a kill, journaled as tick samples', () => {
     expect(at(ticks[0]) - started).toBeLessThanOrEqual(SLACK_MS);
     expect(at(ticks.at(-1)!)).toBeGreaterThanOrEqual(at(oom) - SLACK_MS);
     expect(ticks.at(-1)).toMatchObject({ process_count: 0, top_processes: [] });
-    expect(new Set(samples.map((sample) => sample.at)).size).toBe(samples.length);
+    expectNoInstantTwice(samples);
+  });
+
+  it('--grace 0: no tick line between the SIGTERM and the SIGKILL; the ticks held are all journaled after them', async () => {
+    const stateDir = newStateDir();
+    // Ignores SIGTERM, holds 20 MiB for 1 s of 10 ms scans, then grows 8 MiB every 20 ms: the scans stop it past 150 MiB.
+    const hog = [
+      'import signal, time',
+      'signal.signal(signal.SIGTERM, signal.SIG_IGN)',
+      'held = [bytes([1]) * (20 << 20)]',
+      'time.sleep(1)',
+      'while len(held) < 40:',
+      '    held.append(bytes([1]) * (8 << 20))',
+      '    time.sleep(0.02)',
+      'time.sleep(300)',
+    ].join('\n');
+    const args = ['--quiet', '--memory-limit', '150M', '--grace', '0', '--poll-interval', '10ms', '--', 'python3', '-c', hog];
+    const result = await startWrapper(args, { tag, stateDir, reportStall: true });
+    expect(result.exitCode).toBe(137);
+    const { ticks } = checkTicks(stateDir, 'memory');
+    const lines = journalLines(stateDir);
+    const signalLine = (signal: string) => lines.findIndex((entry) => entry.table === 'events' && (entry.record as EventRecord).kind === 'signal_sent' && (entry.record as EventRecord).signal === signal);
+    const [term, kill] = [signalLine('SIGTERM'), signalLine('SIGKILL')];
+    expect(term).toBeGreaterThan(-1);
+    expect(kill).toBeGreaterThan(term);
+    expect(lines.slice(term + 1, kill).filter(isTick)).toEqual([]);
+    // What the ring held at the breach, from the run's first scan (checkTicks), and the scans of the
+    // freeze between the signals: journaled after the SIGKILL, every one of them.
+    expect(lines.slice(kill + 1).filter(isTick)).toHaveLength(ticks.length);
+    const termAt = at(lines[term].record as EventRecord);
+    expect(ticks.filter((tick) => at(tick) <= termAt).length).toBeGreaterThan(3);
+  });
+
+  it('a clean run that leaves an orphan is no breach: completed, the orphan ended (--orphans kill), no tick row', async () => {
+    const stateDir = newStateDir();
+    // The leader lives 1 s (ticks in the ring), and leaves a sleep behind.
+    const result = await startWrapper(['--quiet', '--', 'sh', '-c', '(sleep 100 &); sleep 1; exit 0'], { tag, stateDir, reportStall: true });
+    expect(result.exitCode).toBe(0);
+    const { runs, events, processes, samples } = journalOf(stateDir);
+    expect(runs.at(-1)).toMatchObject({ status: 'completed', exit_status: 0 });
+    expect(events.filter((event) => event.kind === 'orphan_found')).toHaveLength(1);
+    const orphan = processes.find((process) => process.argv.join(' ') === 'sleep 100')!;
+    expect(orphan.fate).toBe('terminated');
+    // Gone, or a zombie its new parent has yet to reap.
+    const stat = readStat(orphan.pid);
+    expect(stat === undefined || stat.starttime !== orphan.starttime || isDead(stat)).toBe(true);
+    expect(samples.length).toBeGreaterThan(0);
+    expect(samples.filter((sample) => sample.tick === true)).toEqual([]);
   });
 });
