@@ -144,6 +144,7 @@ describe.skipIf(!CHROMIUM)(`the live page in a real browser${CHROMIUM ? '' : ` (
         await row.locator('.memory-text', { hasText: 'MiB' }).waitFor({ timeout: 5_000 });
         expect(await row.locator('.memory-text').textContent()).toMatch(/^\d+(\.\d)? MiB of 2\.0 GiB, \d+ %$/);
         expect(await row.locator('.time-left').textContent()).toMatch(/^(\d+(\.\d)? s|\d+m \d\ds) left$/);
+        await keepScreenshot(page, 'live-page-running');
         expect(await row.locator('.command').textContent()).toMatch(/^python3 -c .*bytearray\(64<<20\)/);
         expect(await row.locator('.run').textContent()).toMatch(/^[0-9a-f]{8}$/);
         expect(Number(await row.locator('.processes').textContent())).toBeGreaterThanOrEqual(1);
