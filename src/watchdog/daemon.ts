@@ -42,6 +42,7 @@ import { buildStatus, guardStatus, monitoredRuns, RECENT_EVENTS, type DatabaseFa
 import { PressureGuard } from './pressure-guard.js';
 import type { PressureGuardConfig } from '../config/pressure.js';
 import { repeatLimited } from './repeat-limit.js';
+import { PageReads } from './page-reads.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -107,12 +108,15 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const daemon = new Daemon(options);
     const { database, stateDir } = options;
+    const runView = (runId: string) => readRunView({ runId }, { database, stateDir, warn: (line) => options.log(`warning: ${line}`) });
+    // With a database each page read holds a connection of the fleet's: a few at once (page-reads.ts), the same ones shared.
+    const reads = new PageReads();
     const { server, address } = await listenOn(options.listen, {
       status: () => daemon.status(),
       metrics: () => daemon.metricsText(),
       // The run page reads PostgreSQL when there is one (any host's runs), else this host's journals.
-      runView: (runId) => readRunView({ runId }, { database, stateDir, warn: (line) => options.log(`warning: ${line}`) }),
-      fleet: database ? (analysisId) => readFleet(database, analysisId) : undefined,
+      runView: database ? (runId) => reads.run(JSON.stringify(['run', runId]), () => runView(runId)) : runView,
+      fleet: database ? (analysisId) => reads.run(JSON.stringify(['fleet', analysisId]), () => readFleet(database, analysisId)) : undefined,
     });
     daemon.server = server;
     daemon.address = address;
