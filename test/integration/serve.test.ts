@@ -163,7 +163,7 @@ describe('scidex-watchdog serve', () => {
     await database.drop();
   });
 
-  it('answers GET /, /status, /metrics with no-store; 404 for other paths, 405 for other methods', async () => {
+  it('answers GET /, /status, /metrics with no-store; 404 for other paths, 405 for methods other than GET and HEAD', async () => {
     const page = await get('/');
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -185,17 +185,17 @@ describe('scidex-watchdog serve', () => {
     for (const method of ['POST', 'PUT', 'DELETE']) {
       const refused = await get('/status', { method });
       expect(refused.status).toBe(405);
-      expect(refused.headers.get('allow')).toBe('GET');
+      expect(refused.headers.get('allow')).toBe('GET, HEAD');
       expect(refused.headers.get('cache-control')).toBe('no-store');
     }
   });
 
   it('serves a self-contained page whose Content-Security-Policy allows its own inline script and style, by sha256', async () => {
     const html = await (await get('/')).text();
-    // One script and one style element, both inline; no element loads a URL (the icon is data:).
+    // One script and one style element, both inline; no element loads a URL (the icon is data:; a link to another page loads nothing).
     expect(html.match(/<script\b/gi)).toHaveLength(1);
     expect(html.match(/<style\b/gi)).toHaveLength(1);
-    expect(html).not.toMatch(/\s(src|href)="(?!data:)/);
+    expect(html).not.toMatch(/\ssrc="(?!data:)|<link\b[^>]*\shref="(?!data:)/);
     const [, script] = /<script>([\s\S]*?)<\/script>/.exec(html) ?? [];
     const [, style] = /<style>([\s\S]*?)<\/style>/.exec(html) ?? [];
     const [, policy] = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html) ?? [];
