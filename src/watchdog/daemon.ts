@@ -11,6 +11,8 @@
  *      the runs killed in the last day) is read once here rather than at every scrape.
  * Beside the sweeps, the memory-pressure guard (pressure-guard.ts) reads the host's memory at least
  * once a second and stops the largest run when the host runs short.
+ * The pages' data read PostgreSQL at most PAGE_READS_AT_ONCE at a time (page-reads.ts): the
+ * connections are the fleet's, and the sweeps and the wrappers' shipping must keep theirs.
  * Sweeps never overlap: the next starts one interval after the previous ended. A sweep that fails
  * (PostgreSQL down) is reported in one line and the daemon goes on; stopping waits for the sweep
  * under way (a reap must not be cut in the middle of a termination sequence), then closes the server.

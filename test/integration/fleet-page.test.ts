@@ -230,6 +230,19 @@ describe.skipIf(!CHROMIUM)(`the fleet view in a real browser${CHROMIUM ? '' : ` 
       await page.locator('#filter-note', { hasText: 'of analysis B3' }).waitFor({ timeout: 5_000 });
       expect(cancelled).not.toContain('B3');
 
+      // A busy daemon (503 with Retry-After) is said in the banner, and the page reads again: it stops only without a database.
+      let busy = true;
+      await page.route('**/fleet.json*', (route) =>
+        busy
+          ? route.fulfill({ status: 503, contentType: 'application/json', headers: { 'Retry-After': '2' }, body: JSON.stringify({ error: 'the daemon is busy: try again' }) })
+          : route.fallback(),
+      );
+      await page.goto('http://scidex.test/fleet');
+      await page.locator('#error', { hasText: 'the daemon is busy: try again' }).waitFor({ timeout: 5_000 });
+      busy = false;
+      await page.locator('#error').waitFor({ state: 'hidden', timeout: 3 * FLEET_REFRESH_MS });
+      await page.unroute('**/fleet.json*');
+
       // A daemon without a database: the page says what it needs.
       database = false;
       await page.goto('http://scidex.test/fleet');

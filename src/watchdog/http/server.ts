@@ -36,9 +36,9 @@ export interface Endpoints {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** The /status object. */
   status(): unknown;
-  /** One run's view (GET /runs/<id>.json); undefined when there is no record of it. @throws the database's or the state directory's errors */
+  /** One run's view (GET /runs/<id>.json); undefined when there is no record of it. @throws Unavailable; the database's or the state directory's errors */
   runView(runId: string): Promise<RunView | undefined>;
-  /** The fleet's view (GET /fleet.json), filtered by analysis id; absent when the daemon has no database. @throws the database's errors */
+  /** The fleet's view (GET /fleet.json), filtered by analysis id; absent when the daemon has no database. @throws Unavailable; the database's errors */
   fleet?: (analysisId: string | null) => Promise<FleetBody>;
 }
 
