@@ -53,6 +53,13 @@ export interface ReadSnapshotOptions {
   applicationName: string;
 }
 
+/**
+ * How each read of the daemon's pages runs (withReadSnapshot): done or given up within 3 s, under
+ * the pages' fetch timeout (4 s for the run and live pages), so a page says "the database is busy"
+ * rather than "no answer"; named in pg_stat_activity so an operator can tell them from the rest.
+ */
+export const PAGE_READ: ReadSnapshotOptions = { deadlineMs: 3000, applicationName: 'scidex-watchdog-page' };
+
 /** A bounded read that did not end within its deadline. */
 export class ReadDeadlineError extends Error {
   override name = 'ReadDeadlineError';

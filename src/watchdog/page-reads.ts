@@ -7,18 +7,10 @@
  * would only make its readers wait past their pages' fetch timeout. Reads asked for under the same
  * key while one is in flight (the same /fleet.json filter) share its answer without a slot.
  */
-import type { ReadSnapshotOptions } from '../record/connect.js';
 import { Unavailable } from './http/server.js';
 
 /** How many page reads may hold a database connection at once. */
 export const PAGE_READS_AT_ONCE = 3;
-
-/**
- * How each page read runs (record/connect.ts withReadSnapshot): done or given up within 3 s, under
- * the pages' fetch timeout (4 s for the run and live pages), so a page says "the database is busy"
- * rather than "no answer"; named in pg_stat_activity so an operator can tell them from the rest.
- */
-export const PAGE_READ: ReadSnapshotOptions = { deadlineMs: 3000, applicationName: 'scidex-watchdog-page' };
 
 /** How long a refused reader is told to wait before it asks again, seconds (Retry-After). */
 const RETRY_AFTER_S = 2;
