@@ -127,14 +127,23 @@ export function buildRunConfig(raw: RawRunOptions, env: NodeJS.ProcessEnv): RunC
 
 function validateAnalysisId(id: string | undefined): string | undefined {
   if (id === undefined) return undefined;
-  if (id === '') throw new UsageError('invalid --analysis-id: it is empty');
-  // Characters as PostgreSQL's char_length counts them (code points), not UTF-16 units.
-  const characters = [...id].length;
-  if (characters > MAX_ANALYSIS_ID_LENGTH) {
-    throw new UsageError(`invalid --analysis-id: ${characters} characters, at most ${MAX_ANALYSIS_ID_LENGTH}`);
-  }
-  if (CONTROL_CHARACTER.test(id)) throw new UsageError('invalid --analysis-id: it contains control characters');
+  const problem = analysisIdProblem(id);
+  if (problem !== null) throw new UsageError(`invalid --analysis-id: ${problem}`);
   return id;
+}
+
+/**
+ * What is wrong with an analysis id (`--analysis-id`, or the fleet view's `analysis_id` filter),
+ * in words that follow "invalid --analysis-id: "; null when nothing is. An id is 1 to
+ * MAX_ANALYSIS_ID_LENGTH characters (code points, as PostgreSQL's char_length counts them, not
+ * UTF-16 units) with no control character (a NUL is refused by PostgreSQL's text).
+ */
+export function analysisIdProblem(id: string): string | null {
+  if (id === '') return 'it is empty';
+  const characters = [...id].length;
+  if (characters > MAX_ANALYSIS_ID_LENGTH) return `${characters} characters, at most ${MAX_ANALYSIS_ID_LENGTH}`;
+  if (CONTROL_CHARACTER.test(id)) return 'it contains control characters';
+  return null;
 }
 
 /** An http or https URL with a host; anything else is bad input (a push would only fail at the end). */

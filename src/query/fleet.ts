@@ -12,7 +12,8 @@
 import type { ClientBase } from 'pg';
 import type { DatabaseConfig } from '../config/database.js';
 import { KILLED_RUN_KINDS } from '../record/event-kinds.js';
-import { withSchema } from '../record/migrate.js';
+import { PAGE_READ, type ReadSnapshotOptions } from '../record/connect.js';
+import { withSchemaSnapshot } from '../record/migrate.js';
 import { runRecordOfRow } from '../record/sql.js';
 import type { RunRecord } from '../record/types.js';
 import { daemonUp, listDaemons } from './daemons.js';
@@ -116,15 +117,9 @@ async function readFleetIn(client: ClientBase, analysisId: string | null): Promi
  * buckets per host, zero-filled, oldest first: each killed run (KILLED_RUN_KINDS) once, in the UTC
  * hour of its first kill. `analysisId` (null: all) filters the running runs, the kills and the
  * hosts' counts, not the hosts.
- * @throws SchemaTooNewError; pg errors (connecting, or a query)
+ * @param read the read's bounds (record/migrate.ts withSchemaSnapshot: one read-only snapshot, under a deadline)
+ * @throws SchemaTooNewError; ReadDeadlineError; pg errors (connecting, or a query; 57014 and 55P03 for the server's own timeouts)
  */
-export async function readFleet(database: DatabaseConfig, analysisId: string | null): Promise<FleetBody> {
-  return withSchema(database, async (client) => {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    try {
-      return await readFleetIn(client, analysisId);
-    } finally {
-      await client.query('COMMIT').catch(() => undefined);
-    }
-  });
+export async function readFleet(database: DatabaseConfig, analysisId: string | null, read: ReadSnapshotOptions = PAGE_READ): Promise<FleetBody> {
+  return withSchemaSnapshot(database, read, (client) => readFleetIn(client, analysisId));
 }

@@ -5,7 +5,8 @@
 import { redactUrl, type DatabaseConfig } from '../config/database.js';
 import { isRunId } from '../config/run-id.js';
 import { messageLine, visible } from '../config/text.js';
-import { withSchema } from '../record/migrate.js';
+import type { ReadSnapshotOptions } from '../record/connect.js';
+import { withSchema, withSchemaSnapshot } from '../record/migrate.js';
 import { databaseSource } from './database-source.js';
 import type { TimelineKey } from './filter.js';
 import { journalSource } from './journal-source.js';
@@ -17,6 +18,8 @@ import type { Timeline } from './source.js';
 export interface RunViewPlace {
   database?: DatabaseConfig;
   stateDir: string;
+  /** Bounds the database read (record/migrate.ts withSchemaSnapshot: the daemon's pages); without it, withSchema. */
+  read?: ReadSnapshotOptions;
   /** A warning about a journal that could not be read, or a database that could not be. */
   warn?: (line: string) => void;
 }
@@ -33,7 +36,8 @@ async function readTimeline(key: TimelineKey, place: RunViewPlace): Promise<{ ti
   let onlyRun: string | undefined;
   if (place.database) {
     try {
-      const timeline = await withSchema(place.database, (client) => databaseSource(client).timeline(key));
+      const read = (client: Parameters<typeof databaseSource>[0]) => databaseSource(client).timeline(key);
+      const timeline = await (place.read ? withSchemaSnapshot(place.database, place.read, read) : withSchema(place.database, read));
       if (timeline) return { timeline, source: 'database' };
       onlyRun = key.runId;
     } catch (error) {

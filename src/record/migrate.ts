@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { DatabaseConfig } from '../config/database.js';
-import { withClient } from './connect.js';
+import { withClient, withReadSnapshot, type ReadSnapshotOptions } from './connect.js';
 import { appliedMigrations } from './sql.js';
 
 /** The table where node-pg-migrate keeps the names of applied migrations. */
@@ -97,4 +97,14 @@ export async function withSchema<T>(database: DatabaseConfig, work: (client: pg.
       throw error;
     }
   });
+}
+
+/**
+ * withReadSnapshot (record/connect.ts: one read-only snapshot under a deadline, for the daemon's
+ * pages) on a schema ensured current first: a page read before the daemon's first sweep, on a
+ * database never migrated, finds its tables, and one too new says so (SchemaTooNewError).
+ * @throws SchemaTooNewError; what withReadSnapshot throws
+ */
+export async function withSchemaSnapshot<T>(database: DatabaseConfig, options: ReadSnapshotOptions, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withReadSnapshot(database, options, work, (client) => ensureSchema(client, database));
 }

@@ -11,6 +11,8 @@
  *      the runs killed in the last day) is read once here rather than at every scrape.
  * Beside the sweeps, the memory-pressure guard (pressure-guard.ts) reads the host's memory at least
  * once a second and stops the largest run when the host runs short.
+ * The pages' data read PostgreSQL at most PAGE_READS_AT_ONCE at a time (page-reads.ts): the
+ * connections are the fleet's, and the sweeps and the wrappers' shipping must keep theirs.
  * Sweeps never overlap: the next starts one interval after the previous ended. A sweep that fails
  * (PostgreSQL down) is reported in one line and the daemon goes on; stopping waits for the sweep
  * under way (a reap must not be cut in the middle of a termination sequence), then closes the server.
@@ -21,6 +23,7 @@ import type { DatabaseConfig } from '../config/database.js';
 import { readStat } from '../proc/stat.js';
 import { bootId } from '../proc/system.js';
 import { wrapperAlive } from '../proc/liveness.js';
+import { PAGE_READ } from '../record/connect.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { readMarker } from '../record/markers.js';
 import { openStateDir } from '../record/state-dir.js';
@@ -42,6 +45,7 @@ import { buildStatus, guardStatus, monitoredRuns, RECENT_EVENTS, type DatabaseFa
 import { PressureGuard } from './pressure-guard.js';
 import type { PressureGuardConfig } from '../config/pressure.js';
 import { repeatLimited } from './repeat-limit.js';
+import { PageReads } from './page-reads.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -107,12 +111,15 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const daemon = new Daemon(options);
     const { database, stateDir } = options;
+    const runView = (runId: string) => readRunView({ runId }, { database, stateDir, read: PAGE_READ, warn: (line) => options.log(`warning: ${line}`) });
+    // With a database each page read holds a connection of the fleet's: a few at once (page-reads.ts), the same ones shared.
+    const reads = new PageReads();
     const { server, address } = await listenOn(options.listen, {
       status: () => daemon.status(),
       metrics: () => daemon.metricsText(),
       // The run page reads PostgreSQL when there is one (any host's runs), else this host's journals.
-      runView: (runId) => readRunView({ runId }, { database, stateDir, warn: (line) => options.log(`warning: ${line}`) }),
-      fleet: database ? (analysisId) => readFleet(database, analysisId) : undefined,
+      runView: database ? (runId) => reads.run(JSON.stringify(['run', runId]), () => runView(runId)) : runView,
+      fleet: database ? (analysisId) => reads.run(JSON.stringify(['fleet', analysisId]), () => readFleet(database, analysisId)) : undefined,
     });
     daemon.server = server;
     daemon.address = address;

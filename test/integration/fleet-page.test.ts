@@ -214,6 +214,40 @@ describe.skipIf(!CHROMIUM)(`the fleet view in a real browser${CHROMIUM ? '' : ` 
       await page.locator('#running-body tr.empty', { hasText: 'no run of this analysis is running' }).waitFor({ timeout: 5_000 });
       expect(await page.inputValue('#analysis-filter')).toBe('nothing-runs');
 
+      // Submitted several times quickly, the filter cancels the read it replaces: reads never overlap.
+      const held: (() => void)[] = [];
+      await page.route('**/fleet.json*', async (route) => {
+        await new Promise<void>((resolve) => held.push(resolve));
+        await route.fallback().catch(() => undefined); // the page may have cancelled it meanwhile
+      });
+      const cancelled: (string | null)[] = [];
+      page.on('requestfailed', (request) => {
+        if (new URL(request.url()).pathname === '/fleet.json') cancelled.push(new URL(request.url()).searchParams.get('analysis_id'));
+      });
+      for (const id of ['B1', 'B2', 'B3']) {
+        await page.fill('#analysis-filter', id);
+        await page.click('#filter button[type=submit]');
+      }
+      // Well before the reads' own timeout (FLEET_REFRESH_MS), which would cancel them too.
+      await until('the replaced reads to be cancelled', () => ['B1', 'B2'].every((id) => cancelled.includes(id)) || undefined, FLEET_REFRESH_MS / 2, { every: 50 });
+      await page.unroute('**/fleet.json*');
+      for (const release of held) release();
+      await page.locator('#filter-note', { hasText: 'of analysis B3' }).waitFor({ timeout: 5_000 });
+      expect(cancelled).not.toContain('B3');
+
+      // A busy daemon (503 with Retry-After) is said in the banner, and the page reads again: it stops only without a database.
+      let busy = true;
+      await page.route('**/fleet.json*', (route) =>
+        busy
+          ? route.fulfill({ status: 503, contentType: 'application/json', headers: { 'Retry-After': '2' }, body: JSON.stringify({ error: 'the daemon is busy: try again' }) })
+          : route.fallback(),
+      );
+      await page.goto('http://scidex.test/fleet');
+      await page.locator('#error', { hasText: 'the daemon is busy: try again' }).waitFor({ timeout: 5_000 });
+      busy = false;
+      await page.locator('#error').waitFor({ state: 'hidden', timeout: 3 * FLEET_REFRESH_MS });
+      await page.unroute('**/fleet.json*');
+
       // A daemon without a database: the page says what it needs.
       database = false;
       await page.goto('http://scidex.test/fleet');

@@ -2,17 +2,19 @@
  * The daemon's HTTP answers for the pages (src/watchdog/http/server.ts), on a real listener on
  * loopback with endpoints of the test's own: the run page and its data (404 JSON for no such run,
  * 404 for a malformed id, 500 JSON when the reading fails), the fleet view and its data (503 with
- * the sentence without a database, the analysis id passed on), 405 for other methods, no-store.
+ * the sentence without a database, the analysis id passed on, 400 for one scidex-run would refuse),
+ * HEAD as GET, 405 for other methods, no-store, the pages' policy headers, 503 with Retry-After.
  */
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetBody } from '../../src/query/fleet-body.js';
 import type { RunView } from '../../src/query/run-view-body.js';
-import { closeServer, FLEET_NEEDS_DATABASE, listenOn, type Endpoints } from '../../src/watchdog/http/server.js';
+import { closeServer, FLEET_NEEDS_DATABASE, listenOn, Unavailable, type Endpoints } from '../../src/watchdog/http/server.js';
 import { page } from '../../src/watchdog/http/page.js';
 
 const KNOWN = '3f1c9a52-6f0e-4e43-9a57-1c2d8b7e4a10';
 const BROKEN = '00000000-0000-4000-8000-00000000beef';
+const BUSY = '00000000-0000-4000-8000-00000000b05e';
 const view = { run: { id: KNOWN } } as unknown as RunView;
 const fleetAsked: (string | null)[] = [];
 
@@ -21,6 +23,7 @@ const endpoints: Endpoints = {
   status: () => ({}),
   runView: async (runId) => {
     if (runId === BROKEN) throw new Error('database down');
+    if (runId === BUSY) throw new Unavailable('all busy', 7);
     return runId === KNOWN ? view : undefined;
   },
   fleet: async (analysisId) => {
@@ -78,5 +81,40 @@ describe('the pages on the daemon listener', () => {
       expect(csp).toMatch(/^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/=]+'; style-src 'sha256-[A-Za-z0-9+/=]+'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'$/);
       expect(page(name).match(/<script>/g)).toHaveLength(1);
     }
+  });
+
+  it('sends each page its policy as a header too, with frame-ancestors none and X-Frame-Options DENY', async () => {
+    for (const [path, name] of [['/', 'live'], [`/runs/${KNOWN}`, 'run'], ['/fleet', 'fleet']] as const) {
+      const response = await fetch(`${withDatabase}${path}`);
+      await response.text();
+      const meta = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(page(name))?.[1];
+      expect(response.headers.get('content-security-policy')).toBe(`${meta}; frame-ancestors 'none'`);
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+    }
+    // The data are not pages: no policy to send.
+    expect((await fetch(`${withDatabase}/fleet.json`)).headers.get('x-frame-options')).toBeNull();
+  });
+
+  it('answers HEAD as GET without a body, 400 JSON for an analysis id scidex-run would refuse, 503 with Retry-After when busy', async () => {
+    for (const path of ['/', '/status', '/metrics', `/runs/${KNOWN}`, `/runs/${KNOWN}.json`, '/fleet', '/fleet.json']) {
+      const get = await fetch(`${withDatabase}${path}`);
+      const head = await fetch(`${withDatabase}${path}`, { method: 'HEAD' });
+      expect([head.status, head.headers.get('content-type'), head.headers.get('content-length'), await head.text()]).toEqual(
+        [200, get.headers.get('content-type'), String(Buffer.byteLength(await get.text())), ''],
+      );
+    }
+    expect(await answer(`${withDatabase}/fleet`, { method: 'DELETE' })).toMatchObject({ status: 405 });
+    expect((await fetch(`${withDatabase}/fleet`, { method: 'PUT' })).headers.get('allow')).toBe('GET, HEAD');
+    const asked = fleetAsked.length;
+    expect(await answer(`${withDatabase}/fleet.json?analysis_id=%00`)).toMatchObject({
+      status: 400, type: 'application/json; charset=utf-8', body: `${JSON.stringify({ error: 'invalid analysis_id: it contains control characters' })}\n`,
+    });
+    expect(await answer(`${withDatabase}/fleet.json?analysis_id=${'a'.repeat(257)}`)).toMatchObject({
+      status: 400, body: `${JSON.stringify({ error: 'invalid analysis_id: 257 characters, at most 256' })}\n`,
+    });
+    expect(fleetAsked.length).toBe(asked);
+    expect(JSON.parse((await answer(`${withDatabase}/fleet.json?analysis_id=${'a'.repeat(256)}`)).body)).toEqual({ analysis_id: 'a'.repeat(256) });
+    const busy = await fetch(`${withDatabase}/runs/${BUSY}.json`);
+    expect([busy.status, busy.headers.get('retry-after'), await busy.json()]).toEqual([503, '7', { error: 'all busy' }]);
   });
 });

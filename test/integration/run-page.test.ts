@@ -23,6 +23,7 @@ import type { RunView } from '../../src/query/run-view-body.js';
 import { readJournal } from '../../src/record/journal.js';
 import type { RunRecord } from '../../src/record/types.js';
 import { page as pageOf, RUN_REFRESH_MS } from '../../src/watchdog/http/page.js';
+import { SHOWN_CHARACTERS } from '../../src/watchdog/http/page/dom.js';
 import { killMoment } from '../../src/watchdog/http/page/run/reason.js';
 import { chromiumBinary } from '../helpers/browser.js';
 import { htmlAnswer, jsonAnswer, keepScreenshot, serveRoutes, textsOf, watchPage, withBrowser } from '../helpers/page-checks.js';
@@ -318,6 +319,35 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
         '#kill-at': '',
       });
       expect(await page.locator('#memory-chart').getAttribute('data-points')).toBe('0');
+
+      // A hostile argv and analysis id (a bidi override, a newline, an escape sequence) are shown written out, never
+      // obeyed; a 20,000-character argument is cut at SHOWN_CHARACTERS, whole in the title; a kill after the last
+      // sample is still drawn inside the plot.
+      const hostileId = '00000000-0000-4000-8000-000000000003';
+      const hostileRun = fixtureRun(hostileId, start, {
+        analysis_id: 'A1\u202e\n\x1b[2Jfdp.txt', argv: ['sh', '-c', 'rm -rf ~ \u202etxt.gnp', 'a\nb\x1b[31m\u0085', 'x'.repeat(20_000)],
+        status: 'timeout', exit_status: 124, exit_code: null, reason: 'timeout',
+      });
+      views.set(hostileId, {
+        run: hostileRun, processes: [], samples: [fixtureSample(hostileRun, 120, 100 * MiB), fixtureSample(hostileRun, 1360, 200 * MiB)],
+        events: [fixtureEvent(hostileRun, 'limit_exceeded', 3027, { reason: 'timeout' })], other_runs: 0, source: 'database', live: null,
+      });
+      await page.goto(`http://scidex.test/runs/${hostileId}`);
+      await page.locator('body[data-status="timeout"]').waitFor({ timeout: 5_000 });
+      const wholeCommand = `sh -c $'rm -rf ~ \\u202etxt.gnp' $'a\\nb\\x1b[31m\\u0085' ${'x'.repeat(20_000)}`;
+      expect(await text(page, '#command')).toBe(`${wholeCommand.slice(0, SHOWN_CHARACTERS)}\u2026`);
+      expect(await page.locator('#command').getAttribute('title')).toBe(`${wholeCommand}\nin ${hostileRun.cwd}`);
+      expect(await text(page, '#analysis')).toBe('A1\\u202e\\n\\x1b[2Jfdp.txt');
+      expect(await page.title()).toBe('scidex-run \u00b7 A1\\u202e\\n\\x1b[2Jfdp.txt \u00b7 timeout');
+      expect(await page.locator('#command').evaluate((node) => getComputedStyle(node).unicodeBidi)).toBe('isolate');
+      const markChart = page.locator('#memory-chart[data-mark-left]');
+      await markChart.waitFor({ timeout: 5_000 });
+      expect(await markChart.getAttribute('data-mark-x')).toBe('3.027');
+      const plotWidth = await markChart.locator('.u-over').evaluate((over) => over.getBoundingClientRect().width);
+      const markLeft = Number(await markChart.getAttribute('data-mark-left'));
+      expect(markLeft).toBeGreaterThan(plotWidth / 2);
+      expect(markLeft).toBeLessThanOrEqual(plotWidth);
+      await keepScreenshot(page, 'run-page-routed-hostile-text');
 
       const missing = '00000000-0000-4000-8000-00000000dead';
       await page.goto(`http://scidex.test/runs/${missing}`);

@@ -163,7 +163,7 @@ describe('scidex-watchdog serve', () => {
     await database.drop();
   });
 
-  it('answers GET /, /status, /metrics with no-store; 404 for other paths, 405 for other methods', async () => {
+  it('answers GET /, /status, /metrics with no-store; 404 for other paths, 405 for methods other than GET and HEAD', async () => {
     const page = await get('/');
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -185,7 +185,7 @@ describe('scidex-watchdog serve', () => {
     for (const method of ['POST', 'PUT', 'DELETE']) {
       const refused = await get('/status', { method });
       expect(refused.status).toBe(405);
-      expect(refused.headers.get('allow')).toBe('GET');
+      expect(refused.headers.get('allow')).toBe('GET, HEAD');
       expect(refused.headers.get('cache-control')).toBe('no-store');
     }
   });

@@ -22,7 +22,7 @@ export { PAGE_REFRESH_MS, RUN_REFRESH_MS, FLEET_REFRESH_MS } from './page/refres
 /** The pages served, by name. */
 export type PageName = keyof typeof built;
 
-/** A page's Content-Security-Policy: its own inline script and style (by hash), its own origin's data, nothing else. */
+/** A page's Content-Security-Policy (its <meta> tag): its own inline script and style (by hash), its own origin's data, nothing else. */
 function contentSecurityPolicy(name: PageName): string {
   return [
     "default-src 'none'",
@@ -42,6 +42,15 @@ function fill(name: PageName): string {
 }
 
 const PAGES: Record<PageName, string> = { live: fill('live'), run: fill('run'), fleet: fill('fleet') };
+
+/**
+ * The headers a page is served with: its policy as a Content-Security-Policy header too, with
+ * `frame-ancestors 'none'` (which a <meta> policy cannot carry), and X-Frame-Options: DENY for
+ * browsers without it: no other site can frame a page and have it clicked through (clickjacking).
+ */
+export function pageHeaders(name: PageName): Record<string, string> {
+  return { 'Content-Security-Policy': `${contentSecurityPolicy(name)}; frame-ancestors 'none'`, 'X-Frame-Options': 'DENY' };
+}
 
 /** A page, a complete HTML document (the same string on every call: the run page reads its run id from its URL). */
 export function page(name: PageName): string {

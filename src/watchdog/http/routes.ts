@@ -3,8 +3,10 @@
  * (`/`, `/runs/<run id>`, `/fleet`), their data (`/status`, `/runs/<run id>.json`,
  * `/fleet.json?analysis_id=X`) and `/metrics`. A path is matched exactly; a run id must be one
  * (config/run-id.ts: a lower-case UUID), so a malformed one is no route (404), and nothing of a
- * path reaches the records but a checked run id.
+ * path reaches the records but a checked run id, or an analysis id that `scidex-run --analysis-id`
+ * would take (anything else is a bad request: 400).
  */
+import { analysisIdProblem } from '../../config/run-config.js';
 import { RUN_ID_PATTERN } from '../../config/run-id.js';
 
 /** A request the server knows. */
@@ -16,7 +18,9 @@ export type Route =
   | { kind: 'run-view'; runId: string }
   | { kind: 'fleet-page' }
   /** `analysisId`: the `analysis_id` query parameter, null when absent or empty. */
-  | { kind: 'fleet'; analysisId: string | null };
+  | { kind: 'fleet'; analysisId: string | null }
+  /** A known path asked with a parameter scidex-run would refuse (an analysis id with a NUL): `error` says why. */
+  | { kind: 'bad-request'; error: string };
 
 const RUN_PATH = new RegExp(`^/runs/(${RUN_ID_PATTERN})(\\.json)?$`);
 
@@ -33,8 +37,11 @@ export function matchRoute(url: string): Route | undefined {
   if (path === '/metrics') return { kind: 'metrics' };
   if (path === '/fleet') return { kind: 'fleet-page' };
   if (path === '/fleet.json') {
-    const analysisId = query < 0 ? null : new URLSearchParams(url.slice(query + 1)).get('analysis_id');
-    return { kind: 'fleet', analysisId: analysisId || null };
+    const analysisId = (query < 0 ? null : new URLSearchParams(url.slice(query + 1)).get('analysis_id')) || null;
+    // The rule of `scidex-run --analysis-id`: no id it would refuse reaches the database (a NUL is PostgreSQL's error).
+    const problem = analysisId === null ? null : analysisIdProblem(analysisId);
+    if (problem !== null) return { kind: 'bad-request', error: `invalid analysis_id: ${problem}` };
+    return { kind: 'fleet', analysisId };
   }
   const run = RUN_PATH.exec(path);
   if (run) return run[2] ? { kind: 'run-view', runId: run[1] } : { kind: 'run-page', runId: run[1] };

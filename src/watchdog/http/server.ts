@@ -3,9 +3,13 @@
  * `GET /status` (JSON), `GET /` (the live page of page.ts), `GET /runs/<id>` (the run page) and
  * its data `GET /runs/<id>.json` (a RunView; 404 with `{error}` for a run there is no record of),
  * `GET /fleet` (the fleet view) and its data `GET /fleet.json?analysis_id=X` (a FleetBody; 503 with
- * `{error}` when the daemon has no database). The paths are routes.ts's; any other path is 404 (a
- * malformed run id too), any other method 405. Every answer carries `Cache-Control: no-store`: each
- * is a reading of now. A JSON route's failure is a JSON `{error}` too, so its page can show why.
+ * `{error}` when the daemon has no database; 400 with `{error}` for an analysis id scidex-run would
+ * refuse). The paths are routes.ts's; any other path is 404 (a malformed run id too); HEAD answers
+ * as GET without the body, any other method 405. Every answer carries `Cache-Control: no-store`:
+ * each is a reading of now; a page carries its policy as headers too (page.ts pageHeaders). A JSON
+ * route's failure is a JSON `{error}` too, so its page can show why: 503 with Retry-After when the
+ * daemon is busy (Unavailable: its page reads are all taken) or the database is (a read past its
+ * time, connect.ts readTimedOut), else 500.
  *
  * The listener is bound before anything else of the daemon starts (listenOn), so a port in use or
  * an address that is not ours is bad input, reported before the first sweep.
@@ -14,9 +18,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import { UsageError } from '../../config/errors.js';
 import type { FleetBody } from '../../query/fleet-body.js';
+import { readTimedOut } from '../../record/connect.js';
 import { describeDatabaseError } from '../../record/db-error.js';
 import type { RunView } from '../../query/run-view-body.js';
-import { page } from './page.js';
+import { page, pageHeaders, type PageName } from './page.js';
 import { matchRoute, type Route } from './routes.js';
 
 /** Where to listen. */
@@ -31,11 +36,26 @@ export interface Endpoints {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** The /status object. */
   status(): unknown;
-  /** One run's view (GET /runs/<id>.json); undefined when there is no record of it. @throws the database's or the state directory's errors */
+  /** One run's view (GET /runs/<id>.json); undefined when there is no record of it. @throws Unavailable; the database's or the state directory's errors */
   runView(runId: string): Promise<RunView | undefined>;
-  /** The fleet's view (GET /fleet.json), filtered by analysis id; absent when the daemon has no database. @throws the database's errors */
+  /** The fleet's view (GET /fleet.json), filtered by analysis id; absent when the daemon has no database. @throws Unavailable; the database's errors */
   fleet?: (analysisId: string | null) => Promise<FleetBody>;
 }
+
+/** A reading refused for now (503): the answer says why and when to ask again. */
+export class Unavailable extends Error {
+  override name = 'Unavailable';
+  constructor(
+    message: string,
+    /** When to ask again, seconds (Retry-After). */
+    readonly retryAfterS: number,
+  ) {
+    super(message);
+  }
+}
+
+/** When to ask again after a database read that ran out of time, seconds. */
+const BUSY_RETRY_AFTER_S = 5;
 
 /** What /fleet.json answers (503) and the fleet page shows when the daemon has no database. */
 export const FLEET_NEEDS_DATABASE = 'the fleet view needs a database (--database-url)';
@@ -75,15 +95,19 @@ function send(response: ServerResponse, status: number, type: string, body: stri
 
 const json = (body: unknown) => JSON.stringify(body) + '\n';
 
+const sendPage = (response: ServerResponse, name: PageName) => send(response, 200, PAGE_TYPE, page(name), pageHeaders(name));
+
 /** Answers a known route's GET. */
 async function answer(endpoints: Endpoints, route: Route, response: ServerResponse): Promise<void> {
   switch (route.kind) {
     case 'live-page':
-      return send(response, 200, PAGE_TYPE, page('live'));
+      return sendPage(response, 'live');
     case 'run-page':
-      return send(response, 200, PAGE_TYPE, page('run'));
+      return sendPage(response, 'run');
     case 'fleet-page':
-      return send(response, 200, PAGE_TYPE, page('fleet'));
+      return sendPage(response, 'fleet');
+    case 'bad-request':
+      return send(response, 400, JSON_TYPE, json({ error: route.error }));
     case 'status':
       return send(response, 200, JSON_TYPE, json(endpoints.status()));
     case 'run-view': {
@@ -104,10 +128,15 @@ async function answer(endpoints: Endpoints, route: Route, response: ServerRespon
 async function handle(endpoints: Endpoints, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const route = matchRoute(request.url ?? '/');
   if (!route) return send(response, 404, TEXT_TYPE, 'not found\n');
-  if (request.method !== 'GET') return send(response, 405, TEXT_TYPE, 'method not allowed\n', { Allow: 'GET' });
+  // HEAD is GET whose body node:http leaves out (the headers, Content-Length included, stay).
+  if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, TEXT_TYPE, 'method not allowed\n', { Allow: 'GET, HEAD' });
   try {
     return await answer(endpoints, route, response);
   } catch (error) {
+    if (error instanceof Unavailable) return send(response, 503, JSON_TYPE, json({ error: error.message }), { 'Retry-After': String(error.retryAfterS) });
+    if (readTimedOut(error)) {
+      return send(response, 503, JSON_TYPE, json({ error: `the database is busy: ${describeDatabaseError(error)}` }), { 'Retry-After': String(BUSY_RETRY_AFTER_S) });
+    }
     // A reading that failed (a state directory gone, the database down) is the reader's 500, never the daemon's end.
     // The pages' data say why in one line without secrets (a database error's first line, control characters escaped).
     if (route.kind === 'run-view' || route.kind === 'fleet') return send(response, 500, JSON_TYPE, json({ error: describeDatabaseError(error) }));

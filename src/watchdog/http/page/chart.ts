@@ -4,7 +4,8 @@
  * Content-Security-Policy allows). A chart is a picture of figures the page also shows as text
  * (each chart has its table), so it is drawn from the same arrays and only for the eye: its
  * container says what it drew in data attributes (`data-points`, `data-series`, and
- * `data-mark-x` for a marked moment), for tests.
+ * `data-mark-x` for a marked moment with `data-mark-left`, where its line was drawn: CSS pixels
+ * from the plot area's left edge), for tests.
  */
 import uPlot from 'uplot';
 
@@ -59,6 +60,16 @@ const resizes = new ResizeObserver((entries) => {
   }
 });
 
+/**
+ * The x scale's range [min, max] over the samples' [min, max] and the marked moment `mark`, all in
+ * x units; a single point (min = max) gets a second of room either side, as uPlot gives it.
+ */
+function spanning(min: number | null, max: number | null, mark: number): [number, number] {
+  const low = Math.min(min ?? mark, mark);
+  const high = Math.max(max ?? mark, mark);
+  return low === high ? [low - 1, high + 1] : [low, high];
+}
+
 /** Draws `spec` into `container`, replacing what it held. Nothing is drawn (the container is emptied) without at least one x. */
 export function drawChart(container: HTMLElement, spec: ChartSpec): void {
   charts.get(container)?.destroy();
@@ -68,6 +79,7 @@ export function drawChart(container: HTMLElement, spec: ChartSpec): void {
   container.setAttribute('data-series', spec.series.map((s) => s.label).join('\n'));
   if (spec.mark) container.setAttribute('data-mark-x', String(spec.mark.x));
   else container.removeAttribute('data-mark-x');
+  container.removeAttribute('data-mark-left');
   if (spec.x.length === 0) return;
   const axis = { stroke: cssColor('--muted'), grid: { stroke: cssColor('--line'), width: 1 }, ticks: { stroke: cssColor('--line'), width: 1 } };
   const mark = spec.mark;
@@ -75,7 +87,9 @@ export function drawChart(container: HTMLElement, spec: ChartSpec): void {
   const options: uPlot.Options = {
     width: Math.max(320, container.clientWidth || 800),
     height: spec.height ?? 260,
-    scales: { x: { time: spec.time ?? false } },
+    // The x range spans the mark as well as the samples: a kill after the last sample (a tree that
+    // grew between two samples) must still be drawn, not fall off the right edge.
+    scales: { x: { time: spec.time ?? false, ...(mark ? { range: (_u: uPlot, min: number, max: number) => spanning(min, max, mark.x) } : {}) } },
     axes: [
       { ...axis, ...(spec.time || !spec.xValue ? {} : { values: (_u: uPlot, ticks: number[]) => ticks.map(spec.xValue!) }) },
       { ...axis, size: 80, values: (_u: uPlot, ticks: number[]) => ticks.map(spec.yValue), ...(spec.yIncrs ? { incrs: spec.yIncrs } : {}) },
@@ -99,6 +113,7 @@ export function drawChart(container: HTMLElement, spec: ChartSpec): void {
               // The kill: a vertical line across the plot, labelled at its top.
               const x = u.valToPos(mark.x, 'x', true);
               const { ctx, bbox } = u;
+              container.setAttribute('data-mark-left', String(u.valToPos(mark.x, 'x')));
               ctx.save();
               ctx.strokeStyle = markColor;
               ctx.fillStyle = markColor;

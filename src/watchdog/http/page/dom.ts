@@ -1,14 +1,42 @@
 /**
  * The pages' few ways of touching the DOM. Everything they read is user-controlled (analysis
  * ids, commands, reasons), so text goes in through textContent and attribute values only, never
- * innerHTML: an id made of HTML stays text.
+ * innerHTML: an id made of HTML stays text. And text is shown through shown(): a hostile argv
+ * cannot hide behind a newline, an escape sequence or a bidirectional override (U+202E turns
+ * `rm -rf ~ \u202Etxt.gnp` into what reads as `rm -rf ~ png.txt`), nor bury the page under
+ * 20,000 characters.
  */
+import { escapeControlCharacters } from '../../../config/text.js';
+
+/** How many characters (UTF-16 units) of a text an element shows; the whole text goes in its title. */
+export const SHOWN_CHARACTERS = 500;
+
+/**
+ * `text` as a page shows it: control characters, line separators and bidirectional controls
+ * written out (`\n`, `\x1b`, `\u202e`: config/text.ts escapeControlCharacters), and, past
+ * SHOWN_CHARACTERS, cut there with an ellipsis.
+ * @returns what to show, and the whole escaped text when it was cut (for a title), else null
+ */
+export function shown(text: string): { text: string; whole: string | null } {
+  const escaped = escapeControlCharacters(text);
+  if (escaped.length <= SHOWN_CHARACTERS) return { text: escaped, whole: null };
+  // Never half of a surrogate pair at the cut.
+  const cut = /[\ud800-\udbff]$/.test(escaped.slice(0, SHOWN_CHARACTERS)) ? SHOWN_CHARACTERS - 1 : SHOWN_CHARACTERS;
+  return { text: `${escaped.slice(0, cut)}\u2026`, whole: escaped };
+}
+
+/** Puts `text` in `node` as shown() shows it; a cut text's whole goes in the node's title. */
+function put(node: HTMLElement, text: string): void {
+  const { text: short, whole } = shown(text);
+  if (node.textContent !== short) node.textContent = short;
+  if (whole !== null) node.title = whole;
+}
 
 /** An element with a class and text, both optional. */
 export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
+  if (text !== undefined) put(node, text);
   return node;
 }
 
@@ -19,10 +47,14 @@ export function hook(id: string): HTMLElement {
   return node;
 }
 
-/** Sets a hook's text; unchanged text is not written again, so aria-live regions stay quiet. */
+/** Sets a hook's text, as shown() shows it; unchanged text is not written again, so aria-live regions stay quiet. */
 export function setText(id: string, text: string): void {
-  const node = hook(id);
-  if (node.textContent !== text) node.textContent = text;
+  put(hook(id), text);
+}
+
+/** Sets the document's title, as shown() shows it (a title has no tooltip: a cut title stays cut). */
+export function setTitle(text: string): void {
+  document.title = shown(text).text;
 }
 
 /** Sets a hook's text and its one class (good, stale, bad, muted). */
@@ -89,5 +121,5 @@ export function linkCell(className: string, href: string, text: string, title?: 
 export function showError(text: string | null): void {
   const banner = hook('error');
   banner.hidden = text === null;
-  if (text !== null && banner.textContent !== text) banner.textContent = text;
+  if (text !== null) put(banner, text);
 }

@@ -10,6 +10,8 @@ export class ReadError extends Error {
     /** The server's own sentence ({error} of a JSON body), or null. */
     readonly sentence: string | null,
     message: string,
+    /** Whether the answer had a Retry-After: refused for now (a busy daemon or database), not for good. */
+    readonly temporary = false,
   ) {
     super(message);
   }
@@ -17,18 +19,20 @@ export class ReadError extends Error {
 
 /**
  * Reads `url` (relative to the page) as a JSON object.
- * @throws ReadError when it answers other than 200; an AbortError (DOMException) when it has not answered within `timeoutMs`;
- *   SyntaxError when it is not JSON; Error when it is not an object
+ * @param cancel ends the read early when aborted (a newer read replaces it)
+ * @throws ReadError when it answers other than 200; an AbortError (DOMException) when it has not answered within `timeoutMs`
+ *   or `cancel` was aborted; SyntaxError when it is not JSON; Error when it is not an object
  */
-export async function readJson<T>(url: string, timeoutMs: number): Promise<T> {
+export async function readJson<T>(url: string, timeoutMs: number, cancel?: AbortSignal): Promise<T> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  cancel?.addEventListener('abort', () => controller.abort(), { once: true });
   try {
     const response = await fetch(url, { cache: 'no-store', headers: { accept: 'application/json' }, signal: controller.signal });
     if (!response.ok) {
       const body: unknown = await response.json().catch(() => null);
       const error = body !== null && typeof body === 'object' && 'error' in body && typeof body.error === 'string' ? body.error : null;
-      throw new ReadError(response.status, error, `${url} answered HTTP ${response.status}${error === null ? '' : `: ${error}`}`);
+      throw new ReadError(response.status, error, `${url} answered HTTP ${response.status}${error === null ? '' : `: ${error}`}`, response.headers.has('retry-after'));
     }
     const body: unknown = await response.json();
     if (body === null || typeof body !== 'object') throw new Error(`${url} is not a JSON object`);

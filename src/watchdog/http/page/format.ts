@@ -3,6 +3,7 @@
  * them: `--memory 2GiB`), durations that stay short as they grow, clock times in the viewer's
  * locale, and an argv as a shell would read it. Text only, no DOM.
  */
+import { escapeControlCharacters } from '../../../config/text.js';
 
 /** What the page shows where there is no figure. */
 export const DASH = '\u2013';
@@ -50,9 +51,21 @@ export function clock(iso: string): string {
   return new Date(ms).toLocaleTimeString(undefined, { hour12: false });
 }
 
-/** An argv as one line a POSIX shell would split back into it: words with anything special single-quoted. */
+/**
+ * An argv as one line a shell would split back into it: words with anything special single-quoted,
+ * and a word with a control character, a line separator or a bidirectional control in bash's
+ * `$'...'` with those written out (`$'a\nb'`, `$'\u202e'`: config/text.ts escapeControlCharacters),
+ * so the line shows what ran and nothing in it reorders or breaks what follows.
+ */
 export function commandText(argv: readonly string[]): string {
-  return argv.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`)).join(' ');
+  return argv.map(quoteWord).join(' ');
+}
+
+function quoteWord(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  const escaped = escapeControlCharacters(word);
+  if (escaped === word) return `'${word.replace(/'/g, "'\\''")}'`;
+  return `$'${escapeControlCharacters(word.replace(/\\/g, '\\\\').replace(/'/g, "\\'"))}'`;
 }
 
 /** A limit in bytes as it was most likely set: `2 GiB`, `1.5 GiB`, `512 MiB` (bytes() without a trailing `.0`). */

@@ -5,8 +5,10 @@
  * /fleet.json, a FleetBody of src/query/fleet-body.ts) every FLEET_REFRESH_MS and redraws in place.
  * The analysis id filter (#filter: #analysis-filter, #filter-clear) is kept in the page's URL
  * (`?analysis_id=`), so a filtered view can be bookmarked and shared; #filter-note says what is
- * filtered. A daemon without a database answers 503 with the sentence shown in the #error banner
- * (role=alert), and the page stops reading; another failure shows there too and is tried again.
+ * filtered; a filter submitted again while a read is under way cancels that read. A daemon without
+ * a database answers 503 with the sentence shown in the #error banner (role=alert), and the page
+ * stops reading; another failure (a busy daemon's 503 with Retry-After too) shows there and is
+ * tried again.
  *
  * Stable hooks for tests and scrapers: body[data-generated-at] (the database's now of the last
  * read), #error, #updated, #filter-note, and those of hosts.ts, running.ts and kills.ts.
@@ -31,6 +33,8 @@ const input = hook('analysis-filter') as HTMLInputElement;
 let timer: ReturnType<typeof setTimeout> | undefined;
 /** Counts the reads started, so that an answer overtaken by a newer read (a filter changed meanwhile) is dropped. */
 let generation = 0;
+/** Cancels the read in flight: a newer one (the filter submitted again) replaces it rather than run beside it. */
+let inFlight: AbortController | undefined;
 
 /** The filter as the URL holds it; null for none. */
 function analysisFilter(): string | null {
@@ -40,12 +44,14 @@ function analysisFilter(): string | null {
 /** One read and redraw; the next is scheduled once this one is over. */
 async function refresh(): Promise<void> {
   clearTimeout(timer);
+  inFlight?.abort();
+  const cancel = (inFlight = new AbortController());
   const mine = ++generation;
   const filter = analysisFilter();
   const url = filter === null ? 'fleet.json' : `fleet.json?${new URLSearchParams({ analysis_id: filter })}`;
   let again = true;
   try {
-    const body = await readJson<FleetBody>(url, FETCH_TIMEOUT_MS);
+    const body = await readJson<FleetBody>(url, FETCH_TIMEOUT_MS, cancel.signal);
     if (mine !== generation) return;
     showError(null);
     document.body.setAttribute('data-generated-at', body.generated_at);
@@ -59,7 +65,8 @@ async function refresh(): Promise<void> {
     setText('updated', `updated ${clock(body.generated_at)}, every ${FLEET_REFRESH_MS / 1000} s`);
   } catch (error) {
     if (mine !== generation) return;
-    if (error instanceof ReadError && error.status === 503 && error.sentence !== null) {
+    // A 503 for good (no database) stops the reads; one for now (Retry-After: the daemon or the database busy) does not.
+    if (error instanceof ReadError && error.status === 503 && error.sentence !== null && !error.temporary) {
       again = false;
       showError(error.sentence);
       setText('updated', 'not updated');

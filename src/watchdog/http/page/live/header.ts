@@ -5,7 +5,7 @@
  * them every second between reads.
  */
 import type { HostStatus } from '../../../status-body.js';
-import { hook, setState, setText } from '../dom.js';
+import { hook, setState, setText, setTitle } from '../dom.js';
 import { ago, bytes, clock, duration } from '../format.js';
 
 /** What the page last read from /status, when, and why the newest read failed. */
@@ -37,7 +37,7 @@ const DATABASE: Record<HostStatus['daemon']['database'], readonly [text: string,
 export function renderHeader(status: HostStatus): void {
   setText('host', status.host || 'unknown host');
   setText('version', status.version ? `scidex-run ${status.version}` : '');
-  document.title = `scidex-run \u00b7 ${status.host || 'watchdog'}`;
+  setTitle(`scidex-run \u00b7 ${status.host || 'watchdog'}`);
   setText('count-monitored', String(status.monitored_count));
   setText('count-grace', String(status.grace_count));
   setText('count-kills', String(status.kills_last_24h));

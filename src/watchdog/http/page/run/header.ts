@@ -6,7 +6,7 @@
  */
 import type { RunView } from '../../../../query/run-view-body.js';
 import type { RunRecord } from '../../../../record/types.js';
-import { hook, setText } from '../dom.js';
+import { hook, setText, setTitle, shown, SHOWN_CHARACTERS } from '../dom.js';
 import { commandText, dateTime, DASH, duration, limitBytes, limitDuration, treeMemory } from '../format.js';
 import { reasonWords } from './reason.js';
 
@@ -32,14 +32,15 @@ function exitTitle(run: RunRecord): string {
 export function renderHeader(view: RunView): void {
   const { run } = view;
   setText('run-id', run.id);
-  document.title = `scidex-run \u00b7 ${run.analysis_id ?? run.id.slice(0, 8)} \u00b7 ${run.status}`;
+  setTitle(`scidex-run \u00b7 ${run.analysis_id ?? run.id.slice(0, 8)} \u00b7 ${run.status}`);
   document.body.setAttribute('data-status', run.status);
   setText('status', run.adopted ? `${run.status} (adopted)` : run.status);
   setText('reason', reasonWords(run, view.events));
   hook('reason').className = `reason ${REASON_CLASS[run.status] ?? ''}`.trim();
   const command = commandText(run.argv);
   setText('command', command);
-  hook('command').title = `in ${run.cwd}`;
+  // The tooltip says where it ran, after the whole command when the line is cut.
+  hook('command').title = `${command.length > SHOWN_CHARACTERS ? `${command}\n` : ''}in ${shown(run.cwd).text}`;
   setText('analysis', run.analysis_id ?? DASH);
   hook('analysis').title = view.other_runs > 0 ? `${view.other_runs} other run${view.other_runs === 1 ? '' : 's'} of this analysis` : '';
   setText('host', run.host);

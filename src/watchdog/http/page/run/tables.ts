@@ -8,6 +8,7 @@
 import type { RunView } from '../../../../query/run-view-body.js';
 import { KILL_KINDS } from '../../../../record/event-kinds.js';
 import type { EventRecord, ProcessRecord } from '../../../../record/types.js';
+import { escapeControlCharacters } from '../../../../config/text.js';
 import { el, fillBody } from '../dom.js';
 import { bytes, clock, commandText, DASH, duration, treeMemory } from '../format.js';
 
@@ -58,7 +59,7 @@ function eventRow(event: EventRecord): HTMLTableRowElement {
   const pid = el('td', 'pid', pidText(event));
   if (event.pids.length > 0) pid.title = event.pids.join(' ');
   const kind = el('td', 'kind', event.kind);
-  if (Object.keys(event.detail).length > 0) kind.title = JSON.stringify(event.detail);
+  if (Object.keys(event.detail).length > 0) kind.title = escapeControlCharacters(JSON.stringify(event.detail));
   row.append(
     at,
     el('td', 'elapsed', duration(event.elapsed_ms)),
