@@ -6,12 +6,14 @@
  *
  * Retention: a journal with its mark is removed once the mark is older than the retention period;
  * a journal without it is never removed, whatever its age, since it may hold the only copy of a
- * record. The files set aside in `<state>/rejected` are never removed either: they wait for an
- * operator.
+ * record, except an empty one that its wrapper left without a line (removeAbandonedJournals). The
+ * files set aside in `<state>/rejected` are never removed: they wait for an operator.
  */
-import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { anyProcessWritesTo } from '../proc/identity.js';
 import { journalFinished } from './journal-end.js';
+import { markerPath } from './markers.js';
 import { replaceStateFile } from './state-file.js';
 
 /** The lock that keeps shipping of a state directory to one process at a time (lock-file.ts). */
@@ -81,6 +83,40 @@ export function removeExpiredJournals(stateDir: string, retentionMs: number, now
       removed.push(journal);
     } catch {
       // Another sweep removed it first, or it is not ours to remove: the next sweep tries again.
+    }
+  }
+  return removed;
+}
+
+/**
+ * How old an empty journal must be before removeAbandonedJournals looks at it, milliseconds. Its
+ * wrapper creates it with O_EXCL and holds it open until it exits, but the name is in the folder a
+ * moment before the descriptor is in /proc/PID/fd (open(2) installs it last): a journal this old is
+ * past that moment, so a writer, if there is one, shows.
+ */
+export const ABANDONED_JOURNAL_AGE_MS = 5000;
+
+/**
+ * Removes the empty journals of `stateDir` that no process writes to, that have no run marker, and
+ * that are older than ABANDONED_JOURNAL_AGE_MS: a wrapper killed between creating its journal and
+ * writing its marker (launch.ts) leaves one. It holds no record, and no reaper will ever add a line
+ * (a reaper finds runs by their markers), so no shipper could mark it: it would wait forever.
+ * Removing it loses nothing. A file with a line, a marker, or a writer (any process with it open
+ * for writing, anyProcessWritesTo) is left alone. Call it under the ship lock.
+ * @returns the journals removed
+ */
+export function removeAbandonedJournals(stateDir: string, nowMs = Date.now()): string[] {
+  const removed: string[] = [];
+  for (const journal of unshippedJournals(stateDir)) {
+    try {
+      const stat = lstatSync(journal);
+      if (!stat.isFile() || stat.size !== 0 || nowMs - stat.mtimeMs < ABANDONED_JOURNAL_AGE_MS) continue;
+      const name = journal.slice(journal.lastIndexOf('/') + 1);
+      if (existsSync(markerPath(stateDir, name.split('.')[0])) || anyProcessWritesTo(`/journal/${name}`)) continue;
+      rmSync(journal);
+      removed.push(journal);
+    } catch {
+      // Gone already, or a name that is no run id (markerPath refuses it): left for an operator.
     }
   }
   return removed;

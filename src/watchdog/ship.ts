@@ -18,7 +18,7 @@ import { releaseLock, takeLock } from '../record/lock-file.js';
 import { withSchema } from '../record/migrate.js';
 import { describeDatabaseError } from '../record/db-error.js';
 import { shipJournal } from '../record/ship.js';
-import { finishedUnshippedJournals, markShipped, removeExpiredJournals, shipLockPath, unshippedJournals } from '../record/journal-files.js';
+import { finishedUnshippedJournals, markShipped, removeAbandonedJournals, removeExpiredJournals, shipLockPath, unshippedJournals } from '../record/journal-files.js';
 import { failpoint } from '../sys/failpoint.js';
 import { basename } from 'node:path';
 import { isRunId } from '../config/run-id.js';
@@ -75,6 +75,7 @@ export async function shipStateDir(
 
 /** One sweep by the holder of the state directory's ship lock. */
 async function shipLocked(stateDir: string, database: DatabaseConfig, retentionMs: number, skip?: (journal: string) => boolean): Promise<ShipSweep> {
+  removeAbandonedJournals(stateDir);
   const journals = unshippedJournals(stateDir).filter((journal) => !skip?.(journal));
   const outcomes = journals.length === 0 ? [] : await withSchema(database, async (client) => {
     const results: ShipOutcome[] = [];

@@ -10,13 +10,17 @@
  *   3. A wrapper whose journal lost lines to a full disk shipped newer running versions from memory,
  *      then died: the reaper, reading only the journal, numbers its ending below what PostgreSQL
  *      holds. An ending must still win over any running version (seen in the stress harness).
+ *   4. A wrapper killed between creating its journal and writing its marker leaves an empty journal
+ *      that no reaper will ever finish: a shipper removes it once no process writes to it (seen in
+ *      the stress harness, a wrapper SIGKILLed 5.9 s after its start on a loaded host).
  */
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { sharedClient } from '../helpers/database.js';
 import { forgeRun, stoppedAtFailpoint } from '../helpers/lost-runs.js';
+import { ABANDONED_JOURNAL_AGE_MS } from '../../src/record/journal-files.js';
 import { writeRecords } from '../../src/record/sql.js';
 import { migrate } from '../../src/record/migrate.js';
 import type { RunRecord } from '../../src/record/types.js';
@@ -54,6 +58,28 @@ async function eventKinds(analysisId: string): Promise<string[]> {
 }
 
 describe('the records protocol: a journal is finished by its own last line, never by a missing marker', () => {
+  it('an empty journal is removed once its wrapper is gone, never while it lives', async () => {
+    const stateDir = newStateDir();
+    const run = startWrapper(['--quiet', '--', 'true'], { tag, stateDir, env: { SCIDEX_FAILPOINTS: 'journal-created' } });
+    const wrapper = await stoppedAtFailpoint(run.pid);
+    const [journal] = journalsOf(stateDir);
+    const path = join(stateDir, 'journal', journal);
+    // Older than the age a shipper waits for, so that only the writer check can keep it.
+    const old = (Date.now() - 2 * ABANDONED_JOURNAL_AGE_MS) / 1000;
+    utimesSync(path, old, old);
+    const living = await ship(stateDir);
+    expect(living.exitCode, living.stderr).toBe(0);
+    expect(existsSync(path)).toBe(true);
+
+    process.kill(wrapper, 'SIGKILL');
+    expect((await run).signal).toBe('SIGKILL');
+    utimesSync(path, old, old);
+    const dead = await ship(stateDir);
+    expect(dead.exitCode, dead.stderr).toBe(0);
+    expect(existsSync(path)).toBe(false);
+    expect(existsSync(join(stateDir, 'running')) ? readdirSync(join(stateDir, 'running')) : []).toEqual([]);
+  });
+
   it('a shipper that lists a journal before its run has a marker does not mark it shipped', async () => {
     const stateDir = newStateDir();
     const analysisId = `protocol-marker-${tag}`;
