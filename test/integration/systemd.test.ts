@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { readStat } from '../../src/proc/stat.js';
 import { notifier, startWatchdogPings, type Notifier } from '../../src/sys/sd-notify.js';
 import { forgeRun } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
+import { stateDirOwnedBy } from '../helpers/state-dirs.js';
 import { until } from '../helpers/until.js';
 import { BIN, journalOf, newStateDir } from '../helpers/wrapper.js';
 
@@ -305,9 +306,12 @@ describe('packaging/systemd/scidex-watchdog.service', () => {
       if (stranger.pid > 1) stranger.child.kill('SIGKILL');
     }
 
-    // With the unit's set it is found by its cookie and killed.
-    const stateDir = newStateDir();
-    const run = forgeRun(stateDir);
+    // With the unit's set it is found by its cookie and killed. The run is nobody's (its marker, in a
+    // state directory of nobody's): a cookie counts only in a process of the run's own user, so a
+    // nobody's process with the cookie of root's run would be left alone (intruders.test.ts).
+    const stateDir = stateDirOwnedBy(65534, 65534);
+    const run = forgeRun(stateDir, { username: 'nobody' });
+    for (const file of [join(stateDir, 'running', `${run.id}.json`), run.journal_path]) chownSync(file, 65534, 65534);
     const victim = leftover(run.id);
     try {
       await execed(victim.pid);
