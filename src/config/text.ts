@@ -25,14 +25,16 @@ const SHORT: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
  * that a message quoting a user's input stays one line and sends the terminal nothing to obey:
  * tab, newline and carriage return as `\t`, `\n`, `\r`; the rest of C0 and DEL as `\xHH` (`\x1b`);
  * C1 as `\uHHHH` (`\u0085`), so no one takes it for a raw byte. So are the line and
- * paragraph separators (U+2028, U+2029), the bidirectional marks (U+200E, U+200F) and the
+ * paragraph separators (U+2028, U+2029), the bidirectional marks (U+061C, U+200E, U+200F) and the
  * bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which reorder
- * what follows them ("Trojan Source", CVE-2021-42574). Nothing else changes. Pure (no import): the
+ * what follows them ("Trojan Source", CVE-2021-42574), and the invisible ones that make two texts
+ * look alike (zero-width space, joiners, word joiner and invisible operators, U+200B–U+200D,
+ * U+2060–U+2064; the deprecated format controls U+206A–U+206F; U+FEFF). Nothing else changes. Pure (no import): the
  * daemon's pages use it in the browser too.
  */
 export function escapeControlCharacters(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (char) => {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g, (char) => {
     const code = char.charCodeAt(0);
     return SHORT[char] ?? (code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
   });

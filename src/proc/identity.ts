@@ -53,17 +53,31 @@ export function holdsOpenForWriting(pid: number, file: FileIdentity): boolean | 
 /**
  * Whether any process we may inspect holds open for writing a file whose path (readlink(2) of
  * /proc/PID/fd/N) ends with `suffix`. A walk over every descriptor of the host: for rare checks only.
+ * @param options.unreadableWrites count a process whose descriptors we may not read (EACCES: another
+ *        user's, without CAP_SYS_PTRACE) as one that writes to it: for a caller that must be sure there is none
  */
-export function anyProcessWritesTo(suffix: string): boolean {
-  return listPids().some((pid) =>
-    (descriptors(pid) ?? []).some((fd) => {
+export function anyProcessWritesTo(suffix: string, options: { unreadableWrites?: boolean } = {}): boolean {
+  return listPids().some((pid) => {
+    const fds = descriptors(pid);
+    if (fds === undefined) return options.unreadableWrites === true && descriptorsDenied(pid);
+    return fds.some((fd) => {
       try {
         return readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(suffix) && writable(pid, fd);
       } catch {
         return false;
       }
-    }),
-  );
+    });
+  });
+}
+
+/** Whether /proc/PID/fd is refused to us (EACCES), as opposed to gone with its process. */
+function descriptorsDenied(pid: number): boolean {
+  try {
+    readdirSync(`/proc/${pid}/fd`);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EACCES';
+  }
 }
 
 function descriptors(pid: number): string[] | undefined {

@@ -57,6 +57,17 @@ export function pidNamespace(): string | null {
   }
 }
 
+/**
+ * The initial PID namespace's inode: PROC_PID_INIT_INO (0xEFFFFFFC) in include/linux/proc_ns.h, fixed
+ * since Linux 3.8, so `/proc/self/ns/pid` reads `pid:[4026531836]` there on every host.
+ */
+const INITIAL_PID_NAMESPACE = 'pid:[4026531836]';
+
+/** Whether this process runs in the initial PID namespace, where every process of the host has a pid it can see. */
+export function inInitialPidNamespace(): boolean {
+  return pidNamespace() === INITIAL_PID_NAMESPACE && procMatchesOurPidNamespace();
+}
+
 /** Time since boot, milliseconds (/proc/uptime, to the hundredth of a second), the clock of stat's starttime. */
 export function uptimeMs(): number {
   return Math.round(Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]) * 1000);

@@ -5,7 +5,7 @@
 import { redactUrl, type DatabaseConfig } from '../config/database.js';
 import { isRunId } from '../config/run-id.js';
 import { messageLine, visible } from '../config/text.js';
-import type { ReadSnapshotOptions } from '../record/connect.js';
+import { readTimedOut, type ReadSnapshotOptions } from '../record/connect.js';
 import { withSchema, withSchemaSnapshot } from '../record/migrate.js';
 import { databaseSource } from './database-source.js';
 import type { TimelineKey } from './filter.js';
@@ -41,7 +41,12 @@ async function readTimeline(key: TimelineKey, place: RunViewPlace): Promise<{ ti
       if (timeline) return { timeline, source: 'database' };
       onlyRun = key.runId;
     } catch (error) {
+      // A page's read that ran out of time is the page's "busy, try again", not a reason to parse
+      // every journal of the host on the daemon's event loop while the database is slow.
+      if (place.read && readTimedOut(error)) throw error;
       warn(`cannot read the database ${visible(place.database.display)} (${messageLine(redactUrl(error instanceof Error ? error.message : String(error)))}): reading the journals in ${visible(place.stateDir)}`);
+      // A page reads only the run's own journal then (its other_runs counts only what that holds).
+      if (place.read) onlyRun = key.runId;
     }
   }
   const timeline = await journalSource(place.stateDir, warn, onlyRun).timeline(key);
@@ -53,7 +58,7 @@ async function readTimeline(key: TimelineKey, place: RunViewPlace): Promise<{ ti
  * is not a UUID is none, without a query).
  * @param key the run, or the latest run (by start) of an analysis
  * @param nowMs when `live` is given for (epoch milliseconds); by default, when its tree was scanned
- * @throws UsageError when the journals cannot be read (never for a database that cannot)
+ * @throws UsageError when the journals cannot be read; with `place.read`, a read that ran out of time or found the schema unchecked (connect.ts readTimedOut), for the caller to answer "busy"
  */
 export async function readRunView(key: TimelineKey, place: RunViewPlace, nowMs?: number): Promise<RunView | undefined> {
   // A run id names a journal file and a marker: anything but a UUID is no run, asked of no one.

@@ -65,12 +65,17 @@ export class ReadDeadlineError extends Error {
   override name = 'ReadDeadlineError';
 }
 
+/** A page read refused because this process has not yet checked the database's schema (migrate.ts withSchemaSnapshot): try again. */
+export class SchemaUncheckedError extends Error {
+  override name = 'SchemaUncheckedError';
+}
+
 /** SQLSTATEs of a statement the server ended for its time: query_canceled (statement_timeout) and lock_not_available (lock_timeout). */
 const TIMED_OUT_STATES = new Set(['57014', '55P03']);
 
 /** Whether `error` is a bounded read that ran out of time (its deadline, or the server's statement or lock timeout): the database is busy, try later. */
 export function readTimedOut(error: unknown): boolean {
-  return error instanceof ReadDeadlineError || TIMED_OUT_STATES.has(String((error as { code?: unknown } | null)?.code));
+  return error instanceof ReadDeadlineError || error instanceof SchemaUncheckedError || TIMED_OUT_STATES.has(String((error as { code?: unknown } | null)?.code));
 }
 
 /**
@@ -80,20 +85,14 @@ export function readTimedOut(error: unknown): boolean {
  * end a statement that waits (a `LOCK TABLE ... ACCESS EXCLUSIVE` held elsewhere) or runs too long
  * (SET LOCAL, unlike a startup parameter, works behind PgBouncer's transaction pooling and ends
  * with the transaction); and past `deadlineMs` overall (a connection that hangs) the read rejects
- * and the connection is ended. A READ ONLY transaction cannot migrate: `prepare` runs before it,
- * on the same connection and within the deadline (migrate.ts withSchemaSnapshot ensures the schema there).
- * @throws ReadDeadlineError past the deadline; pg errors (57014, 55P03 for the server's timeouts: readTimedOut); what `prepare` throws
+ * and the connection is ended. No schema check: a READ ONLY transaction cannot migrate (migrate.ts
+ * withSchemaSnapshot reads only a schema already checked).
+ * @throws ReadDeadlineError past the deadline; pg errors (57014, 55P03 for the server's timeouts: readTimedOut)
  */
-export async function withReadSnapshot<T>(
-  database: DatabaseConfig,
-  options: ReadSnapshotOptions,
-  work: (client: pg.Client) => Promise<T>,
-  prepare?: (client: pg.Client) => Promise<void>,
-): Promise<T> {
+export async function withReadSnapshot<T>(database: DatabaseConfig, options: ReadSnapshotOptions, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = newClient(database, options.applicationName);
   const read = (async () => {
     await client.connect();
-    await prepare?.(client);
     await client.query(
       `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL lock_timeout = ${Math.ceil(options.deadlineMs / 4)}; ` +
         `SET LOCAL statement_timeout = ${Math.ceil(options.deadlineMs / 2)}`,

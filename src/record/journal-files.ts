@@ -12,6 +12,7 @@
 import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { anyProcessWritesTo } from '../proc/identity.js';
+import { inInitialPidNamespace } from '../proc/system.js';
 import { journalFinished } from './journal-end.js';
 import { markerPath } from './markers.js';
 import { replaceStateFile } from './state-file.js';
@@ -102,17 +103,22 @@ export const ABANDONED_JOURNAL_AGE_MS = 5000;
  * writing its marker (launch.ts) leaves one. It holds no record, and no reaper will ever add a line
  * (a reaper finds runs by their markers), so no shipper could mark it: it would wait forever.
  * Removing it loses nothing. A file with a line, a marker, or a writer (any process with it open
- * for writing, anyProcessWritesTo) is left alone. Call it under the ship lock.
+ * for writing, anyProcessWritesTo; a process whose descriptors we may not read counts as one) is
+ * left alone, and so is every file when we run in a PID namespace other than the initial one.
+ * Call it under the ship lock.
  * @returns the journals removed
  */
 export function removeAbandonedJournals(stateDir: string, nowMs = Date.now()): string[] {
   const removed: string[] = [];
+  // In another PID namespace a writer of the host would be out of sight: only a shipper that sees
+  // every process (the initial namespace) may conclude there is none.
+  if (!inInitialPidNamespace()) return removed;
   for (const journal of unshippedJournals(stateDir)) {
     try {
       const stat = lstatSync(journal);
       if (!stat.isFile() || stat.size !== 0 || nowMs - stat.mtimeMs < ABANDONED_JOURNAL_AGE_MS) continue;
       const name = journal.slice(journal.lastIndexOf('/') + 1);
-      if (existsSync(markerPath(stateDir, name.split('.')[0])) || anyProcessWritesTo(`/journal/${name}`)) continue;
+      if (existsSync(markerPath(stateDir, name.split('.')[0])) || anyProcessWritesTo(`/journal/${name}`, { unreadableWrites: true })) continue;
       rmSync(journal);
       removed.push(journal);
     } catch {

@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { DatabaseConfig } from '../config/database.js';
-import { withClient, withReadSnapshot, type ReadSnapshotOptions } from './connect.js';
+import { SchemaUncheckedError, withClient, withReadSnapshot, type ReadSnapshotOptions } from './connect.js';
 import { appliedMigrations } from './sql.js';
 
 /** The table where node-pg-migrate keeps the names of applied migrations. */
@@ -101,10 +101,13 @@ export async function withSchema<T>(database: DatabaseConfig, work: (client: pg.
 
 /**
  * withReadSnapshot (record/connect.ts: one read-only snapshot under a deadline, for the daemon's
- * pages) on a schema ensured current first: a page read before the daemon's first sweep, on a
- * database never migrated, finds its tables, and one too new says so (SchemaTooNewError).
- * @throws SchemaTooNewError; what withReadSnapshot throws
+ * pages) on a schema this process has already ensured current (ensureSchema: the daemon's sweep
+ * does it first). A page read never migrates: migrating waits on the migration lock with no server-
+ * side bound, so a read given up at its deadline would leave its backend waiting behind a migration
+ * held elsewhere. Before the schema is checked the read is refused as busy (503, try again).
+ * @throws SchemaUncheckedError before the schema was checked; what withReadSnapshot throws
  */
 export async function withSchemaSnapshot<T>(database: DatabaseConfig, options: ReadSnapshotOptions, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  return withReadSnapshot(database, options, work, (client) => ensureSchema(client, database));
+  if (!current.has(database.url ?? database.display)) throw new SchemaUncheckedError('the database schema has not been checked yet (the daemon\'s first sweep does it)');
+  return withReadSnapshot(database, options, work);
 }

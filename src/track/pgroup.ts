@@ -120,6 +120,19 @@ export class PgroupTracker implements Tracker {
     return uids !== undefined && uids.real === uid && uids.effective === uid;
   }
 
+  /**
+   * Whether a process whose environment carries the cookie runs as `cookieOwner`. One gone since its
+   * environment was read counts: nothing of it can be counted or signalled any more (a signal
+   * re-checks the starttime), and its children keep it as their parent, so a chain that forks and
+   * exits between the two reads stays found by ancestry (hopping-chain.test.ts lost one so).
+   */
+  private cookieCarrierCounts(pid: number): boolean {
+    const uid = this.options.cookieOwner;
+    if (uid === undefined) return true;
+    const uids = processUids(pid);
+    return uids === undefined || (uids.real === uid && uids.effective === uid);
+  }
+
   release(): void {}
 
   private checkLeaderIdentity(present: Map<number, number>): void {
@@ -160,6 +173,6 @@ export class PgroupTracker implements Tracker {
       this.cookieVerdicts.set(key, verdict);
     }
     // The uid is read again at every scan, not kept with the verdict: a process may change it.
-    return verdict && this.runsAs(stat.pid, this.options.cookieOwner) ? 'cookie' : undefined;
+    return verdict && this.cookieCarrierCounts(stat.pid) ? 'cookie' : undefined;
   }
 }

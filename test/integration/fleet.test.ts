@@ -21,6 +21,7 @@ import { upsertDaemon } from '../../src/query/daemons.js';
 import { readFleet } from '../../src/query/fleet.js';
 import type { FleetBody } from '../../src/query/fleet-body.js';
 import { listMarkers } from '../../src/record/markers.js';
+import { withSchema } from '../../src/record/migrate.js';
 import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag } from '../helpers/processes.js';
 import { asHost, secondHostUnavailable } from '../helpers/second-host.js';
@@ -72,6 +73,8 @@ describe.skipIf(unavailable !== undefined)(`the fleet view across two hosts${una
     const started: { pid?: number; exitCode: number | null; signalCode: string | null; kill(signal: NodeJS.Signals): boolean }[] = [];
     const ending: Promise<unknown>[] = [];
     await database.create();
+    // readFleet reads only a schema this process has checked (the daemons' sweeps check theirs).
+    await withSchema(config, async () => undefined);
     try {
       const daemons = [startServe(here, await freeLoopbackPort(), log), startServe(second, await freeLoopbackPort(), log, asHost(SECOND))];
       started.push(...daemons);
@@ -183,7 +186,7 @@ describe('the day of the fleet view, on rows written with SQL, the session in As
     const HOST = 'scidex-fleet-day';
     await own.create();
     try {
-      await readFleet(ownConfig, null);
+      await withSchema(ownConfig, async () => undefined);
       const client = new pg.Client({ connectionString: own.url });
       await client.connect();
       try {

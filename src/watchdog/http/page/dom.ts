@@ -25,11 +25,20 @@ export function shown(text: string): { text: string; whole: string | null } {
   return { text: `${escaped.slice(0, cut)}\u2026`, whole: escaped };
 }
 
-/** Puts `text` in `node` as shown() shows it; a cut text's whole goes in the node's title. */
+/**
+ * Puts `text` in `node` as shown() shows it; a cut text's whole goes in the node's title, and
+ * leaves it when the text is whole again (data-cut says the title is ours, not another tooltip).
+ */
 function put(node: HTMLElement, text: string): void {
   const { text: short, whole } = shown(text);
   if (node.textContent !== short) node.textContent = short;
-  if (whole !== null) node.title = whole;
+  if (whole !== null) {
+    node.title = whole;
+    node.dataset.cut = '';
+  } else if (node.dataset.cut !== undefined) {
+    node.removeAttribute('title');
+    delete node.dataset.cut;
+  }
 }
 
 /** An element with a class and text, both optional. */
