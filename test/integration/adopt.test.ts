@@ -21,7 +21,7 @@ import { readJournal } from '../../src/record/journal.js';
 import type { EventRecord, ProcessRecord, RunRecord } from '../../src/record/types.js';
 import { writeRecords } from '../../src/record/sql.js';
 import { sharedClient } from '../helpers/database.js';
-import { ownedTag } from '../helpers/processes.js';
+import { ownedTag, tagged } from '../helpers/processes.js';
 import { until } from '../helpers/until.js';
 import { BIN, EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { cgroupOf } from '../../src/proc/cgroup.js';
@@ -85,6 +85,14 @@ async function finished(stateDir: string, runId: string, timeoutMs = 30_000) {
   const of = <T>(table: string) => entries.filter((entry) => entry.table === table).map((entry) => entry.record as T);
   const runs = of<RunRecord>('runs');
   return { run: runs.at(-1)!, events: of<EventRecord>('events'), processes: of<ProcessRecord>('processes') };
+}
+
+/**
+ * Until the dead supervisor's lifeline and reaper have exited too: the reaper removes the marker,
+ * then ships and cleans up, which took over the survivor check's 2 s once on a loaded host.
+ */
+async function reaperDone(): Promise<void> {
+  await until('the reaper to exit', () => tagged(tag).length === 0, 30_000, { every: 100 });
 }
 
 async function databaseRow(runId: string): Promise<RunRecord & { adopted: boolean }> {
@@ -535,6 +543,7 @@ describe('a dead adopting supervisor', () => {
     const { run, events } = await finished(stateDir, runId);
     expect(run).toMatchObject({ adopted: true, status: 'timeout', exit_status: 143 });
     expect(events.find((event) => event.kind === 'run_lost')!.detail).toMatchObject({ recorded_as: 'timeout' });
+    await reaperDone();
   });
 
   it('cgroup: its reaper kills the tree in the run cgroup, as for any run', async () => {
@@ -545,6 +554,7 @@ describe('a dead adopting supervisor', () => {
     expect((await job.exited).signal).toBe('SIGTERM');
     const { run } = await finished(stateDir, runId);
     expect(run).toMatchObject({ adopted: true, status: 'lost', reason: 'wrapper_gone', exit_status: null });
+    await reaperDone();
   });
 });
 

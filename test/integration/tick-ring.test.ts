@@ -222,8 +222,10 @@ describe('the seconds before a kill, journaled as tick samples', () => {
     expect(result.exitCode).toBe(0);
     const { runs, events, processes, samples } = journalOf(stateDir);
     expect(runs.at(-1)).toMatchObject({ status: 'completed', exit_status: 0 });
-    expect(events.filter((event) => event.kind === 'orphan_found')).toHaveLength(1);
-    const orphan = processes.find((process) => process.argv.join(' ') === 'sleep 100')!;
+    const found = events.filter((event) => event.kind === 'orphan_found');
+    expect(found).toHaveLength(1);
+    // By its pid: a scan that met it between fork and exec recorded the subshell's argv.
+    const orphan = processes.find((process) => process.pid === found[0].pid)!;
     expect(orphan.fate).toBe('terminated');
     // Gone, or a zombie its new parent has yet to reap.
     const stat = readStat(orphan.pid);
