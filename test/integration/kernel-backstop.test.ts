@@ -56,19 +56,17 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
   });
 
   describe.each(backends)('%s backend', (backend) => {
-    it('stops a balloon that grows faster than any scan, and records out_of_memory / kernel_oom with 137 in the journal and PostgreSQL', async () => {
+    it('stops a balloon that grows faster than any scan, and records out_of_memory / kernel_oom with 137 in the journal and PostgreSQL', { timeout: 120_000 }, async () => {
       const stateDir = newStateDir();
       const analysisId = `kernel-oom-${backend}-${tag}`;
-      // 128 MiB written every ~60 ms, to 1 GiB in about half a second; the scan comes every 30 s. The
-      // timeout is only a bound in case the backstop failed (the scan would then kill it for `memory`).
+      // 128 MiB written every ~60 ms, to 1 GiB in about half a second; the first scan after the
+      // spawn comes 30 s later, and would record `memory` and a limit_exceeded (both asserted absent
+      // below): that, not the wall clock, says the kernel stopped it. (The wrapper's own start took
+      // 15 s once at the start of a suite on a loaded host.) The timeout is only a bound.
       const args = ['--quiet', '--tracking', backend, '--analysis-id', analysisId, '--database-url', database.url, '--memory-limit', '300MiB',
-        '--poll-interval', '30s', '--timeout', '20s', '--grace', '2s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '128', '1024'];
-      const startedMs = performance.now();
+        '--poll-interval', '30s', '--timeout', '60s', '--grace', '2s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '128', '1024'];
       const result = await startWrapper(args, { tag, stateDir, reportStall: true });
-      const wallMs = performance.now() - startedMs;
       expect(result.exitCode, result.stderr).toBe(137);
-      // Well before the first scan after the spawn (30 s): the kernel, not the scan, stopped it.
-      expect(wallMs).toBeLessThan(15_000);
       const { runs, events, processes } = journalOf(stateDir);
       const run = runs.at(-1)!;
       expect(run).toMatchObject({ status: 'out_of_memory', exit_status: 137, reason: 'kernel_oom', signal: 'SIGKILL', tracking_backend: backend });
