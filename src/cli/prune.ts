@@ -16,8 +16,14 @@ import { printLine } from './output.js';
  * @throws UsageError
  */
 function olderThanMs(text: string): number {
-  if (isBareNumber(text)) throw new UsageError(`invalid --older-than '${text}': give a unit, as in 30d or 12h`);
-  return parseDurationMs(text, '--older-than');
+  // One sentence for every refusal: parseDurationMs's own would offer "a number of seconds".
+  const refused = new UsageError(`invalid --older-than '${text}': expected a duration with a unit, such as 30d, 12h or 1h30m`);
+  if (isBareNumber(text)) throw refused;
+  try {
+    return parseDurationMs(text, '--older-than');
+  } catch (error) {
+    throw error instanceof UsageError ? refused : error;
+  }
 }
 
 /**

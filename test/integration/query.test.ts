@@ -116,6 +116,7 @@ describe('show, and the journals when no database is configured', () => {
       const bad = await withDatabase(args);
       expect(bad.exitCode, args.join(' ')).toBe(125);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+      if (args.length === 3) expect(bad.stderr).toContain(`invalid --older-than '${args[2]}': expected a duration with a unit, such as 30d, 12h or 1h30m`);
     }
   });
 
@@ -287,7 +288,8 @@ describe('scidex-watchdog prune', () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ dry_run: false, runs: 0, events: 0, processes: 0, samples: 0 });
   });
 
-  it('refuses a missing or unreadable --older-than, and runs only with a database (125)', async () => {
+  // Fifteen CLI runs in a row: beside the suite's 200-run outage test one took 4 s, so the default 60 s bound was too short.
+  it('refuses a missing or unreadable --older-than, and runs only with a database (125)', { timeout: 240_000 }, async () => {
     // A date is no duration: read leniently it was 2026 ms, and every run would have gone.
     // A negative duration once read as the short options -1 and -h: the help, and exit 0.
     // A bare number in any of timeout(1)'s forms is refused too: `.5`, `1e3`, `0x1e`, `inf` are seconds elsewhere.
@@ -296,6 +298,7 @@ describe('scidex-watchdog prune', () => {
       const bad = await withDatabase(args, url.toString());
       expect(bad.exitCode, args.join(' ')).toBe(125);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+      if (args.length === 3) expect(bad.stderr).toContain(`invalid --older-than '${args[2]}': expected a duration with a unit, such as 30d, 12h or 1h30m`);
     }
     // Longer ago than 1970, even past what a Date holds (a duration too long to represent is the longest, 2^53-1 ms): nothing.
     for (const olderThan of ['285000y', '1e600d']) {
