@@ -351,7 +351,8 @@ describe.skipIf(!CHROMIUM)(`the run page in a real browser${CHROMIUM ? '' : ` ($
 
       const missing = '00000000-0000-4000-8000-00000000dead';
       await page.goto(`http://scidex.test/runs/${missing}`);
-      await page.locator('#error').waitFor({ state: 'visible', timeout: 5_000 });
+      // A read cut off by its timeout under load is said as such and tried again: wait for the sentence.
+      await page.locator('#error', { hasText: `no such run: ${missing}` }).waitFor({ timeout: 4 * RUN_REFRESH_MS + 5_000 });
       expect(await text(page, '#error')).toBe(`no such run: ${missing}`);
       expect(await text(page, '#status')).toBe('not found');
       await keepScreenshot(page, 'run-page-routed-not-found');

@@ -20,7 +20,7 @@ export class ReadError extends Error {
 /**
  * Reads `url` (relative to the page) as a JSON object.
  * @param cancel ends the read early when aborted (a newer read replaces it)
- * @throws ReadError when it answers other than 200; an AbortError (DOMException) when it has not answered within `timeoutMs`
+ * @throws ReadError when it answers other than 200; an AbortError (DOMException) when it has not answered, body included, within `timeoutMs`
  *   or `cancel` was aborted; SyntaxError when it is not JSON; Error when it is not an object
  */
 export async function readJson<T>(url: string, timeoutMs: number, cancel?: AbortSignal): Promise<T> {
@@ -30,7 +30,12 @@ export async function readJson<T>(url: string, timeoutMs: number, cancel?: Abort
   try {
     const response = await fetch(url, { cache: 'no-store', headers: { accept: 'application/json' }, signal: controller.signal });
     if (!response.ok) {
-      const body: unknown = await response.json().catch(() => null);
+      const body: unknown = await response.json().catch((error: unknown) => {
+        // Cut off while its body was read (the timeout, or a newer read): that is why it failed, not
+        // an answer without a sentence. Under load the headers can come just before the timeout.
+        if (controller.signal.aborted) throw error;
+        return null;
+      });
       const error = body !== null && typeof body === 'object' && 'error' in body && typeof body.error === 'string' ? body.error : null;
       throw new ReadError(response.status, error, `${url} answered HTTP ${response.status}${error === null ? '' : `: ${error}`}`, response.headers.has('retry-after'));
     }
