@@ -11,6 +11,7 @@ import type { EventRecord, ProcessRecord, RunRecord, SampleRecord } from '../rec
 import type { LiveFigures, LiveProcess } from './run-view-body.js';
 import type { Timeline } from './source.js';
 import { visible } from '../config/text.js';
+import { reasonWords } from './words/reason.js';
 
 /** One table row: column name to cell; null prints empty. */
 export type Row = Record<string, string | number | null>;
@@ -156,6 +157,8 @@ export function timelineFields(timeline: Timeline, live: LiveFigures | null = nu
     ['status', run.status],
     ['exit status', exitStatus(run)],
     ['reason', reasonText(run, events)],
+    // The run page's words, for an ended run (a running one's would only say "running").
+    ...(run.ended_at === null ? [] : [['why', reasonWords(run, events)] as [string, string]]),
     ['started', `${time(run.started_at)} UTC`],
     ['ended', run.ended_at === null ? `not yet (last heartbeat ${time(run.heartbeat_at)} UTC)` : `${time(run.ended_at)} UTC`],
     ['duration', formatDuration(durationMs(run))],

@@ -65,6 +65,7 @@ describe('show, and the journals when no database is configured', () => {
     expect(shown.stdout).toMatch(new RegExp(`^analysis: +${analysisId} \\(1 other run\\)$`, 'm'));
     expect(shown.stdout).toMatch(/^status: +failed$/m);
     expect(shown.stdout).toMatch(/^exit status: +3 \(the command exited with 3\)$/m);
+    expect(shown.stdout).toMatch(/^why: +failed: exited with code 3$/m);
     expect(shown.stdout).toMatch(/^limits: +timeout 1\.00s, memory 2\.0 GiB, grace 1\.00s, orphans kill$/m);
     expect(shown.stdout).toMatch(/^processes:\n pid +\| ppid +\| comm +\| found_by +\| peak_rss +\| cpu_s +\| fate/m);
     expect(shown.stdout).toMatch(/\| sh +\| leader +\|.*\| exited/);
@@ -93,6 +94,7 @@ describe('show, and the journals when no database is configured', () => {
     expect(shown.stdout).toMatch(new RegExp(`^id: +${latest}$`, 'm'));
     expect(shown.stdout).toMatch(/^analysis: .*\(1 other run\)$/m);
     expect(shown.stdout).toMatch(/^status: +timeout$/m);
+    expect(shown.stdout).toMatch(/^why: +killed: ran past its 1 s timeout$/m);
     expect(shown.stdout).toMatch(/\| sleep +\|/);
 
     const { run, processes, events } = JSON.parse((await withDatabase(['show', '--analysis-id', analysisId, '--json'])).stdout);
@@ -116,7 +118,6 @@ describe('show, and the journals when no database is configured', () => {
       const bad = await withDatabase(args);
       expect(bad.exitCode, args.join(' ')).toBe(125);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-      if (args.length === 3) expect(bad.stderr).toContain(`invalid --older-than '${args[2]}': expected a duration with a unit, such as 30d, 12h or 1h30m`);
     }
   });
 

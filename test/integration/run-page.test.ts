@@ -24,7 +24,7 @@ import { readJournal } from '../../src/record/journal.js';
 import type { RunRecord } from '../../src/record/types.js';
 import { page as pageOf, RUN_REFRESH_MS } from '../../src/watchdog/http/page.js';
 import { SHOWN_CHARACTERS } from '../../src/watchdog/http/page/dom.js';
-import { killMoment } from '../../src/watchdog/http/page/run/reason.js';
+import { killMoment } from '../../src/watchdog/http/page/run/kill-moment.js';
 import { chromiumBinary } from '../helpers/browser.js';
 import { htmlAnswer, jsonAnswer, keepScreenshot, serveRoutes, textsOf, watchPage, withBrowser } from '../helpers/page-checks.js';
 import { fixtureEvent, fixtureProcess, fixtureRun, fixtureSample, GiB, MiB } from '../helpers/page-fixtures.js';

@@ -1,11 +1,12 @@
 /**
- * The run page's words for why a run ended (src/watchdog/http/page/run/reason.ts), for every status
+ * The words for why a run ended (src/query/words/reason.ts: the run page and `show` say them), for every status
  * and every reason RunRecord.reason can hold (src/record/types.ts; docs/design.md §2), the moment
- * of the kill its chart marks, and the limits as they were set (format.ts).
+ * of the kill its chart marks, and the limits as they were set (src/query/words/format.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { limitBytes, limitDuration } from '../../src/watchdog/http/page/format.js';
-import { killMoment, reasonWords } from '../../src/watchdog/http/page/run/reason.js';
+import { limitBytes, limitDuration } from '../../src/query/words/format.js';
+import { killMoment } from '../../src/watchdog/http/page/run/kill-moment.js';
+import { reasonWords } from '../../src/query/words/reason.js';
 import { RUN_STATUSES, type EventKind, type EventRecord, type RunRecord, type RunStatus } from '../../src/record/types.js';
 
 const GiB = 1024 ** 3;

@@ -5,7 +5,7 @@
  */
 import type { FleetHost } from '../../../../query/fleet-body.js';
 import { el, fillBody } from '../dom.js';
-import { ago, DASH, duration } from '../format.js';
+import { ago, DASH, duration } from '../../../../query/words/format.js';
 
 /** How each daemon state reads. */
 const DAEMON_WORDS: Record<FleetHost['daemon'], string> = {

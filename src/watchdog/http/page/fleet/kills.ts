@@ -7,7 +7,7 @@
 import type { FleetKillHour } from '../../../../query/fleet-body.js';
 import { COUNT_STEPS, drawChart } from '../chart.js';
 import { el, fillBody, hook } from '../dom.js';
-import { clock } from '../format.js';
+import { clock } from '../../../../query/words/format.js';
 
 /** Series colours: the page's own, then fixed ones (colour-blind safe, after Okabe and Ito). */
 const PALETTE = ['--accent', '--crit', '#e69f00', '#009e73', '#cc79a7', '#56b4e9', '#d55e00', '#f0e442'];

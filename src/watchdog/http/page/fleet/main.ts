@@ -20,7 +20,7 @@
 import type { FleetBody } from '../../../../query/fleet-body.js';
 import { hook, setText, showError } from '../dom.js';
 import { readJson, ReadError, whyFailed } from '../fetch.js';
-import { clock } from '../format.js';
+import { clock } from '../../../../query/words/format.js';
 import { FLEET_REFRESH_MS } from '../refresh.js';
 import { renderHosts } from './hosts.js';
 import { renderKills } from './kills.js';

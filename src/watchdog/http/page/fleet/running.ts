@@ -6,7 +6,7 @@
  */
 import type { FleetRun } from '../../../../query/fleet-body.js';
 import { bar, el, fillBody, linkCell } from '../dom.js';
-import { bytes, commandText, DASH, duration, limitBytes, limitDuration } from '../format.js';
+import { bytes, commandText, DASH, duration, limitBytes, limitDuration } from '../../../../query/words/format.js';
 
 function memoryCell(run: FleetRun): HTMLTableCellElement {
   const cell = el('td', 'memory');

@@ -7,7 +7,7 @@
 import { KILL_KINDS } from '../../../../record/event-kinds.js';
 import type { StatusEvent } from '../../../status-body.js';
 import { el, fillBody, linkCell } from '../dom.js';
-import { clock, DASH, treeMemory } from '../format.js';
+import { clock, DASH, treeMemory } from '../../../../query/words/format.js';
 
 function eventRow(event: StatusEvent): HTMLTableRowElement {
   const row = el('tr', KILL_KINDS.includes(event.kind) ? 'kill' : '');

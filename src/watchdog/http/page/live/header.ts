@@ -6,7 +6,7 @@
  */
 import type { HostStatus } from '../../../status-body.js';
 import { hook, setState, setText, setTitle } from '../dom.js';
-import { ago, bytes, clock, duration } from '../format.js';
+import { ago, bytes, clock, duration } from '../../../../query/words/format.js';
 
 /** What the page last read from /status, when, and why the newest read failed. */
 export interface Reading {

@@ -5,7 +5,7 @@
  */
 import type { RunStatus } from '../../../status-body.js';
 import { bar, el, fillBody, linkCell } from '../dom.js';
-import { bytes, commandText, DASH, duration } from '../format.js';
+import { bytes, commandText, DASH, duration } from '../../../../query/words/format.js';
 
 /** Tree memory against the limit. The limit applies to the tree's PSS, so PSS is the figure when it was read. */
 function memoryCell(run: RunStatus): HTMLTableCellElement {

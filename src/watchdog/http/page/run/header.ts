@@ -1,14 +1,14 @@
 /**
  * The top of the run page: #run-id, #status (and body[data-status]), #reason (the reason in words,
- * reason.ts; class `killed` for a kill, `bad` for another bad end, `running` while it runs), and
+ * src/query/words/reason.ts; class `killed` for a kill, `bad` for another bad end, `running` while it runs), and
  * the facts: #command, #analysis, #host, #user, #timeout, #memory-limit, #exit-status, #started,
  * #ended, #peak, #tracking, #source.
  */
 import type { RunView } from '../../../../query/run-view-body.js';
 import type { RunRecord } from '../../../../record/types.js';
 import { hook, setText, setTitle, shown, SHOWN_CHARACTERS } from '../dom.js';
-import { commandText, dateTime, DASH, duration, limitBytes, limitDuration, treeMemory } from '../format.js';
-import { reasonWords } from './reason.js';
+import { commandText, dateTime, DASH, duration, limitBytes, limitDuration, treeMemory } from '../../../../query/words/format.js';
+import { reasonWords } from '../../../../query/words/reason.js';
 
 /** How the reason is coloured: red for a kill, amber for another bad end, green while it runs. */
 const REASON_CLASS: Partial<Record<RunRecord['status'], string>> = {

@@ -6,7 +6,7 @@
  */
 import type { LiveFigures, LiveProcess } from '../../../../query/run-view-body.js';
 import { el, fillBody, hook, setText } from '../dom.js';
-import { bytes, clock, commandText, duration } from '../format.js';
+import { bytes, clock, commandText, duration } from '../../../../query/words/format.js';
 
 function liveRow(process: LiveProcess): HTMLTableRowElement {
   const row = el('tr');

@@ -17,7 +17,7 @@
 import type { RunView } from '../../../../query/run-view-body.js';
 import { setText, showError } from '../dom.js';
 import { readJson, ReadError, whyFailed } from '../fetch.js';
-import { clock } from '../format.js';
+import { clock } from '../../../../query/words/format.js';
 import { RUN_REFRESH_MS } from '../refresh.js';
 import { renderHeader } from './header.js';
 import { renderLive } from './live.js';

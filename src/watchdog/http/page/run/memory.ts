@@ -1,6 +1,6 @@
 /**
  * The run's tree memory over its elapsed time: the chart (#memory-chart, chart.ts: series `RSS`,
- * `PSS` where it was read, `limit` when the run has one; the kill, reason.ts killMoment, as a
+ * `PSS` where it was read, `limit` when the run has one; the kill, kill-moment.ts, as a
  * vertical line, its elapsed ms in #memory-chart[data-mark-x] as seconds) and the same figures as
  * text, the source of truth (#samples-body: one `tr[data-elapsed-ms][data-rss-bytes]
  * [data-pss-bytes][data-kind]` per sample, kind `sample`, `peak` or `tick`, with cells .elapsed,
@@ -11,8 +11,8 @@ import type { RunView } from '../../../../query/run-view-body.js';
 import type { SampleRecord } from '../../../../record/types.js';
 import { BYTE_STEPS, drawChart } from '../chart.js';
 import { el, fillBody, hook } from '../dom.js';
-import { bytes, clock, DASH, duration } from '../format.js';
-import { killMoment, type KillMoment } from './reason.js';
+import { bytes, clock, DASH, duration } from '../../../../query/words/format.js';
+import { killMoment, type KillMoment } from './kill-moment.js';
 
 /** The biggest processes of a tick, as `python3 1002 1.9 GiB, sh 1001 2.0 MiB`; a dash where none were read. */
 function topText(sample: SampleRecord): string {

@@ -10,7 +10,7 @@ import { KILL_KINDS } from '../../../../record/event-kinds.js';
 import type { EventRecord, ProcessRecord } from '../../../../record/types.js';
 import { escapeControlCharacters } from '../../../../config/text.js';
 import { el, fillBody } from '../dom.js';
-import { bytes, clock, commandText, DASH, duration, treeMemory } from '../format.js';
+import { bytes, clock, commandText, DASH, duration, treeMemory } from '../../../../query/words/format.js';
 
 /** How each fate reads. */
 const FATE_WORDS: Record<ProcessRecord['fate'], string> = {

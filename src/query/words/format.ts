@@ -1,9 +1,10 @@
 /**
- * How the pages write their figures: bytes in binary units (the limits are set in
- * them: `--memory 2GiB`), durations that stay short as they grow, clock times in the viewer's
- * locale, and an argv as a shell would read it. Text only, no DOM.
+ * How the pages (and the reason words `show` shares with them, reason.ts) write their figures:
+ * bytes in binary units (the limits are set in them: `--memory 2GiB`), durations that stay short
+ * as they grow, clock times in the viewer's locale, and an argv as a shell would read it. Text
+ * only, no DOM and no Node: scripts/build-page.mjs bundles it into the pages.
  */
-import { escapeControlCharacters } from '../../../config/text.js';
+import { escapeControlCharacters } from '../../config/text.js';
 
 /** What the page shows where there is no figure. */
 export const DASH = '\u2013';

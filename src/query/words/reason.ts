@@ -1,11 +1,12 @@
 /**
- * Why a run ended, in words, for the run page's header (#reason): "killed: tree memory (PSS 2.1 GiB)
- * exceeded its 2 GiB limit", "killed: ran past its 30 min timeout". Pure (text only, no DOM), so
- * test/unit/run-reason.test.ts checks it for every status and every reason a RunRecord can hold
- * (src/record/types.ts RunRecord.reason; docs/design.md §2).
+ * Why a run ended, in words: "killed: tree memory (PSS 2.1 GiB) exceeded its 2 GiB limit", "killed:
+ * ran past its 30 min timeout". The run page's header (#reason) and `scidex-watchdog show` (its
+ * `why` line) say the same. Pure (text only, no DOM, no Node), so test/unit/run-reason.test.ts
+ * checks it for every status and every reason a RunRecord can hold (src/record/types.ts
+ * RunRecord.reason; docs/design.md §2).
  */
-import type { EventRecord, RunRecord, RunStatus } from '../../../../record/types.js';
-import { bytes, limitBytes, limitDuration } from '../format.js';
+import type { EventRecord, RunRecord, RunStatus } from '../../record/types.js';
+import { bytes, limitBytes, limitDuration } from './format.js';
 
 /** The tree memory at the memory kill: the limit_exceeded event's PSS (the limit applies to PSS), else its RSS, else the run's peaks. */
 function memoryAtKill(run: RunRecord, events: readonly EventRecord[], reason: string): string {
@@ -88,25 +89,4 @@ export function reasonWords(run: RunRecord, events: readonly EventRecord[]): str
   if (run.status === 'failed_to_start') return `failed to start: ${reason}`;
   if (reason.startsWith('host_pressure: ')) return `stopped by the memory-pressure guard: ${reason.slice('host_pressure: '.length)}`;
   return `${STATUS_WORDS[run.status](run)}: ${reason}`;
-}
-
-/** The moment a run was killed, as the run page marks it on its chart. */
-export interface KillMoment {
-  /** Time since the run started, ms. */
-  elapsed_ms: number;
-  /** The event that marks it. */
-  kind: 'limit_exceeded' | 'signal_sent' | 'kernel_oom_kill';
-}
-
-/**
- * When the run was killed: the limit_exceeded event (the decision), else the first signal_sent (a
- * cancel, orphans), else the kernel's OOM kill; null when none of them happened.
- * @param events the run's events, oldest first
- */
-export function killMoment(events: readonly EventRecord[]): KillMoment | null {
-  for (const kind of ['limit_exceeded', 'signal_sent', 'kernel_oom_kill'] as const) {
-    const event = events.find((e) => e.kind === kind);
-    if (event) return { elapsed_ms: event.elapsed_ms, kind };
-  }
-  return null;
 }
