@@ -29,12 +29,13 @@ import { memberKey, type Member } from '../track/member.js';
 import { memoryBackstopOf, openTracker, removeRunCgroups, runOomCounts, spawnCgroups, type TrackingSetup } from '../track/select.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 import { reapAdoptedZombies } from './adopted.js';
-import { announceKernelOom, announceStop, runEndLine } from './announce.js';
+import { announceKernelOom, announceStop } from './announce.js';
 import { deferred } from './deferred.js';
-import { adoptedOutcome, firstSignalOf, graceOf, isBreach, leaderStatus, runOutcome, runReasonText, spawnFailureStatus, stopReasonText, type LeaderExit, type StopReason } from './exit-status.js';
+import { firstSignalOf, graceOf, isBreach, leaderStatus, runOutcome, runReasonText, spawnFailureStatus, stopReasonText, type LeaderExit, type StopReason } from './exit-status.js';
 import { CANCELLING_SIGNALS, onWrapperSignals, schedulerStop } from './forward.js';
 import { recordOrphansFound, TreeEnd } from './orphans.js';
 import { nextPollDelay } from './poll.js';
+import { recordAdoptedEnd, recordReleased, recordRunEnd, type EndContext, type RunEnding } from './run-end.js';
 import { RunFigures } from './run-figures.js';
 import { spawnLeader, type Leader } from './spawn.js';
 import type { AdoptedLeader } from './adopted-leader.js';
@@ -57,9 +58,6 @@ const PRELOAD_FFI_AFTER_MS = 250;
 const SETTLE_POLL_MS = 5;
 
 type Phase = 'starting' | 'running' | 'settling' | 'settle-cut' | 'orphans' | 'terminating' | 'ending' | 'finished';
-
-/** The outcome fields of the run row: NOT_ENDED while the run goes on. */
-type RunEnding = Pick<RunProgress, keyof typeof NOT_ENDED>;
 
 /** Where the supervisor's one-line messages go; `info` is silenced by --quiet, `error` never. */
 export interface Messages {
@@ -491,20 +489,10 @@ export class Supervisor {
   /** The end of a released run: its processes left running (moved back to their own cgroup), the run row `released`. */
   private finishReleased(): number {
     this.phase = 'ending';
-    const tracker = this.tracker!;
-    this.observe(tracker.scan());
+    this.observe(this.tracker!.scan());
     this.figures.close();
     const stuck = this.tracking.cgroup ? giveBack(this.tracking.cgroup) : [];
-    const request = this.released!;
-    const reason = request.reason ? `released: ${request.reason}` : 'released';
-    const detail = { status: 'released', requested_by: request.requested_by, left_running: tracker.members().filter((m) => m.alive).map((m) => m.pid), ...(stuck.length > 0 ? { still_in_run_cgroup: stuck } : {}) };
-    this.log.together(() => {
-      this.log.processes(tracker.members(), (member) => fateOf(member, this.lastSignal));
-      this.log.event('run_finished', { reason, pid: this.leader!.pid, rss_bytes: this.figures.peakRssBytes, pss_bytes: this.figures.peakPssBytes, detail }, true);
-      this.log.run(this.row({ ended_at: new Date().toISOString(), status: 'released', exit_status: null, exit_code: null, signal: null, reason }));
-    });
-    this.messages.info(runEndLine(this.log.lastRun!, this.log.elapsedMs()));
-    return 0;
+    return recordReleased(this.endContext(), this.released!, stuck);
   }
 
   private async terminate(reason: string, firstSignal: NodeJS.Signals): Promise<void> {
@@ -562,8 +550,7 @@ export class Supervisor {
 
   private finish(exit: LeaderExit): number {
     this.phase = 'ending';
-    const tracker = this.tracker!;
-    const tree = tracker.scan();
+    const tree = this.tracker!.scan();
     this.observe(tree);
     // A kernel OOM kill no scan saw before the end (the tree was gone at once) still names the ending.
     const oom = this.kernelOom(exit);
@@ -576,50 +563,33 @@ export class Supervisor {
       announceKernelOom(oom, tree, this.announceContext(), `the run was already being stopped for ${stopReasonText(this.stop!)}`);
     }
     this.figures.close();
-    if (this.adoption) return this.finishAdopted(exit);
+    if (this.adoption) return recordAdoptedEnd(this.endContext(), exit, this.stop);
     const { status, exitStatus } = runOutcome(exit, this.stop, this.config.preserveStatus);
-    const reason = this.stop ? runReasonText(this.stop) : null;
-    const pid = this.leader!.pid;
-    const detail = { status, exit_status: exitStatus, exit_code: exit.code, command_status: leaderStatus(exit) };
-    const { peakRssBytes, peakPssBytes } = this.figures;
-    this.log.together(() => {
-      // The command the kernel's OOM killer took died of its SIGKILL: killed, as by ours.
-      const victim = this.stop?.kind === 'kernel_oom' ? this.stop.victimPid : null;
-      const killedByKernel = (member: Member) => !member.alive && member.pid === victim && member.starttime === this.leaderStarttime;
-      this.log.processes(tracker.members(), (member) => (killedByKernel(member) ? 'killed' : fateOf(member, this.lastSignal)));
-      this.log.event('run_finished', { reason, pid, signal: exit.signal, rss_bytes: peakRssBytes, pss_bytes: peakPssBytes, detail }, true);
-      // The final version of the run row is the journal's last line: the protocol's end (docs/records.md).
-      this.log.run(this.row({ ended_at: new Date().toISOString(), status, exit_status: exitStatus, exit_code: exit.code, signal: exit.signal, reason }));
-    });
-    this.messages.info(runEndLine(this.log.lastRun!, this.log.elapsedMs()));
+    // The command the kernel's OOM killer took died of its SIGKILL: killed, as by ours.
+    const victim = this.stop?.kind === 'kernel_oom' ? this.stop.victimPid : null;
+    const killedByKernel = (member: Member) => !member.alive && member.pid === victim && member.starttime === this.leaderStarttime;
+    recordRunEnd(
+      this.endContext(),
+      { status, exit_status: exitStatus, exit_code: exit.code, signal: exit.signal, reason: this.stop ? runReasonText(this.stop) : null },
+      { status, exit_status: exitStatus, exit_code: exit.code, command_status: leaderStatus(exit) },
+      (member) => (killedByKernel(member) ? 'killed' : fateOf(member, this.lastSignal)),
+    );
     return exitStatus;
   }
 
-  /** finish() for an adopted run: its ending as far as a supervisor that is not its parent knows it (exit-status.ts adoptedOutcome). */
-  private finishAdopted(exit: LeaderExit): number {
-    const tracker = this.tracker!;
-    const leader = tracker.members().find((member) => member.foundBy === 'leader');
-    const killedWith = leader ? this.lastSignal.get(leader) : undefined;
-    const outcome = adoptedOutcome(exit, this.stop, killedWith);
-    const unknown = 'exit status unknown to an adopter';
-    const reason = this.stop ? runReasonText(this.stop) : outcome.status === 'exited' ? unknown : null;
-    const pid = this.leader!.pid;
-    const detail = {
-      status: outcome.status,
-      exit_status: outcome.exitStatus,
-      exit_code: outcome.exitCode,
-      exit_known: !exit.unknown,
-      ...(exit.unknown ? { why_unknown: 'not our child: its parent reaps it, and the kernel did not tell its status (Linux < 6.15, or not reaped within 1 s)' } : {}),
-      ...(exit.unknown && killedWith ? { last_signal_of_ours: killedWith } : {}),
-    };
+  /** What the last records are written from (run-end.ts). */
+  private endContext(): EndContext {
     const { peakRssBytes, peakPssBytes } = this.figures;
-    this.log.together(() => {
-      this.log.processes(tracker.members(), (member) => fateOf(member, this.lastSignal));
-      this.log.event('run_finished', { reason, pid, signal: outcome.signal, rss_bytes: peakRssBytes, pss_bytes: peakPssBytes, detail }, true);
-      this.log.run(this.row({ ended_at: new Date().toISOString(), status: outcome.status, exit_status: outcome.exitStatus, exit_code: outcome.exitCode, signal: outcome.signal, reason }));
-    });
-    this.messages.info(runEndLine(this.log.lastRun!, this.log.elapsedMs()));
-    return 0;
+    return {
+      log: this.log,
+      info: (line) => this.messages.info(line),
+      members: this.tracker!.members(),
+      lastSignal: this.lastSignal,
+      leaderPid: this.leader!.pid,
+      peakRssBytes,
+      peakPssBytes,
+      row: (ending) => this.row(ending),
+    };
   }
 
   private failedToStart(code: string | undefined, message: string): number {
