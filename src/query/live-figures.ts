@@ -9,6 +9,7 @@ import { processUids } from '../proc/identity.js';
 import { wrapperAlive } from '../proc/liveness.js';
 import { pidNamespace } from '../proc/system.js';
 import { readTrustedMarker } from '../record/marker-trust.js';
+import { runStateDirs } from '../record/markers.js';
 import type { RunRecord } from '../record/types.js';
 import { foreignOwner, lostRunTracker } from '../track/lost-run.js';
 import { isRunCgroupPath } from '../track/run-cgroup.js';
@@ -18,8 +19,8 @@ import type { LiveFigures } from './run-view-body.js';
 export const LIVE_PROCESSES_SHOWN = 20;
 
 /**
- * Measures `run` now, when it is running on this host (its host is os.hostname()) and its marker in
- * `stateDir` is one to believe: the marker is the record's run (same wrapper pid, starttime and
+ * Measures `run` now, when it is running on this host (its host is os.hostname()) and its marker,
+ * in `stateDir` or else in the run's own state directory (record/markers.ts runStateDirs), is one to believe: the marker is the record's run (same wrapper pid, starttime and
  * boot), marker-trust.ts trusts it for a user (its content and its trust read from one open file),
  * its wrapper is alive (proc/liveness.ts) in our PID namespace and runs as that user (real and
  * effective uid, /proc/PID/status). The tree is the run's cgroup, or the processes carrying its
@@ -46,7 +47,10 @@ export function liveFigures(run: RunRecord, stateDir: string, atMs?: number): Li
 function measure(run: RunRecord, stateDir: string, atMs?: number): LiveFigures | null {
   const here = hostname();
   if (run.status !== 'running' || run.ended_at !== null || run.host !== here) return null;
-  const { marker, trust } = readTrustedMarker(stateDir, run.id);
+  // The first marker there is, here or in the run's own state directory; only it is checked.
+  const found = runStateDirs(run, stateDir).map((dir) => readTrustedMarker(dir, run.id)).find((read) => read.marker !== undefined);
+  if (!found) return null;
+  const { marker, trust } = found;
   if (!marker || !trust.trusted || marker.host !== here) return null;
   if (marker.wrapper_pid !== run.wrapper_pid || marker.wrapper_starttime !== run.wrapper_starttime || marker.boot_id !== run.boot_id) return null;
   // wrapperAlive counts a wrapper of another PID namespace alive; its pids mean nothing here.

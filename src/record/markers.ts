@@ -8,7 +8,7 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { readStateFile, replaceStateFile } from './state-file.js';
 import { stateSubdir } from './state-dir.js';
-import { join } from 'node:path';
+import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { isRunId } from '../config/run-id.js';
 import { releaseLock, takeLock } from './lock-file.js';
 import type { RunRecord } from './types.js';
@@ -43,6 +43,20 @@ function markerDir(stateDir: string): string {
 export function markerPath(stateDir: string, runId: string): string {
   if (!isRunId(runId)) throw new Error(`not a run id: '${runId}'`);
   return join(markerDir(stateDir), `${runId}.json`);
+}
+
+/**
+ * The state directories a run's marker may be in: `stateDir` (the reader's), then the run's own,
+ * named by its record's journal_path when that has the shape a wrapper writes,
+ * `<dir>/journal/<run-id>.jsonl` (absolute): a record names no other directory to look in. A daemon
+ * on /var/lib/scidex-run finds a user's run there (its wrapper's default state directory is the
+ * user's). What is found there is a claim like any marker: marker-trust.ts checks it before use.
+ */
+export function runStateDirs(run: Pick<RunRecord, 'id' | 'journal_path'>, stateDir: string): string[] {
+  const named = typeof run.journal_path === 'string' && isAbsolute(run.journal_path) ? normalize(run.journal_path) : undefined;
+  if (named === undefined || basename(named) !== `${run.id}.jsonl` || basename(dirname(named)) !== 'journal') return [stateDir];
+  const own = dirname(dirname(named));
+  return own === resolve(stateDir) ? [stateDir] : [stateDir, own];
 }
 
 /**

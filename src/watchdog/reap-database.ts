@@ -5,13 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import type { DatabaseConfig } from '../config/database.js';
 import { anyProcessWritesTo } from '../proc/identity.js';
 import { wrapperAlive } from '../proc/liveness.js';
 import { failpoint } from '../sys/failpoint.js';
 import { Journal, readJournal } from '../record/journal.js';
-import { markerPath } from '../record/markers.js';
+import { markerPath, runStateDirs } from '../record/markers.js';
 import { withSchema } from '../record/migrate.js';
 import { selectRunningRuns, stillRunning, tryLockRun, unlockRun } from '../record/sql.js';
 import type pg from 'pg';
@@ -37,7 +37,7 @@ export async function reapDatabaseRows(
     for (const row of rows) {
       if ((onlyRunId !== undefined && row.id !== onlyRunId) || skip.has(row.id)) continue;
       // A run with a marker, here or in its own state directory, is its marker reapers' to finish.
-      if (markedStateDirs(row, options.stateDir).some((stateDir) => existsSync(markerPath(stateDir, row.id)))) continue;
+      if (runStateDirs(row, options.stateDir).some((stateDir) => existsSync(markerPath(stateDir, row.id)))) continue;
       // One reaper per run across every state directory and host process: PostgreSQL's advisory
       // lock, then the row read again (another reaper may have finished it just before).
       if (!(await tryLockRun(client, row.id))) {
@@ -70,21 +70,9 @@ async function reapRow(client: pg.Client, row: RunRecord, options: ReapOptions):
   return [await finishLostRun(row, row, journal, options)];
 }
 
-/**
- * Where the run's own journal may be: the one its row names (its wrapper's state directory, maybe
- * not ours), then ours. A row's path is taken only in the shape the wrapper writes,
- * `<dir>/journal/<run-id>.jsonl`: a row names no other file for the reaper to read.
- */
+/** Where the run's own journal may be: in each state directory its marker may be in (markers.ts runStateDirs). */
 function ownJournals(row: RunRecord, stateDir: string): string[] {
-  const ours = join(stateDir, 'journal', `${row.id}.jsonl`);
-  const named = typeof row.journal_path === 'string' && isAbsolute(row.journal_path) ? normalize(row.journal_path) : undefined;
-  const shaped = named !== undefined && basename(named) === `${row.id}.jsonl` && basename(dirname(named)) === 'journal';
-  return shaped && named !== ours ? [named, ours] : [ours];
-}
-
-/** The state directories whose marker of the run counts: ours, and the one its own journal lies in. */
-function markedStateDirs(row: RunRecord, stateDir: string): string[] {
-  return ownJournals(row, stateDir).map((journal) => dirname(dirname(journal)));
+  return runStateDirs(row, stateDir).map((dir) => join(dir, 'journal', `${row.id}.jsonl`));
 }
 
 /** Whether the journal at `path` holds an ended version of run `runId` (false when it cannot be read). */

@@ -22,6 +22,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { resolveDatabase } from '../../src/config/database.js';
 import { readStat } from '../../src/proc/stat.js';
+import { liveFigures } from '../../src/query/live-figures.js';
 import { readRunView } from '../../src/query/run-view.js';
 import type { RunView } from '../../src/query/run-view-body.js';
 import { listMarkers, markerPath } from '../../src/record/markers.js';
@@ -109,6 +110,15 @@ async function showsLiveFigures(url: string | undefined): Promise<void> {
       expect(malformed.exitCode, malformed.stderr).toBe(0);
       expect(JSON.parse(malformed.stdout)).toMatchObject({ run: { id: runId, status: 'running' }, live: null });
     } else {
+      // Read with another state directory (a daemon's /var/lib/scidex-run beside a user's own): the
+      // marker is looked for in the run's own too, which its row's journal_path names.
+      const elsewhere = await viewOf(runId, newStateDir(), url);
+      expect(elsewhere).toMatchObject({ source: 'database', live: { process_count: 1 } });
+      expect(liveFigures(elsewhere.run, newStateDir())).toMatchObject({ process_count: 1 });
+      // Only a journal_path of the wrapper's shape, <dir>/journal/<run-id>.jsonl, names a directory to look in.
+      for (const path of [join(stateDir, 'journal', `${randomUUID()}.jsonl`), join(stateDir, 'running', `${runId}.jsonl`), `journal/${runId}.jsonl`]) {
+        expect(liveFigures({ ...elsewhere.run, journal_path: path }, newStateDir()), path).toBeNull();
+      }
       // A row rewritten to an older start and a timeout long past: the live figures are the marker's.
       const client = new pg.Client({ connectionString: url });
       await client.connect();
@@ -227,7 +237,10 @@ describe.skipIf(nobody.skip !== undefined)(`show of a run a forged marker names$
       // nobody's marker naming root's process as its wrapper: not its wrapper (another uid), nothing measured.
       const intruder = stateDirOwnedBy(uid, gid);
       const rootWrapped = forge(intruder, rootsWrapper, { uid, gid });
-      expect(await viewOf(rootWrapped.id, intruder)).toMatchObject({ run: { id: rootWrapped.id, status: 'running' }, source: 'journal', live: null });
+      const rootWrappedView = await viewOf(rootWrapped.id, intruder);
+      expect(rootWrappedView).toMatchObject({ run: { id: rootWrapped.id, status: 'running' }, source: 'journal', live: null });
+      // Named by the run's journal_path (as a row names a user's state directory to a daemon): the same checks, nothing measured.
+      expect(liveFigures(rootWrappedView.run, newStateDir())).toBeNull();
 
       // nobody's marker naming nobody's process: measured, but only nobody's processes may be the run's.
       const nobodys = stateDirOwnedBy(uid, gid);
@@ -242,6 +255,7 @@ describe.skipIf(nobody.skip !== undefined)(`show of a run a forged marker names$
       const view = await viewOf(ours.id, own);
       expect(view.live?.processes).toEqual([expect.objectContaining({ pid: ours.carrier.pid, comm: 'sleep', found_by: 'cookie' })]);
       expect(view.live?.process_count).toBe(1);
+      expect(liveFigures(view.run, newStateDir())?.processes).toEqual([expect.objectContaining({ pid: ours.carrier.pid, found_by: 'cookie' })]);
     } finally {
       for (const stop of stops) stop();
       await until('the sleeps to be gone', () => tagged(tag).length === 0, HANG_MS);
