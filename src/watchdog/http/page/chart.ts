@@ -33,6 +33,11 @@ export interface ChartSpec {
   yValue: (y: number) => string;
   /** The steps the y axis may tick at (uPlot's decimal ones by default): powers of two for bytes, whole numbers for counts. */
   yIncrs?: number[];
+  /**
+   * Counts over intervals that start at each x (kills per hour): each drawn as a flat step over its
+   * interval, not as a slope between two of them, which would show kills between the hours.
+   */
+  steps?: boolean;
   /** A moment marked by a vertical line (the kill), in x units, and what it is. */
   mark?: { x: number; label: string } | null;
   height?: number;
@@ -102,6 +107,7 @@ export function drawChart(container: HTMLElement, spec: ChartSpec): void {
         width: 2,
         dash: s.dashed ? [6, 4] : undefined,
         spanGaps: false,
+        ...(spec.steps ? { paths: uPlot.paths.stepped!({ align: 1 }) } : {}),
         points: { show: spec.x.length < 60 },
         value: (_u: uPlot, v: number | null) => (v === null ? '\u2013' : spec.yValue(v)),
       })),

@@ -1,6 +1,6 @@
 /**
- * The kills per host and hour of the last 24 h: the chart (#kills-chart, chart.ts: one series per
- * host, named by the host, over the hours as clock times) and the same figures as text, the source
+ * The kills per host and hour of the last 24 h: the chart (#kills-chart, chart.ts: one stepped series
+ * per host, named by the host, over the hours as clock times) and the same figures as text, the source
  * of truth (#kills-head: a `th[data-host]` per host; #kills-body: one `tr[data-hour]` per hour,
  * oldest first, with a .hour cell and a `td.kills[data-host][data-kills]` per host).
  */
@@ -28,6 +28,7 @@ export function renderKills(kills: readonly FleetKillHour[]): void {
     time: true,
     yValue: (value) => String(value),
     yIncrs: COUNT_STEPS,
+    steps: true,
     series: hosts.map((host, i) => ({ label: host, values: hours.map((hour) => count(host, hour)), color: PALETTE[i % PALETTE.length] })),
     height: 220,
   });
