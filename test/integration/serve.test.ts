@@ -403,7 +403,7 @@ describe('scidex-watchdog serve on IPv6 loopback, without a database', () => {
     try {
       // A host without IPv6 on loopback refuses the bind and the daemon exits: that, not a time, ends
       // the wait (a daemon starting on a loaded host can take longer than any short bound).
-      const answer = await until(
+      const answer = await until<HostStatus | 'exited'>(
         `/status on [::1]:${port}, or the daemon to exit`,
         () =>
           daemon.exitCode !== null
