@@ -107,7 +107,7 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     const result = await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });
     expect(result.exitCode).toBe(0);
     const status = async () => (await database.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [dead.id])).rows[0]?.status;
-    await until('the run to be marked lost in PostgreSQL', async () => (await status()) === 'lost', 15_000, { every: 100 });
+    await until('the run to be marked lost in PostgreSQL', async () => (await status()) === 'lost', 60_000, { every: 100 });
   });
 
   // On a database of its own: any `scidex-watchdog reap` of the test files alongside reaps every
@@ -129,7 +129,7 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
           env: { SCIDEX_TEST_TAG: tag, ...env },
         });
       const late = reap({ SCIDEX_FAILPOINTS: 'reap-rows-read' });
-      await until('the reaper to reach its failpoint', () => readStat(late.pid!)?.state === 'T', 20_000);
+      await until('the reaper to reach its failpoint', () => readStat(late.pid!)?.state === 'T', 60_000);
       try {
         const first = await reap();
         expect(first.exitCode, first.stderr).toBe(0);
