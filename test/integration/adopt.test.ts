@@ -531,7 +531,7 @@ describe('a dead adopting supervisor', SEVERAL_STARTS, () => {
     const starttime = readStat(job.pid)!.starttime;
     const runId = await adopt(job.pid, stateDir, ['--tracking', 'pgroup', '--timeout', '1s', '--grace', '1s'], { SCIDEX_FAILPOINTS: 'stop-journaled' });
     const supervisor = readMarker(stateDir, runId)!.wrapper_pid;
-    await until('the supervisor stopped at stop-journaled', () => readStat(supervisor)?.state === 'T', 30_000);
+    await until('the supervisor stopped at stop-journaled', () => readStat(supervisor)?.state === 'T', 60_000);
     process.kill(supervisor, 'SIGKILL');
     const { run, events } = await finished(stateDir, runId);
     expect(events.find((event) => event.kind === 'limit_exceeded')).toBeDefined();
@@ -548,7 +548,7 @@ describe('a dead adopting supervisor', SEVERAL_STARTS, () => {
     const job = await startProcess(['sleep', '300']);
     const runId = await adopt(job.pid, stateDir, ['--tracking', 'cgroup', '--timeout', '1s', '--grace', '1s'], { SCIDEX_FAILPOINTS: 'stop-journaled' });
     const supervisor = readMarker(stateDir, runId)!.wrapper_pid;
-    await until('the supervisor stopped at stop-journaled', () => readStat(supervisor)?.state === 'T', 30_000);
+    await until('the supervisor stopped at stop-journaled', () => readStat(supervisor)?.state === 'T', 60_000);
     process.kill(supervisor, 'SIGKILL');
     expect((await job.exited).signal).toBe('SIGTERM');
     const { run, events } = await finished(stateDir, runId);

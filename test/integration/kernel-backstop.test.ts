@@ -206,7 +206,7 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
     const stateDir = newStateDir();
     // Stopped after the cgroups and the journal are made, before the spawn (src/sys/failpoint.ts).
     const wrapper = startWrapper(['--memory-limit', '300MiB', '--', 'true'], { tag, stateDir, env: { SCIDEX_FAILPOINTS: 'journal-created' } });
-    await until('the wrapper to stop at its failpoint', () => readStat(wrapper.pid!)?.state === 'T', 20_000);
+    await until('the wrapper to stop at its failpoint', () => readStat(wrapper.pid!)?.state === 'T', 60_000);
     const runId = readdirSync(join(stateDir, 'journal')).find((name) => name.endsWith('.jsonl'))!.slice(0, -'.jsonl'.length);
     const cgroup = join((ownV1MemoryDir() as { dir: string }).dir, 'scidex-run', runId);
     rmdirSync(cgroup);

@@ -34,7 +34,7 @@ async function smallRootRun(release: string, env: Record<string, string> = {}) {
   const record = await until(`the run to start (exit ${run.exitCode})`, () => {
     const record = journalSoFar(stateDir)?.runs.at(-1);
     return record?.pid && existsSync(join(stateDir, 'running', `${record.id}.json`)) ? record : undefined;
-  }, 20_000, { every: 50 });
+  }, 60_000, { every: 50 });
   return { run, stateDir, runId: record.id, leader: { pid: record.pid!, starttime: record.leader_starttime! } };
 }
 
@@ -51,7 +51,7 @@ describe('what the guard measures', () => {
     let hogPid: number | undefined;
     hog.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
     try {
-      await until(() => `nobody's hog to hold its memory (exit ${hog.exitCode})`, () => out.includes('ready'), 20_000, { every: 50 });
+      await until(() => `nobody's hog to hold its memory (exit ${hog.exitCode})`, () => out.includes('ready'), 60_000, { every: 50 });
       // runuser forks the command: the hog is its child.
       hogPid = Number(readFileSync(`/proc/${hog.pid}/task/${hog.pid}/children`, 'utf8').trim().split(' ')[0]) || hog.pid!;
       expect(readFileSync(`/proc/${hogPid}/environ`, 'latin1')).toContain(`SCIDEX_RUN_ID=${runId}`);
@@ -86,7 +86,7 @@ function crossing(): Crossing {
 
 /** Waits until the wrapper has stopped itself at the failpoint pressure-request-taken (state T). */
 async function stoppedAtFailpoint(pid: number): Promise<void> {
-  await until(`wrapper ${pid} to stop at pressure-request-taken`, () => readStat(pid)?.state === 'T', 20_000, { every: 20 });
+  await until(`wrapper ${pid} to stop at pressure-request-taken`, () => readStat(pid)?.state === 'T', 60_000, { every: 20 });
 }
 
 describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {

@@ -68,10 +68,10 @@ describe('inside the settle window', () => {
       ['--orphans', 'ignore', '--orphan-settle', '30s', '--tracking', backends[0], '--', 'sh', '-c', 'sleep 300 >/dev/null 2>&1 & : > "$1"; exit 0', 'sh', started],
       { tag, stateDir },
     );
-    await until('the command to start', () => existsSync(started), 20_000);
+    await until('the command to start', () => existsSync(started), 60_000);
     // The leader is gone (reaped by the wrapper) once /proc no longer has it: the window is open.
     const leader = () => journalOf(stateDir).runs[0]?.pid;
-    await until('the leader to be gone', () => leader() !== undefined && leader() !== null && readStat(leader()!) === undefined, 20_000, { every: 100 });
+    await until('the leader to be gone', () => leader() !== undefined && leader() !== null && readStat(leader()!) === undefined, 60_000, { every: 100 });
     process.kill(run.pid!, 'SIGINT');
     const result = await run;
     expect(result.exitCode, result.stderr).toBe(0);
