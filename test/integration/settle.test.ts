@@ -45,9 +45,12 @@ describe('the settle window after the leader exits', () => {
       const { runs, events, processes } = journalOf(stateDir);
       expect(events.map((event) => event.kind)).toContain('orphan_found');
       expect(processes.map((process) => process.fate)).toContain('terminated');
-      // SIGTERM ends the helper at once: a run that waited out its 30 s grace period never emptied.
+      // SIGTERM ends the helper at once: a run that waited out its 30 s grace period never emptied. The
+      // bound is the grace period itself, from the SIGTERM, on the run's own clock (a run that waited
+      // it out cannot be shorter): not a speed target, which a host loaded by the suite would miss.
       const final = runs.at(-1)!;
-      expect(Date.parse(final.ended_at!) - Date.parse(final.started_at)).toBeLessThan(15_000);
+      const term = events.find((event) => event.kind === 'signal_sent' && event.signal === 'SIGTERM')!;
+      expect(Date.parse(final.ended_at!) - Date.parse(term.at)).toBeLessThan(30_000);
     });
   }
 });
