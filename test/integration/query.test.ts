@@ -102,7 +102,8 @@ describe('show, and the journals when no database is configured', () => {
     expect(events.map((event: { at: string }) => event.at)).toEqual(events.map((event: { at: string }) => event.at).sort());
   });
 
-  it('show of a run that does not exist fails in one line with 1; a malformed id or none is bad usage (125)', async () => {
+  // Nine CLI runs one after the other: up to 4 s each on a host loaded by the suite, too close to the default 60 s.
+  it('show of a run that does not exist fails in one line with 1; a malformed id or none is bad usage (125)', { timeout: 180_000 }, async () => {
     const missing = await withDatabase(['show', randomUUID()]);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toMatch(/^scidex-watchdog: no run [0-9a-f-]{36}$/);
@@ -185,7 +186,8 @@ describe('a hostile command line, and journal lines that are not records', () =>
     writeFileSync(strayFile, lines.map((line) => JSON.stringify(line) + '\n').join(''));
   });
 
-  it('runs, events and show skip the lines with one warning, and print the good records as the database does', async () => {
+  // Nine CLI runs one after the other: up to 4 s each on a host loaded by the suite, too close to the default 60 s.
+  it('runs, events and show skip the lines with one warning, and print the good records as the database does', { timeout: 180_000 }, async () => {
     for (const args of [['runs', '--analysis-id', analysisId], ['events', '--analysis-id', analysisId], ['show', runId], ['show', '--analysis-id', analysisId]]) {
       const fromJournals = await withoutDatabase([...args, '--json'], stateDir);
       expect(fromJournals.exitCode, fromJournals.stderr).toBe(0);
