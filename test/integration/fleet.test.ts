@@ -250,8 +250,10 @@ describe('the day of the fleet view, on rows written with SQL, the session in As
       }
       const beaten = hostOf(await readFleet(ownConfig, null), HOST)!;
       expect(beaten).toMatchObject({ daemon: 'up', daemon_pid: 2, version: 'new' });
+      // Written at the database's now(), not 5 min ahead: no age below 0, and none as old as a hang bound
+      // (not a speed target: two round trips on a host loaded by the suite take seconds).
       expect(beaten.heartbeat_age_ms).toBeGreaterThanOrEqual(0);
-      expect(beaten.heartbeat_age_ms).toBeLessThan(5_000);
+      expect(beaten.heartbeat_age_ms).toBeLessThan(HANG_MS);
     } finally {
       await own.drop();
     }

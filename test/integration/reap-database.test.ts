@@ -68,12 +68,12 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
   it('ships the whole continued journal of a marked run it reaps, marks it shipped, and warns of nothing', async () => {
     const stateDir = newStateDir();
     const run = forgeRun(stateDir);
-    const started = performance.now();
     const result = await execa(WATCHDOG, ['reap', '--json', '--run', run.id, '--state-dir', stateDir, '--database-url', database.url], { reject: false });
     expect(result.exitCode, result.stderr).toBe(0);
+    // A reaper that took its own journal for incomplete waited its 5 s of shipping out, then warned that
+    // records wait in the journal and left it unmarked: no warning and the shipped mark say it did not,
+    // where a wall-clock bound would also catch a CLI start slowed by a loaded host.
     expect(result.stderr).not.toMatch(/warning/);
-    // The grace period of the forged run is 500 ms; a reaper that took its own journal for incomplete waited 5 s more.
-    expect(performance.now() - started).toBeLessThan(4000);
     expect(existsSync(join(stateDir, 'journal', `${run.id}.shipped`))).toBe(true);
     const rows = await database.client().query('SELECT status, revision FROM watchdog_runs WHERE id = $1', [run.id]);
     expect(rows.rows).toEqual([{ status: 'lost', revision: 2 }]);
