@@ -22,7 +22,8 @@ let slurm: Slurm;
 
 beforeAll(async () => {
   if (!skip) slurm = await startSlurm(5);
-}, 60_000);
+  // munged's socket, then the node idle, each bounded at 60 s in startSlurm: daemons slow to start on a loaded host.
+}, 180_000);
 
 afterAll(async () => {
   await slurm?.stop();
