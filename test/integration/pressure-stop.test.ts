@@ -78,6 +78,8 @@ function selfMemory(field: 'VmHWM' | 'VmRSS'): number {
 }
 
 const GiB = 1024 ** 3;
+/** A test's bound: a wrapper's start and its failpoint, then the round's waits, each slow on a host loaded by the suite. */
+const SEVERAL_STARTS_MS = 180_000;
 const settings: GuardSettings = { minAvailableBytes: GiB, maxMemoryPressure: 40, pressureDurationMs: 10_000 };
 /** A crossing made up for the round: the round acts on whatever it is given. */
 function crossing(): Crossing {
@@ -130,7 +132,7 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
       writeFileSync(release, '');
       await run;
     }
-  }, 60_000);
+  }, SEVERAL_STARTS_MS);
   it("kills the tree when its journal shows the run's end (a forged final version) but the wrapper lives on, and journals nothing after that end", async () => {
     const release = join(newStateDir(), 'release');
     const { run, stateDir, runId, leader } = await smallRootRun(release, { SCIDEX_FAILPOINTS: 'pressure-request-taken' });
@@ -156,7 +158,7 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
       writeFileSync(release, '');
       await run;
     }
-  }, 60_000);
+  }, SEVERAL_STARTS_MS);
 });
 
 describe('a wrapper that dies without acting', () => {
@@ -191,7 +193,7 @@ describe('a wrapper that dies without acting', () => {
       writeFileSync(release, '');
       await run;
     }
-  }, 60_000);
+  }, SEVERAL_STARTS_MS);
 });
 
 describe("a member's PSS", () => {
