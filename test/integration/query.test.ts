@@ -44,11 +44,12 @@ describe('show, and the journals when no database is configured', () => {
   const sampleId = randomUUID();
 
   beforeAll(async () => {
-    const run = (command: string[]) =>
-      startWrapper(['--quiet', '--analysis-id', analysisId, '--timeout', '1s', '--grace', '1s', '--database-url', database.url, '--', ...command], { tag, stateDir });
-    // Long enough for its processes to be seen by a scan.
-    expect((await run(['sh', '-c', 'sleep 0.3; exit 3'])).exitCode).toBe(3);
-    expect((await run(['sh', '-c', 'sleep 30 & sleep 30'])).exitCode).toBe(124);
+    const run = (timeout: string, command: string[]) =>
+      startWrapper(['--quiet', '--analysis-id', analysisId, '--timeout', timeout, '--grace', '1s', '--database-url', database.url, '--', ...command], { tag, stateDir });
+    // Long enough for its processes to be seen by a scan. Its timeout is only a hang bound: a 1 s one
+    // won over sh and its sleep 0.3 on a host loaded by the suite (124, not 3).
+    expect((await run('2min', ['sh', '-c', 'sleep 0.3; exit 3'])).exitCode).toBe(3);
+    expect((await run('1s', ['sh', '-c', 'sleep 30 & sleep 30'])).exitCode).toBe(124);
     const ids = await database.client().query('SELECT id FROM watchdog_runs WHERE analysis_id = $1 ORDER BY started_at', [analysisId]);
     [failed, latest] = ids.rows.map((row) => row.id);
     // A sample of the first run, in PostgreSQL only: the runs compared with the journals below are unaffected.
@@ -65,7 +66,7 @@ describe('show, and the journals when no database is configured', () => {
     expect(shown.stdout).toMatch(new RegExp(`^analysis: +${analysisId} \\(1 other run\\)$`, 'm'));
     expect(shown.stdout).toMatch(/^status: +failed$/m);
     expect(shown.stdout).toMatch(/^exit status: +3 \(the command exited with 3\)$/m);
-    expect(shown.stdout).toMatch(/^limits: +timeout 1\.00s, memory 2\.0 GiB, grace 1\.00s, orphans kill$/m);
+    expect(shown.stdout).toMatch(/^limits: +timeout 2m0s, memory 2\.0 GiB, grace 1\.00s, orphans kill$/m);
     expect(shown.stdout).toMatch(/^processes:\n pid +\| ppid +\| comm +\| found_by +\| peak_rss +\| cpu_s +\| fate/m);
     expect(shown.stdout).toMatch(/\| sh +\| leader +\|.*\| exited/);
     expect(shown.stdout).toMatch(/^samples:\n at +\| elapsed_s +\| rss +\| pss +\| cpu_s +\| procs +\| peak/m);
