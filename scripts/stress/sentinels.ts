@@ -63,7 +63,8 @@ export class Sentinels {
     // A harness stopped on the way (Ctrl-C) still ends them.
     process.on('exit', sentinels.stop);
     for (const { process: sentinel, ready } of started) {
-      const deadline = performance.now() + 10_000;
+      // A hang bound: a python3 start took seconds on a host loaded by the test suite this runs in.
+      const deadline = performance.now() + 60_000;
       while (!existsSync(ready)) {
         if (performance.now() > deadline || !aliveAs(sentinel)) {
           sentinels.stop();

@@ -105,8 +105,10 @@ export interface CancelListener {
  * Listens for the cancel requests of this host and delivers them, until close().
  * @param onError told of each failure (connect, LISTEN, a pass); the listener carries on and
  *        reconnects with backoff (1 s doubling to 30 s)
+ * @param pollMs how often it looks without a notification (CANCEL_POLL_MS); a test sets it past its
+ *        own length, so that what is delivered can only have come by a notification
  */
-export function listenForCancels(database: DatabaseConfig, stateDir: string, onError: (error: unknown) => void): CancelListener {
+export function listenForCancels(database: DatabaseConfig, stateDir: string, onError: (error: unknown) => void, pollMs = CANCEL_POLL_MS): CancelListener {
   const host = hostname();
   let client: pg.Client | undefined;
   let closed = false;
@@ -184,7 +186,7 @@ export function listenForCancels(database: DatabaseConfig, stateDir: string, onE
 
   pass();
   const ready = passing ?? Promise.resolve();
-  const timer = setInterval(pass, CANCEL_POLL_MS);
+  const timer = setInterval(pass, pollMs);
   // The daemon's own work keeps the process alive, never this timer.
   timer.unref();
   return {

@@ -89,6 +89,8 @@ export async function launchBrowser(executablePath: string, tag?: string): Promi
     host: '127.0.0.1',
     args: ['--no-sandbox', '--no-first-run', '--no-default-browser-check', '--disable-background-networking'],
     env,
+    // A hang bound, not Playwright's 30 s: chromium's start is slow on a host loaded by the suite itself.
+    timeout: 60_000,
   });
   const pid = server.process().pid;
   let browser: Browser;

@@ -31,11 +31,11 @@ export function aliveWith(pid: number, starttime: number): boolean {
 /**
  * Waits until process `pid` is stopped (state T), as a failpoint (src/sys/failpoint.ts) leaves it.
  * @returns the pid, for the SIGCONT that resumes it
- * @throws when it is not stopped within 20 s
+ * @throws when it is not stopped within 60 s (a hang bound: the wrapper's start comes first)
  */
 export async function stoppedAtFailpoint(pid: number | undefined): Promise<number> {
   if (pid === undefined) throw new Error('a process without a pid never reaches its failpoint');
-  await until(`process ${pid} to reach its failpoint`, () => readStat(pid)?.state === 'T', 20_000);
+  await until(`process ${pid} to reach its failpoint`, () => readStat(pid)?.state === 'T', 60_000);
   return pid;
 }
 
@@ -74,7 +74,7 @@ export async function cookieCarrierAs(
   };
   try {
     // RSS in pages of 4 KiB (proc(5) stat field 24), as on our hosts.
-    await until(`the carrier to hold ${mib} MiB`, () => (readStat(pid)?.rssPages ?? 0) * 4096 >= mib << 20, 20_000);
+    await until(`the carrier to hold ${mib} MiB`, () => (readStat(pid)?.rssPages ?? 0) * 4096 >= mib << 20, 60_000);
   } catch (error) {
     stop();
     throw error;

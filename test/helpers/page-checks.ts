@@ -53,7 +53,7 @@ export async function keepScreenshot(page: Page, name: string): Promise<void> {
 /** The text of each selector's first element (null for an element without text), keyed by selector. */
 export async function textsOf(page: Page, selectors: readonly string[]): Promise<Record<string, string | null>> {
   const texts: Record<string, string | null> = {};
-  for (const selector of selectors) texts[selector] = await page.locator(selector).first().textContent({ timeout: 5_000 });
+  for (const selector of selectors) texts[selector] = await page.locator(selector).first().textContent({ timeout: 60_000 });
   return texts;
 }
 

@@ -156,12 +156,13 @@ export async function startPgbouncer(databaseUrl: string, options: PgbouncerOpti
         return false;
       }
     },
-    10_000,
+    // A hang bound: pgbouncer's start and a first round trip, slow on a host loaded by the suite.
+    60_000,
     { every: 100, onTimeout: 'return' },
   );
   if (!ready) {
     await stop();
-    throw new Error(`pgbouncer did not accept connections within 10 s (${String(refusal)}): ${server.stderr()}\n${log()}`, { cause: refusal });
+    throw new Error(`pgbouncer did not accept connections within 60 s (${String(refusal)}): ${server.stderr()}\n${log()}`, { cause: refusal });
   }
   // The pidfile names the process we hold: the pid we will signal is pgbouncer's own.
   const written = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined;

@@ -26,7 +26,7 @@ export function tagged(tag: string): number[] {
 }
 
 /** Waits until `count` live processes carry the tag (or throws after `timeoutMs`). */
-export async function waitForTagged(tag: string, count: number, timeoutMs = 20_000): Promise<number[]> {
+export async function waitForTagged(tag: string, count: number, timeoutMs = 60_000): Promise<number[]> {
   let seen = 0;
   return until(
     () => `${count} tagged processes (only ${seen} appeared)`,

@@ -59,7 +59,7 @@ export async function startPrometheus(job: string, targets: string[], env: NodeJ
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await awaitReady(server, 'Prometheus', url, 30_000);
+    await awaitReady(server, 'Prometheus', url, 60_000);
   } catch (error) {
     await stop();
     throw error;

@@ -43,7 +43,7 @@ export async function startPushgateway(): Promise<RealPushgateway> {
   const port = await freeLoopbackPort();
   const url = `http://127.0.0.1:${port}`;
   const server = await spawnServer('the Pushgateway', binary, [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn']);
-  await awaitReady(server, 'the Pushgateway', url, 10_000);
+  await awaitReady(server, 'the Pushgateway', url, 60_000);
   return { url, pid: server.pid, starttime: server.starttime, log: server.stderr, stop: server.stop };
 }
 

@@ -67,7 +67,8 @@ export async function serveForTest(options: TestDaemonOptions): Promise<TestDaem
         expect(child.exitCode ?? child.signalCode, `serve exited early:\n${log()}`).toBeNull();
         return fetch(`${base}/status`).then((response) => response.ok).catch(() => false);
       },
-      20_000,
+      // A hang bound: a Node start on a host loaded by the suite took 12 s.
+      60_000,
       { every: 100 },
     );
   } catch (error) {

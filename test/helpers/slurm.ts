@@ -54,7 +54,7 @@ export async function startSlurm(killWaitS: number): Promise<Slurm> {
   };
   try {
     daemons.push(await spawnServer('munged', '/usr/sbin/munged', ['-F', '--force', `--key-file=${key}`, `--socket=${socket}`, `--pid-file=${join(dir, 'munge', 'pid')}`, `--seed-file=${join(dir, 'munge', 'seed')}`, `--log-file=${join(dir, 'munge', 'log')}`]));
-    await until('munged', () => existsSync(socket), 20_000);
+    await until('munged', () => existsSync(socket), 60_000);
     const [controller, node] = [await freeLoopbackPort(), await freeLoopbackPort()];
     const host = hostname();
     const conf = join(dir, 'slurm.conf');
@@ -75,7 +75,7 @@ export async function startSlurm(killWaitS: number): Promise<Slurm> {
     daemons.push(await spawnServer('slurmd', '/usr/sbin/slurmd', ['-D', '-f', conf]));
     const env = { SLURM_CONF: conf };
     const client = (command: string, args: string[]) => run(command, args, { env: { ...process.env, ...env } });
-    await until('the Slurm node to be idle', async () => (await client('sinfo', ['-h', '-o', '%T']).catch(() => ({ stdout: '' }))).stdout.trim() === 'idle', 30_000);
+    await until('the Slurm node to be idle', async () => (await client('sinfo', ['-h', '-o', '%T']).catch(() => ({ stdout: '' }))).stdout.trim() === 'idle', 60_000);
     const job = async (id: string) => {
       const { stdout } = await client('scontrol', ['-o', 'show', 'job', id]).catch(() => ({ stdout: '' }));
       if (stdout.trim() === '') return undefined;

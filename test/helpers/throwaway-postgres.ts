@@ -114,7 +114,7 @@ export async function startThrowawayPostgres(options: ThrowawayOptions = {}): Pr
     if (!postmaster) return;
     await pgCtl('stop', '-m', mode);
     // pg_ctl returns once postmaster.pid is gone, which the postmaster removes just before it exits.
-    await until(`postmaster ${postmaster.pid} to exit after pg_ctl stop -m ${mode}`, () => !aliveWith(postmaster.pid, postmaster.starttime), 10_000, { every: 10 });
+    await until(`postmaster ${postmaster.pid} to exit after pg_ctl stop -m ${mode}`, () => !aliveWith(postmaster.pid, postmaster.starttime), 60_000, { every: 10 });
   };
 
   const start = async () => {

@@ -23,12 +23,14 @@ export interface UntilOptions {
 
 /**
  * Polls `probe` until it gives something other than undefined or false, and returns that.
+ * The default bound is the house hang bound (60 s): most waits cover a process start, a CLI run or
+ * a database round trip, which a host loaded by the suite itself can starve for many seconds.
  * @param what named in the error
  * @throws Error `timed out waiting for <what>` after `timeoutMs` (unless `onTimeout: 'return'`)
  */
 export function until<T>(what: WaitedFor, probe: Probe<T>, timeoutMs: number, options: UntilOptions & { onTimeout: 'return' }): Promise<T | undefined>;
 export function until<T>(what: WaitedFor, probe: Probe<T>, timeoutMs?: number, options?: UntilOptions): Promise<T>;
-export async function until<T>(what: WaitedFor, probe: Probe<T>, timeoutMs = 20_000, options: UntilOptions = {}): Promise<T | undefined> {
+export async function until<T>(what: WaitedFor, probe: Probe<T>, timeoutMs = 60_000, options: UntilOptions = {}): Promise<T | undefined> {
   const { every = 25, onTimeout = 'throw' } = options;
   const end = Date.now() + timeoutMs;
   for (;;) {

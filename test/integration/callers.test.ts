@@ -37,7 +37,8 @@ describe('Python subprocess caller', () => {
     expect(result.stdout.trim().split('\n').at(-1)).toBe('analysis py-timeout: timed out: killed for the wall-clock limit (exit status 124)');
   });
 
-  it('maps a completed run, a command not found (127) and bad input (125)', async () => {
+  // Three python3 callers one after the other, each starting a wrapper: seconds each on a host loaded by the suite.
+  it('maps a completed run, a command not found (127) and bad input (125)', { timeout: 180_000 }, async () => {
     const ok = await runCaller('python3', [script, 'py-ok', '30s', 'true']);
     expect([ok.exitCode, ok.stdout.trim()]).toEqual([0, 'analysis py-ok: completed (exit status 0)']);
     const missing = await runCaller('python3', [script, 'py-missing', '30s', 'no-such-command-scidex']);
@@ -63,7 +64,9 @@ describe('Python application adopting its own subprocesses', () => {
     const runs = await execa(BIN.replace(/scidex-run$/, 'scidex-watchdog'), ['runs', '--analysis-id', 'py-adopt', '--json'], { env: { SCIDEX_RUN_STATE_DIR: stateDir, DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined } });
     const rows = runs.stdout.trim().split('\n').map((line) => JSON.parse(line) as { adopted: boolean; status: string });
     expect(rows.map((row) => [row.adopted, row.status]).sort()).toEqual([[true, 'completed'], [true, 'released'], [true, 'timeout']]);
-  }, 90_000);
+    // Three adoptions (each a CLI run and a supervisor's start), a release and the keep job's 10 s timeout
+    // waited out: far above 90 s on a host loaded by the suite.
+  }, 240_000);
 });
 
 describe('cron wrapper script', () => {

@@ -146,10 +146,11 @@ describe('scidex-watchdog cancel on the same host', () => {
 });
 
 describe('scidex-watchdog cancel through PostgreSQL (another host)', () => {
-  it('queues a request that the run host\'s listener delivers at once (the 2 s target is timed by the bench)', async () => {
+  it('queues a request that the run host\'s listener delivers on its notification (the 2 s target is timed by the bench)', async () => {
     const { wrapper, runId, stateDir } = await startRun(`cancel-remote-${tag}`);
     const errors: unknown[] = [];
-    const listener = listenForCancels({ url: db.url, display: 'test' }, stateDir, (error) => errors.push(error));
+    // No look without a notification within the test: what is delivered came by the request's NOTIFY.
+    const listener = listenForCancels({ url: db.url, display: 'test' }, stateDir, (error) => errors.push(error), 3_600_000);
     try {
       await listener.ready;
       const started = Date.now();
@@ -167,9 +168,8 @@ describe('scidex-watchdog cancel through PostgreSQL (another host)', () => {
       const [request] = await requestsOf(runId);
       const fromRequest = Date.parse(events.find((candidate) => candidate.kind === 'cancel_requested')!.at) - Date.parse(event.detail.requested_at);
       console.log(`through PostgreSQL: cancel CLI call -> cancel_requested ${tookEffect} ms (request asked -> wrapper took it ${fromRequest} ms), -> wrapper exit ${exitLatency} ms`);
-      // A bound against a request left waiting for the 1 s fallback look more than once; the issue's 2 s is
-      // measured where timing belongs, by `npm run bench -- --only daemon` (BENCHMARKS.md).
-      expect(fromRequest).toBeLessThan(5000);
+      // How soon is measured where timing belongs, by `npm run bench -- --only daemon` (BENCHMARKS.md);
+      // that it came by the notification, not the fallback look, the listener's hour-long look says.
       expect(request).toMatchObject({ signal: 'SIGTERM', reason: 'from afar', outcome: 'delivered', handled_at: expect.any(Date), handled_by: expect.stringContaining(' pid ') });
       expect(await runRow(runId)).toMatchObject({ status: 'cancelled', exit_status: 143, reason: 'cancelled: from afar' });
       expect(errors).toEqual([]);
@@ -213,7 +213,8 @@ describe('scidex-watchdog cancel through PostgreSQL (another host)', () => {
 });
 
 describe('scidex-watchdog cancel: bad input', () => {
-  it('refuses malformed input with 125 and touches no run', async () => {
+  // A wrapper's start and ten CLI runs one after the other, each seconds long on a host loaded by the suite.
+  it('refuses malformed input with 125 and touches no run', { timeout: 240_000 }, async () => {
     const { wrapper, runId, stateDir } = await startRun(`cancel-bad-${tag}`);
     for (const args of [
       ['cancel', 'not-a-uuid'],
@@ -258,7 +259,8 @@ describe('scidex-watchdog cancel: bad input', () => {
     }
   });
 
-  it('says clearly, with exit 1, when the run does not exist, has ended, or the analysis runs nothing', async () => {
+  // A wrapper run and five CLI runs one after the other, each seconds long on a host loaded by the suite.
+  it('says clearly, with exit 1, when the run does not exist, has ended, or the analysis runs nothing', { timeout: 180_000 }, async () => {
     const stateDir = newStateDir();
     const analysisId = `cancel-ended-${tag}`;
     expect((await startWrapper(['--quiet', '--database-url', db.url, '--analysis-id', analysisId, '--', 'true'], { tag, stateDir })).exitCode).toBe(0);

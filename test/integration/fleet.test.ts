@@ -36,7 +36,7 @@ const THIRD = 'scidex-fleet-c';
 const HERE = hostname();
 const HOUR_MS = 3_600_000;
 /** A bound far above what anything here needs: a hang fails the test instead of blocking it. */
-const HANG_MS = 30_000;
+const HANG_MS = 60_000;
 const unavailable = secondHostUnavailable();
 
 const tag = ownedTag();
@@ -66,7 +66,9 @@ const killsOf = (body: FleetBody, host: string) => body.kills.filter((bucket) =>
 const hostOf = (body: FleetBody, host: string) => body.hosts.find((entry) => entry.host === host);
 
 describe.skipIf(unavailable !== undefined)(`the fleet view across two hosts${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
-  it('lists both daemons up, the running runs of both, a kill in its hour, and filters by analysis id', async () => {
+  // Two daemons, four wrapper runs and the fleet's reads, each slow on a host loaded by the suite: more than
+  // the default 60 s there; above the 5 min timeouts that only bound the runs the test cancels.
+  it('lists both daemons up, the running runs of both, a kill in its hour, and filters by analysis id', { timeout: 420_000 }, async () => {
     const [here, second] = [newStateDir(), newStateDir()];
     const logFile = join(mkdtempSync(join(tmpdir(), 'scidex-fleet-')), 'serve.log');
     const log = openSync(logFile, 'a');
@@ -248,8 +250,10 @@ describe('the day of the fleet view, on rows written with SQL, the session in As
       }
       const beaten = hostOf(await readFleet(ownConfig, null), HOST)!;
       expect(beaten).toMatchObject({ daemon: 'up', daemon_pid: 2, version: 'new' });
+      // Written at the database's now(), not 5 min ahead: no age below 0, and none as old as a hang bound
+      // (not a speed target: two round trips on a host loaded by the suite take seconds).
       expect(beaten.heartbeat_age_ms).toBeGreaterThanOrEqual(0);
-      expect(beaten.heartbeat_age_ms).toBeLessThan(5_000);
+      expect(beaten.heartbeat_age_ms).toBeLessThan(HANG_MS);
     } finally {
       await own.drop();
     }

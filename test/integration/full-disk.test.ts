@@ -48,7 +48,7 @@ describe('a full disk under the state directory', () => {
       { tag, stateDir },
     );
     const started = async () => (await database.client().query('SELECT 1 FROM watchdog_runs WHERE analysis_id = $1', [analysisId])).rowCount === 1;
-    await until('the run row', () => started().catch(() => false), 20_000, { every: 50 });
+    await until('the run row', () => started().catch(() => false), 60_000, { every: 50 });
     // Everything left on the file system goes to a filler file; the write stops at ENOSPC.
     try {
       writeFileSync(join(mountPoint!, 'filler'), Buffer.alloc(1 << 20));

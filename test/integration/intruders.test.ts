@@ -48,7 +48,7 @@ async function decoy(flag: string, reading?: string): Promise<{ pid: number; sta
   ].join('\n');
   const child = spawn('python3', ['-c', script], { stdio: 'ignore', env: { ...process.env, SCIDEX_TEST_TAG: tag } });
   const pid = child.pid!;
-  await until('the decoy to catch SIGTERM', () => catchesSignal(pid, 'SIGTERM') === true, 20_000);
+  await until('the decoy to catch SIGTERM', () => catchesSignal(pid, 'SIGTERM') === true, 60_000);
   const starttime = readStat(pid)!.starttime;
   stops.push(() => aliveWith(pid, starttime) && child.kill('SIGKILL'));
   return { pid, starttime };
@@ -57,9 +57,9 @@ async function decoy(flag: string, reading?: string): Promise<{ pid: number; sta
 /** Starts `sleep 300` under a real wrapper; resolves once its marker is there. */
 async function startRun(stateDir: string) {
   const wrapper = startWrapper(['--quiet', '--grace', '2s', '--', 'sleep', '300'], { tag, stateDir });
-  const runId = await until('the marker', () => listMarkers(stateDir)[0], 20_000);
+  const runId = await until('the marker', () => listMarkers(stateDir)[0], 60_000);
   const journal = join(stateDir, 'journal', `${runId}.jsonl`);
-  await until('the run to start', () => existsSync(journal) && journalOf(stateDir).events.some((event) => event.kind === 'run_started'), 20_000, { every: 100 });
+  await until('the run to start', () => existsSync(journal) && journalOf(stateDir).events.some((event) => event.kind === 'run_started'), 60_000, { every: 100 });
   return { wrapper, runId, journal };
 }
 
@@ -125,13 +125,13 @@ describe.skipIf(!root)("root's run and nobody's process carrying its cookie (run
       stateDir,
     });
     try {
-      const runId = await until('the marker', () => listMarkers(stateDir)[0], 20_000);
-      await until('the run to start', () => journalSoFar(stateDir)?.events.some((event) => event.kind === 'run_started'), 20_000, { every: 100 });
+      const runId = await until('the marker', () => listMarkers(stateDir)[0], 60_000);
+      await until('the run to start', () => journalSoFar(stateDir)?.events.some((event) => event.kind === 'run_started'), 60_000, { every: 100 });
       const carrier = await cookieCarrierAs(nobody!, 'python3', runId, tag, 64);
       stops.push(carrier.stop);
       const inflatedAt = Date.now();
       // A sample measured after the carrier held its 64 MiB: the run's tree is its sleep alone.
-      const sample = await until('a sample after the carrier inflated', () => journalSoFar(stateDir)?.samples.find((entry) => Date.parse(entry.at) > inflatedAt), 20_000, { every: 100 });
+      const sample = await until('a sample after the carrier inflated', () => journalSoFar(stateDir)?.samples.find((entry) => Date.parse(entry.at) > inflatedAt), 60_000, { every: 100 });
       expect(sample).toMatchObject({ process_count: 1 });
       expect(sample.rss_bytes).toBeLessThan(40 * 1024 * 1024);
       expect(wrapper.exitCode).toBeNull();
@@ -147,7 +147,7 @@ describe.skipIf(!root)("root's run and nobody's process carrying its cookie (run
       if (wrapper.exitCode === null && wrapper.signalCode === null) wrapper.kill('SIGTERM');
       await wrapper;
       for (const stop of stops.splice(0)) stop();
-      await until('the run and the carrier to be gone', () => tagged(tag).length === 0, 20_000);
+      await until('the run and the carrier to be gone', () => tagged(tag).length === 0, 60_000);
     }
   });
 });
@@ -227,7 +227,7 @@ describe("records of someone else's run", () => {
     const stateDir = newStateDir();
     const wrapper = startWrapper(['--quiet', '--database-url', db.url, '--', 'sleep', '300'], { tag, stateDir });
     try {
-      const runId = await until('the marker', () => listMarkers(stateDir)[0], 20_000);
+      const runId = await until('the marker', () => listMarkers(stateDir)[0], 60_000);
       const row = async () => (await db.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [runId])).rows[0];
       await until('the run row', async () => (await row())?.status === 'running');
       await db.client().query('UPDATE watchdog_runs SET wrapper_pid = 999999, wrapper_starttime = 1, journal_path = $2 WHERE id = $1', [runId, '/nonexistent/journal/x.jsonl']);

@@ -99,14 +99,16 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
     });
   });
 
-  it('ends the rest of the tree after v1 kills the one process, as a memory kill', async () => {
+  // The timeout is only a hang bound (the run ends by the kernel's kill): minutes, so that a python3
+  // start starved by the suite's own load never lets it win, and the test's own bound is larger.
+  it('ends the rest of the tree after v1 kills the one process, as a memory kill', { timeout: 180_000 }, async () => {
     const stateDir = newStateDir();
     // The balloon is a child: v1's OOM killer takes it alone, and the shell and its sleep stay. The
     // next scan (2 s) reads oom_kill and the termination sequence ends them. The sleep is forked
     // first: a fork into a memory cgroup at its limit may fail (ENOMEM), and a loaded machine may
     // run the balloon to the limit before the shell's second fork.
     const tree = `sleep 300 & python3 ${join(EXAMPLES, 'balloon.py')} 128 1024 >/dev/null & wait`;
-    const args = ['--quiet', '--memory-limit', '300MiB', '--poll-interval', '2s', '--timeout', '20s', '--grace', '1s', '--', 'sh', '-c', tree];
+    const args = ['--quiet', '--memory-limit', '300MiB', '--poll-interval', '2s', '--timeout', '2min', '--grace', '1s', '--', 'sh', '-c', tree];
     const result = await startWrapper(args, { tag, stateDir, reportStall: true });
     expect(result.exitCode, result.stderr).toBe(137);
     const { runs, events, processes } = journalOf(stateDir);
@@ -123,7 +125,8 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
     expect(existsSync(backstopOf(events).cgroup)).toBe(false);
   });
 
-  it('is a kill on the daemon: /status (kills_last_24h, recent_events) and /metrics (scidex_kills_total{reason="kernel_oom"})', async () => {
+  // The run's timeout is only a hang bound (the kernel ends the run): minutes, with the test's own bound larger.
+  it('is a kill on the daemon: /status (kills_last_24h, recent_events) and /metrics (scidex_kills_total{reason="kernel_oom"})', { timeout: 240_000 }, async () => {
     const stateDir = newStateDir();
     const port = await freeLoopbackPort();
     const base = `http://127.0.0.1:${port}`;
@@ -132,22 +135,22 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
     const daemon = execa(watchdog, ['serve', '--listen', `127.0.0.1:${port}`, '--interval', '500ms', '--state-dir', stateDir], { reject: false, stdin: 'ignore', env });
     try {
       const fetchJson = async <T>(path: string): Promise<T | undefined> => fetch(`${base}${path}`).then((response) => (response.ok ? (response.json() as Promise<T>) : undefined)).catch(() => undefined);
-      await until('the daemon to answer', () => fetchJson<HostStatus>('/status'), 20_000, { every: 100 });
-      const args = ['--quiet', '--memory-limit', '300MiB', '--poll-interval', '30s', '--timeout', '20s', '--', 'python3', join(EXAMPLES, 'balloon.py'), '128', '1024'];
+      await until('the daemon to answer', () => fetchJson<HostStatus>('/status'), 60_000, { every: 100 });
+      const args = ['--quiet', '--memory-limit', '300MiB', '--poll-interval', '30s', '--timeout', '2min', '--', 'python3', join(EXAMPLES, 'balloon.py'), '128', '1024'];
       const result = await startWrapper(args, { tag, stateDir, reportStall: true });
       expect(result.exitCode, result.stderr).toBe(137);
       const runId = journalOf(stateDir).runs.at(-1)!.id;
       const status = await until('the kill in /status', async () => {
         const current = await fetchJson<HostStatus>('/status');
         return current?.recent_events.some((event) => event.run_id === runId && event.kind === 'kernel_oom_kill') ? current : undefined;
-      }, 10_000, { every: 200 });
+      }, 60_000, { every: 200 });
       expect(status.kills_last_24h).toBe(1);
       expect(status.recent_events).toContainEqual(expect.objectContaining({ run_id: runId, kind: 'kernel_oom_kill', reason: 'kernel_oom' }));
       const metric = (text: string, series: string) => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((line) => line.startsWith(`${series} `)) ?? '')?.[2]);
       const text = await until('the kill in /metrics', async () => {
         const body = await fetch(`${base}/metrics`).then((response) => response.text()).catch(() => '');
         return metric(body, 'scidex_kills_total{reason="kernel_oom"}') === 1 ? body : undefined;
-      }, 10_000, { every: 200 });
+      }, 60_000, { every: 200 });
       expect(metric(text, 'scidex_kills_total{reason="memory"}')).toBe(0);
       expect(metric(text, 'scidex_runs_finished_total{status="out_of_memory"}')).toBe(1);
     } finally {
@@ -203,7 +206,7 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
     const stateDir = newStateDir();
     // Stopped after the cgroups and the journal are made, before the spawn (src/sys/failpoint.ts).
     const wrapper = startWrapper(['--memory-limit', '300MiB', '--', 'true'], { tag, stateDir, env: { SCIDEX_FAILPOINTS: 'journal-created' } });
-    await until('the wrapper to stop at its failpoint', () => readStat(wrapper.pid!)?.state === 'T', 20_000);
+    await until('the wrapper to stop at its failpoint', () => readStat(wrapper.pid!)?.state === 'T', 60_000);
     const runId = readdirSync(join(stateDir, 'journal')).find((name) => name.endsWith('.jsonl'))!.slice(0, -'.jsonl'.length);
     const cgroup = join((ownV1MemoryDir() as { dir: string }).dir, 'scidex-run', runId);
     rmdirSync(cgroup);
@@ -216,7 +219,8 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
     expect(events.find((event) => event.kind === 'run_started')!.detail).toMatchObject({ tracking: { memory_backstop_bytes: null, memory_backstop: null } });
   });
 
-  it('is removed by the reaper when the wrapper is SIGKILLed', async () => {
+  // Two Node starts (the wrapper's, then the lifeline's reaper's) that a loaded host can starve to tens of seconds each.
+  it('is removed by the reaper when the wrapper is SIGKILLed', { timeout: 180_000 }, async () => {
     const stateDir = newStateDir();
     const wrapper = startWrapper(['--quiet', '--memory-limit', '300MiB', '--grace', '1s', '--', 'sleep', '300'], { tag, stateDir });
     await waitForTagged(tag, 3); // the wrapper, the lifeline, the sleep
@@ -226,9 +230,9 @@ describe.skipIf(SKIP_REASON !== undefined)(`the kernel backstop on cgroup v1${SK
     wrapper.kill('SIGKILL');
     await wrapper;
     // The lifeline's reaper kills the sleep, finishes the run as lost and removes the v1 cgroup.
-    await until('the run to be finished by the lifeline', () => journalOf(stateDir).runs.at(-1)?.status === 'lost', 20_000);
-    await until('every tagged process to end', () => tagged(tag).length === 0, 10_000, { every: 100 });
-    await until(`${cgroup} to be removed`, () => !existsSync(cgroup), 10_000, { every: 100 });
+    await until('the run to be finished by the lifeline', () => journalOf(stateDir).runs.at(-1)?.status === 'lost', 60_000);
+    await until('every tagged process to end', () => tagged(tag).length === 0, 60_000, { every: 100 });
+    await until(`${cgroup} to be removed`, () => !existsSync(cgroup), 60_000, { every: 100 });
   });
 
   it('left empty by a crash, is removed by the stale sweep; one with a process in it is not', async () => {

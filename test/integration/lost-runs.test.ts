@@ -20,11 +20,12 @@ const STUBBORN = 'trap "" TERM; (setsid sh -c "trap \\"\\" TERM; sleep 300" &); 
 
 describe.each(backends)('the wrapper SIGKILLed (%s backend)', (backend) => {
   // Timeout 1.5s, grace 1.5s: the kill lands before the timeout, during the grace period, after it.
+  // The test's own timeout: two Node starts (the wrapper's, then the lifeline's reaper's) that a loaded host can starve to tens of seconds each.
   it.each([
     ['before the timeout', 700],
     ['during the grace period', 2200],
     ['after the grace period', 3100],
-  ])('%s: the run still dies, and is recorded', async (_when, killAfterMs) => {
+  ])('%s: the run still dies, and is recorded', { timeout: 180_000 }, async (_when, killAfterMs) => {
     const stateDir = newStateDir();
     const args = ['--quiet', '--tracking', backend, '--timeout', '1500ms', '--grace', '1500ms', '--', 'sh', '-c', STUBBORN];
     const wrapper = startWrapper(args, { tag, stateDir });
@@ -33,9 +34,9 @@ describe.each(backends)('the wrapper SIGKILLed (%s backend)', (backend) => {
     await sleep(killAfterMs - 300);
     wrapper.kill('SIGKILL');
     await wrapper;
-    // The lifeline's reaper: grace (1.5s, the run's) plus a Node start and a few scans.
-    await until('every process of the run to end', () => tagged(tag).length === 0, 1500 + 8000, { every: 100 });
-    await until('the marker to be removed', () => readdirSync(join(stateDir, 'running')).length === 0, 5000);
+    // The lifeline's reaper: grace (1.5s, the run's) plus a Node start and a few scans, each slow on a loaded host.
+    await until('every process of the run to end', () => tagged(tag).length === 0, 60_000, { every: 100 });
+    await until('the marker to be removed', () => readdirSync(join(stateDir, 'running')).length === 0, 60_000);
     const { runs, events } = journalOf(stateDir);
     const last = runs.at(-1)!;
     expect(last.tracking_backend).toBe(backend);
@@ -50,7 +51,8 @@ describe.each(backends)('the wrapper SIGKILLed (%s backend)', (backend) => {
 });
 
 describe('the lifeline', () => {
-  it('outlives the SIGTERM a scheduler sends every process of a job, and still finishes the run of a wrapper SIGKILLed after it', async () => {
+  // Two Node starts (the wrapper's, then the lifeline's reaper's) that a loaded host can starve to tens of seconds each.
+  it('outlives the SIGTERM a scheduler sends every process of a job, and still finishes the run of a wrapper SIGKILLed after it', { timeout: 180_000 }, async () => {
     const stateDir = newStateDir();
     const wrapper = startWrapper(['--quiet', '--grace', '1s', '--', 'sleep', '300'], { tag, stateDir });
     const isLifeline = (pid: number) => existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('scidex-run-lifeline');
@@ -59,14 +61,15 @@ describe('the lifeline', () => {
     process.kill(lifeline, 'SIGTERM'); // as slurmstepd signals the whole job
     wrapper.kill('SIGKILL'); // as its SIGKILL after KillWait, which this time reaches the wrapper only
     await wrapper;
-    await until('the run to be finished by the lifeline', () => journalOf(stateDir).runs.at(-1)?.status === 'lost', 20_000);
+    await until('the run to be finished by the lifeline', () => journalOf(stateDir).runs.at(-1)?.status === 'lost', 60_000);
     expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'lost', reason: 'wrapper_gone' });
-    await until('every tagged process to end', () => tagged(tag).length === 0, 10_000, { every: 100 });
+    await until('every tagged process to end', () => tagged(tag).length === 0, 60_000, { every: 100 });
   });
 });
 
 describe('a wrapper SIGKILLed while it ends its run', () => {
-  it('is recorded with the ending it had begun (cancelled, 143), by the reaper that finishes it', async () => {
+  // Two Node starts (the wrapper's, then the lifeline's reaper's) that a loaded host can starve to tens of seconds each.
+  it('is recorded with the ending it had begun (cancelled, 143), by the reaper that finishes it', { timeout: 180_000 }, async () => {
     const stateDir = newStateDir();
     // A tree deaf to SIGTERM keeps the wrapper in its grace period: the SIGKILL lands there, as a scheduler's would.
     const wrapper = startWrapper(['--quiet', '--grace', '30s', '--', 'sh', '-c', 'trap "" TERM; exec sleep 300'], { tag, stateDir });
@@ -75,11 +78,11 @@ describe('a wrapper SIGKILLed while it ends its run', () => {
     await until('the cancel to be journaled', () => journalOf(stateDir).events.some((event) => event.kind === 'cancel_requested'));
     wrapper.kill('SIGKILL');
     await wrapper;
-    await until('the lifeline to finish the run', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 20_000);
+    await until('the lifeline to finish the run', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 60_000);
     const { runs, events } = journalOf(stateDir);
     expect(runs.at(-1)).toMatchObject({ status: 'cancelled', exit_status: 143, reason: 'cancelled' });
     expect(events.find((event) => event.kind === 'run_lost')).toMatchObject({ reason: 'wrapper_gone', detail: expect.objectContaining({ recorded_as: 'cancelled' }) });
-    await until('every tagged process to end', () => tagged(tag).length === 0, 10_000, { every: 100 });
+    await until('every tagged process to end', () => tagged(tag).length === 0, 60_000, { every: 100 });
   });
 });
 
@@ -170,7 +173,7 @@ describe('scidex-watchdog reap', () => {
     const result = await startWrapper(['--', 'true'], { tag, stateDir });
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain(`run ${run.id} lost its wrapper`);
-    await until('the leftover to be killed', () => !aliveWith(leftover.pid, leftover.starttime), 8000);
+    await until('the leftover to be killed', () => !aliveWith(leftover.pid, leftover.starttime), 60_000);
     leftover.stop();
   });
 });

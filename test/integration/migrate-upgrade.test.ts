@@ -175,7 +175,9 @@ describe('upgrading a database that holds records', () => {
     expect(again.stderr).toContain('scidex-watchdog: schema is up to date');
   });
 
-  it('undoes the migrations one by one down to nothing, keeping the rows of the tables that remain, and migrates up again', async () => {
+  // A migrate CLI run per migration and a few more, one after the other (a dozen and more), each up to
+  // seconds long on a host loaded by the suite: too close to the default 60 s there.
+  it('undoes the migrations one by one down to nothing, keeping the rows of the tables that remain, and migrates up again', { timeout: 300_000 }, async () => {
     const url = await freshDatabase();
     await runner({ databaseUrl: url, dir: MIGRATIONS_DIR, migrationsTable: MIGRATIONS_TABLE, direction: 'up', count: 1, log: () => undefined });
     await withClient(url, insertFirstSchemaRecords);

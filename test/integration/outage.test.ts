@@ -192,7 +192,9 @@ describe('the throwaway server', () => {
   });
 });
 
-describe('PostgreSQL outages', () => {
+// Each test starts wrappers, ships with the CLI and stops and starts the server (pg_ctl -w), each slow on a
+// host loaded by the suite itself: more than the default 60 s together there.
+describe('PostgreSQL outages', { timeout: 180_000 }, () => {
   let server: ThrowawayPostgres;
   beforeAll(async () => {
     server = await startThrowawayPostgres();
@@ -217,13 +219,14 @@ describe('PostgreSQL outages', () => {
     await expectDatabaseHoldsExactly(server.url, journal, [analysisId]);
   });
 
-  it('ship --wait keeps trying while the database is down and brings the journal once it is back', async () => {
+  // --wait is only a hang bound (the shipper is to succeed once the server is back): minutes, below the test's own bound.
+  it('ship --wait keeps trying while the database is down and brings the journal once it is back', { timeout: 420_000 }, async () => {
     await server.stop();
     const stateDir = newStateDir();
     const analysisId = `outage-wait-${tag}`;
     const run = await startWrapper(['--analysis-id', analysisId, '--database-url', server.url, '--', 'true'], { tag, stateDir });
     expect(run.exitCode).toBe(0);
-    const shipper = execa(WATCHDOG, ['ship', '--state-dir', stateDir, '--database-url', server.url, '--wait', '60s'], { reject: false, env: { SCIDEX_TEST_TAG: tag } });
+    const shipper = execa(WATCHDOG, ['ship', '--state-dir', stateDir, '--database-url', server.url, '--wait', '5m'], { reject: false, env: { SCIDEX_TEST_TAG: tag } });
     // Not a wait on a condition: still trying after 1.5 s of a database down is what is asserted (a refused connection leaves no trace to wait on).
     await sleep(1500);
     expect(shipper.exitCode).toBeNull();
@@ -243,7 +246,7 @@ describe('PostgreSQL outages', () => {
     const run = startWrapper(['--analysis-id', analysisId, '--database-url', server.url, '--', ...gate.command], { tag, stateDir }).finally(
       () => (ended = true),
     );
-    await until('the run row', () => hasRunRow(server.url, analysisId), 20_000, { every: 100 });
+    await until('the run row', () => hasRunRow(server.url, analysisId), 60_000, { every: 100 });
     await server.stop();
     expect(ended).toBe(false);
     // The run ends while the server is still down.
@@ -272,10 +275,10 @@ describe('PostgreSQL outages', () => {
     wrapper.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const run = wrapper.finally(() => (ended = true));
     // Up again only once the wrapper has found it down (its warning), however slow its start.
-    await until(() => `the warning that the database is unavailable, in:\n${stderr}`, () => /warning: database .* unavailable/.test(stderr), 20_000, { every: 100 });
+    await until(() => `the warning that the database is unavailable, in:\n${stderr}`, () => /warning: database .* unavailable/.test(stderr), 60_000, { every: 100 });
     await server.start();
     // Shipped by a retry while the command still runs, not only at its end.
-    await until('the run row', () => hasRunRow(server.url, analysisId), 20_000, { every: 100 });
+    await until('the run row', () => hasRunRow(server.url, analysisId), 60_000, { every: 100 });
     expect(ended).toBe(false);
     gate.open();
     const result = await run;
@@ -304,7 +307,7 @@ describe('PostgreSQL outages', () => {
     ).finally(() => (done = true));
     // Every run is under way before the first outage.
     const allStarted = async () => (await Promise.all(analysisIds.map((id) => hasRunRow(server.url, id)))).every(Boolean);
-    await until('the row of every run', allStarted, 20_000, { every: 100 });
+    await until('the row of every run', allStarted, 60_000, { every: 100 });
     // Stops and crashes in turn, 700 ms into each up and each down; the runs end during the last one.
     // The sleeps are the schedule of the outages the test is about, not waits on a condition.
     for (let outage = 1; outage <= 4; outage++) {
@@ -337,7 +340,7 @@ describe('a PostgreSQL with no free connection when the run ends', () => {
     await server?.destroy();
   });
 
-  it('the wrapper exits on time and hands its records to a background shipper, which brings them in once a connection frees up', { timeout: 90_000 }, async () => {
+  it('the wrapper exits on time and hands its records to a background shipper, which brings them in once a connection frees up', { timeout: 180_000 }, async () => {
     const held = await Promise.all(Array.from({ length: 3 }, async () => {
       const client = new pg.Client({ connectionString: server.url });
       client.on('error', () => undefined);

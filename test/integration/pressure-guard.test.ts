@@ -62,7 +62,7 @@ async function startDaemon(stateDir: string, args: string[], env: Record<string,
   let log = '';
   process.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const status = async () => (await fetch(`${base}/status`)).json() as Promise<HostStatus>;
-  await until(() => `the daemon to answer /status; its log:\n${log}`, () => status().then((body) => body.daemon.pid > 0, () => false), 15_000, { every: 100 });
+  await until(() => `the daemon to answer /status; its log:\n${log}`, () => status().then((body) => body.daemon.pid > 0, () => false), 60_000, { every: 100 });
   return {
     process,
     base,
@@ -85,7 +85,8 @@ function smallRun(stateDir: string, env: Record<string, string | undefined>, rel
 
 /**
  * A run that allocates and touches 1.5 GiB (a bytearray written page by page), 128 MiB a step, then writes `ready`
- * and holds it for 20 s, and exits 0: long enough for the guard, bounded should it never be stopped.
+ * and holds it for 60 s, and exits 0: long enough for the guard (the daemon's start comes first, slow on a host
+ * loaded by the suite), bounded should it never be stopped.
  */
 function bigRun(stateDir: string, env: Record<string, string | undefined>, analysisId: string, ready: string) {
   const script = [
@@ -97,7 +98,7 @@ function bigRun(stateDir: string, env: Record<string, string | undefined>, analy
     '    held.append(chunk)',
     '    time.sleep(0.05)',
     'open(sys.argv[1], "w").close()',
-    'time.sleep(20)',
+    'time.sleep(60)',
   ].join('\n');
   return startWrapper(['--quiet', '--analysis-id', analysisId, '--', 'python3', '-c', script, ready], { tag, stateDir, env });
 }
@@ -110,7 +111,7 @@ function bigRun(stateDir: string, env: Record<string, string | undefined>, analy
 async function bigRunHolding(stateDir: string, env: Record<string, string | undefined>, analysisId: string) {
   const ready = join(mkdtempSync(join(tmpdir(), 'scidex-gate-')), 'ready');
   const run = bigRun(stateDir, env, analysisId, ready);
-  await until(() => `the big run to hold its memory (exit ${run.exitCode})`, () => existsSync(ready) || run.exitCode !== null, 30_000, { every: 50 });
+  await until(() => `the big run to hold its memory (exit ${run.exitCode})`, () => existsSync(ready) || run.exitCode !== null, 60_000, { every: 50 });
   return { run, floorBytes: memAvailableBytes() + FLOOR_ABOVE_MIB * MiB };
 }
 
@@ -184,14 +185,15 @@ async function guardedPair(): Promise<Attempt> {
 describe('scidex-watchdog serve --pressure-guard: bad input is 125, one line, nothing started', () => {
   const refused = async (args: string[], message: RegExp) => {
     const stateDir = newStateDir();
-    const result = await execa(WATCHDOG, ['serve', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], { reject: false, env: NO_DATABASE, timeout: 15_000 });
+    const result = await execa(WATCHDOG, ['serve', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], { reject: false, env: NO_DATABASE, timeout: 60_000 });
     expect(result.exitCode, result.stderr).toBe(125);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(message);
     expect(existsSync(join(stateDir, 'watchdog.json'))).toBe(false);
   };
 
-  it('refuses malformed thresholds', async () => {
+  // Eight CLI runs one after the other: up to 4 s each on a host loaded by the suite, too close to the default 60 s.
+  it('refuses malformed thresholds', { timeout: 240_000 }, async () => {
     await refused(['--pressure-guard', 'maybe'], /invalid --pressure-guard 'maybe': expected on or off/);
     await refused(['--min-available', 'lots'], /invalid --min-available 'lots': expected a size/);
     await refused(['--min-available', '-1G'], /invalid --min-available '-1G'/);
@@ -216,6 +218,7 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
     await database.drop();
   });
 
+  // Up to three attempts, each a big run held up to 60 s should the guard not stop it.
   it('stops the largest run (out_of_memory, host_pressure, 137) while a small run beside it goes on', async () => {
     // Other memory users on the host may move it across the floor on their own: an attempt where the host's memory
     // did not cooperate (no crossing, or still below the floor once the big run was gone) is tried again, fresh.
@@ -261,7 +264,7 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
       const text = await until('the kill to be counted', async () => {
         const body = await daemon.metrics();
         return metric(body, 'scidex_kills_total{reason="host_pressure"}') === 1 ? body : undefined;
-      }, 10_000, { every: 200 });
+      }, 60_000, { every: 200 });
       expect(metric(text, 'scidex_runs_finished_total{status="out_of_memory"}')).toBe(1);
       expect(metric(text, 'scidex_kills_total{reason="memory"}')).toBe(0);
       expect(metric(text, 'scidex_pressure_guard_stops_total{by="wrapper"}')).toBe(1);
@@ -273,7 +276,7 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
       const status = await until('/status to show no run', async () => {
         const body = await daemon.status();
         return body.runs.length === 0 ? body : undefined;
-      }, 10_000, { every: 100 });
+      }, 60_000, { every: 100 });
       expect(status.pressure_guard).toMatchObject({ enabled: true, min_available_bytes: floorBytes, stops: 1 });
       expect(status.pressure_guard.last_stop).toMatchObject({ run_id: runId, analysis_id: 'guard-big', threshold: 'min_available', by: 'wrapper', candidates: 2 });
       expect(status.recent_events).toContainEqual(expect.objectContaining({ run_id: runId, kind: 'limit_exceeded', reason: 'host_pressure' }));
@@ -291,9 +294,10 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
     } finally {
       await daemon.stop();
     }
-  }, 240_000);
+  }, 420_000);
 
-  it('ends the run itself when the wrapper does not act within the grace period', async () => {
+  // A wrapper's start, a daemon's start and their sweeps, each slow on a host loaded by the suite.
+  it('ends the run itself when the wrapper does not act within the grace period', { timeout: 240_000 }, async () => {
     const stateDir = newStateDir();
     // The wrapper stops itself (SIGSTOP) right after taking the guard's request, and never acts on it.
     const { run: big, floorBytes } = await bigRunHolding(stateDir, { ...env, SCIDEX_FAILPOINTS: 'pressure-request-taken' }, 'guard-stuck');
@@ -306,7 +310,7 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
       const row = await until('the daemon to record the run', () => {
         const { runs } = journalRecords(stateDir, runId);
         return runs.at(-1)?.ended_at ? runs.at(-1) : undefined;
-      }, 15_000, { every: 100 });
+      }, 60_000, { every: 100 });
       expect(row).toMatchObject({ status: 'out_of_memory', exit_status: 137, reason: 'host_pressure' });
       const { events } = journalRecords(stateDir, runId);
       // The daemon journaled the stop (with the host's figures), then killed the tree at once.
@@ -321,17 +325,17 @@ describe('the pressure guard, with real memory, real processes and PostgreSQL', 
         detail: expect.objectContaining({ recorded_as: 'out_of_memory', killed: 1, refused: 0, survivors: [] }),
       });
       // The marker goes once the records are in (the journal, then PostgreSQL).
-      await until("the run's marker to be removed", () => !existsSync(join(stateDir, 'running', `${runId}.json`)), 15_000, { every: 100 });
+      await until("the run's marker to be removed", () => !existsSync(join(stateDir, 'running', `${runId}.json`)), 60_000, { every: 100 });
 
       const rows = await until('the row in PostgreSQL', async () => {
         const found = await queryOnce<{ status: string; exit_status: number; reason: string }>(databaseUrl, 'SELECT status, exit_status, reason FROM watchdog_runs WHERE id = $1', [runId]);
         return found[0]?.status === 'out_of_memory' ? found : undefined;
-      }, 15_000, { every: 200 });
+      }, 60_000, { every: 200 });
       expect(rows).toEqual([{ status: 'out_of_memory', exit_status: 137, reason: 'host_pressure' }]);
       const text = await until('the kill to be counted', async () => {
         const body = await daemon.metrics();
         return metric(body, 'scidex_kills_total{reason="host_pressure"}') === 1 ? body : undefined;
-      }, 10_000, { every: 200 });
+      }, 60_000, { every: 200 });
       expect(metric(text, 'scidex_pressure_guard_stops_total{by="daemon"}')).toBe(1);
       expect((await daemon.status()).pressure_guard.last_stop).toMatchObject({ run_id: runId, by: 'daemon' });
       expect(daemon.log()).toMatch(/did not act within 2\.00s; the daemon killed it and the run's tree \(1 processes signalled, 0 refused\)/);

@@ -34,7 +34,7 @@ async function smallRootRun(release: string, env: Record<string, string> = {}) {
   const record = await until(`the run to start (exit ${run.exitCode})`, () => {
     const record = journalSoFar(stateDir)?.runs.at(-1);
     return record?.pid && existsSync(join(stateDir, 'running', `${record.id}.json`)) ? record : undefined;
-  }, 20_000, { every: 50 });
+  }, 60_000, { every: 50 });
   return { run, stateDir, runId: record.id, leader: { pid: record.pid!, starttime: record.leader_starttime! } };
 }
 
@@ -51,7 +51,7 @@ describe('what the guard measures', () => {
     let hogPid: number | undefined;
     hog.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
     try {
-      await until(() => `nobody's hog to hold its memory (exit ${hog.exitCode})`, () => out.includes('ready'), 20_000, { every: 50 });
+      await until(() => `nobody's hog to hold its memory (exit ${hog.exitCode})`, () => out.includes('ready'), 60_000, { every: 50 });
       // runuser forks the command: the hog is its child.
       hogPid = Number(readFileSync(`/proc/${hog.pid}/task/${hog.pid}/children`, 'utf8').trim().split(' ')[0]) || hog.pid!;
       expect(readFileSync(`/proc/${hogPid}/environ`, 'latin1')).toContain(`SCIDEX_RUN_ID=${runId}`);
@@ -78,6 +78,8 @@ function selfMemory(field: 'VmHWM' | 'VmRSS'): number {
 }
 
 const GiB = 1024 ** 3;
+/** A test's bound: a wrapper's start and its failpoint, then the round's waits, each slow on a host loaded by the suite. */
+const SEVERAL_STARTS_MS = 180_000;
 const settings: GuardSettings = { minAvailableBytes: GiB, maxMemoryPressure: 40, pressureDurationMs: 10_000 };
 /** A crossing made up for the round: the round acts on whatever it is given. */
 function crossing(): Crossing {
@@ -86,7 +88,7 @@ function crossing(): Crossing {
 
 /** Waits until the wrapper has stopped itself at the failpoint pressure-request-taken (state T). */
 async function stoppedAtFailpoint(pid: number): Promise<void> {
-  await until(`wrapper ${pid} to stop at pressure-request-taken`, () => readStat(pid)?.state === 'T', 20_000, { every: 20 });
+  await until(`wrapper ${pid} to stop at pressure-request-taken`, () => readStat(pid)?.state === 'T', 60_000, { every: 20 });
 }
 
 describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
@@ -130,7 +132,7 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
       writeFileSync(release, '');
       await run;
     }
-  }, 60_000);
+  }, SEVERAL_STARTS_MS);
   it("kills the tree when its journal shows the run's end (a forged final version) but the wrapper lives on, and journals nothing after that end", async () => {
     const release = join(newStateDir(), 'release');
     const { run, stateDir, runId, leader } = await smallRootRun(release, { SCIDEX_FAILPOINTS: 'pressure-request-taken' });
@@ -156,7 +158,7 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
       writeFileSync(release, '');
       await run;
     }
-  }, 60_000);
+  }, SEVERAL_STARTS_MS);
 });
 
 describe('a wrapper that dies without acting', () => {
@@ -191,7 +193,7 @@ describe('a wrapper that dies without acting', () => {
       writeFileSync(release, '');
       await run;
     }
-  }, 60_000);
+  }, SEVERAL_STARTS_MS);
 });
 
 describe("a member's PSS", () => {

@@ -44,11 +44,12 @@ describe('show, and the journals when no database is configured', () => {
   const sampleId = randomUUID();
 
   beforeAll(async () => {
-    const run = (command: string[]) =>
-      startWrapper(['--quiet', '--analysis-id', analysisId, '--timeout', '1s', '--grace', '1s', '--database-url', database.url, '--', ...command], { tag, stateDir });
-    // Long enough for its processes to be seen by a scan.
-    expect((await run(['sh', '-c', 'sleep 0.3; exit 3'])).exitCode).toBe(3);
-    expect((await run(['sh', '-c', 'sleep 30 & sleep 30'])).exitCode).toBe(124);
+    const run = (timeout: string, command: string[]) =>
+      startWrapper(['--quiet', '--analysis-id', analysisId, '--timeout', timeout, '--grace', '1s', '--database-url', database.url, '--', ...command], { tag, stateDir });
+    // Long enough for its processes to be seen by a scan. Its timeout is only a hang bound: a 1 s one
+    // won over sh and its sleep 0.3 on a host loaded by the suite (124, not 3).
+    expect((await run('2min', ['sh', '-c', 'sleep 0.3; exit 3'])).exitCode).toBe(3);
+    expect((await run('1s', ['sh', '-c', 'sleep 30 & sleep 30'])).exitCode).toBe(124);
     const ids = await database.client().query('SELECT id FROM watchdog_runs WHERE analysis_id = $1 ORDER BY started_at', [analysisId]);
     [failed, latest] = ids.rows.map((row) => row.id);
     // A sample of the first run, in PostgreSQL only: the runs compared with the journals below are unaffected.
@@ -66,7 +67,7 @@ describe('show, and the journals when no database is configured', () => {
     expect(shown.stdout).toMatch(/^status: +failed$/m);
     expect(shown.stdout).toMatch(/^exit status: +3 \(the command exited with 3\)$/m);
     expect(shown.stdout).toMatch(/^why: +failed: exited with code 3$/m);
-    expect(shown.stdout).toMatch(/^limits: +timeout 1\.00s, memory 2\.0 GiB, grace 1\.00s, orphans kill$/m);
+    expect(shown.stdout).toMatch(/^limits: +timeout 2m0s, memory 2\.0 GiB, grace 1\.00s, orphans kill$/m);
     expect(shown.stdout).toMatch(/^processes:\n pid +\| ppid +\| comm +\| found_by +\| peak_rss +\| cpu_s +\| fate/m);
     expect(shown.stdout).toMatch(/\| sh +\| leader +\|.*\| exited/);
     expect(shown.stdout).toMatch(/^samples:\n at +\| elapsed_s +\| rss +\| pss +\| cpu_s +\| procs +\| peak/m);
@@ -104,7 +105,8 @@ describe('show, and the journals when no database is configured', () => {
     expect(events.map((event: { at: string }) => event.at)).toEqual(events.map((event: { at: string }) => event.at).sort());
   });
 
-  it('show of a run that does not exist fails in one line with 1; a malformed id or none is bad usage (125)', async () => {
+  // Nine CLI runs one after the other: up to 4 s each on a host loaded by the suite, too close to the default 60 s.
+  it('show of a run that does not exist fails in one line with 1; a malformed id or none is bad usage (125)', { timeout: 180_000 }, async () => {
     const missing = await withDatabase(['show', randomUUID()]);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toMatch(/^scidex-watchdog: no run [0-9a-f-]{36}$/);
@@ -186,7 +188,8 @@ describe('a hostile command line, and journal lines that are not records', () =>
     writeFileSync(strayFile, lines.map((line) => JSON.stringify(line) + '\n').join(''));
   });
 
-  it('runs, events and show skip the lines with one warning, and print the good records as the database does', async () => {
+  // Nine CLI runs one after the other: up to 4 s each on a host loaded by the suite, too close to the default 60 s.
+  it('runs, events and show skip the lines with one warning, and print the good records as the database does', { timeout: 180_000 }, async () => {
     for (const args of [['runs', '--analysis-id', analysisId], ['events', '--analysis-id', analysisId], ['show', runId], ['show', '--analysis-id', analysisId]]) {
       const fromJournals = await withoutDatabase([...args, '--json'], stateDir);
       expect(fromJournals.exitCode, fromJournals.stderr).toBe(0);

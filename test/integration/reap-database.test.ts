@@ -68,12 +68,12 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
   it('ships the whole continued journal of a marked run it reaps, marks it shipped, and warns of nothing', async () => {
     const stateDir = newStateDir();
     const run = forgeRun(stateDir);
-    const started = performance.now();
     const result = await execa(WATCHDOG, ['reap', '--json', '--run', run.id, '--state-dir', stateDir, '--database-url', database.url], { reject: false });
     expect(result.exitCode, result.stderr).toBe(0);
+    // A reaper that took its own journal for incomplete waited its 5 s of shipping out, then warned that
+    // records wait in the journal and left it unmarked: no warning and the shipped mark say it did not,
+    // where a wall-clock bound would also catch a CLI start slowed by a loaded host.
     expect(result.stderr).not.toMatch(/warning/);
-    // The grace period of the forged run is 500 ms; a reaper that took its own journal for incomplete waited 5 s more.
-    expect(performance.now() - started).toBeLessThan(4000);
     expect(existsSync(join(stateDir, 'journal', `${run.id}.shipped`))).toBe(true);
     const rows = await database.client().query('SELECT status, revision FROM watchdog_runs WHERE id = $1', [run.id]);
     expect(rows.rows).toEqual([{ status: 'lost', revision: 2 }]);
@@ -107,7 +107,7 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
     const result = await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });
     expect(result.exitCode).toBe(0);
     const status = async () => (await database.client().query('SELECT status FROM watchdog_runs WHERE id = $1', [dead.id])).rows[0]?.status;
-    await until('the run to be marked lost in PostgreSQL', async () => (await status()) === 'lost', 15_000, { every: 100 });
+    await until('the run to be marked lost in PostgreSQL', async () => (await status()) === 'lost', 60_000, { every: 100 });
   });
 
   // On a database of its own: any `scidex-watchdog reap` of the test files alongside reaps every
@@ -129,7 +129,7 @@ describe('scidex-watchdog reap over PostgreSQL', () => {
           env: { SCIDEX_TEST_TAG: tag, ...env },
         });
       const late = reap({ SCIDEX_FAILPOINTS: 'reap-rows-read' });
-      await until('the reaper to reach its failpoint', () => readStat(late.pid!)?.state === 'T', 20_000);
+      await until('the reaper to reach its failpoint', () => readStat(late.pid!)?.state === 'T', 60_000);
       try {
         const first = await reap();
         expect(first.exitCode, first.stderr).toBe(0);

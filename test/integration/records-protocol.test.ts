@@ -113,7 +113,7 @@ describe('the records protocol: a journal is finished by its own last line, neve
       { tag, stateDir },
     );
     const runStarted = () => journalsOf(stateDir).some((name) => statSync(join(stateDir, 'journal', name)).size > 0);
-    await until('the run to start its journal', () => existsSync(join(stateDir, 'journal')) && runStarted(), 20_000);
+    await until('the run to start its journal', () => existsSync(join(stateDir, 'journal')) && runStarted(), 60_000);
     const [journal] = journalsOf(stateDir);
 
     const shipper = ship(stateDir, { SCIDEX_FAILPOINTS: 'ship-written' });

@@ -96,7 +96,8 @@ describe('a running run', () => {
 });
 
 describe('without a reachable database', () => {
-  it('records a leader that exits at once, under every backend (a zombie is no longer in cgroup.procs)', async () => {
+  // Three wrapper runs per backend, up to a dozen one after the other: a trivial one took 12 s on a host loaded by the suite.
+  it('records a leader that exits at once, under every backend (a zombie is no longer in cgroup.procs)', { timeout: 300_000 }, async () => {
     for (const backend of await availableBackends()) {
       for (let attempt = 0; attempt < 3; attempt++) {
         const stateDir = newStateDir();

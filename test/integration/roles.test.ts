@@ -135,7 +135,8 @@ async function refusal(query: Promise<unknown>): Promise<pg.DatabaseError> {
   );
 }
 
-describe('who may cancel a run through PostgreSQL', () => {
+// A wrapper's start and several CLI runs as different roles, each seconds long on a host loaded by the suite.
+describe('who may cancel a run through PostgreSQL', { timeout: 180_000 }, () => {
   it("refuses bob, through the CLI (exit 1, says why) and through SQL (42501), and changes nothing; alice cancels her own run", async () => {
     const { wrapper, runId, stateDir } = await aliceRun('bob');
     expect(await dbRoleOf(runId)).toBe(roleOf('alice'));
@@ -253,7 +254,8 @@ describe('who may cancel a run through PostgreSQL', () => {
   });
 });
 
-describe("a row's first writer does not own the run on its host", () => {
+// A wrapper's start and several CLI runs as different roles, each seconds long on a host loaded by the suite.
+describe("a row's first writer does not own the run on its host", { timeout: 180_000 }, () => {
   it("refuses bob's cancel of a run whose row he inserted before its wrapper: the marker says whose it is", async () => {
     // Alice's wrapper has no database: its row is bob's to insert, and the trigger lets him ask.
     const stateDir = newStateDir();

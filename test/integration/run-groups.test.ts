@@ -51,8 +51,8 @@ describe('the groups of a run', () => {
       const process_ = stranger(script);
       try {
         // setsid(1) execs python3 in place once it has its own session: the group is then the stranger's.
-        await until('the stranger to run python3 in a group of its own', () => readStat(process_.pid)?.pgid === process_.pid && readStat(process_.pid)?.comm !== 'setsid', 10_000);
-        if (what.includes('main thread')) await until("the stranger's main thread to exit", () => readStat(process_.pid)?.state === 'Z', 10_000);
+        await until('the stranger to run python3 in a group of its own', () => readStat(process_.pid)?.pgid === process_.pid && readStat(process_.pid)?.comm !== 'setsid', 60_000);
+        if (what.includes('main thread')) await until("the stranger's main thread to exit", () => readStat(process_.pid)?.state === 'Z', 60_000);
         const groups = new RunGroups(`SCIDEX_RUN_ID=${crypto.randomUUID()}`, process.getuid?.());
         const members = [deadMemberAt(process_.pid)];
         expect([...groups.ours(members)]).toEqual([]);
@@ -70,7 +70,7 @@ describe('the groups of a run', () => {
     const [name, value] = cookie.split('=');
     const strangers = [stranger('import time; time.sleep(60)', nobody, { [name]: value }), stranger('import time; time.sleep(60)', undefined, { [name]: value })];
     try {
-      for (const { pid } of strangers) await until(`stranger ${pid} to run python3 in a group of its own`, () => readStat(pid)?.pgid === pid && readStat(pid)?.comm !== 'setsid', 10_000);
+      for (const { pid } of strangers) await until(`stranger ${pid} to run python3 in a group of its own`, () => readStat(pid)?.pgid === pid && readStat(pid)?.comm !== 'setsid', 60_000);
       const [theirs, ours] = strangers.map(({ pid }) => [deadMemberAt(pid)]);
       const groups = new RunGroups(cookie, process.getuid?.());
       expect([...groups.ours(theirs)]).toEqual([]);

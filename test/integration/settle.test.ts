@@ -45,9 +45,12 @@ describe('the settle window after the leader exits', () => {
       const { runs, events, processes } = journalOf(stateDir);
       expect(events.map((event) => event.kind)).toContain('orphan_found');
       expect(processes.map((process) => process.fate)).toContain('terminated');
-      // SIGTERM ends the helper at once: a run that waited out its 30 s grace period never emptied.
+      // SIGTERM ends the helper at once: a run that waited out its 30 s grace period never emptied. The
+      // bound is the grace period itself, from the SIGTERM, on the run's own clock (a run that waited
+      // it out cannot be shorter): not a speed target, which a host loaded by the suite would miss.
       const final = runs.at(-1)!;
-      expect(Date.parse(final.ended_at!) - Date.parse(final.started_at)).toBeLessThan(15_000);
+      const term = events.find((event) => event.kind === 'signal_sent' && event.signal === 'SIGTERM')!;
+      expect(Date.parse(final.ended_at!) - Date.parse(term.at)).toBeLessThan(30_000);
     });
   }
 });
@@ -68,10 +71,10 @@ describe('inside the settle window', () => {
       ['--orphans', 'ignore', '--orphan-settle', '30s', '--tracking', backends[0], '--', 'sh', '-c', 'sleep 300 >/dev/null 2>&1 & : > "$1"; exit 0', 'sh', started],
       { tag, stateDir },
     );
-    await until('the command to start', () => existsSync(started), 20_000);
+    await until('the command to start', () => existsSync(started), 60_000);
     // The leader is gone (reaped by the wrapper) once /proc no longer has it: the window is open.
     const leader = () => journalOf(stateDir).runs[0]?.pid;
-    await until('the leader to be gone', () => leader() !== undefined && leader() !== null && readStat(leader()!) === undefined, 20_000, { every: 100 });
+    await until('the leader to be gone', () => leader() !== undefined && leader() !== null && readStat(leader()!) === undefined, 60_000, { every: 100 });
     process.kill(run.pid!, 'SIGINT');
     const result = await run;
     expect(result.exitCode, result.stderr).toBe(0);

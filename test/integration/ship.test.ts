@@ -49,12 +49,13 @@ describe('records kept while PostgreSQL was down', () => {
     expect(await eventCount(analysisId)).toBe(events);
   });
 
-  it('are shipped in the background by the next scidex-run with a database', async () => {
+  // Two wrapper runs and the background shipper's Node start, each slow on a host loaded by the suite.
+  it('are shipped in the background by the next scidex-run with a database', { timeout: 180_000 }, async () => {
     const stateDir = newStateDir();
     const analysisId = `ship-later-${tag}`;
     await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', DOWN, '--', 'true'], { tag, stateDir });
     await startWrapper(['--quiet', '--database-url', database.url, '--', 'true'], { tag, stateDir });
-    await until('both journals to be marked shipped', () => readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.shipped')).length === 2, 15_000);
+    await until('both journals to be marked shipped', () => readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.shipped')).length === 2, 60_000);
     expect(await eventCount(analysisId)).toBeGreaterThanOrEqual(2);
   });
 

@@ -44,8 +44,13 @@ const MIB = 1024 * 1024;
 const UNREACHABLE = 'postgres://127.0.0.1:1/none';
 /** What the balloon holds once inflated, MiB. */
 const HELD_MIB = 48;
-/** A bound far above what any command here needs: a hang fails the test instead of blocking it. */
-const HANG_MS = 20_000;
+/**
+ * A bound far above what any command here needs: a hang fails the test instead of blocking it. The
+ * house bound, 60 s: a `show` took up to 4 s and a trivial wrapper run 12 s on a host loaded by the suite.
+ */
+const HANG_MS = 60_000;
+/** A test's own bound: a wrapper's start, then `show` after `show`, each seconds long on a loaded host. */
+const SEVERAL_RUNS = { timeout: 240_000 };
 
 const tag = ownedTag();
 const database = ownDatabase('show_live');
@@ -178,11 +183,11 @@ async function showsLiveFigures(url: string | undefined): Promise<void> {
 const listJournalIds = (stateDir: string) => readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.jsonl')).map((name) => name.slice(0, -'.jsonl'.length));
 
 describe('show of a running run: its tree measured now', () => {
-  it('without a database: from the journals, live elapsed and tree memory, live null once it ended', async () => {
+  it('without a database: from the journals, live elapsed and tree memory, live null once it ended', SEVERAL_RUNS, async () => {
     await showsLiveFigures(undefined);
   });
 
-  it('with a database: the same, its records read from PostgreSQL', async () => {
+  it('with a database: the same, its records read from PostgreSQL', SEVERAL_RUNS, async () => {
     await database.create();
     try {
       await showsLiveFigures(database.url);
@@ -217,7 +222,7 @@ function sleepAs(uid: number, gid: number): { pid: number; starttime: number; st
 }
 
 describe.skipIf(nobody.skip !== undefined)(`show of a run a forged marker names${nobody.skip ? ` (skipped: ${nobody.skip})` : ''}`, () => {
-  it("reports none of root's processes that carry its cookie as the run's; the same forgery in root's own state directory does", async () => {
+  it("reports none of root's processes that carry its cookie as the run's; the same forgery in root's own state directory does", SEVERAL_RUNS, async () => {
     const { uid, gid } = nobody.skip === undefined ? nobody.owner : { uid: -1, gid: -1 };
     const stops: (() => void)[] = [];
     try {
@@ -262,7 +267,7 @@ describe.skipIf(nobody.skip !== undefined)(`show of a run a forged marker names$
     }
   });
 
-  it("of root's real run, lists nobody's process carrying its cookie nowhere; root's own carrier is the run's", async () => {
+  it("of root's real run, lists nobody's process carrying its cookie nowhere; root's own carrier is the run's", SEVERAL_RUNS, async () => {
     if (nobody.skip !== undefined) return;
     const stateDir = newStateDir();
     const stops: (() => void)[] = [];

@@ -22,7 +22,8 @@ let slurm: Slurm;
 
 beforeAll(async () => {
   if (!skip) slurm = await startSlurm(5);
-}, 60_000);
+  // munged's socket, then the node idle, each bounded at 60 s in startSlurm: daemons slow to start on a loaded host.
+}, 180_000);
 
 afterAll(async () => {
   await slurm?.stop();
@@ -43,18 +44,20 @@ function liveProcesses(stateDir: string): number[] {
     .map((process) => process.pid);
 }
 
-describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (skipped: ${skip})` : ''}`, () => {
+// Each test waits on Slurm's scheduling, a wrapper's start and the job's end in turn, each slow on a host
+// loaded by the suite itself: more than the default 60 s together.
+describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (skipped: ${skip})` : ''}`, { timeout: 180_000 }, () => {
   it('records the job, and a scancel ends the run as cancelled (143) with nothing left running', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'scidex-job-'));
     const stateDir = newStateDir();
     const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} --grace 1s -- sleep 300`, dir);
-    await until('the run to start', () => listMarkers(stateDir).length === 1 && journalSoFar(stateDir)?.events.some((event) => event.kind === 'run_started'), 30_000);
+    await until('the run to start', () => listMarkers(stateDir).length === 1 && journalSoFar(stateDir)?.events.some((event) => event.kind === 'run_started'), 60_000);
     expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ slurm_job_id: job });
 
     await execa('scancel', [job], { env: { ...process.env, ...slurm.env } });
-    await until('the job to end', async () => /^(CANCELLED|COMPLETED|FAILED)/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
+    await until('the job to end', async () => /^(CANCELLED|COMPLETED|FAILED)/.test((await slurm.job(job))?.JobState ?? ''), 60_000);
     expect((await slurm.job(job))?.JobState).toBe('CANCELLED');
-    await until('the run to end', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 30_000);
+    await until('the run to end', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 60_000);
     const run = journalOf(stateDir).runs.at(-1)!;
     expect(run, readFileSync(join(dir, 'job.out'), 'utf8')).toMatchObject({ status: 'cancelled', exit_status: 143, slurm_job_id: job });
     expect(liveProcesses(stateDir)).toEqual([]);
@@ -65,10 +68,10 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     const stateDir = newStateDir();
     const deaf = `sh -c 'trap "" TERM; exec sleep 300'`;
     const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} --grace 30s -- ${deaf}`, dir);
-    await until('the run to start', () => journalSoFar(stateDir)?.events.some((event) => event.kind === 'run_started'), 30_000);
+    await until('the run to start', () => journalSoFar(stateDir)?.events.some((event) => event.kind === 'run_started'), 60_000);
     await execa('scancel', [job], { env: { ...process.env, ...slurm.env } });
-    await until('the job to end', async () => /^(CANCELLED|COMPLETED|FAILED)/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
-    await until('the run to end', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 30_000);
+    await until('the job to end', async () => /^(CANCELLED|COMPLETED|FAILED)/.test((await slurm.job(job))?.JobState ?? ''), 60_000);
+    await until('the run to end', () => journalOf(stateDir).runs.at(-1)?.ended_at != null, 60_000);
     const output = readFileSync(join(dir, 'job.out'), 'utf8');
     expect(output).toContain(`grace period cut to ${slurm.killWaitS - 2}s: Slurm SIGKILLs the job ${slurm.killWaitS}s (KillWait) after its SIGTERM`);
     expect(journalOf(stateDir).runs.at(-1), output).toMatchObject({ status: 'cancelled', exit_status: 143, grace_ms: (slurm.killWaitS - 2) * 1000 });
@@ -83,7 +86,7 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     await until('the run to end', () => journalSoFar(stateDir)?.runs.at(-1)?.ended_at != null, 200_000);
     const output = readFileSync(join(dir, 'job.out'), 'utf8');
     expect(journalOf(stateDir).runs.at(-1), output).toMatchObject({ status: 'timeout', exit_status: 124, reason: 'slurm_time_limit', slurm_job_id: job });
-    await until('the job to end', async () => /^(TIMEOUT|CANCELLED|COMPLETED|FAILED)$/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
+    await until('the job to end', async () => /^(TIMEOUT|CANCELLED|COMPLETED|FAILED)$/.test((await slurm.job(job))?.JobState ?? ''), 60_000);
     expect(await slurm.job(job)).toMatchObject({ JobState: 'TIMEOUT', Reason: 'TimeLimit' });
     expect(output).toContain(`Slurm's time limit: job ${job} is out of time (SIGTERM from Slurm)`);
     expect(liveProcesses(stateDir)).toEqual([]);
@@ -96,7 +99,7 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     const state = await until('the job to end', async () => {
       const fields = await slurm.job(job);
       return /^(COMPLETED|FAILED|CANCELLED)$/.test(fields?.JobState ?? '') ? fields : undefined;
-    }, 30_000);
+    }, 60_000);
     expect(state).toMatchObject({ JobState: 'FAILED', ExitCode: '124:0' });
     expect(journalOf(stateDir).runs.at(-1)).toMatchObject({ status: 'timeout', exit_status: 124, slurm_job_id: job });
     expect(liveProcesses(stateDir)).toEqual([]);
@@ -109,7 +112,7 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     const state = await until('the job to end', async () => {
       const fields = await slurm.job(job);
       return /^(COMPLETED|FAILED|CANCELLED)$/.test(fields?.JobState ?? '') ? fields : undefined;
-    }, 30_000);
+    }, 60_000);
     expect(state).toMatchObject({ JobState: 'COMPLETED', ExitCode: '0:0' });
     const { runs, events } = journalOf(stateDir);
     expect(runs.at(-1)).toMatchObject({ status: 'completed', exit_status: 0 });
@@ -123,12 +126,12 @@ describe.skipIf(skip !== undefined)(`scidex-run in a Slurm batch job${skip ? ` (
     const flag = join(dir, 'usr1');
     const command = `trap "echo USR1 > ${flag}; exit 0" USR1; while :; do sleep 0.2; done`;
     const job = await sbatch(`exec ${process.execPath} ${BIN} --state-dir ${stateDir} -- sh -c '${command}'`, dir);
-    const leader = await until('the run to start', () => journalSoFar(stateDir)?.runs.find((run) => run.pid !== null)?.pid ?? undefined, 30_000);
+    const leader = await until('the run to start', () => journalSoFar(stateDir)?.runs.find((run) => run.pid !== null)?.pid ?? undefined, 60_000);
     // Signalled before their handlers are set, the wrapper or the command would die of SIGUSR1.
     const wrapperPid = journalOf(stateDir).runs.at(-1)!.wrapper_pid;
-    await until('the wrapper and the command to catch SIGUSR1', () => catchesSignal(wrapperPid, 'SIGUSR1') && catchesSignal(leader, 'SIGUSR1'), 30_000);
+    await until('the wrapper and the command to catch SIGUSR1', () => catchesSignal(wrapperPid, 'SIGUSR1') && catchesSignal(leader, 'SIGUSR1'), 60_000);
     await execa('scancel', ['--signal=USR1', '--batch', job], { env: { ...process.env, ...slurm.env } });
-    await until('the job to end', async () => /^(COMPLETED|FAILED|CANCELLED)$/.test((await slurm.job(job))?.JobState ?? ''), 30_000);
+    await until('the job to end', async () => /^(COMPLETED|FAILED|CANCELLED)$/.test((await slurm.job(job))?.JobState ?? ''), 60_000);
     expect((await slurm.job(job))?.JobState).toBe('COMPLETED');
     expect(readFileSync(flag, 'utf8').trim()).toBe('USR1');
     const { runs, events } = journalOf(stateDir);

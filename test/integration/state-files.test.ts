@@ -16,8 +16,11 @@ const tag = ownedTag();
 const db = sharedClient();
 const WATCHDOG = BIN.replace(/scidex-run$/, 'scidex-watchdog');
 const NO_DATABASE = { DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, SCIDEX_RUN_DATABASE_URL: undefined };
-/** A bound far above what any command here needs: a hang fails the test instead of blocking it. */
-const HANG_MS = 20_000;
+/**
+ * A bound far above what any command here needs: a hang fails the test instead of blocking it. The
+ * house bound, 60 s: a CLI run took up to 4 s and a trivial wrapper run 12 s on a host loaded by the suite.
+ */
+const HANG_MS = 60_000;
 
 /** A state directory with a FIFO and a symlink as markers, and a FIFO and a symlink to a secret as journals. */
 function plantedStateDir(): { stateDir: string; secret: string } {
@@ -36,10 +39,12 @@ function plantedStateDir(): { stateDir: string; secret: string } {
 }
 
 describe('FIFOs and symlinks planted in the state directory', () => {
-  it('hang nothing and leak nothing: run, reap, runs, ship and cancel go on', async () => {
+  // A wrapper run and four CLI runs one after the other, each seconds long on a host loaded by the suite.
+  it('hang nothing and leak nothing: run, reap, runs, ship and cancel go on', { timeout: 240_000 }, async () => {
     const { stateDir, secret } = plantedStateDir();
     const ran = join(stateDir, 'ran');
-    const run = await startWrapper(['--quiet', '--timeout', '5s', '--', 'touch', ran], { tag, stateDir });
+    // The timeout is only a hang bound (the run is to complete): minutes, which no starved start reaches.
+    const run = await startWrapper(['--quiet', '--timeout', '2min', '--', 'touch', ran], { tag, stateDir });
     expect(run.exitCode, run.stderr).toBe(0);
     expect(existsSync(ran)).toBe(true);
 

@@ -89,10 +89,14 @@ function systemdEnv(socket: string, watchdogUsec?: number, watchdogPid: number =
 
 const count = (messages: string[], text: string): number => messages.filter((message) => message === text).length;
 
-/** Datagrams of one socket arrive in order: once this STATUS is in, every datagram sent before it is too. */
+/**
+ * Datagrams of one socket arrive in order: once this STATUS is in, every datagram sent before it is too.
+ * The receiver is a python3 of its own that writes what it gets to a file: on a host loaded by the
+ * suite it may take seconds to, hence hang bounds of 60 s on what it received.
+ */
 async function fence(notify: Notifier, receiver: Receiver, name: string): Promise<void> {
   notify.status(`fence-${name}`);
-  await until(`fence ${name}`, () => receiver.messages().includes(`STATUS=fence-${name}`), 5000);
+  await until(`fence ${name}`, () => receiver.messages().includes(`STATUS=fence-${name}`), 60_000);
 }
 
 describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify socket (%s)', (prefer) => {
@@ -120,7 +124,7 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
     let healthy = true;
     const stop = startWatchdogPings(notify, () => healthy);
     try {
-      await until('four pings', () => count(receiver.messages(), 'WATCHDOG=1') >= 4, 5000);
+      await until('four pings', () => count(receiver.messages(), 'WATCHDOG=1') >= 4, 60_000);
       healthy = false;
       await fence(notify, receiver, '1');
       const frozen = count(receiver.messages(), 'WATCHDOG=1');
@@ -128,7 +132,7 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
       await sleep(500);
       expect(count(receiver.messages(), 'WATCHDOG=1')).toBe(frozen);
       healthy = true;
-      await until('two more pings once healthy again', () => count(receiver.messages(), 'WATCHDOG=1') >= frozen + 2, 5000);
+      await until('two more pings once healthy again', () => count(receiver.messages(), 'WATCHDOG=1') >= frozen + 2, 60_000);
     } finally {
       stop();
     }
@@ -162,7 +166,7 @@ describe.each(['libsystemd', 'libc'] as const)('sd_notify through a real notify 
     const notify = notifier({ prefer });
     expect(notify.backend).toBe(prefer);
     notify.ready();
-    await until('a datagram', () => receiver.messages().length >= 1, 5000);
+    await until('a datagram', () => receiver.messages().length >= 1, 60_000);
     expect(receiver.messages()).toEqual(['READY=1']);
   });
 });
@@ -176,7 +180,7 @@ describe('backend choice', () => {
     expect(notify.watchdogIntervalMs).toBe(200);
     notify.ready();
     notify.watchdog();
-    await until('two datagrams', () => receiver.messages().length >= 2, 5000);
+    await until('two datagrams', () => receiver.messages().length >= 2, 60_000);
     expect(receiver.messages()).toEqual(['READY=1', 'WATCHDOG=1']);
   });
 

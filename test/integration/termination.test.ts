@@ -126,7 +126,7 @@ describe('termination of the whole tree', () => {
     const script = `(trap "" TERM INT; touch ${ready}; exec sleep 300) >/dev/null 2>&1 & while [ ! -e ${ready} ]; do sleep 0.02; done; exit 0`;
     const wrapper = startWrapper(['--quiet', '--grace', '5s', '--', 'sh', '-c', script], { tag, stateDir });
     const inGrace = () => journalSoFar(stateDir)?.events.some((event) => event.kind === 'signal_sent' && event.reason === 'orphans') ?? false;
-    await until("the orphans' grace period", inGrace, 20_000, { every: 100 });
+    await until("the orphans' grace period", inGrace, 60_000, { every: 100 });
     wrapper.kill('SIGINT');
     const result = await wrapper;
     expect(result.exitCode).toBe(130);

@@ -166,10 +166,11 @@ describe('the seconds before a kill, journaled as tick samples', () => {
     await checkShipped(stateDir, runId);
   });
 
-  it.skipIf(backstop.hierarchy === null)(`a kernel OOM kill at the backstop: ticks up to it and past it${backstop.hierarchy === null ? ` (skipped: no backstop here: ${backstop.why})` : ''}`, async () => {
+  it.skipIf(backstop.hierarchy === null)(`a kernel OOM kill at the backstop: ticks up to it and past it${backstop.hierarchy === null ? ` (skipped: no backstop here: ${backstop.why})` : ''}`, { timeout: 180_000 }, async () => {
     const stateDir = newStateDir();
     // 128 MiB steps and scans 30 s apart: only the kernel can stop it (kernel-backstop.test.ts).
-    const args = ['--quiet', '--memory-limit', '300MiB', '--poll-interval', '30s', '--timeout', '20s', '--grace', '2s', '--',
+    // The timeout is only a hang bound: minutes, so that a python3 start starved by the suite's load never lets it win.
+    const args = ['--quiet', '--memory-limit', '300MiB', '--poll-interval', '30s', '--timeout', '2min', '--grace', '2s', '--',
       'python3', join(EXAMPLES, 'balloon.py'), '128', '1024'];
     const result = await startWrapper(args, { tag, stateDir, reportStall: true });
     expect(result.exitCode).toBe(137);

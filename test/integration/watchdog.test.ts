@@ -43,7 +43,8 @@ describe('scidex-watchdog', () => {
 });
 
 describe('scidex-watchdog runs and events filters', () => {
-  it('filter by status, host and --since, and print JSON lines with --json', async () => {
+  // A wrapper run and ten CLI runs one after the other, each seconds long on a host loaded by the suite.
+  it('filter by status, host and --since, and print JSON lines with --json', { timeout: 240_000 }, async () => {
     const analysisId = `filters-${tag}`;
     await startWrapper(['--quiet', '--analysis-id', analysisId, '--database-url', databaseUrl, '--', 'sh', '-c', 'exit 2'], { tag });
     const json = async (args: string[]) => {
