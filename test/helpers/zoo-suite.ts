@@ -7,7 +7,7 @@
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import type { ProcessFate } from '../../src/record/types.js';
-import { BIN, journalOf, newStateDir } from './wrapper.js';
+import { BIN, journalOf, journalSoFar, newStateDir } from './wrapper.js';
 import { readPidfile, runZoo, zooCommand } from './zoo.js';
 
 const pidNamespaces =
@@ -61,13 +61,14 @@ export function describeZoo(backend: string, tag: string): void {
     });
 
     it('fanout of 500: all seen at once, all killed', async () => {
-      // The timeout only ends the fanout: it is long enough for 500 forks on two busy cores.
-      const run = await runZoo([...tracking, '--timeout', '10s', '--grace', '1s', '--', ...zooCommand('fanout', ['500'])], { tag });
-      expect(run.exitCode, run.stderr).toBe(124);
+      // Stopped once all 500 have forked (the stop's own scan sees them), not by a timeout that 500
+      // forks on two starved cores could outlast.
+      const run = await runZoo([...tracking, '--timeout', '10min', '--grace', '1s', '--', ...zooCommand('fanout', ['500'])], { tag, cancelWhen: (live) => live.length >= 501 });
+      expect(run.exitCode, run.stderr).toBe(143);
       expect(run.survivors).toEqual([]);
       expect(run.taggedSurvivors).toEqual([]);
       const { runs, processes } = journalOf(run.stateDir);
-      expect(runs.at(-1)).toMatchObject({ tracking_backend: backend, status: 'timeout' });
+      expect(runs.at(-1)).toMatchObject({ tracking_backend: backend, status: 'cancelled' });
       expect(runs.at(-1)!.peak_process_count).toBeGreaterThanOrEqual(500);
       expect(processes.length).toBeGreaterThanOrEqual(501);
       expect(processes.filter((process) => process.fate === 'left_running')).toEqual([]);
@@ -93,15 +94,17 @@ export function describeZoo(backend: string, tag: string): void {
       }
     });
 
-    it('a scidex-run nested in another: the outer timeout kills both trees', async () => {
+    it("a scidex-run nested in another: the outer's stop kills both trees", async () => {
       const innerState = newStateDir();
       const inner = [BIN, ...tracking, '--state-dir', innerState, '--', 'sh', '-c', 'sleep 300 & sleep 300'];
-      // The inner wrapper's start-up counts against the outer timeout: room for it on a loaded machine.
-      const run = await runZoo([...tracking, '--timeout', '5s', '--grace', '1s', '--', ...inner], { tag });
-      expect(run.exitCode, run.stderr).toBe(124);
+      // Stopped once the inner run has started (a timeout of a few seconds was once reached by a
+      // starved inner start-up first): its stop goes through the same termination sequence.
+      const innerStarted = () => journalSoFar(innerState)?.events.some((event) => event.kind === 'run_started') ?? false;
+      const run = await runZoo([...tracking, '--timeout', '10min', '--grace', '1s', '--', ...inner], { tag, cancelWhen: innerStarted });
+      expect(run.exitCode, run.stderr).toBe(143);
       expect(run.taggedSurvivors).toEqual([]);
       const outer = journalOf(run.stateDir).runs.at(-1)!;
-      expect(outer).toMatchObject({ tracking_backend: backend, status: 'timeout' });
+      expect(outer).toMatchObject({ tracking_backend: backend, status: 'cancelled' });
       expect(journalOf(innerState).runs[0]).toMatchObject({ parent_run_id: outer.id, tracking_backend: backend });
     });
 

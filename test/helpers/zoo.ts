@@ -127,6 +127,12 @@ export interface ZooOptions {
   stateDir?: string;
   /** Owner of the pidfile, for zoo processes of another user. */
   owner?: Owner;
+  /**
+   * Cancels the run (SIGTERM to the wrapper) once this holds of the pidfile's live processes (polled
+   * every 100 ms): a run stopped when what it asserts is in place, not by a timeout that a starved
+   * start could reach first.
+   */
+  cancelWhen?: (live: PidEntry[]) => boolean;
 }
 
 /** What a zoo run left. */
@@ -165,7 +171,17 @@ export async function runZoo(args: string[], options: ZooOptions): Promise<ZooRu
     },
   }) as ResultPromise<{ reject: false }>;
   const disarm = armStallReport(wrapper.pid, stateDir, () => liveFromPidfile(pidfile).map((entry) => entry.pid));
-  await Promise.race([once(wrapper, 'exit'), wrapper]);
+  const exited = Promise.race([once(wrapper, 'exit'), wrapper]);
+  const { cancelWhen } = options;
+  if (cancelWhen) {
+    let over = false;
+    void exited.then(() => (over = true));
+    // Bounded by the test's own timeout: a condition never met leaves the run to its --timeout.
+    if (await until('the condition to cancel the zoo run', () => over || cancelWhen(liveFromPidfile(pidfile)), 10 * 60_000, { every: 100 })) {
+      if (!over) wrapper.kill('SIGTERM');
+    }
+  }
+  await exited;
   disarm();
   // Bounded: what is still alive after 3 s is a survivor, noted and killed below.
   await until('the processes of the zoo run to end', () => liveFromPidfile(pidfile).length === 0 && tagged(options.tag).length === 0, 3000, {

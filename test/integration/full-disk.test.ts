@@ -44,9 +44,11 @@ describe('a full disk under the state directory', () => {
     const analysisId = `full-disk-${tag}`;
     const run = startWrapper(
       // Samples every 100 ms: the journal outgrows the last page it had before the disk filled (tmpfs allocates by page).
-      ['--analysis-id', analysisId, '--database-url', database.url, '--timeout', '3s', '--grace', '500ms', '--sample-interval', '100ms', '--', 'sh', '-c', 'sleep 100 & sleep 100'],
+      ['--analysis-id', analysisId, '--database-url', database.url, '--timeout', '10m', '--grace', '500ms', '--sample-interval', '100ms', '--', 'sh', '-c', 'sleep 100 & sleep 100'],
       { tag, stateDir },
     );
+    let stderr = '';
+    run.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const started = async () => (await database.client().query('SELECT 1 FROM watchdog_runs WHERE analysis_id = $1', [analysisId])).rowCount === 1;
     await until('the run row', () => started().catch(() => false), 60_000, { every: 50 });
     // Everything left on the file system goes to a filler file; the write stops at ENOSPC.
@@ -55,16 +57,21 @@ describe('a full disk under the state directory', () => {
     } catch (error) {
       expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
     }
+    // The journal outgrows its last page within a few samples: its write fails there, and the run goes on.
+    await until(() => `the journal's write to fail (stderr so far: ${stderr})`, () => /cannot write the journal .*ENOSPC/.test(stderr), 60_000, { every: 50 });
+    // Ended by a cancel once the disk is full: a timeout of a few seconds (as this once had) can end a
+    // run starved on a loaded host before its row is in and the disk filled.
+    run.kill('SIGTERM');
     const result = await run;
     rmSync(join(mountPoint!, 'filler'), { force: true });
 
-    expect(result.exitCode, result.stderr).toBe(124);
+    expect(result.exitCode, result.stderr).toBe(143);
     expect(result.stderr).toMatch(/cannot write the journal .*ENOSPC/);
     expect(result.stderr).not.toMatch(/lost|PostgreSQL is busy|wait in the journal/);
     const runs = await database.client().query('SELECT id, status, exit_status, reason FROM watchdog_runs WHERE analysis_id = $1', [analysisId]);
-    expect(runs.rows).toMatchObject([{ status: 'timeout', exit_status: 124 }]);
+    expect(runs.rows).toMatchObject([{ status: 'cancelled', exit_status: 143 }]);
     const events = await database.client().query('SELECT kind FROM watchdog_events WHERE run_id = $1', [runs.rows[0].id]);
-    expect(events.rows.map((row) => row.kind)).toEqual(expect.arrayContaining(['run_started', 'limit_exceeded', 'run_finished']));
+    expect(events.rows.map((row) => row.kind)).toEqual(expect.arrayContaining(['run_started', 'cancel_requested', 'signal_sent', 'run_finished']));
     // Every record is in, so the journal is marked shipped, torn lines and all.
     expect(readdirSync(join(stateDir, 'journal')).filter((name) => name.endsWith('.shipped'))).toHaveLength(1);
   });

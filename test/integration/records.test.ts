@@ -1,11 +1,11 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { sharedClient } from '../helpers/database.js';
 import { availableBackends } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
-import { journalOf, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 
 const tag = ownedTag();
 const database = sharedClient();
@@ -72,16 +72,18 @@ describe('a running run', () => {
   it('updates heartbeat_at while it goes on and ships its samples, every one of them once', async () => {
     const stateDir = newStateDir();
     const analysisId = `heartbeat-${tag}`;
+    const release = join(stateDir, 'release');
     const args = ['--quiet', '--analysis-id', analysisId, '--heartbeat-interval', '400ms', '--sample-interval', '300ms',
-      '--poll-interval', '100ms', '--database-url', databaseUrl, '--', 'sleep', '6'];
+      '--poll-interval', '100ms', '--database-url', databaseUrl, '--', 'python3', '-c', `import os, time\nwhile not os.path.exists(${JSON.stringify(release)}): time.sleep(0.05)`];
     const run = startWrapper(args, { tag, stateDir });
     const heartbeats = new Set<string>();
     let ended = false;
     void run.then(() => (ended = true));
-    // Sampling for as long as the run goes on, not a wait on a condition.
+    // The run goes on until the heartbeats and samples asserted below were seen (ended early, it fails below).
     for (; !ended; await sleep(150)) {
       const rows = await database.client().query(`SELECT heartbeat_at FROM watchdog_runs WHERE analysis_id = $1 AND status = 'running'`, [analysisId]);
       for (const row of rows.rows) heartbeats.add((row.heartbeat_at as Date).toISOString());
+      if (heartbeats.size >= 3 && (journalSoFar(stateDir)?.samples.length ?? 0) >= 5) writeFileSync(release, '');
     }
     expect((await run).exitCode).toBe(0);
     // Seen while the run went on: the start's row and at least two heartbeats after it.

@@ -265,7 +265,8 @@ describe('scidex-watchdog serve', () => {
   it('shows a run in its grace period, then its kill in recent_events and the metrics', async () => {
     const began = Date.now();
     const env = { DATABASE_URL: databaseUrl };
-    const wrapper = startWrapper(['--quiet', '--analysis-id', 'serve-grace', '--timeout', '2s', '--grace', '5s', '--', 'sh', '-c', 'trap "" TERM; sleep 30'], { tag, stateDir, env });
+    // A grace period longer than any status read under load; once seen, a second signal to the wrapper cuts it short.
+    const wrapper = startWrapper(['--quiet', '--analysis-id', 'serve-grace', '--timeout', '2s', '--grace', '10min', '--', 'sh', '-c', 'trap "" TERM; sleep 3000'], { tag, stateDir, env });
     let runId = '';
     try {
       const grace = await statusWhen((current) => current.runs.some((run) => run.in_grace), 60_000);
@@ -274,6 +275,7 @@ describe('scidex-watchdog serve', () => {
       runId = grace.runs[0].id;
       expect(grace.runs[0].time_left_ms).toBe(0);
     } finally {
+      wrapper.kill('SIGTERM');
       expect((await wrapper).exitCode).toBe(124);
     }
     const after = await statusWhen((current) => current.monitored_count === 0 && current.recent_events.some((event) => event.run_id === runId && event.kind === 'run_finished'), 60_000);
