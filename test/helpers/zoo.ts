@@ -128,11 +128,11 @@ export interface ZooOptions {
   /** Owner of the pidfile, for zoo processes of another user. */
   owner?: Owner;
   /**
-   * Cancels the run (SIGTERM to the wrapper) once this holds of the pidfile's live processes (polled
-   * every 100 ms): a run stopped when what it asserts is in place, not by a timeout that a starved
-   * start could reach first.
+   * Cancels the run (SIGTERM to the wrapper) once this holds of the pidfile's entries, every process
+   * the tree has made so far (polled every 100 ms): a run stopped when what it asserts is in place,
+   * not by a timeout that a starved start could reach first.
    */
-  cancelWhen?: (live: PidEntry[]) => boolean;
+  cancelWhen?: (entries: PidEntry[]) => boolean;
 }
 
 /** What a zoo run left. */
@@ -177,7 +177,7 @@ export async function runZoo(args: string[], options: ZooOptions): Promise<ZooRu
     let over = false;
     void exited.then(() => (over = true));
     // Bounded by the test's own timeout: a condition never met leaves the run to its --timeout.
-    if (await until('the condition to cancel the zoo run', () => over || cancelWhen(liveFromPidfile(pidfile)), 10 * 60_000, { every: 100 })) {
+    if (await until('the condition to cancel the zoo run', () => over || cancelWhen(readPidfile(pidfile)), 10 * 60_000, { every: 100 })) {
       if (!over) wrapper.kill('SIGTERM');
     }
   }
