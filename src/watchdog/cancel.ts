@@ -30,8 +30,12 @@ import { checkMarkerTrust } from '../record/marker-trust.js';
 import { readMarker, type RunMarker } from '../record/markers.js';
 import { signalMember } from '../terminate/guard.js';
 
-/** How long a wrapper still starting may take to install its signal handlers, milliseconds. */
-const HANDLER_WAIT_MS = 3000;
+/**
+ * How long a wrapper still starting may take to install its signal handlers, milliseconds. It has
+ * passed the identity checks (provenWrapper) by then; on a loaded host its start from the marker to
+ * its handlers took far more than the 3 s this once was, and its cancel was refused.
+ */
+const HANDLER_WAIT_MS = 30_000;
 const HANDLER_WAIT_STEP_MS = 20;
 
 /** What became of one cancel, and why, in words for a person. */
@@ -42,7 +46,7 @@ export interface CancelResult {
 }
 
 /**
- * Cancels the run of `marker` (read from `stateDir`): waits (up to 3 s) for the wrapper to catch the
+ * Cancels the run of `marker` (read from `stateDir`): waits (up to 30 s) for the wrapper to catch the
  * signal, writes its request file, then signals the wrapper after the identity check. Never throws
  * for a run that is gone or not ours to signal.
  * @param request signal: SIGINT, SIGTERM or SIGHUP (the caller has checked); SIGUSR1 for a release
