@@ -25,8 +25,11 @@ const { pidfd } = JSON.parse((await execa(BIN, ['--explain-tracking', '--json'])
 /** include/uapi/asm-generic/unistd.h: pidfd_send_signal, the same on x86_64 and aarch64. */
 const SYS_PIDFD_SEND_SIGNAL = 424;
 
-/** Well under the sequence's 30 s give-up: grace 1 s, then kills that must land at once. */
-const PROMPT_MS = 10_000;
+/**
+ * Under the sequence's 30 s give-up (what a spin on a refused write would take): grace 1 s, then
+ * kills that land at once, with room for a host the suite loads.
+ */
+const PROMPT_MS = 20_000;
 
 /** Four processes that ignore SIGTERM: only the SIGKILL phase ends them. */
 const STUBBORN = 'trap "" TERM; sh -c "trap \\"\\" TERM; sleep 300" & sleep 300';

@@ -86,9 +86,20 @@ function crossing(): Crossing {
   return { threshold: 'min_available', crossedAtMs: Date.now(), reading: { atMs: Date.now(), memAvailableBytes: GiB / 2, memTotalBytes: 16 * GiB, psiFullAvg10: null } };
 }
 
-/** Waits until the wrapper has stopped itself at the failpoint pressure-request-taken (state T). */
-async function stoppedAtFailpoint(pid: number): Promise<void> {
-  await until(`wrapper ${pid} to stop at pressure-request-taken`, () => readStat(pid)?.state === 'T', 60_000, { every: 20 });
+/**
+ * A round's log that keeps its lines and does `act` once, when the round says it stops the run
+ * (`...; stopping run <id>, ...`): the request is delivered then, and the round waits for the wrapper
+ * to act, at most MIN_ACT_MS (pressure-stop.ts). Done in the log call, `act` lands in that window
+ * however slowly a loaded host runs the test; polling for the wrapper's failpoint first once did not.
+ */
+function onStopping(runId: string, lines: string[], act: () => void): (line: string) => void {
+  let done = false;
+  return (line) => {
+    lines.push(line);
+    if (done || !line.includes(`stopping run ${runId}`)) return;
+    done = true;
+    act();
+  };
 }
 
 describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
@@ -112,13 +123,13 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
   it('takes the run over when its journal shows a stop (a forged cancel_requested line) but the run does not end', async () => {
     const release = join(newStateDir(), 'release');
     const { run, stateDir, runId } = await smallRootRun(release, { SCIDEX_FAILPOINTS: 'pressure-request-taken' });
-    const marker = readMarker(stateDir, runId)!;
     const lines: string[] = [];
     try {
-      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: (line) => lines.push(line) });
-      await stoppedAtFailpoint(marker.wrapper_pid);
-      // The run's user appends what a wrapper that acted would write; the wrapper itself never acts.
-      appendFileSync(join(stateDir, 'journal', `${runId}.jsonl`), `${JSON.stringify({ table: 'events', record: { run_id: runId, kind: 'cancel_requested', at: new Date().toISOString() } })}\n`);
+      // The run's user appends what a wrapper that acted would write; the wrapper itself never acts
+      // (it stops itself at the failpoint once it took the request). Appended when the round says it
+      // waits for the wrapper: inside the round's window (MIN_ACT_MS) whatever the host's load.
+      const forge = () => appendFileSync(join(stateDir, 'journal', `${runId}.jsonl`), `${JSON.stringify({ table: 'events', record: { run_id: runId, kind: 'cancel_requested', at: new Date().toISOString() } })}\n`);
+      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: onStopping(runId, lines, forge) });
       const stop = await round;
       expect(stop, lines.join('\n')).toMatchObject({ run_id: runId, by: 'daemon' });
       const result = await run;
@@ -136,16 +147,14 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
   it("kills the tree when its journal shows the run's end (a forged final version) but the wrapper lives on, and journals nothing after that end", async () => {
     const release = join(newStateDir(), 'release');
     const { run, stateDir, runId, leader } = await smallRootRun(release, { SCIDEX_FAILPOINTS: 'pressure-request-taken' });
-    const marker = readMarker(stateDir, runId)!;
     const journal = join(stateDir, 'journal', `${runId}.jsonl`);
     const lines: string[] = [];
     try {
-      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: (line) => lines.push(line) });
-      await stoppedAtFailpoint(marker.wrapper_pid);
-      // The run's user writes the end a wrapper would write; the tree goes on holding its memory.
+      // The run's user writes the end a wrapper would write, when the round waits for the wrapper to
+      // act (as above); the tree goes on holding its memory.
       const last = readJournal(journal).entries.filter((entry) => entry.table === 'runs').at(-1)!.record as RunRecord;
       const forged = { ...last, revision: last.revision + 1, status: 'completed', exit_status: 0, exit_code: 0, ended_at: new Date().toISOString() };
-      appendFileSync(journal, `${JSON.stringify({ table: 'runs', record: forged })}\n`);
+      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: onStopping(runId, lines, () => appendFileSync(journal, `${JSON.stringify({ table: 'runs', record: forged })}\n`)) });
       const stop = await round;
       const log = lines.join('\n');
       expect(stop, log).toMatchObject({ run_id: runId, by: 'daemon' });
@@ -168,11 +177,10 @@ describe('a wrapper that dies without acting', () => {
     const marker = readMarker(stateDir, runId)!;
     const lines: string[] = [];
     try {
-      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: (line) => lines.push(line) });
-      await stoppedAtFailpoint(marker.wrapper_pid);
-      // What the kernel's OOM killer does to a wrapper: SIGKILL, right after it took the request.
+      // What the kernel's OOM killer does to a wrapper: SIGKILL, before it acted (it stops itself at
+      // the failpoint once it took the request), when the round waits for it (as above).
       expect(marker.wrapper_pid).toBeGreaterThan(1);
-      process.kill(marker.wrapper_pid, 'SIGKILL');
+      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: onStopping(runId, lines, () => process.kill(marker.wrapper_pid, 'SIGKILL')) });
       const stop = await round;
       const log = lines.join('\n');
       // The lifeline's reaper may take the marker's lock first: then the round waits for it to finish the run.
