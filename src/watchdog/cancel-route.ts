@@ -32,7 +32,7 @@ import { listMarkers, readMarker, type RunMarker } from '../record/markers.js';
 import { withSchema } from '../record/migrate.js';
 import { latestVersions } from '../record/run-version.js';
 import type { RunRecord } from '../record/types.js';
-import { cancelMarkedRun } from './cancel.js';
+import { cancelMarkedRun, CLI_HANDLER_WAIT_MS } from './cancel.js';
 
 /** How long `cancel` waits for another host to handle its request, milliseconds. */
 export const WAIT_MS = 5000;
@@ -54,7 +54,7 @@ function localMarker(stateDir: string, runId: string): RunMarker | undefined {
 }
 
 async function local(stateDir: string, marker: RunMarker, request: CancelRequest): Promise<CancelLine> {
-  const { outcome, why } = await cancelMarkedRun(stateDir, marker, request);
+  const { outcome, why } = await cancelMarkedRun(stateDir, marker, request, 'cancel', CLI_HANDLER_WAIT_MS);
   const message =
     outcome === 'delivered'
       ? `run ${marker.id}: cancelled: ${why}; it runs its termination sequence`

@@ -31,11 +31,17 @@ import { readMarker, type RunMarker } from '../record/markers.js';
 import { signalMember } from '../terminate/guard.js';
 
 /**
- * How long a wrapper still starting may take to install its signal handlers, milliseconds. It has
- * passed the identity checks (provenWrapper) by then; on a loaded host its start from the marker to
- * its handlers took far more than the 3 s this once was, and its cancel was refused.
+ * How long a wrapper still starting may take to install its signal handlers, milliseconds: what the
+ * daemon's callers wait (the pressure guard, which must move on to the next run while the host is
+ * short of memory, and the cancel deliverer, which holds its requests' locks meanwhile).
  */
-const HANDLER_WAIT_MS = 30_000;
+export const HANDLER_WAIT_MS = 3000;
+/**
+ * The same for a person's `cancel` or `release`, who would rather wait than be refused: the wrapper
+ * has passed the identity checks (provenWrapper) by then, and on a loaded host its start from the
+ * marker to its handlers took more than 3 s.
+ */
+export const CLI_HANDLER_WAIT_MS = 30_000;
 const HANDLER_WAIT_STEP_MS = 20;
 
 /** What became of one cancel, and why, in words for a person. */
@@ -46,18 +52,20 @@ export interface CancelResult {
 }
 
 /**
- * Cancels the run of `marker` (read from `stateDir`): waits (up to 30 s) for the wrapper to catch the
+ * Cancels the run of `marker` (read from `stateDir`): waits (up to `handlerWaitMs`) for the wrapper to catch the
  * signal, writes its request file, then signals the wrapper after the identity check. Never throws
  * for a run that is gone or not ours to signal.
  * @param request signal: SIGINT, SIGTERM or SIGHUP (the caller has checked); SIGUSR1 for a release
  * @param kind `release`: the request asks an adopting supervisor to end its supervision (watchdog/release.ts)
+ * @param handlerWaitMs how long a wrapper still starting gets to catch the signal, milliseconds
+ *        (HANDLER_WAIT_MS for the daemon, CLI_HANDLER_WAIT_MS for a person's command)
  * @returns delivered (the wrapper has the signal), ended (no wrapper with the marker's pid and
  *          starttime: it finished, or died and awaits the reaper), refused (EPERM, another PID
  *          namespace, a marker that names no valid pid, a marker or process that fails the identity
  *          checks of the module comment, or a request file we cannot write),
  *          no_such_run (the marker is another host's)
  */
-export async function cancelMarkedRun(stateDir: string, marker: RunMarker, request: CancelRequest, kind: RequestKind = 'cancel'): Promise<CancelResult> {
+export async function cancelMarkedRun(stateDir: string, marker: RunMarker, request: CancelRequest, kind: RequestKind = 'cancel', handlerWaitMs = HANDLER_WAIT_MS): Promise<CancelResult> {
   if (marker.host !== hostname()) return { outcome: 'no_such_run', why: `its marker names another host (${marker.host})` };
   if (marker.boot_id !== bootId()) return { outcome: 'ended', why: 'its host rebooted since it started' };
   if (marker.pid_ns !== null && marker.pid_ns !== undefined && marker.pid_ns !== pidNamespace()) {
@@ -75,7 +83,7 @@ export async function cancelMarkedRun(stateDir: string, marker: RunMarker, reque
   // A wrapper whose signal handlers are not installed yet (it writes its marker first) would die
   // of the signal instead of cancelling: wait the moment it takes. One that never catches it is
   // no scidex-run wrapper of ours, whatever the marker says.
-  const deadline = performance.now() + HANDLER_WAIT_MS;
+  const deadline = performance.now() + handlerWaitMs;
   for (;;) {
     const caught = catchesSignal(wrapper.pid, request.signal);
     if (caught === undefined) return { outcome: 'ended', why: 'its wrapper exited just now' };

@@ -14,7 +14,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requesterName, type ReleaseRequest } from '../record/cancel-request.js';
 import { readMarker } from '../record/markers.js';
-import { cancelMarkedRun, type CancelResult } from './cancel.js';
+import { cancelMarkedRun, CLI_HANDLER_WAIT_MS, type CancelResult } from './cancel.js';
 
 /** How long `release` waits for the supervisor to record the release and finish, milliseconds. */
 const FINISH_WAIT_MS = 15_000;
@@ -35,7 +35,7 @@ export async function releaseRun(stateDir: string, runId: string, reason: string
   if (!marker) return { outcome: 'no_such_run', why: `no running run ${runId} in ${stateDir} (ended already, or another state directory's)` };
   if (marker.adopted !== true) return { outcome: 'not_adopted', why: 'it was started by scidex-run, not adopted: only an adoption can be released (scidex-watchdog cancel stops a run)' };
   const request: ReleaseRequest = { signal: 'SIGUSR1', reason, requested_by: requesterName(), requested_at: new Date().toISOString(), request_id: null };
-  const result: CancelResult = await cancelMarkedRun(stateDir, marker, request, 'release');
+  const result: CancelResult = await cancelMarkedRun(stateDir, marker, request, 'release', CLI_HANDLER_WAIT_MS);
   if (result.outcome === 'no_such_run') return { outcome: 'no_such_run', why: result.why };
   if (result.outcome !== 'delivered') return { outcome: result.outcome === 'ended' ? 'ended' : 'refused', why: result.why.replace('wrapper', 'supervisor') };
   const deadline = performance.now() + FINISH_WAIT_MS;
