@@ -60,13 +60,28 @@ export function anyProcessWritesTo(suffix: string, options: { unreadableWrites?:
   return listPids().some((pid) => {
     const fds = descriptors(pid);
     if (fds === undefined) return options.unreadableWrites === true && descriptorsDenied(pid);
-    return fds.some((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(suffix) && writable(pid, fd);
-      } catch {
-        return false;
-      }
-    });
+    return writtenPaths(pid, fds, suffix).length > 0;
+  });
+}
+
+/**
+ * The paths of the files `pid` holds open for writing whose path (readlink(2) of /proc/PID/fd/N)
+ * ends with `suffix`: where a live process really writes, whatever a record says it does. None when
+ * its descriptors cannot be read (it is gone, or another user's and we lack CAP_SYS_PTRACE); a
+ * deleted file's path ends in ` (deleted)` (proc(5)), so it is none either.
+ */
+export function pathsWrittenBy(pid: number, suffix: string): string[] {
+  return writtenPaths(pid, descriptors(pid) ?? [], suffix);
+}
+
+function writtenPaths(pid: number, fds: readonly string[], suffix: string): string[] {
+  return fds.flatMap((fd) => {
+    try {
+      const path = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      return path.endsWith(suffix) && writable(pid, fd) ? [path] : [];
+    } catch {
+      return [];
+    }
   });
 }
 

@@ -5,11 +5,11 @@
  * must not make another user's processes show as the run's.
  */
 import { hostname } from 'node:os';
-import { processUids } from '../proc/identity.js';
+import { dirname } from 'node:path';
+import { pathsWrittenBy, processUids } from '../proc/identity.js';
 import { wrapperAlive } from '../proc/liveness.js';
 import { pidNamespace } from '../proc/system.js';
 import { readTrustedMarker } from '../record/marker-trust.js';
-import { runStateDirs } from '../record/markers.js';
 import type { RunRecord } from '../record/types.js';
 import { foreignOwner, lostRunTracker } from '../track/lost-run.js';
 import { isRunCgroupPath } from '../track/run-cgroup.js';
@@ -20,7 +20,8 @@ export const LIVE_PROCESSES_SHOWN = 20;
 
 /**
  * Measures `run` now, when it is running on this host (its host is os.hostname()) and its marker,
- * in `stateDir` or else in the run's own state directory (record/markers.ts runStateDirs), is one to believe: the marker is the record's run (same wrapper pid, starttime and
+ * in `stateDir` or else in the state directory its live wrapper writes its journal in (a user's own,
+ * read by a daemon of /var/lib/scidex-run), is one to believe: the marker is the record's run (same wrapper pid, starttime and
  * boot), marker-trust.ts trusts it for a user (its content and its trust read from one open file),
  * its wrapper is alive (proc/liveness.ts) in our PID namespace and runs as that user (real and
  * effective uid, /proc/PID/status). The tree is the run's cgroup, or the processes carrying its
@@ -44,11 +45,22 @@ export function liveFigures(run: RunRecord, stateDir: string, atMs?: number): Li
   }
 }
 
+/**
+ * The state directories the run's wrapper, alive as its record names it (pid and starttime), holds
+ * the run's journal open for writing in: the kernel's word (/proc/PID/fd), not the record's
+ * journal_path, which a database writer could point at any directory for the daemon to open.
+ */
+function wrapperStateDirs(run: RunRecord): string[] {
+  if (!wrapperAlive(run)) return [];
+  return pathsWrittenBy(run.wrapper_pid, `/journal/${run.id}.jsonl`).map((journal) => dirname(dirname(journal)));
+}
+
 function measure(run: RunRecord, stateDir: string, atMs?: number): LiveFigures | null {
   const here = hostname();
   if (run.status !== 'running' || run.ended_at !== null || run.host !== here) return null;
-  // The first marker there is, here or in the run's own state directory; only it is checked.
-  const found = runStateDirs(run, stateDir).map((dir) => readTrustedMarker(dir, run.id)).find((read) => read.marker !== undefined);
+  // The first marker there is, here or in the state directory its live wrapper writes its journal
+  // in; only it is checked.
+  const found = [stateDir, ...wrapperStateDirs(run)].map((dir) => readTrustedMarker(dir, run.id)).find((read) => read.marker !== undefined);
   if (!found) return null;
   const { marker, trust } = found;
   if (!marker || !trust.trusted || marker.host !== here) return null;

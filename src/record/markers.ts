@@ -46,17 +46,17 @@ export function markerPath(stateDir: string, runId: string): string {
 }
 
 /**
- * The state directories a run's marker may be in: `stateDir` (the reader's), then the run's own,
- * named by its record's journal_path when that has the shape a wrapper writes,
- * `<dir>/journal/<run-id>.jsonl` (absolute): a record names no other directory to look in. A daemon
- * on /var/lib/scidex-run finds a user's run there (its wrapper's default state directory is the
- * user's). What is found there is a claim like any marker: marker-trust.ts checks it before use.
+ * The state directories a dead wrapper's run may have left its marker and journal in: the run's
+ * own, named by its record's journal_path when that has the shape a wrapper writes,
+ * `<dir>/journal/<run-id>.jsonl` (absolute: a record names no other directory to look in), then
+ * `stateDir` (the reader's). What is found there is a claim like any marker or journal. A live
+ * wrapper's own is where /proc/PID/fd shows it writes (query/live-figures.ts), never the record's word.
  */
 export function runStateDirs(run: Pick<RunRecord, 'id' | 'journal_path'>, stateDir: string): string[] {
   const named = typeof run.journal_path === 'string' && isAbsolute(run.journal_path) ? normalize(run.journal_path) : undefined;
   if (named === undefined || basename(named) !== `${run.id}.jsonl` || basename(dirname(named)) !== 'journal') return [stateDir];
   const own = dirname(dirname(named));
-  return own === resolve(stateDir) ? [stateDir] : [stateDir, own];
+  return own === resolve(stateDir) ? [stateDir] : [own, stateDir];
 }
 
 /**

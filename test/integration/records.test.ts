@@ -6,6 +6,7 @@ import { sharedClient } from '../helpers/database.js';
 import { availableBackends } from '../helpers/lost-runs.js';
 import { ownedTag } from '../helpers/processes.js';
 import { journalOf, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { PYTHON } from '../helpers/zoo.js';
 
 const tag = ownedTag();
 const database = sharedClient();
@@ -74,7 +75,8 @@ describe('a running run', () => {
     const analysisId = `heartbeat-${tag}`;
     const release = join(stateDir, 'release');
     const args = ['--quiet', '--analysis-id', analysisId, '--heartbeat-interval', '400ms', '--sample-interval', '300ms',
-      '--poll-interval', '100ms', '--database-url', databaseUrl, '--', 'python3', '-c', `import os, time\nwhile not os.path.exists(${JSON.stringify(release)}): time.sleep(0.05)`];
+      '--poll-interval', '100ms', '--database-url', databaseUrl, '--', PYTHON, '-c', `import os, time\nwhile not os.path.exists(${JSON.stringify(release)}): time.sleep(0.05)`];
+    // PYTHON, the interpreter itself: pyenv's python3 shim forks on its way to it, and every sample must see one process.
     const run = startWrapper(args, { tag, stateDir });
     const heartbeats = new Set<string>();
     let ended = false;
