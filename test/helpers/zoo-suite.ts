@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import type { ProcessFate } from '../../src/record/types.js';
 import { BIN, journalOf, journalSoFar, newStateDir } from './wrapper.js';
-import { readPidfile, runZoo, zooCommand } from './zoo.js';
+import { alive, readPidfile, runZoo, statOf, zooCommand, type PidEntry } from './zoo.js';
 
 const pidNamespaces =
   process.getuid?.() === 0 && (await execa('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { reject: false }).catch(() => undefined))?.exitCode === 0;
@@ -24,21 +24,34 @@ interface Case {
   allRecorded?: boolean;
   /** The fate every process record must have. */
   fate?: ProcessFate;
-  /** The pidfile entries of its tree once it is up (scripts/zoo/<prog>.py): the run is stopped then. */
-  ready: number;
+  /**
+   * Whether its tree is up, with the trick it plays done (scripts/zoo/<prog>.py), from the pidfile
+   * (entries in the order noted; a process notes itself before its body runs): the run is stopped then.
+   */
+  ready: (entries: PidEntry[]) => boolean;
 }
 
+const noted = (count: number) => (entries: PidEntry[]) => entries.length >= count;
+const state = (entry: PidEntry | undefined) => (entry ? statOf(entry)?.state : undefined);
+
 const CASES: Case[] = [
-  { prog: 'double_fork_daemon', min: 2, ready: 3 },
-  { prog: 'setpgid_escape', min: 3, allRecorded: true, ready: 3 },
-  { prog: 'fork_storm', min: 10, ready: 10 },
-  { prog: 'ignore_term', min: 10, allRecorded: true, fate: 'killed', ready: 10 },
-  { prog: 'stopped', min: 5, allRecorded: true, fate: 'terminated', ready: 5 },
-  { prog: 'zombies', min: 2, ready: 7 },
-  { prog: 'exec_chain', min: 3, allRecorded: true, ready: 3 },
-  { prog: 'rename', min: 3, allRecorded: true, ready: 3 },
-  { prog: 'thread_fork', min: 4, allRecorded: true, ready: 4 },
-  { prog: 'main_thread_exit', min: 2, allRecorded: true, ready: 2 },
+  // The middle one has exited: the daemon is re-parented.
+  { prog: 'double_fork_daemon', min: 2, ready: (entries) => entries.length >= 3 && !alive(entries[1]) },
+  { prog: 'setpgid_escape', min: 3, allRecorded: true, ready: noted(3) },
+  { prog: 'fork_storm', min: 10, ready: noted(10) },
+  // SIGTERM is ignored before the first note, and inherited.
+  { prog: 'ignore_term', min: 10, allRecorded: true, fate: 'killed', ready: noted(10) },
+  // The leader's 3 children and a grandchild have stopped themselves.
+  { prog: 'stopped', min: 5, allRecorded: true, fate: 'terminated', ready: (entries) => entries.length >= 5 && entries.slice(1).every((entry) => state(entry) === 'T') },
+  // 5 children exited unreaped, and the sleeping one.
+  { prog: 'zombies', min: 2, ready: (entries) => entries.length >= 7 && entries.filter((entry) => state(entry) === 'Z').length >= 5 },
+  // The leader has gone through sh and python to its last exec, sleep.
+  { prog: 'exec_chain', min: 3, allRecorded: true, ready: (entries) => entries.length >= 3 && statOf(entries[0])?.comm === 'sleep' },
+  // Both children have their new names.
+  { prog: 'rename', min: 3, allRecorded: true, ready: (entries) => ['x) Z 1 1 1 0', 'kthreadd'].every((name) => entries.slice(1).some((entry) => statOf(entry)?.comm === name)) },
+  { prog: 'thread_fork', min: 4, allRecorded: true, ready: noted(4) },
+  // The child's main thread has exited (its leader shows Z) while another thread of it lives.
+  { prog: 'main_thread_exit', min: 2, allRecorded: true, ready: (entries) => entries.length >= 2 && state(entries[1]) === 'Z' },
 ];
 
 /**
@@ -54,7 +67,7 @@ export function describeZoo(backend: string, tag: string): void {
     const tracking = ['--quiet', '--tracking', backend];
 
     it.each(CASES)('$prog: stopped once its tree is up, nothing survives, all recorded', async ({ prog, min, allRecorded, fate, ready }) => {
-      const run = await runZoo([...tracking, ...STOPPED_WHEN_UP, '--', ...zooCommand(prog)], { tag, cancelWhen: (entries) => entries.length >= ready });
+      const run = await runZoo([...tracking, ...STOPPED_WHEN_UP, '--', ...zooCommand(prog)], { tag, cancelWhen: ready });
       expect(run.exitCode, run.stderr).toBe(143);
       expect(run.survivors).toEqual([]);
       expect(run.taggedSurvivors).toEqual([]);

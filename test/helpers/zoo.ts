@@ -68,10 +68,17 @@ export function readPidfile(path: string): PidEntry[] {
 }
 
 /** True while this very process (same pid, same starttime) is alive and not a zombie. */
-function alive({ pid, starttime }: PidEntry): boolean {
+/** Whether the entry's process is alive: its pid has its starttime, and is no zombie. */
+export function alive({ pid, starttime }: PidEntry): boolean {
   if (pid <= 1) return false;
   const stat = readStat(pid);
   return stat !== undefined && stat.starttime === starttime && !isDead(stat);
+}
+
+/** The entry's process as proc(5) stat shows it now, when its pid still has its starttime (a zombie too). */
+export function statOf({ pid, starttime }: PidEntry): ReturnType<typeof readStat> {
+  const stat = pid > 1 ? readStat(pid) : undefined;
+  return stat?.starttime === starttime ? stat : undefined;
 }
 
 /** The processes of the pidfile still alive (same starttime, not zombies). */
@@ -118,6 +125,9 @@ export async function killAllPidfileSurvivors(): Promise<void> {
 export async function backendsAvailable(): Promise<string[]> {
   return availableBackends();
 }
+
+/** How long runZoo waits for ZooOptions.cancelWhen, milliseconds: under a test's default 60 s. */
+const CANCEL_WHEN_MS = 40_000;
 
 /** Options of one zoo run. */
 export interface ZooOptions {
@@ -173,13 +183,14 @@ export async function runZoo(args: string[], options: ZooOptions): Promise<ZooRu
   const disarm = armStallReport(wrapper.pid, stateDir, () => liveFromPidfile(pidfile).map((entry) => entry.pid));
   const exited = Promise.race([once(wrapper, 'exit'), wrapper]);
   const { cancelWhen } = options;
+  let unmet = false;
   if (cancelWhen) {
     let over = false;
     void exited.then(() => (over = true));
-    // Bounded by the test's own timeout: a condition never met leaves the run to its --timeout.
-    if (await until('the condition to cancel the zoo run', () => over || cancelWhen(readPidfile(pidfile)), 10 * 60_000, { every: 100 })) {
-      if (!over) wrapper.kill('SIGTERM');
-    }
+    // Bounded under a test's 60 s: a tree that never gets up is cancelled all the same, cleaned up
+    // below, and then reported, never left to its --timeout.
+    unmet = !(await until('the condition to cancel the zoo run', () => over || cancelWhen(readPidfile(pidfile)), CANCEL_WHEN_MS, { every: 100, onTimeout: 'return' }));
+    if (!over) wrapper.kill('SIGTERM');
   }
   await exited;
   disarm();
@@ -195,6 +206,7 @@ export async function runZoo(args: string[], options: ZooOptions): Promise<ZooRu
   const patience = new AbortController();
   const result = await Promise.race([wrapper, sleep(10_000, undefined, { signal: patience.signal }).catch(() => undefined)]);
   patience.abort();
+  if (unmet) throw new Error(`the zoo run's tree was not up within ${CANCEL_WHEN_MS / 1000} s (pidfile: ${readPidfile(pidfile).length} entries); it was cancelled and cleaned up`);
   return {
     exitCode: wrapper.exitCode,
     stderr: result ? String(result.stderr) : '(stderr unavailable: its pipe is still held)',
