@@ -5,7 +5,7 @@
  * at one of our names was planted:
  *   - a FIFO would block open(2) and read(2) for ever: every open is O_NONBLOCK (a FIFO opens at
  *     once, without a writer, or fails with ENXIO for writing) and refused unless fstat(2) says it
- *     is a regular file;
+ *     is a regular file (a file only read is lstat(2)ed first too: opening a device has effects);
  *   - a symlink would read or write whatever it points to (`/etc/shadow` into a log line, or
  *     truncated by root): every open is O_NOFOLLOW (ELOOP), and a file is created with O_EXCL,
  *     which open(2) documents as failing on a symlink whatever it points to;
@@ -29,7 +29,13 @@ function notRegular(path: string): NodeJS.ErrnoException {
  * @throws ENOENT and the like from open(2), ELOOP for a symlink, EFTYPE for anything but a regular file
  */
 export function openStateFile(path: string): number {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  // Refused before the open as well as after it: opening a device has effects of its own (a tape
+  // rewinds; a terminal would become our controlling one, which O_NOCTTY prevents).
+  const seen = lstatSync(path);
+  // The error open(2) gives a symlink under O_NOFOLLOW (as Node words it), which callers report.
+  if (seen.isSymbolicLink()) throw Object.assign(new Error(`ELOOP: too many symbolic links encountered, open '${path}'`), { code: 'ELOOP' });
+  if (!seen.isFile()) throw notRegular(path);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY);
   try {
     if (!fstatSync(fd).isFile()) throw notRegular(path);
     return fd;
