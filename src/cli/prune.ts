@@ -17,7 +17,7 @@ import { printLine } from './output.js';
  */
 function olderThanMs(text: string): number {
   // One sentence for every refusal: parseDurationMs's own would offer "a number of seconds".
-  const refused = new UsageError(`invalid --older-than '${text}': expected a duration with a unit, such as 30d, 12h or 1h30m`);
+  const refused = new UsageError(`invalid --older-than '${text}': expected a positive duration with a unit, such as 30d, 12h or 1h30m`);
   if (isBareNumber(text)) throw refused;
   try {
     return parseDurationMs(text, '--older-than');

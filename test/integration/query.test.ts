@@ -302,7 +302,7 @@ describe('scidex-watchdog prune', () => {
       const bad = await withDatabase(args, url.toString());
       expect(bad.exitCode, args.join(' ')).toBe(125);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-      if (args.length === 3) expect(bad.stderr).toContain(`invalid --older-than '${args[2]}': expected a duration with a unit, such as 30d, 12h or 1h30m`);
+      if (args.length === 3) expect(bad.stderr).toContain(`invalid --older-than '${args[2]}': expected a positive duration with a unit, such as 30d, 12h or 1h30m`);
     }
     // Longer ago than 1970, even past what a Date holds (a duration too long to represent is the longest, 2^53-1 ms): nothing.
     for (const olderThan of ['285000y', '1e600d']) {
