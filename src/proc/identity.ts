@@ -67,11 +67,13 @@ export function anyProcessWritesTo(suffix: string, options: { unreadableWrites?:
 /**
  * The paths of the files `pid` holds open for writing whose path (readlink(2) of /proc/PID/fd/N)
  * ends with `suffix`: where a live process really writes, whatever a record says it does. None when
- * its descriptors cannot be read (it is gone, or another user's and we lack CAP_SYS_PTRACE); a
- * deleted file's path ends in ` (deleted)` (proc(5)), so it is none either.
+ * its descriptors cannot be read (it is gone, or another user's and we lack CAP_SYS_PTRACE), or
+ * when it holds more than `maxDescriptors`; a deleted file's path ends in ` (deleted)` (proc(5)),
+ * so it is none either.
  */
-export function pathsWrittenBy(pid: number, suffix: string): string[] {
-  return writtenPaths(pid, descriptors(pid) ?? [], suffix);
+export function pathsWrittenBy(pid: number, suffix: string, maxDescriptors: number): string[] {
+  const fds = descriptors(pid) ?? [];
+  return fds.length > maxDescriptors ? [] : writtenPaths(pid, fds, suffix);
 }
 
 function writtenPaths(pid: number, fds: readonly string[], suffix: string): string[] {

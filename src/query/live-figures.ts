@@ -5,10 +5,10 @@
  * must not make another user's processes show as the run's.
  */
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { pathsWrittenBy, processUids } from '../proc/identity.js';
-import { wrapperAlive } from '../proc/liveness.js';
-import { pidNamespace } from '../proc/system.js';
+import { processAlive, wrapperAlive } from '../proc/liveness.js';
+import { bootId, pidNamespace } from '../proc/system.js';
 import { readTrustedMarker } from '../record/marker-trust.js';
 import type { RunRecord } from '../record/types.js';
 import { foreignOwner, lostRunTracker } from '../track/lost-run.js';
@@ -45,14 +45,32 @@ export function liveFigures(run: RunRecord, stateDir: string, atMs?: number): Li
   }
 }
 
+/** More descriptors than a wrapper ever holds (a handful): a process with more is not searched. */
+const MAX_WRAPPER_DESCRIPTORS = 256;
+
 /**
- * The state directories the run's wrapper, alive as its record names it (pid and starttime), holds
- * the run's journal open for writing in: the kernel's word (/proc/PID/fd), not the record's
- * journal_path, which a database writer could point at any directory for the daemon to open.
+ * The state directory the run's wrapper, alive in our PID namespace as its record names it (pid and
+ * starttime), holds the run's journal open for writing in: the kernel's word (/proc/PID/fd), not
+ * the record's journal_path. Undefined when there is none, or when the process holds more
+ * descriptors than a wrapper would (a row naming a process made to hold thousands must not make
+ * each page view walk them).
  */
-function wrapperStateDirs(run: RunRecord): string[] {
-  if (!wrapperAlive(run)) return [];
-  return pathsWrittenBy(run.wrapper_pid, `/journal/${run.id}.jsonl`).map((journal) => dirname(dirname(journal)));
+function wrapperStateDir(run: RunRecord): string | undefined {
+  const ours = run.pid_ns === null || run.pid_ns === undefined || run.pid_ns === pidNamespace();
+  if (!ours || run.boot_id !== bootId() || !Number.isInteger(run.wrapper_pid) || run.wrapper_pid <= 1) return undefined;
+  if (!processAlive(run.wrapper_pid, run.wrapper_starttime)) return undefined;
+  const journal = pathsWrittenBy(run.wrapper_pid, `/journal/${run.id}.jsonl`, MAX_WRAPPER_DESCRIPTORS)[0];
+  return journal === undefined ? undefined : dirname(dirname(journal));
+}
+
+/** The run's marker, read from `stateDir`, else from the state directory its live wrapper writes in (wrapperStateDir). */
+function findMarker(run: RunRecord, stateDir: string): ReturnType<typeof readTrustedMarker> | undefined {
+  const here = readTrustedMarker(stateDir, run.id);
+  if (here.marker !== undefined) return here;
+  const own = wrapperStateDir(run);
+  if (own === undefined || resolve(own) === resolve(stateDir)) return undefined;
+  const there = readTrustedMarker(own, run.id);
+  return there.marker === undefined ? undefined : there;
 }
 
 function measure(run: RunRecord, stateDir: string, atMs?: number): LiveFigures | null {
@@ -60,7 +78,7 @@ function measure(run: RunRecord, stateDir: string, atMs?: number): LiveFigures |
   if (run.status !== 'running' || run.ended_at !== null || run.host !== here) return null;
   // The first marker there is, here or in the state directory its live wrapper writes its journal
   // in; only it is checked.
-  const found = [stateDir, ...wrapperStateDirs(run)].map((dir) => readTrustedMarker(dir, run.id)).find((read) => read.marker !== undefined);
+  const found = findMarker(run, stateDir);
   if (!found) return null;
   const { marker, trust } = found;
   if (!marker || !trust.trusted || marker.host !== here) return null;

@@ -72,7 +72,7 @@ export function openStateFileForWriting(path: string, flags: number): number {
   const found = lstatSync(path, { throwIfNoEntry: false });
   if (found?.isSymbolicLink()) throw Object.assign(new Error(`'${path}' is a symlink`), { code: 'ELOOP' });
   if (found && !found.isFile()) throw notRegular(path);
-  const fd = openSync(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+  const fd = openSync(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY, 0o600);
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw notRegular(path);

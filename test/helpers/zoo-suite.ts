@@ -51,7 +51,7 @@ const CASES: Case[] = [
   { prog: 'rename', min: 3, allRecorded: true, ready: (entries) => ['x) Z 1 1 1 0', 'kthreadd'].every((name) => entries.slice(1).some((entry) => statOf(entry)?.comm === name)) },
   { prog: 'thread_fork', min: 4, allRecorded: true, ready: noted(4) },
   // The child's main thread has exited (its leader shows Z) while another thread of it lives.
-  { prog: 'main_thread_exit', min: 2, allRecorded: true, ready: (entries) => entries.length >= 2 && state(entries[1]) === 'Z' },
+  { prog: 'main_thread_exit', min: 2, allRecorded: true, ready: (entries) => entries.length >= 2 && state(entries[1]) === 'Z' && alive(entries[1]) },
 ];
 
 /**

@@ -68,7 +68,6 @@ export function readPidfile(path: string): PidEntry[] {
 }
 
 /** True while this very process (same pid, same starttime) is alive and not a zombie. */
-/** Whether the entry's process is alive: its pid has its starttime, and is no zombie. */
 export function alive({ pid, starttime }: PidEntry): boolean {
   if (pid <= 1) return false;
   const stat = readStat(pid);
@@ -127,7 +126,7 @@ export async function backendsAvailable(): Promise<string[]> {
 }
 
 /** How long runZoo waits for ZooOptions.cancelWhen, milliseconds: under a test's default 60 s. */
-const CANCEL_WHEN_MS = 40_000;
+const CANCEL_WHEN_MS = 30_000;
 
 /** Options of one zoo run. */
 export interface ZooOptions {
@@ -170,6 +169,9 @@ export async function runZoo(args: string[], options: ZooOptions): Promise<ZooRu
   const wrapper = execa(file, rest, {
     reject: false,
     stdin: 'ignore',
+    // A cancel's termination sequence (a grace period, a storm frozen and rescanned) can outlast
+    // execa's default 5 s before its own SIGKILL on a loaded host: the wrapper must finish it.
+    forceKillAfterDelay: false,
     env: {
       SCIDEX_RUN_STATE_DIR: stateDir,
       DATABASE_URL: undefined,

@@ -32,7 +32,7 @@ import { ownDatabase } from '../helpers/own-database.js';
 import { ownedTag, tagged } from '../helpers/processes.js';
 import { stateDirOwnedBy } from '../helpers/state-dirs.js';
 import { until } from '../helpers/until.js';
-import { EXAMPLES, newStateDir, startWrapper } from '../helpers/wrapper.js';
+import { EXAMPLES, journalSoFar, newStateDir, startWrapper } from '../helpers/wrapper.js';
 import { nobodyRunner } from '../helpers/zoo.js';
 
 const WATCHDOG = fileURLToPath(new URL('../../bin/scidex-watchdog', import.meta.url));
@@ -266,6 +266,30 @@ describe.skipIf(nobody.skip !== undefined)(`show of a run a forged marker names$
     } finally {
       for (const stop of stops) stop();
       await until('the sleeps to be gone', () => tagged(tag).length === 0, HANG_MS);
+    }
+  });
+
+  it("of nobody's real run, read from root's state directory: its marker found where nobody's wrapper writes its journal", SEVERAL_RUNS, async () => {
+    if (nobody.skip !== undefined) return;
+    const { uid, gid } = nobody.owner;
+    const stateDir = stateDirOwnedBy(uid, gid);
+    // As nobody, through runuser: a wrapper of nobody's in nobody's own state directory, as a user's run beside a root daemon.
+    const wrapper = startWrapper(['--quiet', '--tracking', 'pgroup', '--timeout', '10m', '--', 'sleep', '120'], { tag, stateDir, via: ['runuser', '-u', 'nobody', '--', process.execPath] });
+    let wrapperPid = 0;
+    try {
+      const run = await until('the run to start', () => journalSoFar(stateDir)?.runs.at(-1), HANG_MS);
+      wrapperPid = run.wrapper_pid;
+      const sleep = await until('the sleep', () => tagged(tag).find((pid) => readStat(pid)?.comm === 'sleep'), HANG_MS);
+      const live = liveFigures(run, newStateDir());
+      expect(live?.processes).toEqual([expect.objectContaining({ pid: sleep, comm: 'sleep' })]);
+      // The same run named with another wrapper pid (a forged row): nothing is looked for beyond root's own directory.
+      expect(liveFigures({ ...run, wrapper_pid: sleep, wrapper_starttime: readStat(sleep)!.starttime }, newStateDir())).toBeNull();
+    } finally {
+      // SIGTERM to nobody's wrapper itself (runuser waits for it): it ends its tree before it exits.
+      if (wrapperPid > 1) process.kill(wrapperPid, 'SIGTERM');
+      else wrapper.kill('SIGTERM');
+      await wrapper;
+      await until('the run to be gone', () => tagged(tag).length === 0, HANG_MS);
     }
   });
 
