@@ -88,18 +88,31 @@ function crossing(): Crossing {
 
 /**
  * A round's log that keeps its lines and does `act` once, when the round says it stops the run
- * (`...; stopping run <id>, ...`): the request is delivered then, and the round waits for the wrapper
- * to act, at most MIN_ACT_MS (pressure-stop.ts). Done in the log call, `act` lands in that window
- * however slowly a loaded host runs the test; polling for the wrapper's failpoint first once did not.
+ * (`...; stopping run <id>, ...`: the request is delivered) and the wrapper has stopped itself at the
+ * failpoint pressure-request-taken (state T: it took the request and wrote nothing since, nor will).
+ * The log call blocks until then: the round's window for the wrapper to act (MIN_ACT_MS,
+ * pressure-stop.ts) starts after it returns, so `act` lands first in that window however slowly a
+ * loaded host runs the wrapper; polling from the test's event loop once came too late.
  */
-function onStopping(runId: string, lines: string[], act: () => void): (line: string) => void {
+function onStopping(runId: string, wrapperPid: number, lines: string[], act: () => void): (line: string) => void {
   let done = false;
   return (line) => {
     lines.push(line);
     if (done || !line.includes(`stopping run ${runId}`)) return;
     done = true;
+    blockUntil(`wrapper ${wrapperPid} to stop at pressure-request-taken`, () => readStat(wrapperPid)?.state === 'T');
     act();
   };
+}
+
+/** Blocks this thread, 10 ms at a time (Atomics.wait), until `probe` holds: a wait inside a synchronous callback. @throws after 60 s */
+function blockUntil(what: string, probe: () => boolean): void {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const end = Date.now() + 60_000;
+  while (!probe()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    Atomics.wait(cell, 0, 0, 10);
+  }
 }
 
 describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
@@ -126,10 +139,9 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
     const lines: string[] = [];
     try {
       // The run's user appends what a wrapper that acted would write; the wrapper itself never acts
-      // (it stops itself at the failpoint once it took the request). Appended when the round says it
-      // waits for the wrapper: inside the round's window (MIN_ACT_MS) whatever the host's load.
+      // (it stops itself at the failpoint once it took the request): appended then (onStopping).
       const forge = () => appendFileSync(join(stateDir, 'journal', `${runId}.jsonl`), `${JSON.stringify({ table: 'events', record: { run_id: runId, kind: 'cancel_requested', at: new Date().toISOString() } })}\n`);
-      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: onStopping(runId, lines, forge) });
+      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: onStopping(runId, readMarker(stateDir, runId)!.wrapper_pid, lines, forge) });
       const stop = await round;
       expect(stop, lines.join('\n')).toMatchObject({ run_id: runId, by: 'daemon' });
       const result = await run;
@@ -150,11 +162,11 @@ describe('what the guard trusts of a journal (the run\'s user\'s file)', () => {
     const journal = join(stateDir, 'journal', `${runId}.jsonl`);
     const lines: string[] = [];
     try {
-      // The run's user writes the end a wrapper would write, when the round waits for the wrapper to
-      // act (as above); the tree goes on holding its memory.
+      // The run's user writes the end a wrapper would write, the journal's last line, once the wrapper
+      // stopped at the failpoint (onStopping); the tree goes on holding its memory.
       const last = readJournal(journal).entries.filter((entry) => entry.table === 'runs').at(-1)!.record as RunRecord;
       const forged = { ...last, revision: last.revision + 1, status: 'completed', exit_status: 0, exit_code: 0, ended_at: new Date().toISOString() };
-      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: onStopping(runId, lines, () => appendFileSync(journal, `${JSON.stringify({ table: 'runs', record: forged })}\n`)) });
+      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: onStopping(runId, readMarker(stateDir, runId)!.wrapper_pid, lines, () => appendFileSync(journal, `${JSON.stringify({ table: 'runs', record: forged })}\n`)) });
       const stop = await round;
       const log = lines.join('\n');
       expect(stop, log).toMatchObject({ run_id: runId, by: 'daemon' });
@@ -177,10 +189,10 @@ describe('a wrapper that dies without acting', () => {
     const marker = readMarker(stateDir, runId)!;
     const lines: string[] = [];
     try {
-      // What the kernel's OOM killer does to a wrapper: SIGKILL, before it acted (it stops itself at
-      // the failpoint once it took the request), when the round waits for it (as above).
+      // What the kernel's OOM killer does to a wrapper: SIGKILL, right after it took the request (it
+      // stopped itself at the failpoint: onStopping).
       expect(marker.wrapper_pid).toBeGreaterThan(1);
-      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: onStopping(runId, lines, () => process.kill(marker.wrapper_pid, 'SIGKILL')) });
+      const round = stopForPressure(crossing(), settings, { stateDir, asked: new Map(), log: onStopping(runId, marker.wrapper_pid, lines, () => process.kill(marker.wrapper_pid, 'SIGKILL')) });
       const stop = await round;
       const log = lines.join('\n');
       // The lifeline's reaper may take the marker's lock first: then the round waits for it to finish the run.
