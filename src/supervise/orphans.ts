@@ -11,9 +11,20 @@ import { CgroupWriteError, freezeCgroup, thawCgroup } from '../terminate/cgroup-
 import { RunGroups } from '../terminate/run-groups.js';
 import type { Tracker, TreeSnapshot } from '../track/tracker.js';
 
+/**
+ * Without a cgroup, how long the tree must look over, scan after scan, before it is, milliseconds.
+ * A chain that forks and exits faster than a scan is missed by some scans (its newest hop gone
+ * between the listing and the read, more often on a loaded host), not by every scan of this span;
+ * when one empty scan ended the settle window, hopping-chain.test.ts (pgroup) lost its chain under
+ * load. Only a cgroup's population is the kernel's word at once.
+ */
+export const GROUPS_OVER_CONFIRM_MS = 50;
+
 /** How the run's end is watched: through its cgroup, or, without one, through its process groups. */
 export class TreeEnd {
   private readonly groups: RunGroups | undefined;
+  /** When the scans without a cgroup began to find the tree over (snapshot time, epoch ms); undefined while it is not. */
+  private overSinceMs: number | undefined;
 
   /**
    * @param cookie the run's environment entry, `SCIDEX_RUN_ID=<uuid>`
@@ -27,11 +38,20 @@ export class TreeEnd {
     this.groups = tracker.cgroupPath ? undefined : new RunGroups(cookie, runUser);
   }
 
-  /** Whether the tree is over after `snapshot` (one /proc pass more without a cgroup). */
+  /**
+   * Whether the tree is over after `snapshot`: with a cgroup, when it is unpopulated; without one,
+   * when no member is alive and no run group in use, in every scan for GROUPS_OVER_CONFIRM_MS (one
+   * /proc pass more per call). Call it with every scan of the window.
+   */
   over(snapshot: TreeSnapshot): boolean {
-    if (snapshot.alive.length > 0) return false;
     const cgroup = this.tracker.cgroupPath;
-    return cgroup ? !cgroupPopulated(cgroup) : !this.groups!.live(this.tracker.members());
+    if (cgroup) return snapshot.alive.length === 0 && !cgroupPopulated(cgroup);
+    if (snapshot.alive.length > 0 || this.groups!.live(this.tracker.members())) {
+      this.overSinceMs = undefined;
+      return false;
+    }
+    this.overSinceMs ??= snapshot.atMs;
+    return snapshot.atMs - this.overSinceMs >= GROUPS_OVER_CONFIRM_MS;
   }
 
   /**
