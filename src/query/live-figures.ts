@@ -7,8 +7,8 @@
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { pathsWrittenBy, processUids } from '../proc/identity.js';
-import { processAlive, wrapperAlive } from '../proc/liveness.js';
-import { bootId, pidNamespace } from '../proc/system.js';
+import { wrapperAlive } from '../proc/liveness.js';
+import { pidNamespace } from '../proc/system.js';
 import { readTrustedMarker } from '../record/marker-trust.js';
 import type { RunRecord } from '../record/types.js';
 import { foreignOwner, lostRunTracker } from '../track/lost-run.js';
@@ -56,9 +56,9 @@ const MAX_WRAPPER_DESCRIPTORS = 256;
  * each page view walk them).
  */
 function wrapperStateDir(run: RunRecord): string | undefined {
+  // wrapperAlive counts a wrapper of another PID namespace alive without looking: its pids are not ours.
   const ours = run.pid_ns === null || run.pid_ns === undefined || run.pid_ns === pidNamespace();
-  if (!ours || run.boot_id !== bootId() || !Number.isInteger(run.wrapper_pid) || run.wrapper_pid <= 1) return undefined;
-  if (!processAlive(run.wrapper_pid, run.wrapper_starttime)) return undefined;
+  if (!ours || run.wrapper_pid <= 1 || !wrapperAlive(run)) return undefined;
   const journal = pathsWrittenBy(run.wrapper_pid, `/journal/${run.id}.jsonl`, MAX_WRAPPER_DESCRIPTORS)[0];
   return journal === undefined ? undefined : dirname(dirname(journal));
 }
